@@ -1,0 +1,226 @@
+//! One connection from the proxy to a backend: login as a MySQL client, then send commands and relay
+//! replies to a client frame by frame.
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use crate::config::rules::DataSourceRule;
+use crate::error::SgError;
+use crate::protocol::auth::{native_token, NATIVE_PASSWORD};
+use crate::protocol::constants::{cap, com};
+use crate::protocol::handshake::{Greeting, HandshakeResponse};
+use crate::protocol::packet::{frame_header, Packet, PacketStream};
+use crate::protocol::reply::{ReplyKind, ReplyScanner};
+use crate::protocol::response::decode_err;
+
+/// The settings that must match between a client and the backend connection serving it, so the backend's
+/// reply bytes are valid for the client as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Variant {
+    /// The client's values of the reply-shaping capability flags (`cap::REPLY_SHAPING`).
+    pub caps: u32,
+    /// Connection collation id (as MariaDB knows it).
+    pub collation: u8,
+}
+
+/// Capabilities the proxy always asks a backend for.
+const BASE_CAPS: u32 = cap::LONG_PASSWORD
+    | cap::LONG_FLAG
+    | cap::PROTOCOL_41
+    | cap::TRANSACTIONS
+    | cap::SECURE_CONNECTION
+    | cap::PLUGIN_AUTH
+    | cap::PLUGIN_AUTH_LENENC_CLIENT_DATA;
+
+/// What a relayed reply looked like.
+#[derive(Debug, Clone, Copy)]
+pub struct Relayed {
+    /// Rows forwarded.
+    pub rows: u64,
+    /// Final status flags, if the reply carried any.
+    pub status: Option<u16>,
+    /// Whether it ended in an ERR packet.
+    pub error: bool,
+}
+
+/// Why a relay stopped early.
+#[derive(Debug)]
+pub enum RelayError {
+    /// The backend failed; `forwarded` tells whether part of its reply already reached the client.
+    Backend {
+        /// What went wrong.
+        reason: String,
+        /// Whether the client already got some bytes of the reply.
+        forwarded: bool,
+    },
+    /// Writing to the client failed.
+    Client(std::io::Error),
+}
+
+/// An open, logged-in backend connection.
+pub struct BackendConn {
+    io: PacketStream,
+    /// The client-visible settings this connection was opened with.
+    pub variant: Variant,
+    /// The backend database currently selected on it.
+    pub database: Option<String>,
+    /// The backend's version string.
+    pub server_version: String,
+    /// The backend's connection id (for KILL).
+    pub connection_id: u32,
+}
+
+impl BackendConn {
+    /// Connects and logs in, all within the data source's connect timeout.
+    pub async fn connect(ds: &str, rule: &DataSourceRule, variant: Variant, database: Option<&str>) -> Result<Self, SgError> {
+        let unreachable = |reason: String| SgError::BackendUnreachable { ds: ds.to_string(), addr: rule.primary.to_string(), reason };
+        let limit = Duration::from_millis(rule.connect_timeout_ms);
+        match tokio::time::timeout(limit, Self::login(rule, variant, database)).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(reason)) => Err(unreachable(reason)),
+            Err(_) => Err(unreachable(format!("no handshake within {} ms; is the server stopped or overloaded?", rule.connect_timeout_ms))),
+        }
+    }
+
+    async fn login(rule: &DataSourceRule, variant: Variant, database: Option<&str>) -> Result<Self, String> {
+        let stream = TcpStream::connect(rule.primary).await.map_err(|e| e.to_string())?;
+        let mut io = PacketStream::new(stream);
+        let first = read(&mut io).await?;
+        if first.payload.first() == Some(&0xFF) {
+            return Err(describe_err(&first.payload));
+        }
+        let greeting = Greeting::decode(&first.payload).map_err(|e| e.to_string())?;
+        let mut caps = (BASE_CAPS | variant.caps) & (greeting.capabilities | cap::LONG_PASSWORD);
+        if database.is_some() {
+            caps |= cap::CONNECT_WITH_DB;
+        }
+        let missing = variant.caps & !caps;
+        if missing != 0 {
+            return Err(format!("backend lacks capabilities {missing:#x} the client negotiated"));
+        }
+        let response = HandshakeResponse {
+            capabilities: caps,
+            max_packet: 1 << 30,
+            collation: variant.collation,
+            user: rule.user.clone(),
+            auth: native_token(rule.password.as_bytes(), &greeting.scramble),
+            database: database.map(str::to_string),
+            auth_plugin: Some(NATIVE_PASSWORD.to_string()),
+        };
+        io.write_packet(first.seq.wrapping_add(1), &response.encode()).await.map_err(|e| e.to_string())?;
+        loop {
+            let reply = read(&mut io).await?;
+            let seq = reply.seq.wrapping_add(1);
+            match reply.payload.first() {
+                Some(0x00) => break,
+                Some(0xFF) => return Err(describe_err(&reply.payload)),
+                Some(0xFE) => {
+                    // AuthSwitchRequest: plugin name, then a fresh scramble.
+                    let body = &reply.payload[1..];
+                    let nul = body.iter().position(|&b| b == 0).unwrap_or(body.len());
+                    let plugin = String::from_utf8_lossy(&body[..nul]).into_owned();
+                    if plugin != NATIVE_PASSWORD {
+                        return Err(format!("backend asks for auth plugin '{plugin}'; use mysql_native_password for the proxy's backend user"));
+                    }
+                    let scramble = body.get(nul + 1..).unwrap_or(&[]);
+                    let scramble = scramble.strip_suffix(&[0]).unwrap_or(scramble);
+                    let token = native_token(rule.password.as_bytes(), scramble);
+                    io.write_packet(seq, &token).await.map_err(|e| e.to_string())?;
+                }
+                _ => return Err("unexpected packet during backend login".into()),
+            }
+        }
+        Ok(BackendConn {
+            io,
+            variant,
+            database: database.map(str::to_string),
+            server_version: greeting.server_version,
+            connection_id: greeting.connection_id,
+        })
+    }
+
+    /// Whether replies end result sets with OK instead of EOF.
+    pub fn deprecate_eof(&self) -> bool {
+        self.variant.caps & cap::DEPRECATE_EOF != 0
+    }
+
+    /// True if the backend has closed this idle connection (restart, wait_timeout): checked without
+    /// blocking before an idle connection is reused.
+    pub fn is_closed(&mut self) -> bool {
+        !self.io.read_buffer().is_empty() || self.io.peer_closed()
+    }
+
+    /// Sends a command that gets no reply (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA).
+    pub async fn send(&mut self, command: &[u8]) -> std::io::Result<()> {
+        self.io.write_packet(0, command).await.map(|_| ())
+    }
+
+    /// Sends a command and reads its single-packet reply (COM_INIT_DB, COM_RESET_CONNECTION, COM_PING).
+    pub async fn command(&mut self, command: &[u8]) -> Result<Packet, String> {
+        self.io.write_packet(0, command).await.map_err(|e| e.to_string())?;
+        read(&mut self.io).await
+    }
+
+    /// Selects `database` on the backend.
+    pub async fn init_db(&mut self, database: &str) -> Result<(), String> {
+        let mut cmd = vec![com::INIT_DB];
+        cmd.extend_from_slice(database.as_bytes());
+        let reply = self.command(&cmd).await?;
+        if reply.payload.first() == Some(&0xFF) {
+            return Err(describe_err(&reply.payload));
+        }
+        self.database = Some(database.to_string());
+        Ok(())
+    }
+
+    /// Sends `command` and forwards the backend's reply to `client` as it arrives, without decoding rows:
+    /// complete frames are scanned for the end of the reply and written out in the chunks they were read in.
+    pub async fn relay(&mut self, command: &[u8], kind: ReplyKind, client: &mut PacketStream) -> Result<Relayed, RelayError> {
+        let backend_err = |reason: String, forwarded: bool| RelayError::Backend { reason, forwarded };
+        self.io.write_packet(0, command).await.map_err(|e| backend_err(e.to_string(), false))?;
+        let mut scanner = ReplyScanner::new(kind, self.deprecate_eof());
+        let mut forwarded = false;
+        loop {
+            let buf = self.io.read_buffer();
+            let mut pos = 0;
+            while !scanner.is_done() {
+                let Some((len, _)) = frame_header(&buf[pos..]) else { break };
+                if buf.len() - pos < 4 + len {
+                    buf.reserve(4 + len - (buf.len() - pos));
+                    break;
+                }
+                scanner.feed(&buf[pos + 4..pos + 4 + len]).map_err(|e| backend_err(e.to_string(), forwarded))?;
+                pos += 4 + len;
+            }
+            if pos > 0 {
+                client.write_raw(&self.io.read_buffer()[..pos]).await.map_err(RelayError::Client)?;
+                bytes::Buf::advance(self.io.read_buffer(), pos);
+                forwarded = true;
+            }
+            if scanner.is_done() {
+                return Ok(Relayed { rows: scanner.rows, status: scanner.status, error: scanner.error });
+            }
+            match self.io.read_more().await {
+                Ok(0) => return Err(backend_err("backend closed the connection".into(), forwarded)),
+                Ok(_) => {}
+                Err(e) => return Err(backend_err(e.to_string(), forwarded)),
+            }
+        }
+    }
+}
+
+async fn read(io: &mut PacketStream) -> Result<Packet, String> {
+    match io.read_packet().await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err("backend closed the connection".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn describe_err(payload: &[u8]) -> String {
+    match decode_err(payload) {
+        Ok(e) => format!("backend error {} ({}): {}", e.code, e.sqlstate, e.message),
+        Err(_) => "malformed error packet from backend".into(),
+    }
+}

@@ -1,0 +1,20 @@
+//! SHOW DATABASES answered from the rules: clients see logical schemas, never the backends' databases.
+
+use crate::error::SgError;
+use crate::protocol::resultset::{encode_resultset, ColumnType};
+use crate::session::session::Session;
+use crate::sql::lexer::like_matches;
+
+/// Sends the schemas (optionally filtered by a LIKE pattern) as a one-column result set.
+pub async fn run(session: &mut Session, like: Option<&str>) -> Result<(), SgError> {
+    let rows: Vec<Vec<Option<Vec<u8>>>> = session
+        .shared
+        .rules
+        .schemas
+        .keys()
+        .filter(|name| like.is_none_or(|p| like_matches(p, name)))
+        .map(|name| vec![Some(name.clone().into_bytes())])
+        .collect();
+    let packets = encode_resultset(&[("Database", ColumnType::Text)], &rows, session.state.deprecate_eof(), session.state.status);
+    session.send_packets(&packets).await
+}

@@ -1,0 +1,15 @@
+//! shardgate: a MySQL sharding and read/write-splitting proxy.
+//!
+//! The path of one statement follows the modules: [`protocol`] → [`session`] → [`sql`] → [`plan`] →
+//! [`execute`] → [`backend`]. [`config`] loads the rules, [`server`] accepts clients.
+
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod execute;
+pub mod plan;
+pub mod protocol;
+pub mod server;
+pub mod session;
+pub mod sql;
+pub mod stats;

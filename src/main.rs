@@ -1,0 +1,103 @@
+//! Command line: parse arguments and hand over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// shardgate — a MySQL sharding and read/write-splitting proxy.
+///
+/// Applications connect with any MySQL driver; shardgate routes each statement to the data sources its
+/// rules (a TOML file) name and relays the answers.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MySQL clients on the rules' `server.listen` address until SIGINT or SIGTERM.
+    ///
+    /// The rules are validated first; on any error nothing is started and the errors are printed as
+    /// `file:line:column: key: message`. Logging follows RUST_LOG (default `info`).
+    Serve {
+        /// The rules file (TOML), e.g. rules/demo.toml.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Validate a rules file and exit: 0 if valid, 1 with `file:line:column: key: message` lines if not.
+    ///
+    /// Checks syntax, unknown keys, value types and ranges, and references between sections (a schema's
+    /// data source must exist, users need a password or password_hash, …). Connects to nothing.
+    Check {
+        /// The rules file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+}
+
+fn load(path: &PathBuf) -> Option<shardgate::config::Rules> {
+    match shardgate::config::load(path) {
+        Ok(rules) => Some(rules),
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            None
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => match load(&config) {
+            Some(rules) => {
+                println!(
+                    "{}: OK ({} data sources, {} schemas, {} users)",
+                    config.display(),
+                    rules.data_sources.len(),
+                    rules.schemas.len(),
+                    rules.users.len()
+                );
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::FAILURE,
+        },
+        Command::Serve { config } => {
+            let Some(rules) = load(&config) else { return ExitCode::FAILURE };
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+                .init();
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = rules.server.worker_threads {
+                builder.worker_threads(n);
+            }
+            let runtime = builder.enable_all().build().expect("tokio runtime");
+            runtime.block_on(serve(rules))
+        }
+    }
+}
+
+async fn serve(rules: shardgate::config::Rules) -> ExitCode {
+    let server = match shardgate::server::Server::bind(rules).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot listen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(address = %server.local_addr(), "shardgate serving");
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+    };
+    server.serve_until(shutdown).await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,12 @@
+//! The MySQL client/server protocol: framing, handshake, authentication, generic responses, result sets,
+//! and following a backend's reply without decoding it.
+
+pub mod auth;
+pub mod codec;
+pub mod constants;
+pub mod handshake;
+pub mod packet;
+pub mod reply;
+pub mod response;
+pub mod resultset;
+pub mod row_text;

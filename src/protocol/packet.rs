@@ -1,0 +1,199 @@
+//! Framing: a MySQL packet is a 3-byte little-endian length, a 1-byte sequence id and the payload; a
+//! payload of 0xFFFFFF bytes or more continues in the following frames.
+//!
+//! Hand-written rather than tokio-util's codec because the relay path needs the raw read buffer: it scans
+//! frame headers in place and writes whole buffered chunks to the other socket without copying or
+//! re-framing (DESIGN.md §2).
+
+use bytes::{Buf, Bytes, BytesMut};
+use std::io;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::constants::MAX_FRAME;
+
+/// One logical packet: sequence id of its first frame and the reassembled payload.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    /// Sequence id of the first frame.
+    pub seq: u8,
+    /// Sequence id of the last frame (equal to `seq` unless the packet spanned several frames).
+    pub last_seq: u8,
+    /// The payload.
+    pub payload: Bytes,
+}
+
+/// A socket with read and write buffers, speaking MySQL frames.
+pub struct PacketStream {
+    stream: TcpStream,
+    rbuf: BytesMut,
+    wbuf: Vec<u8>,
+}
+
+/// Length and sequence id of the frame at the start of `buf`, if its header is complete.
+pub fn frame_header(buf: &[u8]) -> Option<(usize, u8)> {
+    if buf.len() < 4 {
+        return None;
+    }
+    Some((usize::from(buf[0]) | usize::from(buf[1]) << 8 | usize::from(buf[2]) << 16, buf[3]))
+}
+
+impl PacketStream {
+    /// Wraps a connected socket; disables Nagle so small replies leave at once.
+    pub fn new(stream: TcpStream) -> Self {
+        let _ = stream.set_nodelay(true);
+        PacketStream { stream, rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024) }
+    }
+
+    /// The peer's address, for messages.
+    pub fn peer_ip(&self) -> String {
+        self.stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|_| "unknown".into())
+    }
+
+    /// Reads one logical packet. `Ok(None)` means the peer closed the connection between packets.
+    pub async fn read_packet(&mut self) -> io::Result<Option<Packet>> {
+        let mut payload: Option<BytesMut> = None;
+        let mut first_seq = 0;
+        loop {
+            if let Some((len, seq)) = frame_header(&self.rbuf) {
+                if self.rbuf.len() >= 4 + len {
+                    self.rbuf.advance(4);
+                    let chunk = self.rbuf.split_to(len);
+                    let acc = match payload.as_mut() {
+                        Some(acc) => {
+                            acc.extend_from_slice(&chunk);
+                            acc
+                        }
+                        None => {
+                            first_seq = seq;
+                            payload.insert(chunk)
+                        }
+                    };
+                    if len < MAX_FRAME {
+                        let payload = std::mem::take(acc).freeze();
+                        return Ok(Some(Packet { seq: first_seq, last_seq: seq, payload }));
+                    }
+                    continue;
+                }
+                self.rbuf.reserve(4 + len - self.rbuf.len());
+            }
+            if self.read_more().await? == 0 {
+                if self.rbuf.is_empty() && payload.is_none() {
+                    return Ok(None);
+                }
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a packet"));
+            }
+        }
+    }
+
+    /// Reads whatever the socket has into the read buffer; 0 means end of stream.
+    pub async fn read_more(&mut self) -> io::Result<usize> {
+        if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+            self.rbuf.reserve(16 * 1024);
+        }
+        self.stream.read_buf(&mut self.rbuf).await
+    }
+
+    /// Checks without blocking whether the peer has closed the connection (or sent something unasked,
+    /// which for an idle backend connection is just as unusable).
+    pub fn peer_closed(&mut self) -> bool {
+        match self.stream.try_read_buf(&mut self.rbuf) {
+            Ok(_) => true,
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        }
+    }
+
+    /// The bytes read but not yet consumed.
+    pub fn read_buffer(&mut self) -> &mut BytesMut {
+        &mut self.rbuf
+    }
+
+    /// Queues one packet, split into frames as needed; returns the sequence id after it.
+    pub fn queue_packet(&mut self, mut seq: u8, payload: &[u8]) -> u8 {
+        let mut rest = payload;
+        loop {
+            let n = rest.len().min(MAX_FRAME);
+            self.wbuf.extend_from_slice(&(n as u32).to_le_bytes()[..3]);
+            self.wbuf.push(seq);
+            self.wbuf.extend_from_slice(&rest[..n]);
+            seq = seq.wrapping_add(1);
+            rest = &rest[n..];
+            if n < MAX_FRAME {
+                return seq;
+            }
+        }
+    }
+
+    /// Writes everything queued with one write call where the kernel takes it.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.wbuf.is_empty() {
+            self.stream.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        Ok(())
+    }
+
+    /// Queues and flushes one packet; returns the next sequence id.
+    pub async fn write_packet(&mut self, seq: u8, payload: &[u8]) -> io::Result<u8> {
+        let next = self.queue_packet(seq, payload);
+        self.flush().await?;
+        Ok(next)
+    }
+
+    /// Writes already-framed bytes as they are (the relay path).
+    pub async fn write_raw(&mut self, framed: &[u8]) -> io::Result<()> {
+        self.flush().await?;
+        self.stream.write_all(framed).await
+    }
+
+    /// Closes the write side so the peer sees a clean end of stream.
+    pub async fn shutdown(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.stream.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    async fn pair() -> (PacketStream, PacketStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (a, b) = tokio::join!(TcpStream::connect(addr), l.accept());
+        (PacketStream::new(a.unwrap()), PacketStream::new(b.unwrap().0))
+    }
+
+    #[tokio::test]
+    async fn small_and_huge_packets_round_trip_with_sequence_ids() {
+        let (mut a, mut b) = pair().await;
+        let huge: Vec<u8> = (0..(MAX_FRAME * 2 + 10)).map(|i| (i % 251) as u8).collect();
+        let exact: Vec<u8> = vec![7u8; MAX_FRAME];
+        let writer = tokio::spawn(async move {
+            let next = a.write_packet(0, b"\x03select 1").await.unwrap();
+            assert_eq!(next, 1);
+            let next = a.write_packet(5, &huge).await.unwrap();
+            assert_eq!(next, 8, "a 2×16 MiB + 10 payload needs three frames");
+            a.write_packet(0, &exact).await.unwrap();
+            (huge, exact)
+        });
+        let p1 = b.read_packet().await.unwrap().unwrap();
+        assert_eq!((p1.seq, &p1.payload[..]), (0, &b"\x03select 1"[..]));
+        let p2 = b.read_packet().await.unwrap().unwrap();
+        let p3 = b.read_packet().await.unwrap().unwrap();
+        let (huge, exact) = writer.await.unwrap();
+        assert_eq!((p2.seq, p2.last_seq, p2.payload.len()), (5, 7, huge.len()));
+        assert_eq!(&p2.payload[..], &huge[..]);
+        assert_eq!(p3.payload.len(), exact.len(), "a payload of exactly 0xFFFFFF ends with an empty frame");
+        assert!(b.read_packet().await.unwrap().is_none(), "peer closed between packets");
+    }
+
+    #[tokio::test]
+    async fn close_inside_a_packet_is_an_error() {
+        let (mut a, mut b) = pair().await;
+        a.write_raw(&[10, 0, 0, 0, b'x']).await.unwrap();
+        drop(a);
+        assert!(b.read_packet().await.is_err());
+    }
+}

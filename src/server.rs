@@ -1,0 +1,128 @@
+//! The listener: accepts clients and runs one session task per connection over shared pools and rules.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::TcpListener;
+
+use crate::backend::conn::Variant;
+use crate::backend::pool::Pool;
+use crate::config::Rules;
+use crate::protocol::constants::{cap, UTF8MB4_GENERAL_CI};
+use crate::stats::Stats;
+
+/// What every session of one server shares.
+pub struct Shared {
+    /// The rules in force.
+    pub rules: Rules,
+    /// One pool per data source.
+    pub pools: HashMap<String, Arc<Pool>>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    /// Version string announced in greetings.
+    pub server_version: String,
+    /// When the server started (COM_STATISTICS uptime).
+    pub started: Instant,
+    next_connection_id: AtomicU32,
+}
+
+impl Shared {
+    /// A fresh connection id for a client.
+    pub fn next_connection_id(&self) -> u32 {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A bound, not yet serving, shardgate server.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+}
+
+/// Used when neither the rules nor the default data source tell which version to announce.
+const FALLBACK_VERSION: &str = "5.7.0-shardgate";
+
+impl Server {
+    /// Binds the listen address of `rules` (port 0 picks a free port) and prepares the pools. The announced
+    /// version comes from the rules or from one login to the default data source; if that data source is down,
+    /// the server still starts.
+    pub async fn bind(rules: Rules) -> io::Result<Server> {
+        let listener = TcpListener::bind(rules.server.listen).await?;
+        let stats = Arc::new(Stats::default());
+        let pools: HashMap<String, Arc<Pool>> = rules
+            .data_sources
+            .iter()
+            .map(|(name, ds)| (name.clone(), Pool::new(name, ds.clone(), stats.clone())))
+            .collect();
+        let server_version = match &rules.server.server_version {
+            Some(v) => v.clone(),
+            None => probe_version(&pools, rules.default_data_source()).await,
+        };
+        let shared = Arc::new(Shared {
+            rules,
+            pools,
+            stats,
+            server_version,
+            started: Instant::now(),
+            next_connection_id: AtomicU32::new(1),
+        });
+        Ok(Server { listener, shared })
+    }
+
+    /// The address clients connect to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    /// The server's counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.shared.stats.clone()
+    }
+
+    /// Serves clients until `shutdown` completes.
+    pub async fn serve_until(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        Stats::add(&self.shared.stats.connections_accepted, 1);
+                        tokio::spawn(crate::session::session::run(stream, self.shared.clone()));
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off briefly rather than spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Serves clients forever.
+    pub async fn serve(self) {
+        self.serve_until(std::future::pending()).await
+    }
+}
+
+async fn probe_version(pools: &HashMap<String, Arc<Pool>>, ds: &str) -> String {
+    let Some(pool) = pools.get(ds) else { return FALLBACK_VERSION.into() };
+    let variant = Variant { caps: cap::DEPRECATE_EOF | cap::MULTI_RESULTS | cap::PS_MULTI_RESULTS, collation: UTF8MB4_GENERAL_CI };
+    match pool.get(variant, None).await {
+        Ok(conn) => {
+            let v = format!("{}-shardgate", conn.conn.server_version);
+            pool.put_clean(conn);
+            v
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the default data source's version; announcing {FALLBACK_VERSION}");
+            FALLBACK_VERSION.into()
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The server side of the connection phase: greeting, capability negotiation, password check and the
+//! initial schema.
+
+use crate::config::Rules;
+use crate::error::SgError;
+use crate::protocol::auth::{new_scramble, parse_password_hash, double_sha1, verify_native, NATIVE_PASSWORD};
+use crate::protocol::constants::{backend_collation, cap, status, UTF8MB4_GENERAL_CI};
+use crate::protocol::handshake::{auth_switch_request, Greeting, HandshakeResponse, SSL_REQUEST_LEN};
+use crate::protocol::packet::PacketStream;
+use crate::protocol::response::{encode_error, encode_ok, Ok};
+use crate::server::Shared;
+
+use super::state::SessionState;
+
+/// What shardgate offers clients. Not offered yet: SSL, COMPRESS, LOCAL_FILES, MULTI_STATEMENTS and
+/// SESSION_TRACK, each of which changes packets the relay would have to understand.
+pub const SERVER_CAPS: u32 = cap::LONG_PASSWORD
+    | cap::FOUND_ROWS
+    | cap::LONG_FLAG
+    | cap::CONNECT_WITH_DB
+    | cap::IGNORE_SPACE
+    | cap::PROTOCOL_41
+    | cap::INTERACTIVE
+    | cap::TRANSACTIONS
+    | cap::SECURE_CONNECTION
+    | cap::MULTI_RESULTS
+    | cap::PS_MULTI_RESULTS
+    | cap::PLUGIN_AUTH
+    | cap::CONNECT_ATTRS
+    | cap::PLUGIN_AUTH_LENENC_CLIENT_DATA
+    | cap::DEPRECATE_EOF;
+
+/// Runs the handshake. On failure the client has been sent an ERR packet (when it could be).
+pub async fn login(client: &mut PacketStream, shared: &Shared, connection_id: u32) -> Result<SessionState, SgError> {
+    let scramble = new_scramble();
+    let greeting = Greeting {
+        server_version: shared.server_version.clone(),
+        connection_id,
+        scramble: scramble.to_vec(),
+        capabilities: SERVER_CAPS,
+        collation: UTF8MB4_GENERAL_CI,
+        status: status::AUTOCOMMIT,
+        auth_plugin: NATIVE_PASSWORD.to_string(),
+    };
+    client.write_packet(0, &greeting.encode()).await?;
+    let Some(packet) = client.read_packet().await? else {
+        return Err(SgError::malformed("client closed the connection during the handshake"));
+    };
+    let mut seq = packet.last_seq.wrapping_add(1);
+    let result = negotiate(client, &packet.payload, &mut seq, &scramble, &shared.rules).await;
+    match result {
+        Result::Ok(state) => {
+            let state = SessionState { connection_id, ..state };
+            let ok = Ok { status: status::AUTOCOMMIT, ..Ok::default() };
+            client.write_packet(seq, &encode_ok(&ok, 0)).await?;
+            Result::Ok(state)
+        }
+        Err(e) => {
+            if !matches!(e, SgError::ClientIo(_)) {
+                let _ = client.write_packet(seq, &encode_error(&e)).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn negotiate(
+    client: &mut PacketStream,
+    payload: &[u8],
+    seq: &mut u8,
+    scramble: &[u8],
+    rules: &Rules,
+) -> Result<SessionState, SgError> {
+    if payload.len() == SSL_REQUEST_LEN {
+        return Err(SgError::NotSupported("TLS from clients (connect with --ssl-mode=DISABLED or ssl=false)".into()));
+    }
+    let response = HandshakeResponse::decode(payload)?;
+    let capabilities = response.capabilities & SERVER_CAPS;
+    let mut token = response.auth.clone();
+    let plugin = response.auth_plugin.as_deref().unwrap_or(NATIVE_PASSWORD);
+    if plugin != NATIVE_PASSWORD && capabilities & cap::PLUGIN_AUTH != 0 {
+        // E.g. a MySQL 8 client starting with caching_sha2_password: ask it to use native passwords.
+        client.write_packet(*seq, &auth_switch_request(NATIVE_PASSWORD, scramble)).await?;
+        let Some(reply) = client.read_packet().await? else {
+            return Err(SgError::malformed("client closed the connection during authentication"));
+        };
+        *seq = reply.last_seq.wrapping_add(1);
+        token = reply.payload.to_vec();
+    }
+    let host = client.peer_ip();
+    let denied = || SgError::AccessDenied { user: response.user.clone(), host: host.clone(), using_password: !token.is_empty() };
+    let user = rules.users.iter().map(|u| u.get_ref()).find(|u| u.name == response.user).ok_or_else(denied)?;
+    let stored = match (&user.password, &user.password_hash) {
+        (Some(p), _) if p.is_empty() => None,
+        (Some(p), _) => Some(double_sha1(p.as_bytes())),
+        (None, Some(h)) => parse_password_hash(h),
+        (None, None) => None,
+    };
+    if !verify_native(&token, scramble, stored.as_ref()) {
+        return Err(denied());
+    }
+    if let Some(db) = &response.database {
+        if !rules.schemas.contains_key(db) {
+            return Err(unknown_schema(db, rules));
+        }
+    }
+    Result::Ok(SessionState::new(
+        0,
+        response.user.clone(),
+        capabilities,
+        backend_collation(response.collation),
+        response.database.clone(),
+    ))
+}
+
+/// The error for a schema the rules do not define.
+pub fn unknown_schema(name: &str, rules: &Rules) -> SgError {
+    let known: Vec<&str> = rules.schemas.keys().map(String::as_str).collect();
+    SgError::UnknownDatabase(name.to_string(), known.join(", "))
+}

@@ -1,0 +1,5 @@
+//! Client sessions: login, per-session state, and the command loop.
+
+pub mod login;
+pub mod session;
+pub mod state;

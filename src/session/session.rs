@@ -1,0 +1,226 @@
+//! The per-client loop: read a command, plan it, execute it, until the client quits.
+//!
+//! A session pins one backend connection per data source it has used and keeps it until it ends, so
+//! session state (variables, transactions, prepared statements, temporary tables) lives where it was made.
+//! On exit the connections are reset and returned to their pools.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+
+use crate::backend::pool::PooledConn;
+use crate::error::SgError;
+use crate::execute;
+use crate::plan::planner::{data_source_for, plan};
+use crate::protocol::constants::com;
+use crate::protocol::packet::PacketStream;
+use crate::protocol::reply::ReplyKind;
+use crate::protocol::response::{encode_error, encode_ok, Ok};
+use crate::server::Shared;
+use crate::sql::lexer::classify;
+use crate::stats::Stats;
+
+use super::login::login;
+use super::state::SessionState;
+
+/// One client's session.
+pub struct Session {
+    /// The client's socket.
+    pub client: PacketStream,
+    /// What the proxy knows about the session.
+    pub state: SessionState,
+    /// Backend connections pinned to this session, by data source.
+    pub backends: HashMap<String, PooledConn>,
+    /// Rules, pools and counters.
+    pub shared: Arc<Shared>,
+    /// Whether the last relayed reply was a success (not an ERR packet).
+    pub last_reply_ok: bool,
+    /// Sequence id for the proxy's own reply to the current command.
+    reply_seq: u8,
+}
+
+enum Flow {
+    Continue,
+    Quit,
+}
+
+/// Keeps `sessions_active` right however the session task ends.
+struct ActiveGuard(Arc<Stats>);
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.sessions_active.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Serves one accepted client connection to its end.
+pub async fn run(stream: TcpStream, shared: Arc<Shared>) {
+    Stats::add(&shared.stats.sessions_active, 1);
+    let _guard = ActiveGuard(shared.stats.clone());
+    let mut client = PacketStream::new(stream);
+    let id = shared.next_connection_id();
+    let state = match login(&mut client, &shared, id).await {
+        Result::Ok(state) => state,
+        Err(e) => {
+            tracing::debug!(connection_id = id, error = %e, "login failed");
+            client.shutdown().await;
+            return;
+        }
+    };
+    let mut session = Session { client, state, backends: HashMap::new(), shared, last_reply_ok: true, reply_seq: 1 };
+    session.serve().await;
+    session.close().await;
+}
+
+impl Session {
+    async fn serve(&mut self) {
+        loop {
+            let packet = match self.client.read_packet().await {
+                Result::Ok(Some(p)) => p,
+                // Disconnect without COM_QUIT, or a broken socket: either way the session is over.
+                Result::Ok(None) | Err(_) => return,
+            };
+            Stats::add(&self.shared.stats.questions, 1);
+            self.reply_seq = packet.last_seq.wrapping_add(1);
+            let outcome = if packet.seq != 0 {
+                Err(SgError::OutOfOrder { expected: 0, got: packet.seq })
+            } else {
+                self.dispatch(&packet.payload).await
+            };
+            match outcome {
+                Result::Ok(Flow::Continue) => {}
+                Result::Ok(Flow::Quit) => return,
+                Err(SgError::ClientIo(_)) => return,
+                Err(e) => {
+                    let keep = e.keeps_session();
+                    if self.send_error(&e).await.is_err() || !keep {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, payload: &[u8]) -> Result<Flow, SgError> {
+        let Some(&command) = payload.first() else {
+            return Err(SgError::malformed("empty command packet"));
+        };
+        let current = || data_source_for(self.state.schema.as_deref(), &self.shared.rules);
+        match command {
+            com::QUIT => return Result::Ok(Flow::Quit),
+            com::PING => self.send_ok().await?,
+            com::QUERY => {
+                let sql = String::from_utf8_lossy(&payload[1..]);
+                let plan = plan(classify(&sql), self.state.schema.as_deref(), &self.shared.rules);
+                execute::run(self, plan, payload).await?;
+            }
+            com::INIT_DB => {
+                let name = String::from_utf8_lossy(&payload[1..]).into_owned();
+                execute::use_schema::run(self, &name).await?;
+            }
+            com::FIELD_LIST => {
+                if self.state.schema.is_none() {
+                    return Err(SgError::NoDatabase);
+                }
+                execute::passthrough::run(self, &current(), payload, ReplyKind::RowsOnly).await?;
+            }
+            // Prepared statements live on the pinned connection of the current data source; routing them
+            // per execute comes with sharding.
+            com::STMT_PREPARE => execute::passthrough::run(self, &current(), payload, ReplyKind::Prepare).await?,
+            com::STMT_EXECUTE => execute::passthrough::run(self, &current(), payload, ReplyKind::ResultSets).await?,
+            com::STMT_FETCH => execute::passthrough::run(self, &current(), payload, ReplyKind::RowsOnly).await?,
+            com::STMT_RESET | com::SET_OPTION => execute::passthrough::run(self, &current(), payload, ReplyKind::Single).await?,
+            com::STMT_CLOSE | com::STMT_SEND_LONG_DATA => execute::passthrough::send_only(self, &current(), payload).await?,
+            com::STATISTICS => {
+                let text = self.statistics();
+                self.client.write_packet(self.reply_seq, text.as_bytes()).await?;
+            }
+            com::RESET_CONNECTION => {
+                self.release_backends().await;
+                self.state.status = crate::protocol::constants::status::AUTOCOMMIT;
+                self.send_ok().await?;
+            }
+            com::CHANGE_USER => {
+                return Err(SgError::UnknownCommand(command, "COM_CHANGE_USER is not supported yet; open a new connection as the other user"))
+            }
+            _ => return Err(SgError::UnknownCommand(command, "shardgate does not implement this command")),
+        }
+        Result::Ok(Flow::Continue)
+    }
+
+    /// Makes sure the session has a connection to `data_source`, with the schema's database selected when
+    /// the current schema lives there.
+    pub async fn ensure_backend(&mut self, data_source: &str) -> Result<(), SgError> {
+        if self.backends.contains_key(data_source) {
+            return Result::Ok(());
+        }
+        let rules = &self.shared.rules;
+        let database = self
+            .state
+            .schema
+            .as_deref()
+            .and_then(|name| rules.schemas.get(name).map(|s| (name, s)))
+            .filter(|(_, s)| s.data_source.get_ref() == data_source)
+            .map(|(name, s)| s.database.clone().unwrap_or_else(|| name.to_string()));
+        self.pin_backend(data_source, database.as_deref()).await
+    }
+
+    /// Checks a connection to `data_source` out of its pool and pins it to this session.
+    pub async fn pin_backend(&mut self, data_source: &str, database: Option<&str>) -> Result<(), SgError> {
+        let pool = self
+            .shared
+            .pools
+            .get(data_source)
+            .ok_or_else(|| SgError::NotSupported(format!("routing to unknown data source '{data_source}'")))?
+            .clone();
+        let conn = pool.get(self.state.variant(), database).await?;
+        self.backends.insert(data_source.to_string(), conn);
+        Result::Ok(())
+    }
+
+    /// Sends the proxy's own OK packet.
+    pub async fn send_ok(&mut self) -> Result<(), SgError> {
+        let ok = Ok { status: self.state.status, ..Ok::default() };
+        self.client.write_packet(self.reply_seq, &encode_ok(&ok, 0)).await?;
+        Result::Ok(())
+    }
+
+    /// Sends a list of payloads as consecutive packets of one reply, with one write.
+    pub async fn send_packets(&mut self, packets: &[Vec<u8>]) -> Result<(), SgError> {
+        let mut seq = self.reply_seq;
+        for p in packets {
+            seq = self.client.queue_packet(seq, p);
+        }
+        self.client.flush().await?;
+        Result::Ok(())
+    }
+
+    async fn send_error(&mut self, e: &SgError) -> std::io::Result<()> {
+        self.last_reply_ok = false;
+        self.client.write_packet(self.reply_seq, &encode_error(e)).await.map(|_| ())
+    }
+
+    fn statistics(&self) -> String {
+        let stats = &self.shared.stats;
+        let uptime = self.shared.started.elapsed().as_secs().max(1);
+        let questions = Stats::get(&stats.questions);
+        format!(
+            "Uptime: {uptime}  Threads: {}  Questions: {questions}  Slow queries: 0  Opens: 0  Open tables: 0  Queries per second avg: {:.3}",
+            Stats::get(&stats.sessions_active),
+            questions as f64 / uptime as f64
+        )
+    }
+
+    async fn release_backends(&mut self) {
+        for (name, conn) in self.backends.drain() {
+            if let Some(pool) = self.shared.pools.get(&name) {
+                pool.release(conn).await;
+            }
+        }
+    }
+
+    async fn close(mut self) {
+        self.release_backends().await;
+        self.client.shutdown().await;
+    }
+}

@@ -1,0 +1,38 @@
+//! What the proxy remembers about one client session.
+
+use crate::backend::conn::Variant;
+use crate::protocol::constants::{cap, status};
+
+/// Per-client session state.
+#[derive(Debug, Clone)]
+pub struct SessionState {
+    /// Connection id given to the client.
+    pub connection_id: u32,
+    /// Logged-in user.
+    pub user: String,
+    /// Capabilities negotiated with the client.
+    pub capabilities: u32,
+    /// Connection collation, as sent to backends.
+    pub collation: u8,
+    /// Current logical schema.
+    pub schema: Option<String>,
+    /// Last server status flags seen (autocommit, transaction), echoed in the proxy's own OK packets.
+    pub status: u16,
+}
+
+impl SessionState {
+    /// A new session after login.
+    pub fn new(connection_id: u32, user: String, capabilities: u32, collation: u8, schema: Option<String>) -> Self {
+        SessionState { connection_id, user, capabilities, collation, schema, status: status::AUTOCOMMIT }
+    }
+
+    /// Backend connections serving this session must match this variant.
+    pub fn variant(&self) -> Variant {
+        Variant { caps: self.capabilities & cap::REPLY_SHAPING, collation: self.collation }
+    }
+
+    /// Whether the client negotiated CLIENT_DEPRECATE_EOF.
+    pub fn deprecate_eof(&self) -> bool {
+        self.capabilities & cap::DEPRECATE_EOF != 0
+    }
+}

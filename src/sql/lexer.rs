@@ -1,0 +1,201 @@
+//! A cheap classifier: reads the first words of a statement, skipping comments, to pick out the few
+//! statements the proxy answers itself. Far cheaper than a full parse (DESIGN.md §2), which is left for
+//! statements that need routing.
+
+/// What the classifier recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Statement {
+    /// `USE name`.
+    Use(String),
+    /// `SHOW DATABASES` / `SHOW SCHEMAS`, with an optional LIKE pattern.
+    ShowDatabases {
+        /// The LIKE pattern, unquoted.
+        like: Option<String>,
+    },
+    /// A form the proxy recognises but cannot answer correctly; the text says which.
+    Unsupported(&'static str),
+    /// Anything else: handled by the backend.
+    Other,
+}
+
+/// Tokens the classifier cares about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    Quoted(String),
+    Semicolon,
+    Other,
+}
+
+struct Lexer<'a> {
+    s: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Lexer<'a> {
+    fn skip_space_and_comments(&mut self) {
+        loop {
+            let rest = &self.s[self.pos..];
+            match rest {
+                [c, ..] if c.is_ascii_whitespace() => self.pos += 1,
+                [b'#', ..] | [b'-', b'-', b' ' | b'\t' | b'\n' | b'\r', ..] => {
+                    self.pos += rest.iter().position(|&c| c == b'\n').map_or(rest.len(), |i| i + 1);
+                }
+                // `/*! … */` executes its content on MySQL; treating it as a comment only means such a
+                // statement is not recognised here and goes to the backend, which runs it.
+                [b'/', b'*', ..] => {
+                    self.pos += rest.windows(2).skip(2).position(|w| w == b"*/").map_or(rest.len(), |i| i + 4);
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn next(&mut self) -> Option<Token> {
+        self.skip_space_and_comments();
+        let rest = &self.s[self.pos..];
+        let first = *rest.first()?;
+        if first.is_ascii_alphanumeric() || first == b'_' || first == b'$' || first >= 0x80 {
+            let n = rest.iter().position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80)).unwrap_or(rest.len());
+            self.pos += n;
+            return Some(Token::Word(String::from_utf8_lossy(&rest[..n]).into_owned()));
+        }
+        if matches!(first, b'`' | b'\'' | b'"') {
+            // A doubled quote inside is an escaped quote; backslash escapes apply to string quotes.
+            let mut out = Vec::new();
+            let mut i = 1;
+            while i < rest.len() {
+                let c = rest[i];
+                if c == first {
+                    if rest.get(i + 1) == Some(&first) {
+                        out.push(c);
+                        i += 2;
+                        continue;
+                    }
+                    self.pos += i + 1;
+                    return Some(Token::Quoted(String::from_utf8_lossy(&out).into_owned()));
+                }
+                if c == b'\\' && first != b'`' && i + 1 < rest.len() {
+                    out.push(rest[i + 1]);
+                    i += 2;
+                    continue;
+                }
+                out.push(c);
+                i += 1;
+            }
+            self.pos = self.s.len();
+            return Some(Token::Other);
+        }
+        self.pos += 1;
+        Some(if first == b';' { Token::Semicolon } else { Token::Other })
+    }
+
+    /// True if only whitespace, comments and semicolons remain.
+    fn at_end(&mut self) -> bool {
+        loop {
+            match self.next() {
+                None => return true,
+                Some(Token::Semicolon) => continue,
+                Some(_) => return false,
+            }
+        }
+    }
+}
+
+fn is_word(t: &Option<Token>, w: &str) -> bool {
+    matches!(t, Some(Token::Word(x)) if x.eq_ignore_ascii_case(w))
+}
+
+/// Classifies one statement.
+pub fn classify(sql: &str) -> Statement {
+    let mut lx = Lexer { s: sql.as_bytes(), pos: 0 };
+    let first = lx.next();
+    if is_word(&first, "use") {
+        let name = match lx.next() {
+            Some(Token::Word(w)) | Some(Token::Quoted(w)) => w,
+            _ => return Statement::Other,
+        };
+        return if lx.at_end() { Statement::Use(name) } else { Statement::Other };
+    }
+    if is_word(&first, "show") {
+        let what = lx.next();
+        if !(is_word(&what, "databases") || is_word(&what, "schemas")) {
+            return Statement::Other;
+        }
+        let after = lx.next();
+        return match after {
+            None | Some(Token::Semicolon) => Statement::ShowDatabases { like: None },
+            t if is_word(&t, "like") => match lx.next() {
+                Some(Token::Quoted(p)) if lx.at_end() => Statement::ShowDatabases { like: Some(p) },
+                _ => Statement::Other,
+            },
+            t if is_word(&t, "where") => Statement::Unsupported("SHOW DATABASES … WHERE; use SHOW DATABASES LIKE 'pattern'"),
+            _ => Statement::Other,
+        };
+    }
+    Statement::Other
+}
+
+/// SQL LIKE matching (`%`, `_`, backslash escape), case-insensitive as for identifiers.
+pub fn like_matches(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    // Iterative matcher with backtracking to the last '%'.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == '\\' && pi + 1 < p.len() && p[pi + 1] == t[ti] {
+            pi += 2;
+            ti += 1;
+        } else if pi < p.len() && p[pi] != '%' && p[pi] != '\\' && (p[pi] == '_' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '%' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '%')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn use_in_its_spellings() {
+        assert_eq!(classify("USE demo"), Statement::Use("demo".into()));
+        assert_eq!(classify("  use `my db` ; "), Statement::Use("my db".into()));
+        assert_eq!(classify("/* hi */ Use demo -- trailing\n"), Statement::Use("demo".into()));
+        assert_eq!(classify("# c\nuse demo;"), Statement::Use("demo".into()));
+        assert_eq!(classify("use demo extra"), Statement::Other);
+        assert_eq!(classify("user_defined()"), Statement::Other);
+    }
+
+    #[test]
+    fn show_databases_forms() {
+        assert_eq!(classify("show databases"), Statement::ShowDatabases { like: None });
+        assert_eq!(classify("SHOW SCHEMAS;"), Statement::ShowDatabases { like: None });
+        assert_eq!(classify("show databases like 'de%'"), Statement::ShowDatabases { like: Some("de%".into()) });
+        assert!(matches!(classify("show databases where `Database` = 'x'"), Statement::Unsupported(_)));
+        assert_eq!(classify("show tables"), Statement::Other);
+        assert_eq!(classify("select 'use x'"), Statement::Other);
+    }
+
+    #[test]
+    fn like_patterns() {
+        assert!(like_matches("de%", "demo"));
+        assert!(like_matches("d_mo", "DEMO"));
+        assert!(like_matches("%", ""));
+        assert!(like_matches("%o%o", "shardgate_foo"));
+        assert!(!like_matches("d_mo", "dmo"));
+        assert!(like_matches("a\\_b", "a_b"));
+        assert!(!like_matches("a\\_b", "axb"));
+    }
+}

@@ -1,0 +1,3 @@
+//! Reading SQL: classification now; analysis and rewriting for sharding come next.
+
+pub mod lexer;

@@ -1,0 +1,129 @@
+//! Shared by the integration tests: find the lab the test command started, start a shardgate server inside
+//! the test, and a raw protocol client for checks drivers would hide.
+#![allow(dead_code)]
+
+pub mod raw;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use shardgate::server::Server;
+use shardgate::stats::Stats;
+
+/// Base port of the test lab (`LAB_PORT` as given to tests/lab/lab.sh by tests/run.sh).
+pub fn lab_port() -> u16 {
+    std::env::var("LAB_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(23310)
+}
+
+/// Port of ds0's primary, ds1's primary, and the reference instance.
+pub fn ds0_port() -> u16 {
+    lab_port()
+}
+/// ds1's primary.
+pub fn ds1_port() -> u16 {
+    lab_port() + 2
+}
+
+/// Fails (never skips) when the lab is not running: these tests exist to talk to real MariaDB.
+pub fn require_lab() {
+    for port in [ds0_port(), ds1_port()] {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            panic!(
+                "the test lab is not running (nothing on 127.0.0.1:{port}). Run the test command `tests/run.sh`, \
+                 or start the lab with `LAB_DIR=target/test-lab LAB_PORT={} tests/lab/lab.sh up`",
+                lab_port()
+            );
+        }
+    }
+}
+
+/// Rules for a test server: app/app, ds_0 and ds_1 on the lab's primaries, schemas demo and sbtest on ds_0,
+/// plus whatever `extra` adds.
+pub fn rules_text(extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[[users]]
+name = "app"
+password = "app"
+
+[data_sources.ds_0]
+primary = "127.0.0.1:{}"
+user = "app"
+password = "app"
+
+[data_sources.ds_1]
+primary = "127.0.0.1:{}"
+user = "app"
+password = "app"
+
+[schemas.demo]
+data_source = "ds_0"
+
+[schemas.sbtest]
+data_source = "ds_0"
+{extra}
+"#,
+        ds0_port(),
+        ds1_port()
+    )
+}
+
+/// A shardgate server running on the current tokio runtime, on a free port.
+pub struct Proxy {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// Its counters.
+    pub stats: Arc<Stats>,
+}
+
+/// Starts a server with [`rules_text`]`(extra)`.
+pub async fn start_proxy(extra: &str) -> Proxy {
+    start_proxy_with(|t| format!("{t}{extra}")).await
+}
+
+/// Starts a server with the standard rules text changed by `edit`.
+pub async fn start_proxy_with(edit: impl FnOnce(String) -> String) -> Proxy {
+    require_lab();
+    let text = edit(rules_text(""));
+    let rules = shardgate::config::parse(&text, Path::new("test.toml")).expect("test rules are valid");
+    let server = Server::bind(rules).await.expect("bind");
+    let proxy = Proxy { addr: server.local_addr(), stats: server.stats() };
+    tokio::spawn(server.serve());
+    proxy
+}
+
+/// mysql_async options for `user`/`password` on `db` through the proxy (TCP only: mysql_async would
+/// otherwise switch to the backend's unix socket, DESIGN.md §3).
+pub fn opts(proxy: &Proxy, user: &str, password: &str, db: Option<&str>) -> mysql_async::Opts {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(proxy.addr.port())
+        .user(Some(user))
+        .pass(Some(password))
+        .db_name(db)
+        .prefer_socket(false)
+        .into()
+}
+
+/// A direct connection to a lab backend (bypassing the proxy), to check what really landed there.
+pub async fn direct(port: u16, db: Option<&str>) -> mysql_async::Conn {
+    let opts: mysql_async::Opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("app"))
+        .pass(Some("app"))
+        .db_name(db)
+        .prefer_socket(false)
+        .into();
+    mysql_async::Conn::new(opts).await.expect("direct connection to the lab")
+}
+
+/// A table name unique to this test process and call, so tests running in parallel never collide.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!("{prefix}_{}_{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
