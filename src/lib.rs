@@ -11,5 +11,6 @@ pub mod plan;
 pub mod protocol;
 pub mod server;
 pub mod session;
+pub mod sharding;
 pub mod sql;
 pub mod stats;

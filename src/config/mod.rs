@@ -1,5 +1,6 @@
 //! Loading and validating the rules file; every error names the file, line, column and key.
 
+pub mod nodes;
 pub mod rules;
 pub mod validate;
 

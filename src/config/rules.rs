@@ -84,8 +84,105 @@ fn default_acquire_timeout_ms() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaRule {
-    /// Data source holding the schema's tables.
+    /// Default data source: holds every table of the schema that is neither sharded nor broadcast.
     pub data_source: Spanned<String>,
-    /// Database name on the backend; default: the schema's own name.
+    /// Database name on every backend; default: the schema's own name.
     pub database: Option<String>,
+    /// Sharded tables by logical name (`[schemas.demo.tables.t_order]`).
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableRule>,
+    /// Tables with a full copy on every data source: written everywhere, read from one.
+    #[serde(default)]
+    pub broadcast_tables: Vec<Spanned<String>>,
+    /// Groups of sharded tables laid out alike (same algorithm and node count), so a join on the sharding
+    /// key stays on one shard.
+    #[serde(default)]
+    pub binding_groups: Vec<Spanned<Vec<String>>>,
+}
+
+/// The sharding algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AlgorithmName {
+    /// Consistent hashing over a ring of virtual nodes (the default): adding a node moves ~1/n of the keys.
+    #[default]
+    ConsistentHash,
+    /// Integer key modulo the node count.
+    Mod,
+    /// A stable 64-bit hash of the key modulo the node count.
+    HashMod,
+    /// Explicit integer boundaries.
+    Range,
+}
+
+/// The type the sharding column's values are canonicalised to before hashing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyType {
+    /// Signed 64-bit integers; `'42'` and `42` are the same key.
+    #[default]
+    Integer,
+    /// Strings, compared byte for byte (case-sensitive).
+    String,
+}
+
+/// Key generators for a sharded table's auto-increment column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyGeneratorName {
+    /// Monotonic ids handed out in blocks from the table `shardgate_sequence` on the default data source.
+    Sequence,
+    /// 64-bit ids: milliseconds since 2026-01-01, worker id, per-millisecond counter.
+    Snowflake,
+}
+
+/// How one logical table is split.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRule {
+    /// The column whose value picks the node.
+    pub sharding_column: String,
+    /// How the column's values are read.
+    #[serde(default)]
+    pub key_type: KeyType,
+    /// The algorithm.
+    #[serde(default)]
+    pub algorithm: AlgorithmName,
+    /// Physical tables, in order: `"ds_${0..1}.t_order_${0..3}"` (every combination), a comma-separated list
+    /// of such expressions, or an array of `"ds.table"` strings.
+    pub actual_nodes: Spanned<NodeList>,
+    /// Virtual nodes per node on the consistent-hash ring.
+    #[serde(default = "default_virtual_nodes")]
+    pub virtual_nodes: usize,
+    /// Range only: ascending upper bounds (exclusive); node i takes keys below `boundaries[i]`, the last node
+    /// the rest. Needs exactly one boundary fewer than nodes.
+    #[serde(default)]
+    pub boundaries: Vec<i64>,
+    /// Fills the key column when an INSERT leaves it out or gives 0 or NULL.
+    pub key_generator: Option<KeyGeneratorName>,
+    /// The column the key generator fills (default: the sharding column).
+    pub key_column: Option<String>,
+    /// Ids a sequence reserves per round trip to the default data source.
+    #[serde(default = "default_sequence_block")]
+    pub sequence_block: u64,
+    /// Snowflake worker id (0–1023), unique per shardgate instance.
+    #[serde(default)]
+    pub worker_id: u16,
+}
+
+/// `actual_nodes` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum NodeList {
+    /// One inline expression (or several, comma-separated).
+    Expression(String),
+    /// Explicit `ds.table` entries.
+    List(Vec<String>),
+}
+
+fn default_virtual_nodes() -> usize {
+    160
+}
+fn default_sequence_block() -> u64 {
+    1000
 }

@@ -80,5 +80,8 @@ pub fn validate(rules: &Rules) -> Vec<Problem> {
     if rules.server.worker_threads == Some(0) {
         add("server.worker_threads".into(), "must be at least 1".into(), None);
     }
+    if let Err(more) = crate::sharding::table::build(rules) {
+        problems.extend(more);
+    }
     problems
 }

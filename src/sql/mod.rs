@@ -1,3 +1,5 @@
 //! Reading SQL: classification now; analysis and rewriting for sharding come next.
 
+pub mod analyze;
 pub mod lexer;
+pub mod tokens;

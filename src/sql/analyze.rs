@@ -1,0 +1,326 @@
+//! Reading the parts of a statement routing needs from sqlparser's AST: the WHERE clause with the names
+//! tables go by in it, INSERT columns and VALUES, UPDATE targets.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlparser::ast::{
+    AssignmentTarget, BinaryOperator, Expr, FromTable, ObjectName, OnInsert, SetExpr, Statement, TableFactor, TableWithJoins,
+    UnaryOperator, Value,
+};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::Parser;
+
+use crate::sharding::key::Literal;
+
+/// Parses exactly one statement.
+pub fn parse(sql: &str) -> Result<Statement, String> {
+    let mut v = Parser::parse_sql(&MySqlDialect {}, sql).map_err(|e| e.to_string())?;
+    match v.len() {
+        1 => Ok(v.remove(0)),
+        0 => Err("empty statement".into()),
+        _ => Err("several statements in one query".into()),
+    }
+}
+
+/// The last part of an object name (`db.t` → `t`).
+pub fn last_name(name: &ObjectName) -> String {
+    name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default()
+}
+
+/// WHERE clause and the table each name in scope (table name or alias) stands for.
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    /// The WHERE expression.
+    pub selection: Option<&'a Expr>,
+    /// Name in scope → table name.
+    pub scope: HashMap<String, String>,
+}
+
+fn add_scope(twj: &[TableWithJoins], scope: &mut HashMap<String, String>) {
+    let mut add = |f: &TableFactor| {
+        if let TableFactor::Table { name, alias, .. } = f {
+            let table = last_name(name);
+            scope.insert(table.clone(), table.clone());
+            if let Some(a) = alias {
+                scope.insert(a.name.value.clone(), table);
+            }
+        }
+    };
+    for t in twj {
+        add(&t.relation);
+        for j in &t.joins {
+            add(&j.relation);
+        }
+    }
+}
+
+/// The filter of a SELECT, UPDATE or DELETE (`None` for other statements or set operations).
+pub fn filter(stmt: &Statement) -> Option<Filter<'_>> {
+    let mut f = Filter::default();
+    match stmt {
+        Statement::Query(q) => {
+            let SetExpr::Select(s) = q.body.as_ref() else { return None };
+            add_scope(&s.from, &mut f.scope);
+            f.selection = s.selection.as_ref();
+        }
+        Statement::Update(u) => {
+            add_scope(std::slice::from_ref(&u.table), &mut f.scope);
+            f.selection = u.selection.as_ref();
+        }
+        Statement::Delete(d) => {
+            let (FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t)) = &d.from;
+            add_scope(t, &mut f.scope);
+            f.selection = d.selection.as_ref();
+        }
+        _ => return None,
+    }
+    Some(f)
+}
+
+/// The nodes a statement can touch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nodes {
+    /// Every node.
+    All,
+    /// Only these (possibly none).
+    Only(BTreeSet<usize>),
+}
+
+impl Nodes {
+    fn and(self, other: Nodes) -> Nodes {
+        match (self, other) {
+            (Nodes::All, x) | (x, Nodes::All) => x,
+            (Nodes::Only(a), Nodes::Only(b)) => Nodes::Only(a.intersection(&b).copied().collect()),
+        }
+    }
+    fn or(self, other: Nodes) -> Nodes {
+        match (self, other) {
+            (Nodes::Only(a), Nodes::Only(b)) => Nodes::Only(a.union(&b).copied().collect()),
+            _ => Nodes::All,
+        }
+    }
+}
+
+/// A literal's value (or `Literal::Other` for anything that is not a plain literal).
+pub fn literal(e: &Expr) -> Literal {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.parse::<i128>().map_or(Literal::Other, Literal::Int),
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Literal::Str(s.clone()),
+            Value::Null => Literal::Null,
+            _ => Literal::Other,
+        },
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match literal(expr) {
+            Literal::Int(i) => Literal::Int(-i),
+            _ => Literal::Other,
+        },
+        Expr::Nested(e) => literal(e),
+        _ => Literal::Other,
+    }
+}
+
+/// What the key analysis needs from the routing layer.
+pub trait KeyResolver {
+    /// Whether `qualifier.column` (qualifier already resolved to a table name, or `None`) is a sharding column.
+    fn is_key(&self, table: Option<&str>, column: &str) -> bool;
+    /// The node of a key literal (`None`: not usable as a key → every node).
+    fn node(&self, lit: &Literal) -> Option<usize>;
+    /// Nodes for an integer key range (`None`: the algorithm scatters ranges).
+    fn range(&self, low: std::ops::Bound<i64>, high: std::ops::Bound<i64>) -> Option<Vec<usize>>;
+}
+
+fn is_key_column(e: &Expr, scope: &HashMap<String, String>, r: &dyn KeyResolver) -> bool {
+    match e {
+        Expr::Identifier(i) => r.is_key(None, &i.value),
+        Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+            let q = &parts[parts.len() - 2].value;
+            scope.get(q).is_some_and(|t| r.is_key(Some(t), &parts[parts.len() - 1].value))
+        }
+        Expr::Nested(e) => is_key_column(e, scope, r),
+        _ => false,
+    }
+}
+
+fn int_of(lit: &Literal) -> Option<i64> {
+    match lit {
+        Literal::Int(i) => i64::try_from(*i).ok(),
+        _ => None,
+    }
+}
+
+fn one(r: &dyn KeyResolver, lit: &Literal) -> Nodes {
+    r.node(lit).map_or(Nodes::All, |n| Nodes::Only([n].into()))
+}
+
+/// The nodes a WHERE clause restricts the sharding key to: `=`, `IN`, `BETWEEN`, `<`/`>` (range algorithms),
+/// combined through AND (intersection) and OR (union). Anything else leaves every node possible.
+pub fn nodes_of(e: &Expr, scope: &HashMap<String, String>, r: &dyn KeyResolver) -> Nodes {
+    use std::ops::Bound::*;
+    match e {
+        Expr::Nested(inner) => nodes_of(inner, scope, r),
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => nodes_of(left, scope, r).and(nodes_of(right, scope, r)),
+        Expr::BinaryOp { left, op: BinaryOperator::Or, right } => nodes_of(left, scope, r).or(nodes_of(right, scope, r)),
+        Expr::BinaryOp { left, op, right } => {
+            let (val, op) = if is_key_column(left, scope, r) {
+                (right, op.clone())
+            } else if is_key_column(right, scope, r) {
+                let flipped = match op {
+                    BinaryOperator::Lt => BinaryOperator::Gt,
+                    BinaryOperator::LtEq => BinaryOperator::GtEq,
+                    BinaryOperator::Gt => BinaryOperator::Lt,
+                    BinaryOperator::GtEq => BinaryOperator::LtEq,
+                    o => o.clone(),
+                };
+                (left, flipped)
+            } else {
+                return Nodes::All;
+            };
+            let lit = literal(val);
+            let range = |lo, hi| r.range(lo, hi).map_or(Nodes::All, |v| Nodes::Only(v.into_iter().collect()));
+            match (op, int_of(&lit)) {
+                (BinaryOperator::Eq, _) => one(r, &lit),
+                (BinaryOperator::Lt, Some(k)) => range(Unbounded, Excluded(k)),
+                (BinaryOperator::LtEq, Some(k)) => range(Unbounded, Included(k)),
+                (BinaryOperator::Gt, Some(k)) => range(Excluded(k), Unbounded),
+                (BinaryOperator::GtEq, Some(k)) => range(Included(k), Unbounded),
+                _ => Nodes::All,
+            }
+        }
+        Expr::InList { expr, list, negated: false } if is_key_column(expr, scope, r) => {
+            list.iter().fold(Nodes::Only(BTreeSet::new()), |acc, v| acc.or(one(r, &literal(v))))
+        }
+        Expr::Between { expr, negated: false, low, high } if is_key_column(expr, scope, r) => {
+            let (lo, hi) = (literal(low), literal(high));
+            if lo == hi {
+                return one(r, &lo);
+            }
+            match (int_of(&lo), int_of(&hi)) {
+                (Some(a), Some(b)) => r.range(Included(a), Included(b)).map_or(Nodes::All, |v| Nodes::Only(v.into_iter().collect())),
+                _ => Nodes::All,
+            }
+        }
+        _ => Nodes::All,
+    }
+}
+
+/// The parts of an INSERT/REPLACE … VALUES that routing needs.
+#[derive(Debug, Clone)]
+pub struct InsertInfo {
+    /// Target table (last name part).
+    pub table: String,
+    /// Column list (empty when the statement has none).
+    pub columns: Vec<String>,
+    /// The VALUES rows as literals.
+    pub rows: Vec<Vec<Literal>>,
+    /// Columns assigned by ON DUPLICATE KEY UPDATE.
+    pub updated_columns: Vec<String>,
+    /// Whether the rows come from a SELECT (or another non-VALUES source).
+    pub from_query: bool,
+}
+
+/// Reads an INSERT/REPLACE statement.
+pub fn insert_info(stmt: &Statement) -> Option<InsertInfo> {
+    let Statement::Insert(ins) = stmt else { return None };
+    let table = match &ins.table {
+        sqlparser::ast::TableObject::TableName(n) => last_name(n),
+        _ => return None,
+    };
+    let columns = ins.columns.iter().map(|c| c.to_string().trim_matches('`').to_string()).collect();
+    let (rows, from_query) = match ins.source.as_deref().map(|q| q.body.as_ref()) {
+        Some(SetExpr::Values(v)) => (v.rows.iter().map(|r| r.iter().map(literal).collect()).collect(), false),
+        _ => (Vec::new(), true),
+    };
+    let updated_columns = match &ins.on {
+        Some(OnInsert::DuplicateKeyUpdate(a)) => assigned(a),
+        _ => Vec::new(),
+    };
+    Some(InsertInfo { table, columns, rows, updated_columns, from_query })
+}
+
+fn assigned(assignments: &[sqlparser::ast::Assignment]) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in assignments {
+        match &a.target {
+            AssignmentTarget::ColumnName(n) => out.push(last_name(n)),
+            AssignmentTarget::Tuple(ns) => out.extend(ns.iter().map(last_name)),
+        }
+    }
+    out
+}
+
+/// Columns an UPDATE assigns.
+pub fn update_columns(stmt: &Statement) -> Vec<String> {
+    match stmt {
+        Statement::Update(u) => assigned(&u.assignments),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ops::Bound;
+
+    /// Column `k` is the key; node = key mod 4; ranges map like range sharding with bounds 10, 20, 30.
+    struct Mod4;
+    impl KeyResolver for Mod4 {
+        fn is_key(&self, table: Option<&str>, column: &str) -> bool {
+            column == "k" && table.is_none_or(|t| t == "t")
+        }
+        fn node(&self, lit: &Literal) -> Option<usize> {
+            match crate::sharding::key::KeyValue::from_literal(lit, crate::config::rules::KeyType::Integer)? {
+                crate::sharding::key::KeyValue::Int(k) => Some(k.rem_euclid(4) as usize),
+                _ => None,
+            }
+        }
+        fn range(&self, lo: Bound<i64>, hi: Bound<i64>) -> Option<Vec<usize>> {
+            crate::sharding::algorithm::ShardingAlgorithm::nodes_for_range(
+                &crate::sharding::range::RangeSharding { boundaries: vec![10, 20, 30] },
+                lo,
+                hi,
+            )
+        }
+    }
+
+    fn nodes(where_clause: &str) -> Nodes {
+        let stmt = parse(&format!("SELECT * FROM t AS x WHERE {where_clause}")).unwrap();
+        let f = filter(&stmt).unwrap();
+        nodes_of(f.selection.unwrap(), &f.scope, &Mod4)
+    }
+
+    fn only(v: &[usize]) -> Nodes {
+        Nodes::Only(v.iter().copied().collect())
+    }
+
+    #[test]
+    fn predicate_shapes() {
+        assert_eq!(nodes("k = 5"), only(&[1]));
+        assert_eq!(nodes("5 = x.k"), only(&[1]));
+        assert_eq!(nodes("t.k = '6'"), only(&[2]));
+        assert_eq!(nodes("k = -1"), only(&[3]));
+        assert_eq!(nodes("k IN (1, 2, 5)"), only(&[1, 2]));
+        assert_eq!(nodes("k = 1 OR k = 2"), only(&[1, 2]));
+        assert_eq!(nodes("k = 1 AND k = 2"), only(&[]));
+        assert_eq!(nodes("(k = 1 OR k = 3) AND c = 'x'"), only(&[1, 3]));
+        assert_eq!(nodes("k = 1 OR c = 'x'"), Nodes::All);
+        assert_eq!(nodes("c = 1"), Nodes::All);
+        assert_eq!(nodes("other.k = 1"), Nodes::All, "a qualifier not in scope is not our key");
+        assert_eq!(nodes("k NOT IN (1)"), Nodes::All);
+        assert_eq!(nodes("k BETWEEN 12 AND 25"), only(&[1, 2]));
+        assert_eq!(nodes("k BETWEEN 7 AND 7"), only(&[3]));
+        assert_eq!(nodes("k < 10"), only(&[0]));
+        assert_eq!(nodes("k >= 30"), only(&[3]));
+        assert_eq!(nodes("10 < k AND k <= 20"), only(&[1, 2]));
+        assert_eq!(nodes("k = c"), Nodes::All);
+    }
+
+    #[test]
+    fn insert_and_update_parts() {
+        let i = insert_info(&parse("INSERT INTO db.t (id, `name`) VALUES (1, 'a'), (-2, NULL) ON DUPLICATE KEY UPDATE name = 'b'").unwrap()).unwrap();
+        assert_eq!((i.table.as_str(), i.columns.clone()), ("t", vec!["id".to_string(), "name".to_string()]));
+        assert_eq!(i.rows, vec![vec![Literal::Int(1), Literal::Str("a".into())], vec![Literal::Int(-2), Literal::Null]]);
+        assert_eq!(i.updated_columns, ["name"]);
+        assert!(insert_info(&parse("INSERT INTO t SELECT * FROM u").unwrap()).unwrap().from_query);
+        assert_eq!(update_columns(&parse("UPDATE t SET a = 1, t.b = 2 WHERE k = 1").unwrap()), ["a", "b"]);
+    }
+}
