@@ -27,6 +27,19 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Print the plan of one statement: the data sources and the SQL each would receive. Connects to nothing
+    /// (ids a key generator would produce are shown as 0). The same is available on a live connection as
+    /// `EXPLAIN SHARDING <statement>`.
+    Route {
+        /// The rules file (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The logical schema the statement runs in (default: the only one, if there is one).
+        #[arg(short, long)]
+        schema: Option<String>,
+        /// The statement.
+        sql: String,
+    },
     /// Validate a rules file and exit: 0 if valid, 1 with `file:line:column: key: message` lines if not.
     ///
     /// Checks syntax, unknown keys, value types and ranges, and references between sections (a schema's
@@ -66,6 +79,17 @@ fn main() -> ExitCode {
             }
             None => ExitCode::FAILURE,
         },
+        Command::Route { config, schema, sql } => {
+            let Some(rules) = load(&config) else { return ExitCode::FAILURE };
+            let schema = schema.or_else(|| (rules.schemas.len() == 1).then(|| rules.schemas.keys().next().cloned()).flatten());
+            let layouts = shardgate::sharding::table::build(&rules).unwrap_or_default();
+            let classified = shardgate::sql::lexer::classify(&sql);
+            let plan = shardgate::plan::planner::plan(classified, &sql, schema.as_deref(), &rules, &layouts);
+            for (ds, text) in plan.describe(&sql) {
+                println!("{ds}\t{text}");
+            }
+            if matches!(plan, shardgate::plan::Plan::Refuse(_)) { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        }
         Command::Serve { config } => {
             let Some(rules) = load(&config) else { return ExitCode::FAILURE };
             tracing_subscriber::fmt()

@@ -20,6 +20,8 @@ use crate::stats::Stats;
 pub struct Shared {
     /// The rules in force.
     pub rules: Rules,
+    /// Each schema's sharding layout.
+    pub layouts: HashMap<String, crate::sharding::table::SchemaLayout>,
     /// One pool per data source.
     pub pools: HashMap<String, Arc<Pool>>,
     /// Counters.
@@ -63,7 +65,10 @@ impl Server {
             Some(v) => v.clone(),
             None => probe_version(&pools, rules.default_data_source()).await,
         };
+        let layouts = crate::sharding::table::build(&rules)
+            .map_err(|p| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid sharding rules: {}", p[0].message)))?;
         let shared = Arc::new(Shared {
+            layouts,
             rules,
             pools,
             stats,

@@ -162,6 +162,48 @@ impl BackendConn {
         read(&mut self.io).await
     }
 
+    /// Queues a COM_QUERY without sending it (several can be pipelined, then flushed together).
+    pub fn queue_query(&mut self, sql: &str) {
+        let mut payload = Vec::with_capacity(1 + sql.len());
+        payload.push(com::QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        self.io.queue_packet(0, &payload);
+    }
+
+    /// Sends everything queued.
+    pub async fn flush(&mut self) -> Result<(), String> {
+        self.io.flush().await.map_err(|e| e.to_string())
+    }
+
+    /// Reads one packet of a reply.
+    pub async fn read_packet(&mut self) -> Result<Packet, String> {
+        read(&mut self.io).await
+    }
+
+    /// Reads a whole reply that is expected to be OK or ERR; a result set, should one come, is read to its
+    /// end and its first packet returned.
+    pub async fn read_ok_reply(&mut self) -> Result<Packet, String> {
+        let mut scanner = ReplyScanner::new(ReplyKind::ResultSets, self.deprecate_eof());
+        let first = self.read_packet().await?;
+        scanner.feed_packet(&first.payload).map_err(|e| e.to_string())?;
+        while !scanner.is_done() {
+            let p = self.read_packet().await?;
+            scanner.feed_packet(&p.payload).map_err(|e| e.to_string())?;
+        }
+        Ok(first)
+    }
+
+    /// Runs a statement that returns no rows and decodes its OK; a backend ERR becomes `Err` with its text.
+    pub async fn query_ok(&mut self, sql: &str) -> Result<crate::protocol::response::Ok, String> {
+        self.queue_query(sql);
+        self.flush().await?;
+        let reply = self.read_ok_reply().await?;
+        match reply.payload.first() {
+            Some(0x00) => crate::protocol::response::decode_ok(&reply.payload).map_err(|e| e.to_string()),
+            _ => Err(describe_err(&reply.payload)),
+        }
+    }
+
     /// Selects `database` on the backend.
     pub async fn init_db(&mut self, database: &str) -> Result<(), String> {
         let mut cmd = vec![com::INIT_DB];

@@ -26,6 +26,14 @@ pub async fn run(session: &mut Session, name: &str) -> Result<(), SgError> {
             pooled.conn.database = Some(database);
         }
         session.state.schema = Some(name.to_string());
+        // Connections pinned on other data sources still have the old database selected: give them back;
+        // the next statement there checks one out with the new database.
+        let others: Vec<String> = session.backends.keys().filter(|ds| **ds != data_source).cloned().collect();
+        for ds in others {
+            if let (Some(conn), Some(pool)) = (session.backends.remove(&ds), session.shared.pools.get(&ds).cloned()) {
+                pool.release(conn).await;
+            }
+        }
     }
     Ok(())
 }

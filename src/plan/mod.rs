@@ -1,5 +1,7 @@
 //! Planning: statement + rules → what the executor runs.
 
+pub mod insert;
 pub mod planner;
+pub mod route;
 
 pub use planner::Plan;

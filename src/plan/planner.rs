@@ -1,16 +1,55 @@
-//! Turns a classified statement and the session's schema into a plan for the executor.
+//! Turns a statement and the session's schema into a plan for the executor.
 
 use crate::config::Rules;
+use crate::sharding::table::{SchemaLayout, ShardedTable};
 use crate::sql::lexer::Statement;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::insert::InsertPlan;
+
+/// One statement for one data source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The data source.
+    pub data_source: String,
+    /// The SQL it receives.
+    pub sql: String,
+}
+
+/// How the replies of several targets become one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    /// Result sets: the rows of every target in turn (the first target's column definitions).
+    Concat,
+    /// OK packets: affected rows summed (DML over several shards).
+    SumAffected,
+    /// OK packets that all say the same (DDL fan-out, broadcast writes): report the first.
+    First,
+}
 
 /// What to do with one statement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Plan {
-    /// Send to exactly one data source and relay its reply untouched.
+    /// Send to exactly one data source and relay its reply untouched; `sql` is the rewritten text, or
+    /// `None` to forward the client's packet as it is.
     Passthrough {
         /// The data source.
         data_source: String,
+        /// Rewritten SQL, if it differs from the original.
+        sql: Option<String>,
     },
+    /// Several targets, replies combined.
+    Scatter {
+        /// The targets, in node order.
+        targets: Vec<Target>,
+        /// How their replies combine.
+        combine: Combine,
+        /// Sequences to restart once this succeeds (DROP/TRUNCATE of their tables).
+        reset_sequences: Vec<Arc<ShardedTable>>,
+    },
+    /// An INSERT into a sharded table (ids generated at run time).
+    Insert(Box<InsertPlan>),
     /// Switch the session's logical schema.
     UseSchema(String),
     /// Answer with the logical schemas.
@@ -18,11 +57,40 @@ pub enum Plan {
         /// LIKE filter.
         like: Option<String>,
     },
+    /// Answer with the schema's logical tables.
+    ShowTables {
+        /// LIKE filter.
+        like: Option<String>,
+    },
+    /// Describe the plan of a statement (the second field) instead of running it.
+    Explain(Box<Plan>, String),
     /// Refuse with ER_NOT_SUPPORTED_YET and this reason.
     Refuse(String),
 }
 
-/// The data source a session's schema-less or single-source statements go to.
+impl Plan {
+    /// (data source, SQL) pairs this plan sends, for EXPLAIN SHARDING and `shardgate route`.
+    pub fn describe(&self, original: &str) -> Vec<(String, String)> {
+        match self {
+            Plan::Passthrough { data_source, sql } => vec![(data_source.clone(), sql.clone().unwrap_or_else(|| original.to_string()))],
+            Plan::Scatter { targets, .. } => targets.iter().map(|t| (t.data_source.clone(), t.sql.clone())).collect(),
+            Plan::Insert(p) => {
+                // Generated ids are shown as 0: the real ones are reserved only when the statement runs.
+                let ids = vec![0; p.needs_id.len()];
+                match p.targets(&ids) {
+                    Ok((t, _)) => t.into_iter().map(|t| (t.data_source, t.sql)).collect(),
+                    Err(e) => vec![("(refused)".into(), e.to_string())],
+                }
+            }
+            Plan::Refuse(reason) => vec![("(refused)".into(), reason.clone())],
+            Plan::UseSchema(_) | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) => {
+                vec![("(shardgate)".into(), original.to_string())]
+            }
+        }
+    }
+}
+
+/// The data source a session's unsharded statements go to.
 pub fn data_source_for(schema: Option<&str>, rules: &Rules) -> String {
     schema
         .and_then(|s| rules.schemas.get(s))
@@ -31,50 +99,22 @@ pub fn data_source_for(schema: Option<&str>, rules: &Rules) -> String {
 }
 
 /// Plans one statement.
-pub fn plan(statement: Statement, schema: Option<&str>, rules: &Rules) -> Plan {
+pub fn plan(statement: Statement, sql: &str, schema: Option<&str>, rules: &Rules, layouts: &HashMap<String, SchemaLayout>) -> Plan {
     match statement {
         Statement::Use(name) => Plan::UseSchema(name),
         Statement::ShowDatabases { like } => Plan::ShowDatabases { like },
+        Statement::ShowTables { like } if schema.is_some() => Plan::ShowTables { like },
         Statement::Unsupported(what) => Plan::Refuse(what.to_string()),
-        Statement::Other => Plan::Passthrough { data_source: data_source_for(schema, rules) },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sql::lexer::classify;
-    use std::path::Path;
-
-    fn rules() -> Rules {
-        crate::config::parse(
-            r#"
-default_data_source = "ds_1"
-[server]
-listen = "127.0.0.1:0"
-[[users]]
-name = "app"
-password = "app"
-[data_sources.ds_0]
-primary = "127.0.0.1:1"
-user = "app"
-[data_sources.ds_1]
-primary = "127.0.0.1:2"
-user = "app"
-[schemas.a]
-data_source = "ds_0"
-"#,
-            Path::new("t.toml"),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn statements_follow_the_schema_or_the_default_source() {
-        let r = rules();
-        assert_eq!(plan(classify("select 1"), Some("a"), &r), Plan::Passthrough { data_source: "ds_0".into() });
-        assert_eq!(plan(classify("select 1"), None, &r), Plan::Passthrough { data_source: "ds_1".into() });
-        assert_eq!(plan(classify("use a"), None, &r), Plan::UseSchema("a".into()));
-        assert!(matches!(plan(classify("show databases where 1"), None, &r), Plan::Refuse(_)));
+        Statement::Explain(inner) => {
+            let classified = crate::sql::lexer::classify(&inner);
+            Plan::Explain(Box::new(plan(classified, &inner, schema, rules, layouts)), inner)
+        }
+        Statement::ShowTables { .. } | Statement::Other => {
+            let default = data_source_for(schema, rules);
+            match schema.and_then(|s| layouts.get(s)) {
+                Some(layout) if !layout.tables.is_empty() || !layout.broadcast.is_empty() => super::route::route(sql, layout),
+                _ => Plan::Passthrough { data_source: default, sql: None },
+            }
+        }
     }
 }

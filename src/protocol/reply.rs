@@ -80,6 +80,12 @@ impl ReplyScanner {
         }
     }
 
+    /// Feeds one whole logical packet (already reassembled from its frames).
+    pub fn feed_packet(&mut self, payload: &[u8]) -> Result<(), SgError> {
+        self.continuation = false;
+        self.step(payload, payload.len().min(MAX_FRAME - 1))
+    }
+
     /// Feeds one frame's payload (the whole frame, header stripped).
     pub fn feed(&mut self, payload: &[u8]) -> Result<(), SgError> {
         let frame_len = payload.len();
@@ -89,6 +95,10 @@ impl ReplyScanner {
             return Ok(());
         }
         self.continuation = frame_len == MAX_FRAME;
+        self.step(payload, frame_len)
+    }
+
+    fn step(&mut self, payload: &[u8], frame_len: usize) -> Result<(), SgError> {
         let first = payload.first().copied();
         if first == Some(0xFF) && !matches!(self.state, State::Columns(_) | State::PrepareParams { .. } | State::PrepareColumns(_)) {
             self.error = true;

@@ -111,7 +111,8 @@ impl Session {
             com::PING => self.send_ok().await?,
             com::QUERY => {
                 let sql = String::from_utf8_lossy(&payload[1..]);
-                let plan = plan(classify(&sql), self.state.schema.as_deref(), &self.shared.rules);
+                let shared = &self.shared;
+                let plan = plan(classify(&sql), &sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
                 execute::run(self, plan, payload).await?;
             }
             com::INIT_DB => {
@@ -148,20 +149,17 @@ impl Session {
         Result::Ok(Flow::Continue)
     }
 
-    /// Makes sure the session has a connection to `data_source`, with the schema's database selected when
-    /// the current schema lives there.
+    /// Makes sure the session has a connection to `data_source`, with the current schema's database
+    /// selected (a sharded schema's database exists on every data source that holds its tables).
     pub async fn ensure_backend(&mut self, data_source: &str) -> Result<(), SgError> {
         if self.backends.contains_key(data_source) {
             return Result::Ok(());
         }
-        let rules = &self.shared.rules;
         let database = self
             .state
             .schema
             .as_deref()
-            .and_then(|name| rules.schemas.get(name).map(|s| (name, s)))
-            .filter(|(_, s)| s.data_source.get_ref() == data_source)
-            .map(|(name, s)| s.database.clone().unwrap_or_else(|| name.to_string()));
+            .and_then(|name| self.shared.rules.schemas.get(name).map(|s| s.database.clone().unwrap_or_else(|| name.to_string())));
         self.pin_backend(data_source, database.as_deref()).await
     }
 
@@ -176,6 +174,42 @@ impl Session {
         let conn = pool.get(self.state.variant(), database).await?;
         self.backends.insert(data_source.to_string(), conn);
         Result::Ok(())
+    }
+
+    /// Whether a transaction is open (or autocommit is off, so the next statement opens one).
+    pub fn in_transaction(&self) -> bool {
+        use crate::protocol::constants::status;
+        self.state.status & status::IN_TRANS != 0 || self.state.status & status::AUTOCOMMIT == 0
+    }
+
+    /// Reads a whole OK/ERR reply from the session's connection to `data_source`; a broken connection is
+    /// dropped and reported as lost.
+    pub async fn read_ok_reply(&mut self, data_source: &str) -> Result<crate::protocol::packet::Packet, SgError> {
+        let conn = &mut self.backends.get_mut(data_source).expect("pinned").conn;
+        match conn.read_ok_reply().await {
+            Result::Ok(p) => Result::Ok(p),
+            Err(reason) => {
+                self.backends.remove(data_source);
+                Err(SgError::BackendLost(data_source.to_string(), reason))
+            }
+        }
+    }
+
+    /// Sends one packet as the whole reply to the current command.
+    pub async fn send_payload(&mut self, payload: &[u8]) -> Result<(), SgError> {
+        self.client.write_packet(self.reply_seq, payload).await?;
+        Result::Ok(())
+    }
+
+    /// Relays a backend's ERR (or other single-packet reply) as the reply to the current command.
+    pub async fn send_raw_reply(&mut self, payload: &[u8]) -> Result<(), SgError> {
+        self.last_reply_ok = payload.first() != Some(&0xFF);
+        self.send_payload(payload).await
+    }
+
+    /// The next sequence id for the reply, for executors that stream several packets.
+    pub fn reply_seq(&self) -> u8 {
+        self.reply_seq
     }
 
     /// Sends the proxy's own OK packet.

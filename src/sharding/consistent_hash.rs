@@ -1,13 +1,14 @@
-//! Consistent hashing (the default): nodes sit on a ring at the FNV-1a hashes of their names' virtual
-//! copies (consistent_hash_ring), a key belongs to the first node at or after its own hash. Adding a node
-//! moves only the keys that now fall to it.
+//! Consistent hashing (the default): nodes sit on a ring at the hashes of their names' virtual copies
+//! (consistent_hash_ring with [`RingHasher`]), a key belongs to the first node at or after its own hash.
+//! Adding a node moves only the keys that now fall to it.
 
 use std::hash::{Hash, Hasher};
 
 use consistent_hash_ring::{Ring, RingBuilder};
 
 use super::algorithm::ShardingAlgorithm;
-use super::key::{HashBytes, KeyValue};
+use super::key::{HashBytes, KeyValue, RingHasher};
+use std::hash::BuildHasherDefault;
 
 /// A ring member: hashed by its name's bytes only (stable), carrying its index in `actual_nodes`.
 #[derive(Debug, Clone)]
@@ -31,7 +32,7 @@ impl Eq for Member {}
 /// The consistent-hash algorithm over named nodes.
 #[derive(Clone)]
 pub struct ConsistentHash {
-    ring: Ring<Member>,
+    ring: Ring<Member, BuildHasherDefault<RingHasher>>,
 }
 
 impl std::fmt::Debug for ConsistentHash {
@@ -44,7 +45,7 @@ impl ConsistentHash {
     /// A ring of `names` (node identities, e.g. "ds_0.t_order_0"), each with `vnodes` virtual nodes.
     pub fn new(names: &[String], vnodes: usize) -> Self {
         let members = names.iter().enumerate().map(|(index, name)| Member { name: name.clone(), index });
-        let ring = RingBuilder::new(fnv::FnvBuildHasher::default()).vnodes(vnodes.max(1)).nodes_iter(members).build();
+        let ring = RingBuilder::new(BuildHasherDefault::<RingHasher>::default()).vnodes(vnodes.max(1)).nodes_iter(members).build();
         ConsistentHash { ring }
     }
 }
@@ -83,6 +84,9 @@ mod tests {
         for c in counts {
             assert!((20_000..30_000).contains(&c), "unbalanced: {counts:?}");
         }
+        // Small sequential keys spread too (plain FNV-1a put 1..40 on two of four nodes).
+        let small: std::collections::BTreeSet<usize> = (1..=40).map(|k| four.node_for(&KeyValue::Int(k)).unwrap()).collect();
+        assert_eq!(small.len(), 4);
         assert!((15_000..26_000).contains(&moved), "moved {moved}");
     }
 }

@@ -59,6 +59,42 @@ impl Hash for HashBytes<'_> {
     }
 }
 
+/// The hasher of the consistent-hash ring: FNV-1a over the bytes written, integers written little-endian
+/// whatever the platform, and murmur3's 64-bit finaliser on the result. FNV-1a alone leaves short keys
+/// ("1", "2", … differ only in the last byte) in one narrow arc of the ring; the finaliser spreads them.
+/// Every step is fixed arithmetic, so the mapping never depends on the Rust release or the machine.
+#[derive(Debug, Clone, Copy)]
+pub struct RingHasher(u64);
+
+impl Default for RingHasher {
+    fn default() -> Self {
+        RingHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for RingHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.write(&v.to_le_bytes());
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
 /// FNV-1a 64 of `bytes` (the `fnv` crate): stable by definition.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h = fnv::FnvHasher::default();

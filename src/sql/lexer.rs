@@ -12,6 +12,13 @@ pub enum Statement {
         /// The LIKE pattern, unquoted.
         like: Option<String>,
     },
+    /// `SHOW TABLES`, with an optional LIKE pattern.
+    ShowTables {
+        /// The LIKE pattern, unquoted.
+        like: Option<String>,
+    },
+    /// `EXPLAIN SHARDING <statement>`: the statement's plan instead of its result.
+    Explain(String),
     /// A form the proxy recognises but cannot answer correctly; the text says which.
     Unsupported(&'static str),
     /// Anything else: handled by the backend.
@@ -117,8 +124,24 @@ pub fn classify(sql: &str) -> Statement {
         };
         return if lx.at_end() { Statement::Use(name) } else { Statement::Other };
     }
+    if is_word(&first, "explain") {
+        if is_word(&lx.next(), "sharding") {
+            return Statement::Explain(sql[lx.pos..].trim().to_string());
+        }
+        return Statement::Other;
+    }
     if is_word(&first, "show") {
         let what = lx.next();
+        if is_word(&what, "tables") {
+            return match lx.next() {
+                None | Some(Token::Semicolon) => Statement::ShowTables { like: None },
+                t if is_word(&t, "like") => match lx.next() {
+                    Some(Token::Quoted(p)) if lx.at_end() => Statement::ShowTables { like: Some(p) },
+                    _ => Statement::Other,
+                },
+                _ => Statement::Other,
+            };
+        }
         if !(is_word(&what, "databases") || is_word(&what, "schemas")) {
             return Statement::Other;
         }
@@ -184,7 +207,11 @@ mod tests {
         assert_eq!(classify("SHOW SCHEMAS;"), Statement::ShowDatabases { like: None });
         assert_eq!(classify("show databases like 'de%'"), Statement::ShowDatabases { like: Some("de%".into()) });
         assert!(matches!(classify("show databases where `Database` = 'x'"), Statement::Unsupported(_)));
-        assert_eq!(classify("show tables"), Statement::Other);
+        assert_eq!(classify("show tables"), Statement::ShowTables { like: None });
+        assert_eq!(classify("SHOW TABLES LIKE 't%';"), Statement::ShowTables { like: Some("t%".into()) });
+        assert_eq!(classify("show full tables"), Statement::Other);
+        assert_eq!(classify("EXPLAIN SHARDING select 1 "), Statement::Explain("select 1".into()));
+        assert_eq!(classify("explain select 1"), Statement::Other);
         assert_eq!(classify("select 'use x'"), Statement::Other);
     }
 

@@ -148,6 +148,8 @@ pub struct InsertSpans {
     pub values_keyword: usize,
     /// Each row, parentheses included.
     pub rows: Vec<(usize, usize)>,
+    /// Each row's values (byte spans, without the separating commas).
+    pub values: Vec<Vec<(usize, usize)>>,
     /// Where the text after the last row starts (ON DUPLICATE KEY UPDATE …).
     pub tail: usize,
 }
@@ -157,24 +159,38 @@ pub fn insert_spans(toks: &[Tok]) -> Option<InsertSpans> {
     let v = toks.iter().position(|t| t.is_keyword("VALUES") || t.is_keyword("VALUE"))?;
     let columns_open = toks[..v].iter().position(|t| t.token == Token::LParen).map(|i| toks[i].end);
     let mut rows = Vec::new();
+    let mut values = Vec::new();
     let mut i = v + 1;
     let mut tail = toks.get(v + 1).map_or(toks[v].end, |t| t.start);
     while i < toks.len() && toks[i].token == Token::LParen {
         let start = toks[i].start;
         let mut depth = 0;
         let mut j = i;
+        let mut row_values = Vec::new();
+        let mut value_start: Option<usize> = None;
         loop {
-            match toks.get(j)?.token {
+            let t = toks.get(j)?;
+            match t.token {
                 Token::LParen => depth += 1,
                 Token::RParen => depth -= 1,
                 _ => {}
             }
+            if depth == 1 && t.token == Token::Comma {
+                row_values.push((value_start.unwrap_or(t.start), toks[j - 1].end));
+                value_start = None;
+            } else if depth >= 1 && j > i && value_start.is_none() {
+                value_start = Some(t.start);
+            }
             if depth == 0 {
+                if let Some(s) = value_start {
+                    row_values.push((s, toks[j - 1].end));
+                }
                 break;
             }
             j += 1;
         }
         rows.push((start, toks[j].end));
+        values.push(row_values);
         tail = toks[j].end;
         i = j + 1;
         if i < toks.len() && toks[i].token == Token::Comma {
@@ -183,7 +199,7 @@ pub fn insert_spans(toks: &[Tok]) -> Option<InsertSpans> {
             break;
         }
     }
-    Some(InsertSpans { columns_open, values_keyword: toks[v].start, rows, tail })
+    Some(InsertSpans { columns_open, values_keyword: toks[v].start, rows, values, tail })
 }
 
 #[cfg(test)]
@@ -226,6 +242,8 @@ mod tests {
         let s = insert_spans(&toks).unwrap();
         let rows: Vec<&str> = s.rows.iter().map(|&(a, b)| &sql[a..b]).collect();
         assert_eq!(rows, ["(1, 'x(y)')", "(2, (3))"]);
+        let values: Vec<Vec<&str>> = s.values.iter().map(|r| r.iter().map(|&(a, b)| &sql[a..b]).collect()).collect();
+        assert_eq!(values, [vec!["1", "'x(y)'"], vec!["2", "(3)"]]);
         assert_eq!(&sql[s.tail..], " ON DUPLICATE KEY UPDATE b = 1");
         assert_eq!(&sql[s.columns_open.unwrap()..s.columns_open.unwrap() + 1], "a");
         assert_eq!(&sql[..s.values_keyword], "INSERT INTO t (a, b) ");

@@ -1,0 +1,94 @@
+//! Concat: a SELECT over several shards with nothing to merge; the rows of every shard in turn, streamed.
+//! Packets are re-sequenced (one reply to the client) but rows are not decoded.
+
+use crate::error::SgError;
+use crate::plan::planner::Target;
+use crate::protocol::reply::{ReplyKind, ReplyScanner};
+use crate::protocol::response::encode_end_of_rows;
+use crate::session::session::Session;
+use crate::stats::Stats;
+
+use super::scatter::data_sources;
+
+/// Runs every target and streams their rows as one result set.
+pub async fn run(session: &mut Session, targets: &[Target]) -> Result<(), SgError> {
+    for ds in data_sources(targets) {
+        session.ensure_backend(&ds).await?;
+        let conn = &mut session.backends.get_mut(&ds).expect("pinned").conn;
+        for t in targets.iter().filter(|t| t.data_source == ds) {
+            conn.queue_query(&t.sql);
+        }
+        if let Err(e) = conn.flush().await {
+            session.backends.remove(&ds);
+            return Err(SgError::BackendLost(ds, e));
+        }
+    }
+    let deprecate_eof = session.state.deprecate_eof();
+    let mut seq = session.reply_seq();
+    let mut header_sent = false;
+    let mut failed = false;
+    let mut rows = 0u64;
+    for t in targets {
+        let Session { backends, client, .. } = &mut *session;
+        let conn = &mut backends.get_mut(&t.data_source).expect("pinned").conn;
+        let mut scanner = ReplyScanner::new(ReplyKind::ResultSets, deprecate_eof);
+        let mut columns_left: Option<u64> = None;
+        let mut in_rows = false;
+        while !scanner.is_done() {
+            let packet = match conn.read_packet().await {
+                Ok(p) => p,
+                Err(e) => {
+                    backends.remove(&t.data_source);
+                    return Err(SgError::BackendLost(t.data_source.clone(), e));
+                }
+            };
+            scanner.feed_packet(&packet.payload)?;
+            let p = &packet.payload;
+            if failed {
+                continue; // draining this shard's reply after an earlier error
+            }
+            if p.first() == Some(&0xFF) {
+                seq = client.queue_packet(seq, p);
+                failed = true;
+                continue;
+            }
+            if columns_left.is_none() && !in_rows {
+                // Column count: starts the result set (only the first shard's header reaches the client).
+                let n = crate::protocol::codec::Reader::new(p).lenenc_int()?;
+                columns_left = Some(n + u64::from(!deprecate_eof));
+                if !header_sent {
+                    seq = client.queue_packet(seq, p);
+                }
+                if n == 0 {
+                    return Err(SgError::NotSupported("a statement over several shards that returns no result set".into()));
+                }
+                continue;
+            }
+            if let Some(left) = columns_left {
+                if !header_sent {
+                    seq = client.queue_packet(seq, p);
+                }
+                columns_left = if left > 1 { Some(left - 1) } else { None };
+                in_rows = columns_left.is_none();
+                continue;
+            }
+            if scanner.is_done() {
+                break; // this shard's end marker: the client gets one at the very end
+            }
+            rows += 1;
+            seq = client.queue_packet(seq, p);
+        }
+        header_sent = true;
+        client.flush().await?;
+        if !failed {
+            session.state.status = scanner.status.unwrap_or(session.state.status);
+        }
+    }
+    if !failed {
+        let end = encode_end_of_rows(deprecate_eof, session.state.status);
+        session.client.queue_packet(seq, &end);
+    }
+    session.client.flush().await?;
+    Stats::add(&session.shared.stats.rows_relayed, rows);
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! EXPLAIN SHARDING <statement>: the data sources and SQL a statement would be sent to, as a result set.
+
+use crate::error::SgError;
+use crate::plan::Plan;
+use crate::protocol::resultset::{encode_resultset, ColumnType};
+use crate::session::session::Session;
+
+/// Answers with one row per target: data source and SQL.
+pub async fn run(session: &mut Session, plan: &Plan, sql: &str) -> Result<(), SgError> {
+    let rows: Vec<Vec<Option<Vec<u8>>>> =
+        plan.describe(sql).into_iter().map(|(ds, sql)| vec![Some(ds.into_bytes()), Some(sql.into_bytes())]).collect();
+    let packets = encode_resultset(
+        &[("data_source", ColumnType::Text), ("sql", ColumnType::Text)],
+        &rows,
+        session.state.deprecate_eof(),
+        session.state.status,
+    );
+    session.send_packets(&packets).await
+}

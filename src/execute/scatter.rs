@@ -1,0 +1,102 @@
+//! Scatter for statements that answer with OK: DML over several shards (affected rows summed), DDL fan-out
+//! and broadcast writes (the first OK reported). When the session is in autocommit mode, a multi-shard DML
+//! runs inside one transaction per data source, committed only if every shard succeeded, so an error on
+//! one shard (a duplicate key, say) leaves no shard changed.
+
+use std::sync::Arc;
+
+use crate::error::SgError;
+use crate::plan::planner::{Combine, Target};
+use crate::protocol::packet::Packet;
+use crate::protocol::response::{decode_ok, encode_ok, Ok};
+use crate::session::session::Session;
+use crate::sharding::table::ShardedTable;
+
+/// Data sources of `targets`, in first-use order.
+pub fn data_sources(targets: &[Target]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in targets {
+        if !out.contains(&t.data_source) {
+            out.push(t.data_source.clone());
+        }
+    }
+    out
+}
+
+/// Sends every target's statement (pipelined per data source) and returns each reply's first packet, in
+/// target order.
+pub async fn send_all(session: &mut Session, targets: &[Target], prefix: Option<&str>) -> Result<Vec<Packet>, SgError> {
+    let sources = data_sources(targets);
+    for ds in &sources {
+        session.ensure_backend(ds).await?;
+        let conn = &mut session.backends.get_mut(ds).expect("pinned").conn;
+        if let Some(p) = prefix {
+            conn.queue_query(p);
+        }
+        for t in targets.iter().filter(|t| &t.data_source == ds) {
+            conn.queue_query(&t.sql);
+        }
+        conn.flush().await.map_err(|e| lost(session, ds, e))?;
+    }
+    let mut replies = Vec::with_capacity(targets.len());
+    for ds in &sources {
+        if prefix.is_some() {
+            session.read_ok_reply(ds).await?;
+        }
+    }
+    for t in targets {
+        replies.push(session.read_ok_reply(&t.data_source).await?);
+    }
+    Ok(replies)
+}
+
+fn lost(session: &mut Session, ds: &str, reason: String) -> SgError {
+    session.backends.remove(ds);
+    SgError::BackendLost(ds.to_string(), reason)
+}
+
+/// Runs `targets` and answers with one OK (or the first ERR). `insert_id` overrides LAST_INSERT_ID (ids
+/// the proxy generated).
+pub async fn run(
+    session: &mut Session,
+    targets: &[Target],
+    combine: Combine,
+    insert_id: Option<i64>,
+    reset_sequences: &[Arc<ShardedTable>],
+) -> Result<(), SgError> {
+    let sources = data_sources(targets);
+    let atomic = combine == Combine::SumAffected && sources.len() > 1 && !session.in_transaction();
+    let replies = send_all(session, targets, atomic.then_some("BEGIN")).await?;
+    let error = replies.iter().find(|p| p.payload.first() != Some(&0x00)).cloned();
+    if atomic {
+        let end = if error.is_none() { "COMMIT" } else { "ROLLBACK" };
+        let ends: Vec<Target> = sources.iter().map(|ds| Target { data_source: ds.clone(), sql: end.into() }).collect();
+        let results = send_all(session, &ends, None).await?;
+        if let Some(bad) = results.into_iter().find(|p| p.payload.first() != Some(&0x00)) {
+            // A COMMIT failed after others succeeded: report it; cross-shard atomicity of the commit itself
+            // needs XA (not yet).
+            return session.send_raw_reply(&bad.payload).await;
+        }
+    }
+    if let Some(err) = error {
+        return session.send_raw_reply(&err.payload).await;
+    }
+    let oks: Vec<Ok> = replies.iter().map(|p| decode_ok(&p.payload)).collect::<Result<_, _>>()?;
+    let mut ok = match combine {
+        Combine::SumAffected | Combine::Concat => Ok {
+            affected_rows: oks.iter().map(|o| o.affected_rows).sum(),
+            last_insert_id: oks.iter().map(|o| o.last_insert_id).find(|&i| i != 0).unwrap_or(0),
+            warnings: oks.iter().map(|o| o.warnings).fold(0u16, u16::saturating_add),
+            status: oks.last().map_or(0, |o| o.status),
+        },
+        Combine::First => oks[0],
+    };
+    if let Some(id) = insert_id {
+        ok.last_insert_id = id as u64;
+    }
+    ok.status = session.state.status;
+    for table in reset_sequences {
+        super::insert_split::reset_sequence(session, table).await?;
+    }
+    session.send_payload(&encode_ok(&ok, 0)).await
+}

@@ -1,0 +1,156 @@
+//! Routing a statement that names sharded or broadcast tables: which nodes, and the SQL each receives.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use crate::sharding::key::Literal;
+use crate::sharding::table::{SchemaLayout, ShardedTable};
+use crate::sql::analyze::{self, KeyResolver, Nodes};
+use crate::sql::tokens::{insert_spans, rewrite, table_refs, tokenize, Tok};
+
+use super::insert::InsertPlan;
+use super::planner::{Combine, Plan, Target};
+
+/// The sharded tables of one statement (one table, or tables of one binding group).
+struct Bound_<'a> {
+    tables: Vec<&'a Arc<ShardedTable>>,
+}
+
+impl KeyResolver for Bound_<'_> {
+    fn is_key(&self, table: Option<&str>, column: &str) -> bool {
+        self.tables.iter().any(|t| t.column.eq_ignore_ascii_case(column) && table.is_none_or(|q| q == t.name))
+    }
+    fn node(&self, lit: &Literal) -> Option<usize> {
+        self.tables[0].node_for(lit)
+    }
+    fn range(&self, low: Bound<i64>, high: Bound<i64>) -> Option<Vec<usize>> {
+        self.tables[0].algorithm.nodes_for_range(low, high)
+    }
+}
+
+/// Aggregates and clauses whose result over several shards is not the concatenation of the shards' results.
+fn needs_merge(toks: &[Tok]) -> Option<&'static str> {
+    const AGGREGATES: &[&str] = &["COUNT", "SUM", "MIN", "MAX", "AVG", "GROUP_CONCAT", "STD", "STDDEV", "VARIANCE", "BIT_AND", "BIT_OR", "BIT_XOR", "JSON_ARRAYAGG", "JSON_OBJECTAGG"];
+    for (i, t) in toks.iter().enumerate() {
+        let next_paren = toks.get(i + 1).is_some_and(|n| n.token == sqlparser::tokenizer::Token::LParen);
+        if next_paren && AGGREGATES.iter().any(|a| t.is_keyword(a)) {
+            return Some("aggregate functions over several shards (the merge engine is coming)");
+        }
+        for (kw, what) in [("ORDER", "ORDER BY"), ("LIMIT", "LIMIT"), ("GROUP", "GROUP BY"), ("HAVING", "HAVING"), ("DISTINCT", "DISTINCT"), ("UNION", "UNION")] {
+            if t.is_keyword(kw) {
+                return Some(what);
+            }
+        }
+    }
+    None
+}
+
+fn refuse(reason: String) -> Plan {
+    Plan::Refuse(reason)
+}
+
+/// Plans a statement in a schema that has sharding rules.
+pub fn route(sql: &str, layout: &SchemaLayout) -> Plan {
+    let default = || Plan::Passthrough { data_source: layout.default_data_source.clone(), sql: None };
+    let Ok(toks) = tokenize(sql) else { return default() };
+    let refs = table_refs(&toks, |n| layout.has_rule(n));
+    if refs.is_empty() {
+        return default();
+    }
+    let first = toks.first();
+    let is = |kw: &str| first.is_some_and(|t| t.is_keyword(kw));
+    let read_only = is("SELECT") || is("SHOW") || is("DESC") || is("DESCRIBE") || is("EXPLAIN") || is("WITH");
+    let ddl = is("CREATE") || is("ALTER") || is("DROP") || is("TRUNCATE") || is("RENAME");
+
+    let mut sharded: Vec<&Arc<ShardedTable>> = Vec::new();
+    for r in &refs {
+        if let Some(t) = layout.tables.get(&r.name) {
+            if !sharded.iter().any(|s| s.name == t.name) {
+                sharded.push(t);
+            }
+        }
+    }
+    if sharded.is_empty() {
+        // Broadcast tables only: read one copy, write every copy.
+        if read_only {
+            return default();
+        }
+        let targets = layout.all_data_sources.iter().map(|ds| Target { data_source: ds.clone(), sql: sql.to_string() }).collect();
+        return Plan::Scatter { targets, combine: Combine::First, reset_sequences: Vec::new() };
+    }
+    if sharded.len() > 1 && (sharded[0].binding_group.is_none() || sharded.iter().any(|t| t.binding_group != sharded[0].binding_group)) {
+        let names: Vec<&str> = sharded.iter().map(|t| t.name.as_str()).collect();
+        return refuse(format!("a statement over sharded tables {} that are not in one binding group", names.join(", ")));
+    }
+    let rename_for = |node: usize| {
+        rewrite(sql, &toks, &refs, |name| layout.tables.get(name).map(|t| t.nodes[node].table.clone()))
+    };
+    let target = |node: usize| Target { data_source: sharded[0].nodes[node].data_source.clone(), sql: rename_for(node) };
+    let all_nodes = || (0..sharded[0].nodes.len()).collect::<Vec<_>>();
+
+    if ddl {
+        let resets = if is("DROP") || is("TRUNCATE") { sharded.iter().map(|t| (*t).clone()).collect() } else { Vec::new() };
+        return Plan::Scatter { targets: all_nodes().into_iter().map(target).collect(), combine: Combine::First, reset_sequences: resets };
+    }
+    if is("INSERT") || is("REPLACE") {
+        let stmt = match analyze::parse(sql) {
+            Ok(s) => s,
+            Err(_) => return default(),
+        };
+        let Some(info) = analyze::insert_info(&stmt) else { return default() };
+        let table = sharded[0];
+        if sharded.len() > 1 || info.from_query {
+            return refuse(format!("INSERT … SELECT into sharded table '{}'", table.name));
+        }
+        if info.updated_columns.iter().any(|c| c.eq_ignore_ascii_case(&table.column)) {
+            return refuse(format!("ON DUPLICATE KEY UPDATE of sharding column '{}' (it would move the row to another shard)", table.column));
+        }
+        let Some(spans) = insert_spans(&toks) else { return refuse("INSERT without VALUES into a sharded table".into()) };
+        let names = refs.iter().map(|r| (toks[r.index].start, toks[r.index].end, toks[r.index].quote())).collect();
+        return match InsertPlan::new(table.clone(), sql, spans, names, &info.columns, &info.rows) {
+            Ok(p) => Plan::Insert(Box::new(p)),
+            Err(e) => refuse(e.to_string().trim_start_matches("This version of shardgate doesn't yet support ").to_string()),
+        };
+    }
+    let is_select = is("SELECT");
+    if !(is_select || is("UPDATE") || is("DELETE")) {
+        if read_only {
+            // SHOW CREATE TABLE, DESCRIBE, SHOW COLUMNS/INDEX: every node has the same definition; ask the first.
+            return Plan::Passthrough { data_source: sharded[0].nodes[0].data_source.clone(), sql: Some(rename_for(0)) };
+        }
+        return refuse(format!("this statement on sharded table '{}'", sharded[0].name));
+    }
+    let stmt = match analyze::parse(sql) {
+        Ok(s) => s,
+        Err(_) => return default(),
+    };
+    if analyze::update_columns(&stmt).iter().any(|c| sharded.iter().any(|t| t.column.eq_ignore_ascii_case(c))) {
+        return refuse(format!("UPDATE of sharding column '{}' (moving a row between shards needs cross-shard transactions)", sharded[0].column));
+    }
+    let resolver = Bound_ { tables: sharded.clone() };
+    let nodes = match analyze::filter(&stmt) {
+        Some(f) => f.selection.map_or(Nodes::All, |w| analyze::nodes_of(w, &f.scope, &resolver)),
+        None => Nodes::All,
+    };
+    let mut list: Vec<usize> = match nodes {
+        Nodes::All => all_nodes(),
+        Nodes::Only(set) => set.into_iter().collect::<BTreeSet<_>>().into_iter().collect(),
+    };
+    if list.is_empty() {
+        // The WHERE clause cannot hold anywhere: any one node answers that correctly (no rows).
+        list.push(0);
+    }
+    if list.len() == 1 {
+        let t = target(list[0]);
+        let sql = (t.sql != sql).then_some(t.sql);
+        return Plan::Passthrough { data_source: t.data_source, sql };
+    }
+    if is_select {
+        if let Some(what) = needs_merge(&toks) {
+            return refuse(format!("{what} over several shards (the merge engine is coming); add a sharding-key condition"));
+        }
+        return Plan::Scatter { targets: list.into_iter().map(target).collect(), combine: Combine::Concat, reset_sequences: Vec::new() };
+    }
+    Plan::Scatter { targets: list.into_iter().map(target).collect(), combine: Combine::SumAffected, reset_sequences: Vec::new() }
+}
