@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod sysbench;
 
 use std::net::SocketAddr;
 use std::path::Path;

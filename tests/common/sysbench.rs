@@ -1,0 +1,43 @@
+//! Running sysbench against a test proxy and reading its report.
+
+use std::process::Output;
+
+use super::Proxy;
+
+/// Runs `sysbench <script> …` against the proxy's sbtest schema (2 tables of 10,000 rows); fails the test
+/// if sysbench fails.
+pub async fn sysbench(proxy: &Proxy, script: &str, args: &[&str]) -> Output {
+    let port = format!("--mysql-port={}", proxy.addr.port());
+    let mut cmd = tokio::process::Command::new("sysbench");
+    cmd.args([script, "--mysql-host=127.0.0.1", &port, "--mysql-user=app", "--mysql-password=app"])
+        .args(["--mysql-db=sbtest", "--tables=2", "--table-size=10000", "--mysql-ssl=off"])
+        .args(args);
+    let out = cmd.output().await.expect("sysbench is installed by tests/run.sh");
+    assert!(
+        out.status.success(),
+        "sysbench {script} {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The number after `label` in sysbench's report, e.g. "transactions:  1234  (123.40 per sec.)".
+pub fn figure(report: &str, label: &str) -> u64 {
+    let line = report.lines().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("no '{label}' in:\n{report}"));
+    line[line.find(label).unwrap() + label.len()..].split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Runs `script` for `seconds` with 4 threads and checks it did work with no errors and no reconnects;
+/// returns the report.
+pub async fn run_clean(proxy: &Proxy, script: &str, ps_mode: &str, seconds: u32) -> String {
+    let time = format!("--time={seconds}");
+    let mode = format!("--db-ps-mode={ps_mode}");
+    let out = sysbench(proxy, script, &["--threads=4", &time, &mode, "--report-interval=0", "run"]).await;
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(figure(&report, "transactions:") > 0, "no transactions in:\n{report}");
+    assert_eq!(figure(&report, "ignored errors:"), 0, "errors in:\n{report}");
+    assert_eq!(figure(&report, "reconnects:"), 0, "reconnects in:\n{report}");
+    println!("{script} ps-mode={ps_mode}: {} transactions in {seconds} s", figure(&report, "transactions:"));
+    report
+}
