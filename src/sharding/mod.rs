@@ -3,6 +3,7 @@
 
 pub mod algorithm;
 pub mod consistent_hash;
+pub mod golden;
 pub mod key;
 pub mod keygen;
 pub mod modulo;
