@@ -270,6 +270,9 @@ log "targets: $(cut -f1,3 "$WORK/targets.tsv" | tr '\t\n' ': ')"
 export WORKLOADS MODES THREADS TARGETS TIME ROUNDS WARMUP TABLES TABLE_SIZE SHARDGATE_BIN SHARDGATE_WORKERS \
   SPLICE_WORKERS HAPROXY_NBTHREAD KEEP_REPLICATION OUT QUICK BENCH_COMMAND BENCH_REPO=$REPO
 mkdir -p "$(dirname "$OUT")"
-"$PY" "$BENCH/lib/runner.py" "$WORK" "$OUT" 8>&-
-"$PY" "$BENCH/report.py" "$OUT" --md "$REPORT_MD" --png "$REPORT_PNG" 8>&-
+runner_rc=0
+"$PY" -B "$BENCH/lib/runner.py" "$WORK" "$OUT" 8>&- || runner_rc=$?
+[[ -s $OUT ]] || die "runner wrote no results (exit $runner_rc)"
+"$PY" -B "$BENCH/report.py" "$OUT" --md "$REPORT_MD" --png "$REPORT_PNG" 8>&-
 log "results: $OUT, $REPORT_MD, $REPORT_PNG"
+((runner_rc == 0)) || die "some runs failed (see 'Failures and errors' in $REPORT_MD); logs in $WORK"

@@ -95,6 +95,19 @@ async fn use_switches_schema_and_unknown_schemas_get_1049() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn com_reset_connection_clears_session_state_and_keeps_the_schema() {
+    let proxy = start_proxy("").await;
+    let mut conn = Conn::new(opts(&proxy, "app", "app", Some("sbtest"))).await.unwrap();
+    conn.query_drop("SET @kept = 7").await.unwrap();
+    let v: Option<Option<i64>> = conn.query_first("SELECT @kept").await.unwrap();
+    assert_eq!(v, Some(Some(7)));
+    // mysql_async's reset() sends COM_RESET_CONNECTION.
+    conn.reset().await.unwrap();
+    let row: Option<(Option<i64>, String)> = conn.query_first("SELECT @kept, DATABASE()").await.unwrap();
+    assert_eq!(row, Some((None, "sbtest".to_string())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_is_refused_with_1045() {
     let proxy = start_proxy("").await;
     let e = server_error(Conn::new(opts(&proxy, "app", "wrong", None)).await.unwrap_err());

@@ -7,6 +7,7 @@ rewrites OUT_JSON after every run, so an interrupted bench still leaves what it 
     runner.py WORKDIR OUT_JSON
 """
 import json
+import math
 import os
 import re
 import resource
@@ -84,13 +85,16 @@ def parse_histogram(text):
 
 
 def percentile(hist, p):
+    """sysbench's own rule (sb_histogram.c get_pct_cumulative): the first bucket where the running
+    count reaches floor(n * p / 100 + 0.5). So p95 here equals sysbench's printed 95th percentile."""
     n = sum(c for _, c in hist)
     if n == 0:
         return None
+    nmax = math.floor(n * p / 100.0 + 0.5)
     acc = 0
     for v, c in hist:
         acc += c
-        if acc >= n * p / 100.0:
+        if acc >= nmax:
             return v
     return hist[-1][0]
 
@@ -190,7 +194,8 @@ def collect_meta(env):
         "mariadb": sh(["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{env['BENCH_DIRECT_PORT']}", "-uapp",
                        "-papp", "-N", "-e", "SELECT VERSION()"]),
         "sysbench": sh(["sysbench", "--version"]),
-        "haproxy": first_line(sh(["haproxy", "-v"])) if env.get("BENCH_HAPROXY_USED") else None,
+        "haproxy": first_line(sh(["haproxy", "-v"])).split(" - ")[0].replace(" version", "")
+        if env.get("BENCH_HAPROXY_USED") else None,
         "python": sys.version.split()[0],
         "rustc": sh(["rustc", "--version"]),
         "git_commit": sh(["git", "-C", repo, "rev-parse", "HEAD"]),
@@ -254,8 +259,6 @@ def main():
             json.dump(doc, f, indent=1)
         os.replace(tmp, out_path)
 
-    for s in doc["skipped"]:
-        log(f"target {s['target']}: skipped: {s['reason']}")
     cells = [(w, m, t) for w in cfg["workloads"] for m in cfg["modes"] for t in cfg["threads"]]
     total = len(cells) * cfg["rounds"] * len(targets)
     done = 0
@@ -305,9 +308,9 @@ def main():
                     run["proxy_cpu_s_per_1k_queries"] = round(run["proxy_cpu_s"] * 1000 / q, 5) if q else None
                     run["proxy_rss_hwm_kb"] = proc_status_kb(pid, "VmHWM")
                     run["proxy_rss_kb"] = proc_status_kb(pid, "VmRSS")
-                    if c1 is None:
-                        run["ok"] = False
-                        run["proxy_died"] = True
+                if pid and c1 is None:
+                    run["ok"] = False
+                    run["proxy_died"] = True
                 if not run["ok"] or run.get("errors") or run.get("reconnects") or "warmup_failed" in run:
                     run["output"] = out[-12000:]
                 doc["runs"].append(run)
@@ -331,7 +334,14 @@ def main():
     save()
     failed = sum(1 for r in doc["runs"] if not r["ok"])
     log(f"{len(doc['runs'])} runs, {failed} failed, in {doc['meta']['bench_seconds']:.0f} s -> {out_path}")
+    for s in doc["skipped"]:
+        log(f"target {s['target']}: skipped: {s['reason']}")
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        log("interrupted; the results JSON holds the runs finished so far")
+        sys.exit(130)
