@@ -108,6 +108,14 @@ async fn rows_land_on_exactly_their_node_and_statements_route() {
     let left: Vec<i64> = c.query(format!("SELECT id FROM {t}")).await.unwrap();
     assert_eq!(left.len(), 34);
 
+    // REPLACE and ON DUPLICATE KEY UPDATE run on the key's node.
+    c.query_drop(format!("REPLACE INTO {t} (id, user_id, note) VALUES (2, 2, 'r')")).await.unwrap();
+    assert_eq!(c.affected_rows(), 2, "one row deleted and one inserted");
+    c.query_drop(format!("INSERT INTO {t} (id, user_id, note) VALUES (3, 3, 'x') ON DUPLICATE KEY UPDATE note = 'dup'")).await.unwrap();
+    assert_eq!(c.affected_rows(), 2, "an existing row updated");
+    let notes: Vec<String> = c.query(format!("SELECT note FROM {t} WHERE user_id IN (2, 3)")).await.unwrap();
+    assert_eq!(notes.into_iter().collect::<BTreeSet<_>>(), ["dup", "r"].map(String::from).into());
+
     // What cannot be answered correctly yet is refused with 1235, and the session goes on.
     assert_eq!(code(c.query_drop(format!("SELECT * FROM {t} ORDER BY id")).await.unwrap_err()), 1235);
     assert_eq!(code(c.query_drop(format!("SELECT COUNT(*) FROM {t}")).await.unwrap_err()), 1235);
@@ -122,6 +130,22 @@ async fn rows_land_on_exactly_their_node_and_statements_route() {
         let v: Option<String> = direct(port, Some("demo")).await.query_first(format!("SELECT v FROM {b} WHERE k = 1")).await.unwrap();
         assert_eq!(v.as_deref(), Some("one"), "broadcast row on port {port}");
     }
+
+    // Hints: data_source sends the statement unchanged there; shard_key routes as if the key were given.
+    let port: Option<u16> = c.query_first("/* shardgate: data_source=ds_1 */ SELECT @@port").await.unwrap();
+    assert_eq!(port, Some(ds1_port()));
+    let node7 = table.node_for(&shardgate::sharding::key::Literal::Int(7)).unwrap();
+    let users: Vec<i64> = c.query(format!("/*+ shardgate: shard_key=7 */ SELECT user_id FROM {t}")).await.unwrap();
+    assert!(users.contains(&7) && users.len() < 34, "{users:?}");
+    assert!(users.iter().all(|u| table.node_for(&shardgate::sharding::key::Literal::Int((*u).into())) == Some(node7)));
+    assert_eq!(code(c.query_drop("/* shardgate: data_source=nope */ SELECT 1").await.unwrap_err()), 1235);
+
+    // SHOW CREATE TABLE and DESCRIBE speak of the logical table.
+    let (name, ddl): (String, String) = c.query_first(format!("SHOW CREATE TABLE {t}")).await.unwrap().unwrap();
+    assert_eq!(name, t);
+    assert!(ddl.starts_with(&format!("CREATE TABLE `{t}` (")), "{ddl}");
+    let columns: Vec<String> = c.query_map(format!("DESCRIBE {t}"), |row: mysql_async::Row| row.get::<String, _>(0).unwrap()).await.unwrap();
+    assert_eq!(columns, ["id", "user_id", "note"]);
 
     // SHOW TABLES speaks of logical tables.
     let tables: Vec<String> = c.query(format!("SHOW TABLES LIKE '{}%'", &t[..3])).await.unwrap();

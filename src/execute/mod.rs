@@ -4,6 +4,7 @@ pub mod concat;
 pub mod explain;
 pub mod insert_split;
 pub mod passthrough;
+pub mod rename_result;
 pub mod scatter;
 pub mod show_databases;
 pub mod show_tables;
@@ -46,6 +47,10 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
                     passthrough::run(session, &data_source, &payload, ReplyKind::ResultSets).await
                 }
             }
+        }
+        Plan::RenameResult { data_source, sql, physical, logical } => {
+            check_transaction(session, &[&data_source])?;
+            rename_result::run(session, &data_source, &sql, &physical, &logical).await
         }
         Plan::Scatter { targets, combine, reset_sequences } => {
             check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>())?;

@@ -1,6 +1,7 @@
 //! Turns a statement and the session's schema into a plan for the executor.
 
 use crate::config::Rules;
+use crate::sharding::key::Literal;
 use crate::sharding::table::{SchemaLayout, ShardedTable};
 use crate::sql::lexer::Statement;
 use std::collections::HashMap;
@@ -39,6 +40,17 @@ pub enum Plan {
         /// Rewritten SQL, if it differs from the original.
         sql: Option<String>,
     },
+    /// One data source; its (small) result with a physical table name replaced by the logical one.
+    RenameResult {
+        /// The data source.
+        data_source: String,
+        /// The SQL it receives.
+        sql: String,
+        /// Physical table name in the answer.
+        physical: String,
+        /// Logical name the client should see.
+        logical: String,
+    },
     /// Several targets, replies combined.
     Scatter {
         /// The targets, in node order.
@@ -73,6 +85,7 @@ impl Plan {
     pub fn describe(&self, original: &str) -> Vec<(String, String)> {
         match self {
             Plan::Passthrough { data_source, sql } => vec![(data_source.clone(), sql.clone().unwrap_or_else(|| original.to_string()))],
+            Plan::RenameResult { data_source, sql, .. } => vec![(data_source.clone(), sql.clone())],
             Plan::Scatter { targets, .. } => targets.iter().map(|t| (t.data_source.clone(), t.sql.clone())).collect(),
             Plan::Insert(p) => {
                 // Generated ids are shown as 0: the real ones are reserved only when the statement runs.
@@ -111,8 +124,23 @@ pub fn plan(statement: Statement, sql: &str, schema: Option<&str>, rules: &Rules
         }
         Statement::ShowTables { .. } | Statement::Other => {
             let default = data_source_for(schema, rules);
+            let hint = match crate::sql::lexer::hint(sql) {
+                Some(Err(e)) => return Plan::Refuse(e),
+                Some(Ok(h)) => h,
+                None => Default::default(),
+            };
+            if let Some(ds) = hint.data_source {
+                if !rules.data_sources.contains_key(&ds) {
+                    return Plan::Refuse(format!("a hint naming unknown data source '{ds}'"));
+                }
+                return Plan::Passthrough { data_source: ds, sql: None };
+            }
+            let forced = hint.shard_key.map(|k| k.parse::<i128>().map_or(Literal::Str(k), Literal::Int));
             match schema.and_then(|s| layouts.get(s)) {
-                Some(layout) if !layout.tables.is_empty() || !layout.broadcast.is_empty() => super::route::route(sql, layout),
+                Some(layout) if !layout.tables.is_empty() || !layout.broadcast.is_empty() => {
+                    super::route::route(sql, layout, forced.as_ref(), &[])
+                }
+                _ if forced.is_some() => Plan::Refuse("a shard_key hint in a schema without sharded tables".into()),
                 _ => Plan::Passthrough { data_source: default, sql: None },
             }
         }

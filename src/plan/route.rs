@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::sharding::key::Literal;
 use crate::sharding::table::{SchemaLayout, ShardedTable};
-use crate::sql::analyze::{self, KeyResolver, Nodes};
+use crate::sql::analyze::{self, KeyResolver, Nodes, Params};
 use crate::sql::tokens::{insert_spans, rewrite, table_refs, tokenize, Tok};
 
 use super::insert::InsertPlan;
@@ -50,10 +50,12 @@ fn refuse(reason: String) -> Plan {
     Plan::Refuse(reason)
 }
 
-/// Plans a statement in a schema that has sharding rules.
-pub fn route(sql: &str, layout: &SchemaLayout) -> Plan {
+/// Plans a statement in a schema that has sharding rules. `forced_key` (a hint) replaces the WHERE clause's
+/// key conditions; `params` are a prepared statement's bound values.
+pub fn route(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, params: &[Literal]) -> Plan {
     let default = || Plan::Passthrough { data_source: layout.default_data_source.clone(), sql: None };
     let Ok(toks) = tokenize(sql) else { return default() };
+    let params = Params::new(&toks, params);
     let refs = table_refs(&toks, |n| layout.has_rule(n));
     if refs.is_empty() {
         return default();
@@ -98,8 +100,11 @@ pub fn route(sql: &str, layout: &SchemaLayout) -> Plan {
             Ok(s) => s,
             Err(_) => return default(),
         };
-        let Some(info) = analyze::insert_info(&stmt) else { return default() };
+        let Some(info) = analyze::insert_info(&stmt, &params) else { return default() };
         let table = sharded[0];
+        if forced_key.is_some() {
+            return refuse("a shard_key hint on INSERT (each row is routed by its own key)".into());
+        }
         if sharded.len() > 1 || info.from_query {
             return refuse(format!("INSERT … SELECT into sharded table '{}'", table.name));
         }
@@ -117,7 +122,13 @@ pub fn route(sql: &str, layout: &SchemaLayout) -> Plan {
     if !(is_select || is("UPDATE") || is("DELETE")) {
         if read_only {
             // SHOW CREATE TABLE, DESCRIBE, SHOW COLUMNS/INDEX: every node has the same definition; ask the first.
-            return Plan::Passthrough { data_source: sharded[0].nodes[0].data_source.clone(), sql: Some(rename_for(0)) };
+            let t = target(0);
+            let physical = &sharded[0].nodes[0].table;
+            if sharded.len() == 1 && *physical != sharded[0].name {
+                let (physical, logical) = (physical.clone(), sharded[0].name.clone());
+                return Plan::RenameResult { data_source: t.data_source, sql: t.sql, physical, logical };
+            }
+            return Plan::Passthrough { data_source: t.data_source, sql: Some(t.sql) };
         }
         return refuse(format!("this statement on sharded table '{}'", sharded[0].name));
     }
@@ -129,9 +140,10 @@ pub fn route(sql: &str, layout: &SchemaLayout) -> Plan {
         return refuse(format!("UPDATE of sharding column '{}' (moving a row between shards needs cross-shard transactions)", sharded[0].column));
     }
     let resolver = Bound_ { tables: sharded.clone() };
-    let nodes = match analyze::filter(&stmt) {
-        Some(f) => f.selection.map_or(Nodes::All, |w| analyze::nodes_of(w, &f.scope, &resolver)),
-        None => Nodes::All,
+    let nodes = match (forced_key, analyze::filter(&stmt)) {
+        (Some(key), _) => resolver.node(key).map_or(Nodes::All, |n| Nodes::Only([n].into())),
+        (None, Some(f)) => f.selection.map_or(Nodes::All, |w| analyze::nodes_of(w, &f.scope, &resolver, &params)),
+        (None, None) => Nodes::All,
     };
     let mut list: Vec<usize> = match nodes {
         Nodes::All => all_nodes(),

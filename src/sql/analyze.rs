@@ -11,6 +11,30 @@ use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::sharding::key::Literal;
+use crate::sql::tokens::Tok;
+
+/// Values bound to a prepared statement's `?` placeholders, matched to the AST by position in the text.
+#[derive(Debug, Default)]
+pub struct Params {
+    by_position: HashMap<(u64, u64), Literal>,
+}
+
+impl Params {
+    /// No parameters (a text-protocol statement).
+    pub fn none() -> Self {
+        Params::default()
+    }
+
+    /// Binds `values` to the placeholders of `toks` in order of appearance.
+    pub fn new(toks: &[Tok], values: &[Literal]) -> Self {
+        let placeholders = toks.iter().filter(|t| matches!(&t.token, sqlparser::tokenizer::Token::Placeholder(p) if p == "?"));
+        Params { by_position: placeholders.zip(values).map(|(t, v)| (t.line_col, v.clone())).collect() }
+    }
+
+    fn get(&self, span: &sqlparser::tokenizer::Span) -> Literal {
+        self.by_position.get(&(span.start.line, span.start.column)).cloned().unwrap_or(Literal::Other)
+    }
+}
 
 /// Parses exactly one statement.
 pub fn parse(sql: &str) -> Result<Statement, String> {
@@ -101,20 +125,21 @@ impl Nodes {
     }
 }
 
-/// A literal's value (or `Literal::Other` for anything that is not a plain literal).
-pub fn literal(e: &Expr) -> Literal {
+/// A literal's value, or a bound parameter's (`Literal::Other` for anything else).
+pub fn literal(e: &Expr, params: &Params) -> Literal {
     match e {
         Expr::Value(v) => match &v.value {
+            Value::Placeholder(_) => params.get(&v.span),
             Value::Number(n, _) => n.parse::<i128>().map_or(Literal::Other, Literal::Int),
             Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => Literal::Str(s.clone()),
             Value::Null => Literal::Null,
             _ => Literal::Other,
         },
-        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match literal(expr) {
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match literal(expr, params) {
             Literal::Int(i) => Literal::Int(-i),
             _ => Literal::Other,
         },
-        Expr::Nested(e) => literal(e),
+        Expr::Nested(e) => literal(e, params),
         _ => Literal::Other,
     }
 }
@@ -154,12 +179,12 @@ fn one(r: &dyn KeyResolver, lit: &Literal) -> Nodes {
 
 /// The nodes a WHERE clause restricts the sharding key to: `=`, `IN`, `BETWEEN`, `<`/`>` (range algorithms),
 /// combined through AND (intersection) and OR (union). Anything else leaves every node possible.
-pub fn nodes_of(e: &Expr, scope: &HashMap<String, String>, r: &dyn KeyResolver) -> Nodes {
+pub fn nodes_of(e: &Expr, scope: &HashMap<String, String>, r: &dyn KeyResolver, params: &Params) -> Nodes {
     use std::ops::Bound::*;
     match e {
-        Expr::Nested(inner) => nodes_of(inner, scope, r),
-        Expr::BinaryOp { left, op: BinaryOperator::And, right } => nodes_of(left, scope, r).and(nodes_of(right, scope, r)),
-        Expr::BinaryOp { left, op: BinaryOperator::Or, right } => nodes_of(left, scope, r).or(nodes_of(right, scope, r)),
+        Expr::Nested(inner) => nodes_of(inner, scope, r, params),
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => nodes_of(left, scope, r, params).and(nodes_of(right, scope, r, params)),
+        Expr::BinaryOp { left, op: BinaryOperator::Or, right } => nodes_of(left, scope, r, params).or(nodes_of(right, scope, r, params)),
         Expr::BinaryOp { left, op, right } => {
             let (val, op) = if is_key_column(left, scope, r) {
                 (right, op.clone())
@@ -175,7 +200,7 @@ pub fn nodes_of(e: &Expr, scope: &HashMap<String, String>, r: &dyn KeyResolver) 
             } else {
                 return Nodes::All;
             };
-            let lit = literal(val);
+            let lit = literal(val, params);
             let range = |lo, hi| r.range(lo, hi).map_or(Nodes::All, |v| Nodes::Only(v.into_iter().collect()));
             match (op, int_of(&lit)) {
                 (BinaryOperator::Eq, _) => one(r, &lit),
@@ -187,10 +212,10 @@ pub fn nodes_of(e: &Expr, scope: &HashMap<String, String>, r: &dyn KeyResolver) 
             }
         }
         Expr::InList { expr, list, negated: false } if is_key_column(expr, scope, r) => {
-            list.iter().fold(Nodes::Only(BTreeSet::new()), |acc, v| acc.or(one(r, &literal(v))))
+            list.iter().fold(Nodes::Only(BTreeSet::new()), |acc, v| acc.or(one(r, &literal(v, params))))
         }
         Expr::Between { expr, negated: false, low, high } if is_key_column(expr, scope, r) => {
-            let (lo, hi) = (literal(low), literal(high));
+            let (lo, hi) = (literal(low, params), literal(high, params));
             if lo == hi {
                 return one(r, &lo);
             }
@@ -219,7 +244,7 @@ pub struct InsertInfo {
 }
 
 /// Reads an INSERT/REPLACE statement.
-pub fn insert_info(stmt: &Statement) -> Option<InsertInfo> {
+pub fn insert_info(stmt: &Statement, params: &Params) -> Option<InsertInfo> {
     let Statement::Insert(ins) = stmt else { return None };
     let table = match &ins.table {
         sqlparser::ast::TableObject::TableName(n) => last_name(n),
@@ -227,7 +252,7 @@ pub fn insert_info(stmt: &Statement) -> Option<InsertInfo> {
     };
     let columns = ins.columns.iter().map(|c| c.to_string().trim_matches('`').to_string()).collect();
     let (rows, from_query) = match ins.source.as_deref().map(|q| q.body.as_ref()) {
-        Some(SetExpr::Values(v)) => (v.rows.iter().map(|r| r.iter().map(literal).collect()).collect(), false),
+        Some(SetExpr::Values(v)) => (v.rows.iter().map(|r| r.iter().map(|e| literal(e, params)).collect()).collect(), false),
         _ => (Vec::new(), true),
     };
     let updated_columns = match &ins.on {
@@ -282,10 +307,23 @@ mod tests {
         }
     }
 
-    fn nodes(where_clause: &str) -> Nodes {
-        let stmt = parse(&format!("SELECT * FROM t AS x WHERE {where_clause}")).unwrap();
+    fn nodes_with(where_clause: &str, values: &[Literal]) -> Nodes {
+        let sql = format!("SELECT * FROM t AS x WHERE {where_clause}");
+        let stmt = parse(&sql).unwrap();
         let f = filter(&stmt).unwrap();
-        nodes_of(f.selection.unwrap(), &f.scope, &Mod4)
+        let params = Params::new(&crate::sql::tokens::tokenize(&sql).unwrap(), values);
+        nodes_of(f.selection.unwrap(), &f.scope, &Mod4, &params)
+    }
+
+    fn nodes(where_clause: &str) -> Nodes {
+        nodes_with(where_clause, &[])
+    }
+
+    #[test]
+    fn prepared_statement_parameters_route_like_literals() {
+        assert_eq!(nodes_with("k = ?", &[Literal::Int(6)]), only(&[2]));
+        assert_eq!(nodes_with("c = ? AND k IN (?, ?)", &[Literal::Str("x".into()), Literal::Int(1), Literal::Str("3".into())]), only(&[1, 3]));
+        assert_eq!(nodes_with("k = ?", &[]), Nodes::All, "an unbound parameter is no key");
     }
 
     fn only(v: &[usize]) -> Nodes {
@@ -316,11 +354,12 @@ mod tests {
 
     #[test]
     fn insert_and_update_parts() {
-        let i = insert_info(&parse("INSERT INTO db.t (id, `name`) VALUES (1, 'a'), (-2, NULL) ON DUPLICATE KEY UPDATE name = 'b'").unwrap()).unwrap();
+        let none = Params::none();
+        let i = insert_info(&parse("INSERT INTO db.t (id, `name`) VALUES (1, 'a'), (-2, NULL) ON DUPLICATE KEY UPDATE name = 'b'").unwrap(), &none).unwrap();
         assert_eq!((i.table.as_str(), i.columns.clone()), ("t", vec!["id".to_string(), "name".to_string()]));
         assert_eq!(i.rows, vec![vec![Literal::Int(1), Literal::Str("a".into())], vec![Literal::Int(-2), Literal::Null]]);
         assert_eq!(i.updated_columns, ["name"]);
-        assert!(insert_info(&parse("INSERT INTO t SELECT * FROM u").unwrap()).unwrap().from_query);
+        assert!(insert_info(&parse("INSERT INTO t SELECT * FROM u").unwrap(), &none).unwrap().from_query);
         assert_eq!(update_columns(&parse("UPDATE t SET a = 1, t.b = 2 WHERE k = 1").unwrap()), ["a", "b"]);
     }
 }

@@ -159,6 +159,42 @@ pub fn classify(sql: &str) -> Statement {
     Statement::Other
 }
 
+/// A routing hint in a comment before the statement: `/* shardgate: data_source=ds_1 */` sends the
+/// statement unchanged to that data source; `/* shardgate: shard_key=42 */` routes it as if its sharding
+/// key were 42 (tables renamed for that node). `/*+ … */` works as well.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hint {
+    /// Force this data source.
+    pub data_source: Option<String>,
+    /// Route by this sharding-key value.
+    pub shard_key: Option<String>,
+}
+
+/// Reads a hint from the comments that open `sql`; `Err` names what is wrong with a malformed one.
+pub fn hint(sql: &str) -> Option<Result<Hint, String>> {
+    let mut rest = sql.trim_start();
+    while let Some(body) = rest.strip_prefix("/*") {
+        let end = body.find("*/")?;
+        let text = body[..end].trim_start_matches('+').trim();
+        rest = body[end + 2..].trim_start();
+        let Some(args) = text.get(..10).filter(|p| p.eq_ignore_ascii_case("shardgate:")).map(|_| &text[10..]) else { continue };
+        let mut h = Hint::default();
+        for pair in args.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()) {
+            let Some((k, v)) = pair.split_once('=') else {
+                return Some(Err(format!("hint '{pair}' is not key=value; use /* shardgate: data_source=NAME */ or /* shardgate: shard_key=VALUE */")));
+            };
+            let v = v.trim_matches(|c| c == '\'' || c == '"').to_string();
+            match k.to_ascii_lowercase().as_str() {
+                "data_source" => h.data_source = Some(v),
+                "shard_key" => h.shard_key = Some(v),
+                other => return Some(Err(format!("unknown hint '{other}'; shardgate knows data_source and shard_key"))),
+            }
+        }
+        return Some(Ok(h));
+    }
+    None
+}
+
 /// SQL LIKE matching (`%`, `_`, backslash escape), case-insensitive as for identifiers.
 pub fn like_matches(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.to_lowercase().chars().collect();
@@ -213,6 +249,18 @@ mod tests {
         assert_eq!(classify("EXPLAIN SHARDING select 1 "), Statement::Explain("select 1".into()));
         assert_eq!(classify("explain select 1"), Statement::Other);
         assert_eq!(classify("select 'use x'"), Statement::Other);
+    }
+
+    #[test]
+    fn hints() {
+        assert_eq!(hint("select 1"), None);
+        assert_eq!(hint("/* plain */ select 1"), None);
+        let h = hint("/* x */ /*+ shardgate: data_source=ds_1 */ select 1").unwrap().unwrap();
+        assert_eq!(h.data_source.as_deref(), Some("ds_1"));
+        let h = hint("/* SHARDGATE: shard_key='ab' */ select 1").unwrap().unwrap();
+        assert_eq!(h.shard_key.as_deref(), Some("ab"));
+        assert!(hint("/* shardgate: node=1 */ select 1").unwrap().is_err());
+        assert!(hint("/* shardgate: ds_1 */ select 1").unwrap().is_err());
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub struct Tok {
     pub start: usize,
     /// Byte offset just past it.
     pub end: usize,
+    /// Line and column (in characters) where it starts, as sqlparser's AST spans count.
+    pub line_col: (u64, u64),
 }
 
 impl Tok {
@@ -70,7 +72,7 @@ pub fn tokenize(sql: &str) -> Result<Vec<Tok>, String> {
         }
         let start = seek(t.span.start.line, t.span.start.column);
         let end = seek(t.span.end.line, t.span.end.column);
-        out.push(Tok { token: t.token, start, end });
+        out.push(Tok { token: t.token, start, end, line_col: (t.span.start.line, t.span.start.column) });
     }
     Ok(out)
 }
