@@ -127,7 +127,17 @@ impl Session {
             }
             // Prepared statements live on the pinned connection of the current data source; routing them
             // per execute comes with sharding.
-            com::STMT_PREPARE => execute::passthrough::run(self, &current(), payload, ReplyKind::Prepare).await?,
+            com::STMT_PREPARE => {
+                let sql = String::from_utf8_lossy(&payload[1..]);
+                if self.names_rule_tables(&sql) {
+                    return Err(SgError::NotSupported(
+                        "prepared statements on sharded or broadcast tables (routing on every EXECUTE is coming); \
+                         use the text protocol (e.g. sysbench --db-ps-mode=disable, JDBC useServerPrepStmts=false)"
+                            .into(),
+                    ));
+                }
+                execute::passthrough::run(self, &current(), payload, ReplyKind::Prepare).await?
+            }
             com::STMT_EXECUTE => execute::passthrough::run(self, &current(), payload, ReplyKind::ResultSets).await?,
             com::STMT_FETCH => execute::passthrough::run(self, &current(), payload, ReplyKind::RowsOnly).await?,
             com::STMT_RESET | com::SET_OPTION => execute::passthrough::run(self, &current(), payload, ReplyKind::Single).await?,
@@ -147,6 +157,18 @@ impl Session {
             _ => return Err(SgError::UnknownCommand(command, "shardgate does not implement this command")),
         }
         Result::Ok(Flow::Continue)
+    }
+
+    /// Whether `sql` names a sharded or broadcast table of the current schema.
+    fn names_rule_tables(&self, sql: &str) -> bool {
+        let Some(layout) = self.state.schema.as_deref().and_then(|s| self.shared.layouts.get(s)) else { return false };
+        if layout.tables.is_empty() && layout.broadcast.is_empty() {
+            return false;
+        }
+        match crate::sql::tokens::tokenize(sql) {
+            Result::Ok(toks) => !crate::sql::tokens::table_refs(&toks, |n| layout.has_rule(n)).is_empty(),
+            Err(_) => false,
+        }
     }
 
     /// Makes sure the session has a connection to `data_source`, with the current schema's database
