@@ -80,6 +80,16 @@ pub enum SgError {
     /// consistently, so it is closed after this error.
     #[error("Lost connection to data source '{0}' during query: {1}")]
     BackendLost(String, String),
+    /// A backend's own error, to be relayed with its code, SQLSTATE and message.
+    #[error("{message}")]
+    Backend {
+        /// Error code.
+        code: u16,
+        /// SQLSTATE.
+        sqlstate: String,
+        /// Message.
+        message: String,
+    },
     /// The client's socket failed.
     #[error("client I/O: {0}")]
     ClientIo(#[from] std::io::Error),
@@ -103,13 +113,15 @@ impl SgError {
             SgError::OutOfOrder { .. } => code::PACKETS_OUT_OF_ORDER,
             SgError::PoolExhausted(..) => code::TOO_MANY_CONNECTIONS,
             SgError::BackendUnreachable { .. } => code::DATA_SOURCE_UNREACHABLE,
+            SgError::Backend { code, .. } => *code,
             SgError::BackendLost(..) | SgError::ClientIo(_) => code::UNKNOWN,
         }
     }
 
     /// The SQLSTATE for this error.
-    pub fn sqlstate(&self) -> &'static str {
+    pub fn sqlstate(&self) -> &str {
         match self {
+            SgError::Backend { sqlstate, .. } => sqlstate,
             SgError::AccessDenied { .. } => "28000",
             SgError::UnknownDatabase(..) | SgError::NotSupported(_) => "42000",
             SgError::NoDatabase => "3D000",

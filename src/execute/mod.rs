@@ -3,12 +3,18 @@
 pub mod concat;
 pub mod explain;
 pub mod insert_split;
+pub mod merge;
 pub mod passthrough;
 pub mod rename_result;
 pub mod scatter;
 pub mod show_databases;
 pub mod show_tables;
 pub mod use_schema;
+pub mod aggregate;
+pub mod distinct;
+pub mod merge_sort;
+pub mod stream;
+pub mod value;
 
 use crate::error::SgError;
 use crate::plan::planner::{data_source_for, Combine};
@@ -58,6 +64,10 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
                 Combine::Concat => concat::run(session, &targets).await,
                 _ => scatter::run(session, &targets, combine, None, &reset_sequences).await,
             }
+        }
+        Plan::Merge { targets, spec } => {
+            check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>())?;
+            merge::run(session, &targets, &spec).await
         }
         Plan::Insert(p) => {
             let sources: Vec<&str> = p.table.nodes.iter().map(|n| n.data_source.as_str()).collect();

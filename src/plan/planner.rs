@@ -60,6 +60,13 @@ pub enum Plan {
         /// Sequences to restart once this succeeds (DROP/TRUNCATE of their tables).
         reset_sequences: Vec<Arc<ShardedTable>>,
     },
+    /// A SELECT over several shards whose rows the proxy merges (sorts, aggregates, deduplicates, limits).
+    Merge {
+        /// What each shard receives.
+        targets: Vec<Target>,
+        /// The proxy's part.
+        spec: super::merge::MergeSpec,
+    },
     /// An INSERT into a sharded table (ids generated at run time).
     Insert(Box<InsertPlan>),
     /// Switch the session's logical schema.
@@ -86,7 +93,7 @@ impl Plan {
         match self {
             Plan::Passthrough { data_source, sql } => vec![(data_source.clone(), sql.clone().unwrap_or_else(|| original.to_string()))],
             Plan::RenameResult { data_source, sql, .. } => vec![(data_source.clone(), sql.clone())],
-            Plan::Scatter { targets, .. } => targets.iter().map(|t| (t.data_source.clone(), t.sql.clone())).collect(),
+            Plan::Scatter { targets, .. } | Plan::Merge { targets, .. } => targets.iter().map(|t| (t.data_source.clone(), t.sql.clone())).collect(),
             Plan::Insert(p) => {
                 // Generated ids are shown as 0: the real ones are reserved only when the statement runs.
                 let ids = vec![0; p.needs_id.len()];

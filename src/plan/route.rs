@@ -35,7 +35,7 @@ fn needs_merge(toks: &[Tok]) -> Option<&'static str> {
     for (i, t) in toks.iter().enumerate() {
         let next_paren = toks.get(i + 1).is_some_and(|n| n.token == sqlparser::tokenizer::Token::LParen);
         if next_paren && AGGREGATES.iter().any(|a| t.is_keyword(a)) {
-            return Some("aggregate functions over several shards (the merge engine is coming)");
+            return Some("aggregate functions");
         }
         for (kw, what) in [("ORDER", "ORDER BY"), ("LIMIT", "LIMIT"), ("GROUP", "GROUP BY"), ("HAVING", "HAVING"), ("DISTINCT", "DISTINCT"), ("UNION", "UNION")] {
             if t.is_keyword(kw) {
@@ -159,8 +159,22 @@ pub fn route(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         return Plan::Passthrough { data_source: t.data_source, sql };
     }
     if is_select {
-        if let Some(what) = needs_merge(&toks) {
-            return refuse(format!("{what} over several shards (the merge engine is coming); add a sharding-key condition"));
+        if needs_merge(&toks).is_some() {
+            return match super::merge::plan(sql) {
+                Ok((shard_sql, spec)) => {
+                    let Ok(shard_toks) = tokenize(&shard_sql) else { return refuse("a statement the proxy cannot re-print".into()) };
+                    let shard_refs = table_refs(&shard_toks, |n| layout.has_rule(n));
+                    let targets = list
+                        .into_iter()
+                        .map(|node| Target {
+                            data_source: sharded[0].nodes[node].data_source.clone(),
+                            sql: rewrite(&shard_sql, &shard_toks, &shard_refs, |name| layout.tables.get(name).map(|t| t.nodes[node].table.clone())),
+                        })
+                        .collect();
+                    Plan::Merge { targets, spec }
+                }
+                Err(reason) => refuse(reason),
+            };
         }
         return Plan::Scatter { targets: list.into_iter().map(target).collect(), combine: Combine::Concat, reset_sequences: Vec::new() };
     }

@@ -124,6 +124,11 @@ impl PacketStream {
         }
     }
 
+    /// Bytes queued and not yet written.
+    pub fn buffered(&self) -> usize {
+        self.wbuf.len()
+    }
+
     /// Writes everything queued with one write call where the kernel takes it.
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {

@@ -1,0 +1,258 @@
+//! MySQL's comparison semantics for merged rows, read from each column's definition: integers and DECIMALs
+//! numerically (exact), floats as doubles, TIME by its signed duration, dates and datetimes by their fixed
+//! text format, strings by collation (binary, utf8mb4_general_ci, utf8mb4_unicode_ci rules), NULL lowest.
+
+use std::cmp::Ordering;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use unicode_normalization::char::decompose_canonical;
+use unicode_normalization::char::is_combining_mark;
+
+use crate::error::SgError;
+use crate::protocol::codec::Reader;
+
+/// How a column's values compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Integer types (YEAR and BIT included).
+    Int,
+    /// DECIMAL.
+    Decimal,
+    /// FLOAT / DOUBLE.
+    Float,
+    /// TIME (may be negative or over 24 h).
+    Time,
+    /// DATE, DATETIME, TIMESTAMP: their text sorts correctly.
+    Temporal,
+    /// Text under a collation.
+    Text(Collation),
+}
+
+/// String comparison rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collation {
+    /// Byte order (`_bin`, `binary`).
+    Binary,
+    /// utf8mb4_general_ci / latin1_swedish_ci style: case- and accent-insensitive, one weight per character.
+    GeneralCi,
+    /// utf8mb4_unicode_ci (UCA): also ß = ss.
+    UnicodeCi,
+}
+
+/// What the proxy needs of a column definition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Column name as the client sees it.
+    pub name: String,
+    /// Comparison kind.
+    pub kind: Kind,
+    /// Decimals (scale) from the definition.
+    pub decimals: u8,
+    /// The MySQL type byte.
+    pub type_byte: u8,
+}
+
+fn collation_of(charset: u16) -> Collation {
+    match charset {
+        63 | 46 | 47 | 65 | 83 | 84 => Collation::Binary,
+        192..=215 | 224..=247 => Collation::UnicodeCi,
+        _ => Collation::GeneralCi,
+    }
+}
+
+/// Reads a ColumnDefinition41 packet.
+pub fn column(def: &[u8]) -> Result<Column, SgError> {
+    let mut r = Reader::new(def);
+    for _ in 0..4 {
+        r.lenenc_bytes()?;
+    }
+    let name = String::from_utf8_lossy(r.lenenc_bytes()?).into_owned();
+    r.lenenc_bytes()?;
+    r.lenenc_int()?;
+    let charset = r.u16()?;
+    r.u32()?;
+    let type_byte = r.u8()?;
+    let flags = r.u16()?;
+    let decimals = r.u8()?;
+    let kind = match type_byte {
+        1 | 2 | 3 | 8 | 9 | 13 | 16 => Kind::Int,
+        0 | 246 => Kind::Decimal,
+        4 | 5 => Kind::Float,
+        11 => Kind::Time,
+        7 | 10 | 12 | 14 => Kind::Temporal,
+        _ if flags & 0x80 != 0 && charset == 63 => Kind::Text(Collation::Binary),
+        _ => Kind::Text(collation_of(charset)),
+    };
+    Ok(Column { name, kind, decimals, type_byte })
+}
+
+/// Offset of the decimals byte in a column definition (it ends with decimals and two filler bytes).
+pub fn set_decimals(def: &mut [u8], decimals: u8) {
+    let n = def.len();
+    if n >= 3 {
+        def[n - 3] = decimals;
+    }
+}
+
+/// TIME as signed microseconds.
+fn time_micros(s: &str) -> i128 {
+    let (neg, s) = s.strip_prefix('-').map_or((false, s), |r| (true, r));
+    let (hms, frac) = s.split_once('.').unwrap_or((s, ""));
+    let mut parts = hms.split(':').map(|p| p.parse::<i128>().unwrap_or(0));
+    let (h, m, sec) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    let micros: i128 = format!("{frac:0<6}")[..6].parse().unwrap_or(0);
+    let v = ((h * 60 + m) * 60 + sec) * 1_000_000 + micros;
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+/// The comparison weight of one character under a case- and accent-insensitive collation.
+fn fold_char(c: char, collation: Collation, out: &mut String) {
+    if collation == Collation::GeneralCi && c as u32 > 0xFFFF {
+        // MariaDB's utf8mb4_general_ci gives every supplementary character the same weight.
+        out.push('\u{FFFD}');
+        return;
+    }
+    if c == 'ß' {
+        out.push_str(if collation == Collation::UnicodeCi { "SS" } else { "S" });
+        return;
+    }
+    let mut base = None;
+    decompose_canonical(c, |d| {
+        if base.is_none() && !is_combining_mark(d) {
+            base = Some(d);
+        }
+    });
+    for u in base.unwrap_or(c).to_uppercase() {
+        out.push(u);
+    }
+}
+
+/// The bytes two equal strings share under `collation` (trailing spaces do not count: PAD SPACE).
+pub fn text_key(s: &[u8], collation: Collation) -> Vec<u8> {
+    if collation == Collation::Binary {
+        return s.to_vec();
+    }
+    let text = String::from_utf8_lossy(s);
+    let mut out = String::with_capacity(text.len());
+    for c in text.trim_end_matches(' ').chars() {
+        fold_char(c, collation, &mut out);
+    }
+    out.into_bytes()
+}
+
+/// A value's comparison and grouping key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Key {
+    /// SQL NULL (lowest).
+    Null,
+    /// Exact number.
+    Dec(Decimal),
+    /// Floating number.
+    Float(f64),
+    /// Integer-like (TIME micros, big integers that do not fit a Decimal).
+    Int(i128),
+    /// Bytes compared in order (folded text, temporal text, binary).
+    Bytes(Vec<u8>),
+}
+
+impl Eq for Key {}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        use Key::*;
+        match (self, other) {
+            (Null, Null) => Ordering::Equal,
+            (Null, _) => Ordering::Less,
+            (_, Null) => Ordering::Greater,
+            (Dec(a), Dec(b)) => a.cmp(b),
+            (Float(a), Float(b)) => a.total_cmp(b),
+            (Int(a), Int(b)) => a.cmp(b),
+            (Bytes(a), Bytes(b)) => a.cmp(b),
+            // Mixed kinds cannot come from one column; order them stably anyway.
+            (a, b) => rank(a).cmp(&rank(b)),
+        }
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Key::Null => 0u8.hash(state),
+            Key::Dec(d) => d.normalize().hash(state),
+            Key::Float(f) => f.to_bits().hash(state),
+            Key::Int(i) => i.hash(state),
+            Key::Bytes(b) => b.hash(state),
+        }
+    }
+}
+
+fn rank(k: &Key) -> u8 {
+    match k {
+        Key::Null => 0,
+        Key::Dec(_) => 1,
+        Key::Float(_) => 2,
+        Key::Int(_) => 3,
+        Key::Bytes(_) => 4,
+    }
+}
+
+/// The key of one text-protocol value of `column`.
+pub fn key(value: Option<&[u8]>, column: &Column) -> Key {
+    let Some(v) = value else { return Key::Null };
+    let s = || String::from_utf8_lossy(v);
+    match column.kind {
+        Kind::Int | Kind::Decimal => match Decimal::from_str(s().trim()) {
+            Ok(d) => Key::Dec(d),
+            Err(_) => s().trim().parse::<i128>().map_or_else(|_| Key::Float(s().trim().parse().unwrap_or(f64::NAN)), Key::Int),
+        },
+        Kind::Float => Key::Float(s().trim().parse().unwrap_or(f64::NAN)),
+        Kind::Time => Key::Int(time_micros(s().trim())),
+        Kind::Temporal => Key::Bytes(v.to_vec()),
+        Kind::Text(c) => Key::Bytes(text_key(v, c)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(kind: Kind) -> Column {
+        Column { name: "c".into(), kind, decimals: 0, type_byte: 0 }
+    }
+
+    #[test]
+    fn general_ci_ignores_case_accents_and_trailing_spaces() {
+        let c = Collation::GeneralCi;
+        assert_eq!(text_key("Émile".as_bytes(), c), text_key(b"emile ", c));
+        assert_eq!(text_key("straße".as_bytes(), c), text_key(b"STRASE", c));
+        assert_ne!(text_key(b"a", c), text_key(b"b", c));
+        assert!(text_key("Zoë".as_bytes(), c) > text_key("zoa".as_bytes(), c));
+        assert_eq!(text_key("😀".as_bytes(), c), text_key("🚀".as_bytes(), c));
+        assert_eq!(text_key("straße".as_bytes(), Collation::UnicodeCi), text_key(b"STRASSE", Collation::UnicodeCi));
+        assert_ne!(text_key(b"a", Collation::Binary), text_key(b"A", Collation::Binary));
+    }
+
+    #[test]
+    fn numbers_times_and_nulls_order_like_mysql() {
+        let d = col(Kind::Decimal);
+        assert!(key(Some(b"10.50"), &d) > key(Some(b"9.99"), &d));
+        assert_eq!(key(Some(b"1.50"), &d), key(Some(b"1.5"), &d));
+        assert!(key(Some(b"-3"), &col(Kind::Int)) < key(Some(b"2"), &col(Kind::Int)));
+        assert!(key(None, &d) < key(Some(b"-1000"), &d));
+        let t = col(Kind::Time);
+        assert!(key(Some(b"-01:00:00"), &t) < key(Some(b"00:30:00"), &t));
+        assert!(key(Some(b"100:00:00"), &t) > key(Some(b"23:59:59.999999"), &t));
+        assert!(key(Some(b"1e3"), &col(Kind::Float)) > key(Some(b"999.5"), &col(Kind::Float)));
+    }
+}

@@ -1,0 +1,332 @@
+//! Planning a SELECT whose rows come from several shards and must be merged: what each shard is asked
+//! (AVG split into SUM and COUNT, sort and group keys appended as derived columns, LIMIT offset+count pushed
+//! down) and what the proxy does with the answers (merge-sort, aggregate, distinct, limit).
+
+use sqlparser::ast::{
+    Distinct, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, LimitClause, OrderByKind, OrderBySort,
+    Query, SelectItem, SetExpr, Statement,
+};
+use sqlparser::dialect::MySqlDialect;
+use sqlparser::parser::{Parser, ParserOptions};
+
+/// Where a column the merge needs sits in the shards' rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColRef {
+    /// Position in the client-visible columns.
+    Visible(usize),
+    /// The k-th derived column appended after them.
+    Derived(usize),
+}
+
+/// One sort key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortKey {
+    /// The column.
+    pub col: ColRef,
+    /// Descending.
+    pub desc: bool,
+}
+
+/// An aggregate function the proxy completes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggFunc {
+    /// COUNT: the shards' counts summed.
+    Count,
+    /// SUM: summed exactly.
+    Sum,
+    /// MIN.
+    Min,
+    /// MAX.
+    Max,
+    /// AVG: the shards return SUM here and COUNT in this derived column.
+    Avg {
+        /// Derived column holding COUNT(arg).
+        count: usize,
+    },
+}
+
+/// The proxy's half of a merged SELECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeSpec {
+    /// Derived columns appended to the shards' select list (removed before the client sees rows).
+    pub derived: usize,
+    /// Sort keys, applied after aggregation when there is any.
+    pub order: Vec<SortKey>,
+    /// GROUP BY keys (derived columns).
+    pub group: Vec<usize>,
+    /// Aggregates by visible column.
+    pub aggregates: Vec<(usize, AggFunc)>,
+    /// GROUP BY or aggregates present.
+    pub aggregated: bool,
+    /// SELECT DISTINCT.
+    pub distinct: bool,
+    /// Rows to skip after merging.
+    pub offset: u64,
+    /// Rows to return after the offset.
+    pub limit: Option<u64>,
+}
+
+fn parse(sql: &str) -> Result<Statement, String> {
+    let dialect = MySqlDialect {};
+    // Escapes are kept as written so that re-printing the statement reproduces its literals exactly.
+    let mut parser = Parser::new(&dialect).with_options(ParserOptions::new().with_unescape(false)).try_with_sql(sql).map_err(|e| e.to_string())?;
+    let mut v = parser.parse_statements().map_err(|e| e.to_string())?;
+    if v.len() != 1 {
+        return Err("several statements".into());
+    }
+    Ok(v.remove(0))
+}
+
+fn expr(text: &str) -> Expr {
+    Parser::new(&MySqlDialect {}).try_with_sql(text).and_then(|mut p| p.parse_expr()).expect("the proxy's own expressions parse")
+}
+
+const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
+const UNSUPPORTED_AGGREGATES: &[&str] =
+    &["group_concat", "std", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp", "bit_and", "bit_or", "bit_xor", "json_arrayagg", "json_objectagg"];
+
+/// An aggregate call at the top of a select item: (function name, argument text, DISTINCT?).
+fn aggregate_call(e: &Expr) -> Option<(String, String, bool)> {
+    let Expr::Function(f) = e else { return None };
+    let name = f.name.to_string().to_ascii_lowercase();
+    if !AGGREGATES.contains(&name.as_str()) {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let distinct = matches!(list.duplicate_treatment, Some(sqlparser::ast::DuplicateTreatment::Distinct));
+    let arg = match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] => "*".to_string(),
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(a))] => a.to_string(),
+        _ => return None,
+    };
+    Some((name, arg, distinct))
+}
+
+/// Whether an expression contains any aggregate or window function anywhere (a nested one cannot be merged).
+fn contains_function(e: &Expr, names: &[&str]) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    names.iter().any(|n| {
+        text.match_indices(n).any(|(i, _)| {
+            let before_ok = i == 0 || !text.as_bytes()[i - 1].is_ascii_alphanumeric() && text.as_bytes()[i - 1] != b'_';
+            let after = text[i + n.len()..].trim_start();
+            before_ok && after.starts_with('(')
+        })
+    })
+}
+
+fn limit_value(e: &Expr) -> Result<u64, String> {
+    e.to_string().parse::<u64>().map_err(|_| format!("LIMIT {e} (only literal limits can be merged)"))
+}
+
+/// Plans the merge of `sql`; `Err` is the reason it cannot be merged exactly (refused with 1235).
+/// Returns the SQL for the shards (before table renaming) and the proxy's part.
+pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
+    let mut stmt = parse(sql)?;
+    let Statement::Query(query) = &mut stmt else { return Err("this statement over several shards".into()) };
+    let Query { body, order_by, limit_clause, with, locks, .. } = query.as_mut();
+    if with.is_some() {
+        return Err("WITH (common table expressions) over several shards".into());
+    }
+    if !locks.is_empty() {
+        return Err("locking reads (FOR UPDATE / LOCK IN SHARE MODE) over several shards".into());
+    }
+    let SetExpr::Select(select) = body.as_mut() else { return Err("UNION and other set operations over several shards".into()) };
+    if select.having.is_some() {
+        return Err("HAVING over several shards".into());
+    }
+    if select.into.is_some() {
+        return Err("SELECT … INTO over several shards".into());
+    }
+    for twj in &select.from {
+        let derived = |f: &sqlparser::ast::TableFactor| !matches!(f, sqlparser::ast::TableFactor::Table { .. });
+        if derived(&twj.relation) || twj.joins.iter().any(|j| derived(&j.relation)) {
+            return Err("a subquery or derived table in FROM over several shards".into());
+        }
+    }
+    let where_text = select.selection.as_ref().map(|w| w.to_string().to_ascii_lowercase()).unwrap_or_default();
+    if where_text.contains("select") {
+        return Err("a subquery over sharded data".into());
+    }
+    let wildcard = select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
+    let visible = select.projection.len();
+    let mut derived: Vec<SelectItem> = Vec::new();
+    let mut spec = MergeSpec { derived: 0, order: vec![], group: vec![], aggregates: vec![], aggregated: false, distinct: false, offset: 0, limit: None };
+    spec.distinct = matches!(select.distinct, Some(Distinct::Distinct));
+    if matches!(select.distinct, Some(Distinct::On(_))) {
+        return Err("DISTINCT ON".into());
+    }
+
+    // Aggregates at the top of select items; anything nested is refused.
+    let mut names: Vec<(String, String)> = Vec::new(); // (alias or text, expression text) per visible column
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let (e, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            _ => {
+                names.push((String::new(), String::new()));
+                continue;
+            }
+        };
+        if contains_function(e, &["over"]) || matches!(e, Expr::Function(f) if f.over.is_some()) {
+            return Err("window functions over several shards".into());
+        }
+        if contains_function(e, UNSUPPORTED_AGGREGATES) {
+            return Err(format!("{} over several shards", e));
+        }
+        let text = e.to_string();
+        names.push((alias.clone().unwrap_or_else(|| text.clone()), text.clone()));
+        match aggregate_call(e) {
+            Some((_, _, true)) => return Err("COUNT(DISTINCT …) and other DISTINCT aggregates over several shards".into()),
+            Some((name, arg, false)) => {
+                spec.aggregated = true;
+                let func = match name.as_str() {
+                    "count" => AggFunc::Count,
+                    "sum" => AggFunc::Sum,
+                    "min" => AggFunc::Min,
+                    "max" => AggFunc::Max,
+                    _ => {
+                        // AVG(x) → SUM(x) here (named as AVG was) and COUNT(x) as a derived column.
+                        let name = alias.clone().unwrap_or_else(|| text.clone());
+                        *item = SelectItem::ExprWithAlias { expr: expr(&format!("SUM({arg})")), alias: Ident::with_quote('`', name) };
+                        derived.push(SelectItem::ExprWithAlias { expr: expr(&format!("COUNT({arg})")), alias: Ident::new(format!("__sg_c{i}")) });
+                        AggFunc::Avg { count: derived.len() - 1 }
+                    }
+                };
+                spec.aggregates.push((i, func));
+            }
+            None if contains_function(e, AGGREGATES) => return Err(format!("an aggregate inside an expression ({text}) over several shards")),
+            None => {}
+        }
+    }
+    if wildcard && spec.aggregated {
+        return Err("SELECT * together with aggregates over several shards".into());
+    }
+    let group_exprs: Vec<Expr> = match &select.group_by {
+        GroupByExpr::Expressions(v, modifiers) if modifiers.is_empty() => v.clone(),
+        GroupByExpr::Expressions(..) => return Err("GROUP BY … WITH ROLLUP over several shards".into()),
+        GroupByExpr::All(_) => return Err("GROUP BY ALL".into()),
+    };
+    if !group_exprs.is_empty() {
+        spec.aggregated = true;
+        if spec.distinct {
+            return Err("DISTINCT with GROUP BY over several shards".into());
+        }
+    }
+    let visible_of = |e: &Expr, names: &[(String, String)]| -> Option<usize> {
+        let text = e.to_string();
+        if let Ok(n) = text.parse::<usize>() {
+            return (1..=visible).contains(&n).then(|| n - 1);
+        }
+        names.iter().position(|(name, t)| *t == text || name.eq_ignore_ascii_case(text.trim_matches('`')))
+    };
+    for g in &group_exprs {
+        // A GROUP BY position or alias names a visible column; the shards group by the same thing.
+        let key = match visible_of(g, &names) {
+            Some(v) if !matches!(select.projection[v], SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }) => None,
+            Some(v) => match &select.projection[v] {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e.clone()),
+                _ => None,
+            },
+            None => Some(g.clone()),
+        };
+        let key = key.ok_or("GROUP BY a wildcard column")?;
+        derived.push(SelectItem::ExprWithAlias { expr: key, alias: Ident::new(format!("__sg_g{}", derived.len())) });
+        spec.group.push(derived.len() - 1);
+    }
+
+    // ORDER BY: visible columns by position, alias or expression; otherwise a derived column.
+    if let Some(ob) = order_by.as_ref() {
+        let OrderByKind::Expressions(items) = &ob.kind else { return Err("ORDER BY ALL".into()) };
+        for item in items {
+            let desc = matches!(item.options.sort, Some(OrderBySort::Desc));
+            if item.options.nulls_first.is_some() {
+                return Err("NULLS FIRST/LAST".into());
+            }
+            let col = match visible_of(&item.expr, &names) {
+                Some(v) => ColRef::Visible(v),
+                None if spec.aggregated => {
+                    let text = item.expr.to_string();
+                    match group_exprs.iter().position(|g| g.to_string() == text) {
+                        Some(k) => ColRef::Derived(spec.group[k]),
+                        None => return Err(format!("ORDER BY {text} that is neither selected nor grouped, over several shards")),
+                    }
+                }
+                None if spec.distinct => return Err("ORDER BY a column that is not selected, with DISTINCT, over several shards".into()),
+                None => {
+                    derived.push(SelectItem::ExprWithAlias { expr: item.expr.clone(), alias: Ident::new(format!("__sg_o{}", derived.len())) });
+                    ColRef::Derived(derived.len() - 1)
+                }
+            };
+            spec.order.push(SortKey { col, desc });
+        }
+    }
+    if wildcard && spec.order.iter().any(|k| matches!(k.col, ColRef::Visible(_))) && !derived.is_empty() {
+        return Err("SELECT * with ORDER BY a column position and derived columns".into());
+    }
+
+    // LIMIT: offset+count on each shard (none when aggregating: groups span shards), offset applied once.
+    let (offset, count) = match limit_clause.as_ref() {
+        None => (0, None),
+        Some(LimitClause::LimitOffset { limit, offset, limit_by }) => {
+            if !limit_by.is_empty() {
+                return Err("LIMIT BY".into());
+            }
+            (offset.as_ref().map(|o| limit_value(&o.value)).transpose()?.unwrap_or(0), limit.as_ref().map(limit_value).transpose()?)
+        }
+        Some(LimitClause::OffsetCommaLimit { offset, limit }) => (limit_value(offset)?, Some(limit_value(limit)?)),
+    };
+    spec.offset = offset;
+    spec.limit = count;
+    if spec.aggregated {
+        *order_by = None;
+        *limit_clause = None;
+    } else if let Some(c) = count {
+        *limit_clause = Some(LimitClause::LimitOffset { limit: Some(expr(&(offset + c).to_string())), offset: None, limit_by: vec![] });
+    } else if offset > 0 {
+        return Err("OFFSET without LIMIT".into());
+    }
+    spec.derived = derived.len();
+    select.projection.extend(derived);
+    Ok((stmt.to_string(), spec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_and_limit_push_down_with_derived_sort_columns() {
+        let (sql, spec) = plan("SELECT id, name FROM t WHERE a = 'x\\'y' ORDER BY created DESC, 2 LIMIT 10, 5").unwrap();
+        assert_eq!(sql, "SELECT id, name, created AS __sg_o0 FROM t WHERE a = 'x\\'y' ORDER BY created DESC, 2 LIMIT 15");
+        assert_eq!(spec.order, vec![SortKey { col: ColRef::Derived(0), desc: true }, SortKey { col: ColRef::Visible(1), desc: false }]);
+        assert_eq!((spec.offset, spec.limit, spec.derived), (10, Some(5), 1));
+    }
+
+    #[test]
+    fn aggregates_are_rewritten_and_grouped_in_the_proxy() {
+        let (sql, spec) = plan("SELECT city, COUNT(*), AVG(amount) AS a FROM t GROUP BY city ORDER BY a DESC LIMIT 3").unwrap();
+        assert_eq!(sql, "SELECT city, COUNT(*), SUM(amount) AS `a`, COUNT(amount) AS __sg_c2, city AS __sg_g1 FROM t GROUP BY city");
+        assert_eq!(spec.aggregates, vec![(1, AggFunc::Count), (2, AggFunc::Avg { count: 0 })]);
+        assert_eq!(spec.group, vec![1]);
+        assert_eq!(spec.order, vec![SortKey { col: ColRef::Visible(2), desc: true }]);
+        assert!(spec.aggregated);
+        assert_eq!(spec.limit, Some(3));
+    }
+
+    #[test]
+    fn what_cannot_be_merged_exactly_is_refused_with_a_reason() {
+        for (sql, reason) in [
+            ("SELECT COUNT(DISTINCT a) FROM t", "DISTINCT aggregates"),
+            ("SELECT SUM(a) + 1 FROM t", "inside an expression"),
+            ("SELECT a FROM t GROUP BY a HAVING COUNT(*) > 1", "HAVING"),
+            ("SELECT a FROM t UNION SELECT a FROM u", "UNION"),
+            ("SELECT GROUP_CONCAT(a) FROM t", "group_concat"),
+            ("SELECT a, ROW_NUMBER() OVER (ORDER BY a) FROM t", "window"),
+            ("SELECT a FROM t WHERE b IN (SELECT b FROM u)", "subquery"),
+            ("SELECT a FROM (SELECT a FROM t) x", "derived table"),
+        ] {
+            let e = plan(sql).unwrap_err();
+            assert!(e.to_lowercase().contains(&reason.to_lowercase()), "{sql}: {e}");
+        }
+    }
+}
