@@ -50,6 +50,8 @@ for m in $MODES; do [[ $m == auto || $m == disable ]] || die "unknown ps mode '$
 for t in $TARGETS; do [[ " $ALL_TARGETS " == *" $t "* ]] || die "unknown target '$t' (known: $ALL_TARGETS)"; done
 for n in $THREADS $TIME $ROUNDS $WARMUP $TABLES $TABLE_SIZE; do [[ $n =~ ^[0-9]+$ ]] || die "not a number: '$n'"; done
 wants() { [[ " $TARGETS " == *" $1 "* ]]; }
+# The bench wipes its lab at every start: never let it point at the demo's or the tests' lab.
+[[ $(basename "$BENCH_LAB_DIR") == *bench* ]] || die "BENCH_LAB_DIR must have 'bench' in its name (it is wiped): $BENCH_LAB_DIR"
 
 # One bench at a time on this machine (they would share the lab and the cores). fd 8 is closed for
 # every long-lived child so a leftover process never holds the lock.
@@ -104,7 +106,7 @@ trap 'exit 143' TERM
 if wants shardgate || wants shardgate-sharded; then
   [[ -x $SHARDGATE_BIN ]] || die "no shardgate binary at $SHARDGATE_BIN (cargo build --release, or set SHARDGATE_BIN)"
   # A copy: the original may be rebuilt while we run.
-  cp "$SHARDGATE_BIN" "$WORK/shardgate"
+  cp -p "$SHARDGATE_BIN" "$WORK/shardgate"
   "$WORK/shardgate" --version >/dev/null || die "$SHARDGATE_BIN does not run (half-written by a build?)"
   export BENCH_SHARDGATE_COPY=$WORK/shardgate BENCH_SHARDGATE_BIN=$SHARDGATE_BIN
 fi
@@ -228,7 +230,7 @@ start_shardgate() {
 }
 
 # ======================= SLOT: shardgate-sharded ==========================================
-# Enable by creating bench/sharded-rules.toml.in: shardgate rules for logical schema `sbtest` sharded
+# Enable by creating bench/sharded-rules.toml.in (or pointing SHARDED_RULES_TEMPLATE at a file): shardgate rules for logical schema `sbtest` sharded
 # over two data sources, with @LISTEN@, @DS0@ and @DS1@ where the listen address and the two primaries
 # (host:port) go, and `database = "sbtest_sharded"` on the backends so its physical tables never
 # collide with the direct target's sbtest tables on ds0. run.sh creates sbtest_sharded on both
@@ -236,9 +238,9 @@ start_shardgate() {
 # multi-row INSERT), before every cell like the others. Extra sysbench options for this target only:
 # SHARDED_SYSBENCH_ARGS (e.g. --auto_inc=off while shardgate has no key generator).
 start_shardgate_sharded() {
-  local tmpl=$BENCH/sharded-rules.toml.in port pid
+  local tmpl=${SHARDED_RULES_TEMPLATE:-$BENCH/sharded-rules.toml.in} port pid
   if [[ ! -f $tmpl ]]; then
-    skip_target shardgate-sharded "needs sharding rules (bench/sharded-rules.toml.in does not exist yet)"
+    skip_target shardgate-sharded "needs sharding rules (${tmpl#"$REPO/"} does not exist yet)"
     return
   fi
   port=$(free_port)
@@ -268,7 +270,8 @@ log "targets: $(cut -f1,3 "$WORK/targets.tsv" | tr '\t\n' ': ')"
 
 # ---------------------------------------------------------------- run, report
 export WORKLOADS MODES THREADS TARGETS TIME ROUNDS WARMUP TABLES TABLE_SIZE SHARDGATE_BIN SHARDGATE_WORKERS \
-  SPLICE_WORKERS HAPROXY_NBTHREAD KEEP_REPLICATION OUT QUICK BENCH_COMMAND BENCH_REPO=$REPO
+  SPLICE_WORKERS HAPROXY_NBTHREAD KEEP_REPLICATION SHARDED_RULES_TEMPLATE SHARDED_SYSBENCH_ARGS OUT QUICK \
+  BENCH_COMMAND BENCH_REPO=$REPO
 mkdir -p "$(dirname "$OUT")"
 runner_rc=0
 "$PY" -B "$BENCH/lib/runner.py" "$WORK" "$OUT" 8>&- || runner_rc=$?

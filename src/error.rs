@@ -21,6 +21,8 @@ pub mod code {
     pub const PACKETS_OUT_OF_ORDER: u16 = 1156;
     /// ER_NOT_SUPPORTED_YET
     pub const NOT_SUPPORTED_YET: u16 = 1235;
+    /// ER_UNSUPPORTED_PS
+    pub const UNSUPPORTED_PS: u16 = 1295;
     /// ER_CONNECT_TO_FOREIGN_DATA_SOURCE
     pub const DATA_SOURCE_UNREACHABLE: u16 = 1429;
     /// ER_MALFORMED_PACKET
@@ -52,6 +54,10 @@ pub enum SgError {
     /// SQL the proxy cannot run correctly.
     #[error("This version of shardgate doesn't yet support {0}")]
     NotSupported(String),
+    /// A statement that cannot be prepared on the server side (yet); libmysql clients such as sysbench
+    /// fall back to client-side emulation on this code.
+    #[error("This command is not supported in the prepared statement protocol yet: {0}")]
+    UnsupportedPs(String),
     /// A packet that does not parse.
     #[error("Malformed packet: {0}")]
     Malformed(String),
@@ -109,6 +115,7 @@ impl SgError {
             SgError::NoDatabase => code::NO_DB,
             SgError::UnknownCommand(..) => code::UNKNOWN_COMMAND,
             SgError::NotSupported(_) => code::NOT_SUPPORTED_YET,
+            SgError::UnsupportedPs(_) => code::UNSUPPORTED_PS,
             SgError::Malformed(_) => code::MALFORMED_PACKET,
             SgError::OutOfOrder { .. } => code::PACKETS_OUT_OF_ORDER,
             SgError::PoolExhausted(..) => code::TOO_MANY_CONNECTIONS,

@@ -130,9 +130,9 @@ impl Session {
             com::STMT_PREPARE => {
                 let sql = String::from_utf8_lossy(&payload[1..]);
                 if self.names_rule_tables(&sql) {
-                    return Err(SgError::NotSupported(
-                        "prepared statements on sharded or broadcast tables (routing on every EXECUTE is coming); \
-                         use the text protocol (e.g. sysbench --db-ps-mode=disable, JDBC useServerPrepStmts=false)"
+                    return Err(SgError::UnsupportedPs(
+                        "statements on sharded or broadcast tables are not prepared on the server yet (routing on every \
+                         EXECUTE is coming); use client-side prepares (JDBC useServerPrepStmts=false) or the text protocol"
                             .into(),
                     ));
                 }
