@@ -81,7 +81,9 @@ pub fn column(def: &[u8]) -> Result<Column, SgError> {
         4 | 5 => Kind::Float,
         11 => Kind::Time,
         7 | 10 | 12 | 14 => Kind::Temporal,
-        _ if flags & 0x80 != 0 && charset == 63 => Kind::Text(Collation::Binary),
+        // MariaDB announces the connection's collation for every text column, with the BINARY flag set for
+        // `_bin` collations and binary strings: that flag is what tells byte order from a _ci collation.
+        _ if flags & 0x80 != 0 => Kind::Text(Collation::Binary),
         _ => Kind::Text(collation_of(charset)),
     };
     Ok(Column { name, kind, decimals, type_byte })
