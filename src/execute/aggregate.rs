@@ -2,7 +2,7 @@
 //! SUMs added exactly, MIN/MAX by the column's comparison rules, AVG from the shards' SUM and COUNT with
 //! the scale MySQL gives it (the argument's scale + div_precision_increment, 4).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -23,6 +23,7 @@ enum Acc {
     Sum { dec: Option<Decimal>, float: Option<f64> },
     Extreme(Option<(Key, Vec<u8>)>),
     Avg { dec: Option<Decimal>, float: Option<f64>, count: i128 },
+    Distinct(HashSet<Key>),
 }
 
 fn overflow() -> SgError {
@@ -63,6 +64,7 @@ impl Aggregate {
                 AggFunc::Sum => Acc::Sum { dec: None, float: None },
                 AggFunc::Min | AggFunc::Max => Acc::Extreme(None),
                 AggFunc::Avg { .. } => Acc::Avg { dec: None, float: None, count: 0 },
+                AggFunc::CountDistinct => Acc::Distinct(HashSet::new()),
             })
             .collect()
     }
@@ -85,6 +87,11 @@ impl Aggregate {
             let acc = &mut self.groups[slot].1[k];
             match (acc, func) {
                 (Acc::Count(n), _) => *n += v.map_or(0, parse_count),
+                (Acc::Distinct(set), _) => {
+                    if v.is_some() {
+                        set.insert(key(v, &self.columns[col]));
+                    }
+                }
                 (Acc::Sum { dec, float: f }, _) | (Acc::Avg { dec, float: f, .. }, AggFunc::Avg { .. }) if v.is_some() => {
                     let v = v.unwrap_or_default();
                     if float {
@@ -128,6 +135,7 @@ impl Aggregate {
                 let scale = u32::from(self.columns[col].decimals).min(MAX_SCALE);
                 row[col] = match acc {
                     Acc::Count(n) => Some(n.to_string().into_bytes()),
+                    Acc::Distinct(set) => Some(set.len().to_string().into_bytes()),
                     Acc::Sum { float: Some(f), .. } => Some(f.to_string().into_bytes()),
                     Acc::Sum { dec: Some(d), .. } => Some(format!("{:.*}", scale as usize, d).into_bytes()),
                     Acc::Sum { .. } => None,
@@ -145,6 +153,19 @@ impl Aggregate {
             out.push(row);
         }
         Ok(out)
+    }
+
+    /// How the merged rows' columns compare: counts are integers whatever the shards' column was.
+    pub fn output_columns(aggregates: &[(usize, AggFunc)], columns: &[Column]) -> Vec<Column> {
+        let mut out = columns.to_vec();
+        for &(c, f) in aggregates {
+            if matches!(f, AggFunc::Count | AggFunc::CountDistinct) {
+                out[c].kind = Kind::Int;
+            } else if matches!(f, AggFunc::Sum | AggFunc::Avg { .. }) && out[c].kind != Kind::Float {
+                out[c].kind = Kind::Decimal;
+            }
+        }
+        out
     }
 
     /// The AVG columns and the scale their definitions must announce.

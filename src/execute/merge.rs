@@ -217,6 +217,13 @@ async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets:
     for (c, scale) in Aggregate::avg_scales(&spec.aggregates, &columns) {
         set_decimals(&mut defs[c], scale);
     }
+    for &(c, f) in &spec.aggregates {
+        if f == crate::plan::merge::AggFunc::CountDistinct && c < visible {
+            // The shards returned the distinct values here; the client gets a BIGINT count.
+            let name = columns[c].name.clone();
+            defs[c] = crate::protocol::resultset::encode_column("", "", &name, crate::protocol::resultset::ColumnType::Integer);
+        }
+    }
     let deprecate_eof = session.state.deprecate_eof();
     let mut count = Vec::new();
     crate::protocol::codec::put_lenenc_int(&mut count, visible as u64);
@@ -272,9 +279,13 @@ async fn rows(
             }
         }
         let mut rows = agg.finish()?;
+        let merged = Aggregate::output_columns(&spec.aggregates, columns);
+        if let Some(h) = &spec.having {
+            rows.retain(|r| super::having::eval(h, r, &merged, visible) == Some(true));
+        }
         // Without ORDER BY, MariaDB returns groups in GROUP BY order.
         let keys: Vec<(usize, bool)> = if order.is_empty() { group.iter().map(|&g| (g, false)).collect() } else { order.to_vec() };
-        sort_rows(&mut rows, &keys, columns);
+        sort_rows(&mut rows, &keys, &merged);
         for r in rows {
             if !out.push(client, r).await? {
                 break;

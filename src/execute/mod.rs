@@ -2,6 +2,7 @@
 
 pub mod concat;
 pub mod explain;
+pub mod having;
 pub mod insert_split;
 pub mod merge;
 pub mod passthrough;

@@ -43,6 +43,44 @@ pub enum AggFunc {
         /// Derived column holding COUNT(arg).
         count: usize,
     },
+    /// COUNT(DISTINCT x): the shards group by x and return its values here; the proxy counts distinct ones.
+    CountDistinct,
+}
+
+/// A HAVING condition, evaluated by the proxy on merged groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Having {
+    /// Both hold.
+    And(Box<Having>, Box<Having>),
+    /// Either holds.
+    Or(Box<Having>, Box<Having>),
+    /// Negation.
+    Not(Box<Having>),
+    /// A comparison.
+    Cmp {
+        /// `=`, `<>`, `<`, `<=`, `>`, `>=`.
+        op: String,
+        /// Left side.
+        left: Operand,
+        /// Right side.
+        right: Operand,
+    },
+    /// IS [NOT] NULL.
+    IsNull {
+        /// The operand.
+        operand: Operand,
+        /// IS NOT NULL.
+        negated: bool,
+    },
+}
+
+/// A HAVING operand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operand {
+    /// A column of the merged rows.
+    Col(ColRef),
+    /// A literal, as text.
+    Lit(String),
 }
 
 /// The proxy's half of a merged SELECT.
@@ -54,8 +92,10 @@ pub struct MergeSpec {
     pub order: Vec<SortKey>,
     /// GROUP BY keys (derived columns).
     pub group: Vec<usize>,
-    /// Aggregates by visible column.
+    /// Aggregates by column index (visible ones, then hidden ones that only HAVING uses).
     pub aggregates: Vec<(usize, AggFunc)>,
+    /// HAVING, evaluated after the merge.
+    pub having: Option<Having>,
     /// GROUP BY or aggregates present.
     pub aggregated: bool,
     /// SELECT DISTINCT.
@@ -114,6 +154,88 @@ fn contains_function(e: &Expr, names: &[&str]) -> bool {
     })
 }
 
+/// Turns a HAVING expression into a condition over merged columns.
+struct HavingCtx<'a> {
+    names: &'a [(String, String)],
+    group_exprs: &'a [Expr],
+    group: &'a [usize],
+    visible: usize,
+    derived: &'a mut Vec<SelectItem>,
+    aggregates: &'a mut Vec<(usize, AggFunc)>,
+}
+
+impl HavingCtx<'_> {
+    fn convert(&mut self, e: &Expr) -> Result<Having, String> {
+        use sqlparser::ast::BinaryOperator as B;
+        Ok(match e {
+            Expr::Nested(inner) => self.convert(inner)?,
+            Expr::BinaryOp { left, op: B::And, right } => Having::And(Box::new(self.convert(left)?), Box::new(self.convert(right)?)),
+            Expr::BinaryOp { left, op: B::Or, right } => Having::Or(Box::new(self.convert(left)?), Box::new(self.convert(right)?)),
+            Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Not, expr } => Having::Not(Box::new(self.convert(expr)?)),
+            Expr::IsNull(x) => Having::IsNull { operand: self.operand(x)?, negated: false },
+            Expr::IsNotNull(x) => Having::IsNull { operand: self.operand(x)?, negated: true },
+            Expr::BinaryOp { left, op, right } => {
+                let op = match op {
+                    B::Eq => "=",
+                    B::NotEq => "<>",
+                    B::Lt => "<",
+                    B::LtEq => "<=",
+                    B::Gt => ">",
+                    B::GtEq => ">=",
+                    other => return Err(format!("HAVING with operator {other} over several shards")),
+                };
+                Having::Cmp { op: op.into(), left: self.operand(left)?, right: self.operand(right)? }
+            }
+            other => return Err(format!("HAVING {other} over several shards")),
+        })
+    }
+
+    fn operand(&mut self, e: &Expr) -> Result<Operand, String> {
+        let text = e.to_string();
+        if let Expr::Value(v) = e {
+            let lit = match &v.value {
+                sqlparser::ast::Value::Number(n, _) => n.clone(),
+                sqlparser::ast::Value::SingleQuotedString(s) | sqlparser::ast::Value::DoubleQuotedString(s) => s.clone(),
+                _ => return Err(format!("HAVING literal {text} over several shards")),
+            };
+            return Ok(Operand::Lit(lit));
+        }
+        if let Expr::UnaryOp { op: sqlparser::ast::UnaryOperator::Minus, expr: inner } = e {
+            if let Operand::Lit(l) = self.operand(inner)? {
+                return Ok(Operand::Lit(format!("-{l}")));
+            }
+        }
+        if let Some(i) = self.names.iter().position(|(name, t)| *t == text || name.eq_ignore_ascii_case(text.trim_matches('`'))) {
+            return Ok(Operand::Col(ColRef::Visible(i)));
+        }
+        if let Some(k) = self.group_exprs.iter().position(|g| g.to_string() == text) {
+            return Ok(Operand::Col(ColRef::Derived(self.group[k])));
+        }
+        match aggregate_call(e) {
+            Some((name, arg, false)) => {
+                let k = self.derived.len();
+                let func = match name.as_str() {
+                    "count" => AggFunc::Count,
+                    "sum" => AggFunc::Sum,
+                    "min" => AggFunc::Min,
+                    "max" => AggFunc::Max,
+                    _ => {
+                        self.derived.push(SelectItem::ExprWithAlias { expr: expr(&format!("SUM({arg})")), alias: Ident::new(format!("__sg_h{k}")) });
+                        self.derived.push(SelectItem::ExprWithAlias { expr: expr(&format!("COUNT({arg})")), alias: Ident::new(format!("__sg_h{}", k + 1)) });
+                        self.aggregates.push((self.visible + k, AggFunc::Avg { count: k + 1 }));
+                        return Ok(Operand::Col(ColRef::Derived(k)));
+                    }
+                };
+                let call = format!("{}({arg})", name.to_uppercase());
+                self.derived.push(SelectItem::ExprWithAlias { expr: expr(&call), alias: Ident::new(format!("__sg_h{k}")) });
+                self.aggregates.push((self.visible + k, func));
+                Ok(Operand::Col(ColRef::Derived(k)))
+            }
+            _ => Err(format!("HAVING on {text}, which is neither selected, grouped nor an aggregate, over several shards")),
+        }
+    }
+}
+
 fn limit_value(e: &Expr) -> Result<u64, String> {
     e.to_string().parse::<u64>().map_err(|_| format!("LIMIT {e} (only literal limits can be merged)"))
 }
@@ -131,9 +253,6 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
         return Err("locking reads (FOR UPDATE / LOCK IN SHARE MODE) over several shards".into());
     }
     let SetExpr::Select(select) = body.as_mut() else { return Err("UNION and other set operations over several shards".into()) };
-    if select.having.is_some() {
-        return Err("HAVING over several shards".into());
-    }
     if select.into.is_some() {
         return Err("SELECT … INTO over several shards".into());
     }
@@ -150,7 +269,9 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
     let wildcard = select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
     let visible = select.projection.len();
     let mut derived: Vec<SelectItem> = Vec::new();
-    let mut spec = MergeSpec { derived: 0, order: vec![], group: vec![], aggregates: vec![], aggregated: false, distinct: false, offset: 0, limit: None };
+    let mut spec =
+        MergeSpec { derived: 0, order: vec![], group: vec![], aggregates: vec![], having: None, aggregated: false, distinct: false, offset: 0, limit: None };
+    let mut distinct_keys: Vec<Expr> = Vec::new();
     spec.distinct = matches!(select.distinct, Some(Distinct::Distinct));
     if matches!(select.distinct, Some(Distinct::On(_))) {
         return Err("DISTINCT ON".into());
@@ -176,7 +297,16 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
         let text = e.to_string();
         names.push((alias.clone().unwrap_or_else(|| text.clone()), text.clone()));
         match aggregate_call(e) {
-            Some((_, _, true)) => return Err("COUNT(DISTINCT …) and other DISTINCT aggregates over several shards".into()),
+            Some((name, arg, true)) if name == "count" && arg != "*" => {
+                // COUNT(DISTINCT x): each shard returns its distinct x per group; the proxy counts them.
+                spec.aggregated = true;
+                let shown = alias.clone().unwrap_or_else(|| text.clone());
+                let key = expr(&arg);
+                distinct_keys.push(key.clone());
+                *item = SelectItem::ExprWithAlias { expr: key, alias: Ident::with_quote('`', shown) };
+                spec.aggregates.push((i, AggFunc::CountDistinct));
+            }
+            Some((_, _, true)) => return Err("SUM(DISTINCT …), AVG(DISTINCT …) and other DISTINCT aggregates over several shards".into()),
             Some((name, arg, false)) => {
                 spec.aggregated = true;
                 let func = match name.as_str() {
@@ -232,6 +362,20 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
         let key = key.ok_or("GROUP BY a wildcard column")?;
         derived.push(SelectItem::ExprWithAlias { expr: key, alias: Ident::new(format!("__sg_g{}", derived.len())) });
         spec.group.push(derived.len() - 1);
+    }
+
+    // HAVING: evaluated on merged groups; aggregates it needs that are not selected become hidden columns.
+    if let Some(h) = select.having.take() {
+        if spec.aggregates.iter().any(|(_, f)| *f == AggFunc::CountDistinct) {
+            return Err("HAVING together with COUNT(DISTINCT …) over several shards".into());
+        }
+        spec.aggregated = true;
+        let mut ctx = HavingCtx { names: &names, group_exprs: &group_exprs, group: &spec.group, visible, derived: &mut derived, aggregates: &mut spec.aggregates };
+        spec.having = Some(ctx.convert(&h)?);
+    }
+    if !distinct_keys.is_empty() {
+        let GroupByExpr::Expressions(v, _) = &mut select.group_by else { unreachable!("checked above") };
+        v.extend(distinct_keys);
     }
 
     // ORDER BY: visible columns by position, alias or expression; otherwise a derived column.
@@ -314,11 +458,30 @@ mod tests {
     }
 
     #[test]
+    fn count_distinct_groups_the_shards_by_the_distinct_expression() {
+        let (sql, spec) = plan("SELECT city, COUNT(DISTINCT name) AS n FROM t GROUP BY city").unwrap();
+        assert_eq!(sql, "SELECT city, name AS `n`, city AS __sg_g0 FROM t GROUP BY city, name");
+        assert_eq!(spec.aggregates, vec![(1, AggFunc::CountDistinct)]);
+        let (sql, _) = plan("SELECT COUNT(DISTINCT city) FROM t").unwrap();
+        assert_eq!(sql, "SELECT city AS `COUNT(DISTINCT city)` FROM t GROUP BY city");
+    }
+
+    #[test]
+    fn having_uses_selected_columns_and_hidden_aggregates() {
+        let (sql, spec) = plan("SELECT city, COUNT(*) FROM t GROUP BY city HAVING COUNT(*) > 2 AND SUM(x) >= -10").unwrap();
+        assert_eq!(sql, "SELECT city, COUNT(*), city AS __sg_g0, SUM(x) AS __sg_h1 FROM t GROUP BY city");
+        assert_eq!(spec.aggregates, vec![(1, AggFunc::Count), (3, AggFunc::Sum)]);
+        let cmp = |op: &str, col, lit: &str| Having::Cmp { op: op.into(), left: Operand::Col(col), right: Operand::Lit(lit.into()) };
+        assert_eq!(spec.having, Some(Having::And(Box::new(cmp(">", ColRef::Visible(1), "2")), Box::new(cmp(">=", ColRef::Derived(1), "-10")))));
+        assert!(plan("SELECT a, COUNT(DISTINCT b) FROM t GROUP BY a HAVING COUNT(*) > 1").is_err());
+    }
+
+    #[test]
     fn what_cannot_be_merged_exactly_is_refused_with_a_reason() {
         for (sql, reason) in [
-            ("SELECT COUNT(DISTINCT a) FROM t", "DISTINCT aggregates"),
+            ("SELECT SUM(DISTINCT a) FROM t", "DISTINCT aggregates"),
             ("SELECT SUM(a) + 1 FROM t", "inside an expression"),
-            ("SELECT a FROM t GROUP BY a HAVING COUNT(*) > 1", "HAVING"),
+            ("SELECT a FROM t GROUP BY a HAVING COUNT(*) > 1 + 1", "HAVING"),
             ("SELECT a FROM t UNION SELECT a FROM u", "UNION"),
             ("SELECT GROUP_CONCAT(a) FROM t", "group_concat"),
             ("SELECT a, ROW_NUMBER() OVER (ORDER BY a) FROM t", "window"),
