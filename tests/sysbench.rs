@@ -13,7 +13,7 @@ async fn oltp_read_write_through_one_data_source() {
     sysbench(&proxy, "oltp_read_write", &["prepare"]).await;
     for (mode, seconds) in [("disable", 10), ("auto", 5)] {
         // Prepared statements (sysbench's default) pass through to the session's pinned connection as well.
-        let report = run_clean(&proxy, "oltp_read_write", mode, seconds).await;
+        let report = run_clean(&proxy, "oltp_read_write", mode, seconds, &[]).await;
         // 18 queries per transaction (10 point selects, 4 ranges, 2 updates, delete, insert) + BEGIN/COMMIT.
         assert_eq!(figure(&report, "total:"), figure(&report, "transactions:") * 20, "queries per transaction in:\n{report}");
     }

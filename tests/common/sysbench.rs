@@ -30,10 +30,13 @@ pub fn figure(report: &str, label: &str) -> u64 {
 
 /// Runs `script` for `seconds` with 4 threads and checks it did work with no errors and no reconnects;
 /// returns the report.
-pub async fn run_clean(proxy: &Proxy, script: &str, ps_mode: &str, seconds: u32) -> String {
+pub async fn run_clean(proxy: &Proxy, script: &str, ps_mode: &str, seconds: u32, extra: &[&str]) -> String {
     let time = format!("--time={seconds}");
     let mode = format!("--db-ps-mode={ps_mode}");
-    let out = sysbench(proxy, script, &["--threads=4", &time, &mode, "--report-interval=0", "run"]).await;
+    let mut args = vec!["--threads=4", &time, &mode, "--report-interval=0"];
+    args.extend_from_slice(extra);
+    args.push("run");
+    let out = sysbench(proxy, script, &args).await;
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(figure(&report, "transactions:") > 0, "no transactions in:\n{report}");
     assert_eq!(figure(&report, "ignored errors:"), 0, "errors in:\n{report}");
