@@ -28,6 +28,9 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     /// Version string announced in greetings.
     pub server_version: String,
+    /// Collations of backend columns, by "data_source/db.table.column" (MariaDB's result metadata does not
+    /// carry them); cleared by any DDL the proxy fans out.
+    pub collations: std::sync::Mutex<HashMap<String, crate::execute::value::Collation>>,
     /// When the server started (COM_STATISTICS uptime).
     pub started: Instant,
     next_connection_id: AtomicU32,
@@ -73,6 +76,7 @@ impl Server {
             pools,
             stats,
             server_version,
+            collations: std::sync::Mutex::new(HashMap::new()),
             started: Instant::now(),
             next_connection_id: AtomicU32::new(1),
         });

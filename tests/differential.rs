@@ -18,6 +18,7 @@ impl Lcg {
 }
 
 const FIRST: &[&str] = &["Émile", "emma", "Zoë", "zack", "Álvaro", "alice", "Øyvind", "Bob", "björn", "Çelik", "dana", "Ève", "frank", "Gö", "hank", "Íñigo", "ivy", "Jürgen", "kim", "Łukasz"];
+const ALIASES: &[&str] = &["Straße", "Strasse", "strase", "Strässe", "STRASSE", "Müller", "Mueller", "muller", "Öl", "oel"];
 const CITIES: &[&str] = &["Paris", "Zürich", "Málaga", "berlin", "Oslo", "Ærø", "Łódź", "Rome"];
 
 fn text(v: &Value) -> Option<String> {
@@ -35,7 +36,7 @@ async fn rows(c: &mut Conn, sql: &str) -> Result<Vec<Vec<Option<String>>>, mysql
 
 fn schema(p: &str, o: &str, c: &str) -> [String; 3] {
     [
-        format!("CREATE TABLE {p} (id BIGINT PRIMARY KEY, name VARCHAR(40), city VARCHAR(20), amount DECIMAL(10,2), qty INT, born DATE, score DOUBLE, code CHAR(2)) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci"),
+        format!("CREATE TABLE {p} (id BIGINT PRIMARY KEY, name VARCHAR(40), city VARCHAR(20), amount DECIMAL(10,2), qty INT, born DATE, score DOUBLE, code CHAR(2), alias VARCHAR(20) COLLATE utf8mb4_unicode_ci) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci"),
         format!("CREATE TABLE {o} (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, total DECIMAL(12,3), placed DATETIME, note VARCHAR(20) COLLATE utf8mb4_bin)"),
         format!("CREATE TABLE {c} (code CHAR(2) PRIMARY KEY, cname VARCHAR(30))"),
     ]
@@ -58,10 +59,11 @@ fn inserts(p: &str, o: &str, c: &str) -> Vec<String> {
         let born = if rng.next(20) == 0 { "NULL".to_string() } else { format!("'{}-{:02}-{:02}'", 1950 + rng.next(60), 1 + rng.next(12), 1 + rng.next(28)) };
         let score = if rng.next(9) == 0 { "NULL".to_string() } else { format!("{}.5", rng.next(1000)) };
         let code = codes[rng.next(codes.len() as u64) as usize];
-        people.push(format!("({id}, '{name}', {city}, {amount}, {qty}, {born}, {score}, '{code}')"));
+        let alias = ALIASES[rng.next(ALIASES.len() as u64) as usize];
+        people.push(format!("({id}, '{name}', {city}, {amount}, {qty}, {born}, {score}, '{code}', '{alias}')"));
     }
     for chunk in people.chunks(250) {
-        out.push(format!("INSERT INTO {p} (id, name, city, amount, qty, born, score, code) VALUES {}", chunk.join(", ")));
+        out.push(format!("INSERT INTO {p} (id, name, city, amount, qty, born, score, code, alias) VALUES {}", chunk.join(", ")));
     }
     let mut orders = Vec::new();
     for id in 1..=3000u64 {
@@ -153,6 +155,11 @@ fn corpus(p: &str, o: &str, c: &str) -> Vec<(String, bool)> {
     add(format!("SELECT customer_id, SUM(total) AS s FROM {o} GROUP BY customer_id ORDER BY s DESC, customer_id LIMIT 10"), true);
     add(format!("SELECT id, placed FROM {o} ORDER BY placed DESC, id LIMIT 15"), true);
     add(format!("SELECT MONTH(placed) AS m, COUNT(*), AVG(total) FROM {o} GROUP BY MONTH(placed)"), true);
+    // utf8mb4_unicode_ci (ß = ss, ä = a), which MariaDB's result metadata does not announce.
+    add(format!("SELECT id, alias FROM {p} ORDER BY alias, id LIMIT 60"), true);
+    add(format!("SELECT id FROM {p} ORDER BY alias DESC, id DESC LIMIT 30 OFFSET 100"), true);
+    add(format!("SELECT COUNT(DISTINCT alias) FROM {p}"), true);
+    add(format!("SELECT code, COUNT(DISTINCT alias) FROM {p} GROUP BY code"), true);
     // Plain scatter (no merge needed): compared as multisets.
     add(format!("SELECT id, city FROM {p} WHERE qty = 3"), false);
     add(format!("SELECT id FROM {o} WHERE total > 4990"), false);

@@ -204,6 +204,36 @@ impl BackendConn {
         }
     }
 
+    /// Runs a query and returns its text rows (control-plane lookups with small answers).
+    pub async fn query_rows(&mut self, sql: &str) -> Result<Vec<Vec<Option<Vec<u8>>>>, String> {
+        self.queue_query(sql);
+        self.flush().await?;
+        let mut scanner = ReplyScanner::new(ReplyKind::ResultSets, self.deprecate_eof());
+        let mut packets = Vec::new();
+        while !scanner.is_done() {
+            let p = self.read_packet().await?;
+            scanner.feed_packet(&p.payload).map_err(|e| e.to_string())?;
+            packets.push(p.payload);
+        }
+        if scanner.error {
+            return Err(describe_err(&packets[packets.len() - 1]));
+        }
+        let Some(first) = packets.first() else { return Ok(Vec::new()) };
+        if first.first() == Some(&0x00) {
+            return Ok(Vec::new());
+        }
+        let columns = crate::protocol::codec::Reader::new(first).lenenc_int().map_err(|e| e.to_string())? as usize;
+        let skip = 1 + columns + usize::from(!self.deprecate_eof());
+        let rows = packets.get(skip..packets.len() - 1).unwrap_or(&[]);
+        rows.iter()
+            .map(|p| {
+                crate::protocol::row_text::decode_text_row(p, columns)
+                    .map(|r| r.into_iter().map(|v| v.map(<[u8]>::to_vec)).collect())
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
     /// Selects `database` on the backend.
     pub async fn init_db(&mut self, database: &str) -> Result<(), String> {
         let mut cmd = vec![com::INIT_DB];

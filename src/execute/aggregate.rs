@@ -184,7 +184,7 @@ mod tests {
     use crate::execute::value::Collation;
 
     fn col(kind: Kind, decimals: u8) -> Column {
-        Column { name: String::new(), kind, decimals, type_byte: 0 }
+        Column { name: String::new(), kind, decimals, type_byte: 0, origin: None }
     }
 
     fn s(v: &Option<Vec<u8>>) -> Option<String> {

@@ -11,14 +11,16 @@ use crate::protocol::codec::Reader;
 use crate::protocol::reply::{ReplyKind, ReplyScanner};
 use crate::protocol::response::{decode_err, encode_end_of_rows};
 use crate::protocol::resultset::encode_text_row;
+use crate::protocol::row_binary::{decode_binary_row, encode_binary_row, wire_type, WireType};
 use crate::protocol::row_text::decode_text_row;
 use crate::session::session::Session;
 use crate::stats::Stats;
 
 use super::aggregate::Aggregate;
 use super::distinct::Distinct;
+use super::limit::{Admit, Limit};
 use super::merge_sort::{sort_rows, MergeSort};
-use super::stream::{Row, RowStream};
+use super::stream::{Concat, Row, RowStream};
 use super::value::{column, set_decimals, Column};
 
 /// One shard's result, read row by row from its connection.
@@ -28,6 +30,8 @@ struct ShardStream {
     pinned: bool,
     scanner: ReplyScanner,
     columns: usize,
+    /// Wire types when the rows are binary (COM_STMT_EXECUTE); `None` for text rows.
+    binary: Option<Vec<WireType>>,
 }
 
 impl ShardStream {
@@ -69,6 +73,9 @@ impl RowStream for ShardStream {
         if self.scanner.is_done() {
             return Ok(None);
         }
+        if let Some(types) = &self.binary {
+            return decode_binary_row(&p, types).map(Some);
+        }
         let row = decode_text_row(&p, self.columns)?;
         Ok(Some(row.into_iter().map(|v| v.map(<[u8]>::to_vec)).collect()))
     }
@@ -99,6 +106,7 @@ async fn connections(session: &mut Session, targets: &[Target]) -> Result<Vec<Sh
             pinned: first,
             scanner: ReplyScanner::new(ReplyKind::ResultSets, deprecate_eof),
             columns: 0,
+            binary: None,
         });
     }
     Ok(streams)
@@ -164,20 +172,70 @@ async fn headers(streams: &mut [ShardStream], targets: &[Target]) -> Result<Vec<
     }
 }
 
+/// Replaces the connection collation MariaDB announces for text columns by the column's real one (looked
+/// up once in information_schema, then cached), so ORDER BY, GROUP BY and DISTINCT compare as the backend
+/// does, e.g. utf8mb4_unicode_ci's ß = ss.
+async fn resolve_collations(session: &Session, data_source: &str, columns: &mut [Column]) -> Result<(), SgError> {
+    use super::value::{collation_named, Collation, Kind};
+    let cache_key = |(db, t, c): &(String, String, String)| format!("{data_source}/{db}.{t}.{c}");
+    let mut missing = Vec::new();
+    {
+        let cache = session.shared.collations.lock().unwrap_or_else(|e| e.into_inner());
+        for col in columns.iter_mut() {
+            let (Kind::Text(Collation::GeneralCi), Some(origin)) = (col.kind, &col.origin) else { continue };
+            match cache.get(&cache_key(origin)) {
+                Some(c) => col.kind = Kind::Text(*c),
+                None => missing.push(origin.clone()),
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let pool = session.shared.pools[data_source].clone();
+    let variant = crate::backend::conn::Variant { caps: crate::protocol::constants::cap::DEPRECATE_EOF, collation: crate::protocol::constants::UTF8MB4_GENERAL_CI };
+    let mut pooled = pool.get(variant, None).await?;
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
+    let conditions: Vec<String> = missing
+        .iter()
+        .map(|(db, t, c)| format!("(TABLE_SCHEMA = '{}' AND TABLE_NAME = '{}' AND COLUMN_NAME = '{}')", quote(db), quote(t), quote(c)))
+        .collect();
+    let sql = format!(
+        "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS WHERE {}",
+        conditions.join(" OR ")
+    );
+    let rows = pooled.conn.query_rows(&sql).await.map_err(|e| SgError::BackendLost(data_source.to_string(), e))?;
+    pool.put_clean(pooled);
+    let text = |v: &Option<Vec<u8>>| v.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let mut cache = session.shared.collations.lock().unwrap_or_else(|e| e.into_inner());
+    for r in &rows {
+        let origin = (text(&r[0]), text(&r[1]), text(&r[2]));
+        cache.insert(cache_key(&origin), collation_named(&text(&r[3])));
+    }
+    for col in columns.iter_mut() {
+        let (Kind::Text(Collation::GeneralCi), Some(origin)) = (col.kind, &col.origin) else { continue };
+        if let Some(c) = cache.get(&cache_key(origin)) {
+            col.kind = Kind::Text(*c);
+        }
+    }
+    Ok(())
+}
+
 /// Writes merged rows to the client: DISTINCT, then OFFSET and LIMIT, then only the visible columns.
 struct Emitter {
     seq: u8,
     visible: usize,
+    /// Wire types of the visible columns when the client reads binary rows.
+    binary: Option<Vec<WireType>>,
     distinct: Option<Distinct>,
-    skip: u64,
-    left: Option<u64>,
+    limit: Limit,
     rows: u64,
 }
 
 impl Emitter {
     /// Sends `row` if it qualifies; returns false once the limit is reached (stop reading).
     async fn push(&mut self, client: &mut crate::protocol::packet::PacketStream, row: Row) -> Result<bool, SgError> {
-        if self.left == Some(0) {
+        if self.limit.is_done() {
             return Ok(false);
         }
         if let Some(d) = self.distinct.as_mut() {
@@ -185,26 +243,28 @@ impl Emitter {
                 return Ok(true);
             }
         }
-        if self.skip > 0 {
-            self.skip -= 1;
-            return Ok(true);
+        match self.limit.admit() {
+            Admit::Skip => return Ok(true),
+            Admit::Done => return Ok(false),
+            Admit::Take => {}
         }
-        let cells: Vec<Option<&[u8]>> = row[..self.visible].iter().map(|v| v.as_deref()).collect();
-        self.seq = client.queue_packet(self.seq, &encode_text_row(&cells));
+        let payload = match &self.binary {
+            Some(types) => encode_binary_row(&row[..self.visible], types)?,
+            None => encode_text_row(&row[..self.visible].iter().map(|v| v.as_deref()).collect::<Vec<_>>()),
+        };
+        self.seq = client.queue_packet(self.seq, &payload);
         self.rows += 1;
         if client.buffered() > 64 * 1024 {
             client.flush().await?;
         }
-        if let Some(left) = self.left.as_mut() {
-            *left -= 1;
-        }
-        Ok(self.left != Some(0))
+        Ok(!self.limit.is_done())
     }
 }
 
 async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets: &[Target], spec: &MergeSpec) -> Result<(), SgError> {
     let mut defs = headers(streams, targets).await?;
-    let columns: Vec<Column> = defs.iter().map(|d| column(d)).collect::<Result<_, _>>()?;
+    let mut columns: Vec<Column> = defs.iter().map(|d| column(d)).collect::<Result<_, _>>()?;
+    resolve_collations(session, &targets[0].data_source, &mut columns).await?;
     if columns.len() < spec.derived || streams.iter().any(|s| s.columns != columns.len()) {
         return Err(SgError::NotSupported("shards answered with different columns".into()));
     }
@@ -234,12 +294,17 @@ async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets:
     if !deprecate_eof {
         seq = session.client.queue_packet(seq, &crate::protocol::response::encode_eof(session.state.status, 0));
     }
+    let binary = if streams.iter().any(|s| s.binary.is_some()) {
+        Some(defs[..visible].iter().map(|d| wire_type(d)).collect::<Result<Vec<_>, _>>()?)
+    } else {
+        None
+    };
     let mut out = Emitter {
         seq,
         visible,
+        binary,
         distinct: spec.distinct.then(|| Distinct::new(visible, columns.clone())),
-        skip: spec.offset,
-        left: spec.limit,
+        limit: Limit::new(spec.offset, spec.limit),
         rows: 0,
     };
     let body = rows(session, streams, spec, &columns, &order, visible, &mut out).await;
@@ -294,14 +359,18 @@ async fn rows(
         return Ok(());
     }
     if order.is_empty() {
-        'shards: for s in streams.iter_mut() {
-            while let Some(r) = s.next_row().await? {
+        let mut all = Concat::new(std::mem::take(streams));
+        let result = async {
+            while let Some(r) = all.next_row().await? {
                 if !out.push(client, r).await? {
-                    break 'shards;
+                    break;
                 }
             }
+            Ok(())
         }
-        return Ok(());
+        .await;
+        *streams = all.into_streams();
+        return result;
     }
     let mut merge = MergeSort::new(std::mem::take(streams), order.to_vec(), columns.to_vec());
     let result = async {

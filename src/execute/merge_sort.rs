@@ -124,8 +124,8 @@ mod tests {
 
     fn cols() -> Vec<Column> {
         vec![
-            Column { name: "n".into(), kind: Kind::Int, decimals: 0, type_byte: 3 },
-            Column { name: "s".into(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253 },
+            Column { name: "n".into(), kind: Kind::Int, decimals: 0, type_byte: 3, origin: None },
+            Column { name: "s".into(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253, origin: None },
         ]
     }
 
@@ -184,5 +184,32 @@ mod tests {
             assert!(m.heap.len() <= 4, "at most one buffered row per shard");
         }
         assert_eq!(n, 1_000_000);
+    }
+}
+
+#[cfg(test)]
+mod binary_tests {
+    use super::*;
+    use crate::execute::value::{Collation, Kind};
+    use crate::protocol::row_binary::{decode_binary_row, encode_binary_row, WireType};
+    use std::collections::VecDeque;
+
+    #[tokio::test]
+    async fn binary_rows_merge_through_their_text_form_and_back() {
+        let types = [WireType { type_byte: 8, unsigned: false }, WireType { type_byte: 253, unsigned: false }];
+        let columns = vec![
+            Column { name: "id".into(), kind: Kind::Int, decimals: 0, type_byte: 8, origin: None },
+            Column { name: "s".into(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253, origin: None },
+        ];
+        let wire = |id: &str, s: Option<&str>| encode_binary_row(&[Some(id.as_bytes().to_vec()), s.map(|x| x.as_bytes().to_vec())], &types).unwrap();
+        let shard_a = [wire("-5", Some("x")), wire("3", None), wire("40", Some("é"))];
+        let shard_b = [wire("1", Some("y")), wire("200", Some("z"))];
+        let decode = |rows: &[Vec<u8>]| -> VecDeque<Row> { rows.iter().map(|r| decode_binary_row(r, &types).unwrap()).collect() };
+        let mut m = MergeSort::new(vec![decode(&shard_a), decode(&shard_b)], vec![(0, false)], columns);
+        let mut out = Vec::new();
+        while let Some(r) = m.next_row().await.unwrap() {
+            out.push(encode_binary_row(&r, &types).unwrap());
+        }
+        assert_eq!(out, vec![shard_a[0].clone(), shard_b[0].clone(), shard_a[1].clone(), shard_a[2].clone(), shard_b[1].clone()]);
     }
 }

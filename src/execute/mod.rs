@@ -4,6 +4,7 @@ pub mod concat;
 pub mod explain;
 pub mod having;
 pub mod insert_split;
+pub mod limit;
 pub mod merge;
 pub mod passthrough;
 pub mod rename_result;

@@ -65,6 +65,10 @@ pub async fn run(
     reset_sequences: &[Arc<ShardedTable>],
 ) -> Result<(), SgError> {
     let sources = data_sources(targets);
+    if combine == Combine::First {
+        // DDL may change column collations the merge has cached.
+        session.shared.collations.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
     let atomic = combine == Combine::SumAffected && sources.len() > 1 && !session.in_transaction();
     let replies = send_all(session, targets, atomic.then_some("BEGIN")).await?;
     let error = replies.iter().find(|p| p.payload.first() != Some(&0x00)).cloned();

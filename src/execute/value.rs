@@ -51,6 +51,21 @@ pub struct Column {
     pub decimals: u8,
     /// The MySQL type byte.
     pub type_byte: u8,
+    /// (database, physical table, column) the values come from, when the column is a plain column: the
+    /// key to its real collation, which MariaDB's column definitions do not carry.
+    pub origin: Option<(String, String, String)>,
+}
+
+/// The comparison rules of a collation, by its name (from information_schema).
+pub fn collation_named(name: &str) -> Collation {
+    let n = name.to_ascii_lowercase();
+    if n.ends_with("_bin") || n == "binary" {
+        Collation::Binary
+    } else if n.contains("unicode") || n.contains("uca") {
+        Collation::UnicodeCi
+    } else {
+        Collation::GeneralCi
+    }
 }
 
 fn collation_of(charset: u16) -> Collation {
@@ -64,11 +79,9 @@ fn collation_of(charset: u16) -> Collation {
 /// Reads a ColumnDefinition41 packet.
 pub fn column(def: &[u8]) -> Result<Column, SgError> {
     let mut r = Reader::new(def);
-    for _ in 0..4 {
-        r.lenenc_bytes()?;
-    }
-    let name = String::from_utf8_lossy(r.lenenc_bytes()?).into_owned();
-    r.lenenc_bytes()?;
+    let mut text = || -> Result<String, SgError> { Ok(String::from_utf8_lossy(r.lenenc_bytes()?).into_owned()) };
+    let (_catalog, schema, _table, org_table, name, org_name) = (text()?, text()?, text()?, text()?, text()?, text()?);
+    let origin = (!org_table.is_empty() && !org_name.is_empty()).then_some((schema, org_table, org_name));
     r.lenenc_int()?;
     let charset = r.u16()?;
     r.u32()?;
@@ -86,7 +99,7 @@ pub fn column(def: &[u8]) -> Result<Column, SgError> {
         _ if flags & 0x80 != 0 => Kind::Text(Collation::Binary),
         _ => Kind::Text(collation_of(charset)),
     };
-    Ok(Column { name, kind, decimals, type_byte })
+    Ok(Column { name, kind, decimals, type_byte, origin })
 }
 
 /// Offset of the decimals byte in a column definition (it ends with decimals and two filler bytes).
@@ -230,7 +243,7 @@ mod tests {
     use super::*;
 
     fn col(kind: Kind) -> Column {
-        Column { name: "c".into(), kind, decimals: 0, type_byte: 0 }
+        Column { name: "c".into(), kind, decimals: 0, type_byte: 0, origin: None }
     }
 
     #[test]

@@ -9,4 +9,5 @@ pub mod packet;
 pub mod reply;
 pub mod response;
 pub mod resultset;
+pub mod row_binary;
 pub mod row_text;
