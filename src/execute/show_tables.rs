@@ -4,10 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::error::SgError;
-use crate::protocol::reply::{ReplyKind, ReplyScanner};
-use crate::protocol::response::decode_err;
 use crate::protocol::resultset::{encode_resultset, ColumnType};
-use crate::protocol::row_text::decode_text_row;
 use crate::session::session::Session;
 use crate::sql::lexer::like_matches;
 
@@ -19,33 +16,16 @@ pub async fn run(session: &mut Session, like: Option<&str>) -> Result<(), SgErro
     let ds = layout.default_data_source.clone();
     session.ensure_backend(&ds).await?;
     let conn = &mut session.backends.get_mut(&ds).expect("pinned").conn;
-    conn.queue_query("SHOW TABLES");
     let mut names = BTreeSet::new();
-    let result: Result<(), String> = async {
-        conn.flush().await?;
-        let mut scanner = ReplyScanner::new(ReplyKind::ResultSets, conn.deprecate_eof());
-        let mut packets = Vec::new();
-        while !scanner.is_done() {
-            let p = conn.read_packet().await?;
-            scanner.feed_packet(&p.payload).map_err(|e| e.to_string())?;
-            packets.push(p);
+    match conn.query_rows("SHOW TABLES").await {
+        Ok(rows) => names.extend(rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).map(|b| String::from_utf8_lossy(&b).into_owned())),
+        Err(reason) if reason.starts_with("backend error") => {
+            return Err(SgError::Backend { code: crate::error::code::UNKNOWN, sqlstate: "HY000".into(), message: reason })
         }
-        if scanner.error {
-            return Err(decode_err(&packets.last().unwrap().payload).map(|e| e.message).unwrap_or_default());
+        Err(reason) => {
+            session.backends.remove(&ds);
+            return Err(SgError::BackendLost(ds, reason));
         }
-        // Column count, one definition, [EOF], rows…, end marker.
-        let skip = if conn.deprecate_eof() { 2 } else { 3 };
-        for p in &packets[skip..packets.len() - 1] {
-            if let Some(Some(name)) = decode_text_row(&p.payload, 1).map_err(|e| e.to_string())?.first() {
-                names.insert(String::from_utf8_lossy(name).into_owned());
-            }
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(reason) = result {
-        session.backends.remove(&ds);
-        return Err(SgError::BackendLost(ds, reason));
     }
     for t in layout.tables.values() {
         for n in t.nodes.iter().filter(|n| n.data_source == ds) {
