@@ -21,6 +21,8 @@ pub mod code {
     pub const PACKETS_OUT_OF_ORDER: u16 = 1156;
     /// ER_NOT_SUPPORTED_YET
     pub const NOT_SUPPORTED_YET: u16 = 1235;
+    /// ER_UNKNOWN_STMT_HANDLER
+    pub const UNKNOWN_STMT_HANDLER: u16 = 1243;
     /// ER_UNSUPPORTED_PS
     pub const UNSUPPORTED_PS: u16 = 1295;
     /// ER_CONNECT_TO_FOREIGN_DATA_SOURCE
@@ -58,6 +60,9 @@ pub enum SgError {
     /// fall back to client-side emulation on this code.
     #[error("This command is not supported in the prepared statement protocol yet: {0}")]
     UnsupportedPs(String),
+    /// A prepared statement id the session does not have.
+    #[error("Unknown prepared statement handler ({0}) given to {1}")]
+    UnknownStatement(u32, &'static str),
     /// A packet that does not parse.
     #[error("Malformed packet: {0}")]
     Malformed(String),
@@ -116,6 +121,7 @@ impl SgError {
             SgError::UnknownCommand(..) => code::UNKNOWN_COMMAND,
             SgError::NotSupported(_) => code::NOT_SUPPORTED_YET,
             SgError::UnsupportedPs(_) => code::UNSUPPORTED_PS,
+            SgError::UnknownStatement(..) => code::UNKNOWN_STMT_HANDLER,
             SgError::Malformed(_) => code::MALFORMED_PACKET,
             SgError::OutOfOrder { .. } => code::PACKETS_OUT_OF_ORDER,
             SgError::PoolExhausted(..) => code::TOO_MANY_CONNECTIONS,

@@ -170,6 +170,12 @@ impl BackendConn {
         self.io.queue_packet(0, &payload);
     }
 
+    /// Sends one command packet (sequence id 0) right away.
+    pub async fn send_queued(&mut self, payload: &[u8]) -> Result<(), String> {
+        self.io.queue_packet(0, payload);
+        self.flush().await
+    }
+
     /// Sends everything queued.
     pub async fn flush(&mut self) -> Result<(), String> {
         self.io.flush().await.map_err(|e| e.to_string())

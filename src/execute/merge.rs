@@ -127,16 +127,24 @@ async fn give_back(session: &mut Session, streams: Vec<ShardStream>) {
     }
 }
 
-/// Runs a merged SELECT.
-pub async fn run(session: &mut Session, targets: &[Target], spec: &MergeSpec) -> Result<(), SgError> {
+/// Runs a merged SELECT; `binary` answers with binary-protocol rows (a COM_STMT_EXECUTE).
+pub async fn run(session: &mut Session, targets: &[Target], spec: &MergeSpec, binary: bool) -> Result<(), SgError> {
     let mut streams = connections(session, targets).await?;
-    let result = execute(session, &mut streams, targets, spec).await;
+    let result = execute(session, &mut streams, targets, spec, binary).await;
     give_back(session, streams).await;
     result
 }
 
-/// Reads each shard's header (column count and definitions); returns the first shard's definitions.
-async fn headers(streams: &mut [ShardStream], targets: &[Target]) -> Result<Vec<Vec<u8>>, SgError> {
+/// What the shards answered first.
+enum Header {
+    /// Column definitions of a result set (the first shard's).
+    Columns(Vec<Vec<u8>>),
+    /// One target answered with an OK packet (a statement without rows run through this path).
+    Ok(Vec<u8>),
+}
+
+/// Reads each shard's header (column count and definitions).
+async fn headers(streams: &mut [ShardStream], targets: &[Target]) -> Result<Header, SgError> {
     for (s, t) in streams.iter_mut().zip(targets) {
         s.conn().queue_query(&t.sql);
         let ds = s.data_source.clone();
@@ -151,6 +159,9 @@ async fn headers(streams: &mut [ShardStream], targets: &[Target]) -> Result<Vec<
             continue;
         }
         if s.scanner.is_done() {
+            if targets.len() == 1 && head.first() == Some(&0x00) {
+                return Ok(Header::Ok(head));
+            }
             failure.get_or_insert(SgError::NotSupported("a merged statement that returns no rows".into()));
             continue;
         }
@@ -168,7 +179,7 @@ async fn headers(streams: &mut [ShardStream], targets: &[Target]) -> Result<Vec<
     }
     match failure {
         Some(e) => Err(e),
-        None => Ok(first_defs),
+        None => Ok(Header::Columns(first_defs)),
     }
 }
 
@@ -261,8 +272,16 @@ impl Emitter {
     }
 }
 
-async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets: &[Target], spec: &MergeSpec) -> Result<(), SgError> {
-    let mut defs = headers(streams, targets).await?;
+async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets: &[Target], spec: &MergeSpec, binary: bool) -> Result<(), SgError> {
+    let mut defs = match headers(streams, targets).await? {
+        Header::Columns(defs) => defs,
+        Header::Ok(ok) => {
+            if let Ok(o) = crate::protocol::response::decode_ok(&ok) {
+                session.state.status = o.status;
+            }
+            return session.send_raw_reply(&ok).await;
+        }
+    };
     let mut columns: Vec<Column> = defs.iter().map(|d| column(d)).collect::<Result<_, _>>()?;
     resolve_collations(session, &targets[0].data_source, &mut columns).await?;
     if columns.len() < spec.derived || streams.iter().any(|s| s.columns != columns.len()) {
@@ -294,7 +313,7 @@ async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets:
     if !deprecate_eof {
         seq = session.client.queue_packet(seq, &crate::protocol::response::encode_eof(session.state.status, 0));
     }
-    let binary = if streams.iter().any(|s| s.binary.is_some()) {
+    let binary = if binary || streams.iter().any(|s| s.binary.is_some()) {
         Some(defs[..visible].iter().map(|d| wire_type(d)).collect::<Result<Vec<_>, _>>()?)
     } else {
         None

@@ -41,6 +41,30 @@ fn check_transaction(session: &Session, sources: &[&str]) -> Result<(), SgError>
     Ok(())
 }
 
+/// Runs the plan of a prepared statement's execution (its parameters bound into `sql`), answering with
+/// binary-protocol rows: every result passes through the merge path, which re-encodes rows.
+pub async fn run_binary(session: &mut Session, plan: Plan, sql: &str) -> Result<(), SgError> {
+    use crate::plan::merge::MergeSpec;
+    use crate::plan::planner::Target;
+    match plan {
+        Plan::Passthrough { data_source, sql: rewritten } => {
+            check_transaction(session, &[&data_source])?;
+            let targets = [Target { data_source, sql: rewritten.unwrap_or_else(|| sql.to_string()) }];
+            merge::run(session, &targets, &MergeSpec::none(), true).await
+        }
+        Plan::Scatter { targets, combine: Combine::Concat, .. } => {
+            check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>())?;
+            merge::run(session, &targets, &MergeSpec::none(), true).await
+        }
+        Plan::Merge { targets, spec } => {
+            check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>())?;
+            merge::run(session, &targets, &spec, true).await
+        }
+        plan @ (Plan::Scatter { .. } | Plan::Insert(_) | Plan::Refuse(_)) => run(session, plan, &[]).await,
+        _ => Err(SgError::UnsupportedPs("this statement as a prepared statement in a sharded schema; run it as plain SQL".into())),
+    }
+}
+
 /// Runs the plan for one COM_QUERY whose packet payload is `command`.
 pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<(), SgError> {
     match plan {
@@ -69,7 +93,7 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
         }
         Plan::Merge { targets, spec } => {
             check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>())?;
-            merge::run(session, &targets, &spec).await
+            merge::run(session, &targets, &spec, false).await
         }
         Plan::Insert(p) => {
             let sources: Vec<&str> = p.table.nodes.iter().map(|n| n.data_source.as_str()).collect();

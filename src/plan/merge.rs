@@ -106,6 +106,13 @@ pub struct MergeSpec {
     pub limit: Option<u64>,
 }
 
+impl MergeSpec {
+    /// No merging at all: rows pass through (re-encoded, for binary-protocol answers).
+    pub fn none() -> Self {
+        MergeSpec { derived: 0, order: vec![], group: vec![], aggregates: vec![], having: None, aggregated: false, distinct: false, offset: 0, limit: None }
+    }
+}
+
 fn parse(sql: &str) -> Result<Statement, String> {
     let dialect = MySqlDialect {};
     // Escapes are kept as written so that re-printing the statement reproduces its literals exactly.

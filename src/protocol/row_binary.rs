@@ -38,6 +38,48 @@ fn int_text(b: &[u8], unsigned: bool) -> String {
     ((i64::from_le_bytes(buf) << shift) >> shift).to_string()
 }
 
+/// Reads one binary value of type `t` and returns its text form.
+pub fn read_value(r: &mut Reader<'_>, t: WireType) -> Result<Vec<u8>, SgError> {
+    let text = match t.type_byte {
+        1 => int_text(r.take(1)?, t.unsigned),
+        2 | 13 => int_text(r.take(2)?, t.unsigned),
+        3 | 9 => int_text(r.take(4)?, t.unsigned),
+        8 => int_text(r.take(8)?, t.unsigned),
+        4 => f32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes")).to_string(),
+        5 => f64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes")).to_string(),
+        7 | 10 | 12 | 14 => {
+            let n = r.u8()?;
+            let b = r.take(usize::from(n))?;
+            let get = |i: usize| b.get(i).copied().unwrap_or(0);
+            let year = u16::from_le_bytes([get(0), get(1)]);
+            let date = format!("{year:04}-{:02}-{:02}", get(2), get(3));
+            if t.type_byte == 10 {
+                date
+            } else {
+                let mut s = format!("{date} {:02}:{:02}:{:02}", get(4), get(5), get(6));
+                if n >= 11 {
+                    s.push_str(&format!(".{:06}", u32::from_le_bytes([get(7), get(8), get(9), get(10)])));
+                }
+                s
+            }
+        }
+        11 => {
+            let n = r.u8()?;
+            let b = r.take(usize::from(n))?;
+            let get = |i: usize| b.get(i).copied().unwrap_or(0);
+            let days = u32::from_le_bytes([get(1), get(2), get(3), get(4)]);
+            let mut s = format!("{}{:02}:{:02}:{:02}", if get(0) == 1 { "-" } else { "" }, days * 24 + u32::from(get(5)), get(6), get(7));
+            if n >= 12 {
+                s.push_str(&format!(".{:06}", u32::from_le_bytes([get(8), get(9), get(10), get(11)])));
+            }
+            s
+        }
+        6 => String::new(),
+        _ => return Ok(r.lenenc_bytes()?.to_vec()),
+    };
+    Ok(text.into_bytes())
+}
+
 /// Decodes one binary row into the text form of its values (`None` = NULL).
 pub fn decode_binary_row(payload: &[u8], types: &[WireType]) -> Result<Vec<Option<Vec<u8>>>, SgError> {
     let mut r = Reader::new(payload);
@@ -50,49 +92,9 @@ pub fn decode_binary_row(payload: &[u8], types: &[WireType]) -> Result<Vec<Optio
         let bit = i + 2;
         if bitmap[bit / 8] & (1 << (bit % 8)) != 0 {
             out.push(None);
-            continue;
+        } else {
+            out.push(Some(read_value(&mut r, *t)?));
         }
-        let text = match t.type_byte {
-            1 => int_text(r.take(1)?, t.unsigned),
-            2 | 13 => int_text(r.take(2)?, t.unsigned),
-            3 | 9 => int_text(r.take(4)?, t.unsigned),
-            8 => int_text(r.take(8)?, t.unsigned),
-            4 => f32::from_le_bytes(r.take(4)?.try_into().expect("4 bytes")).to_string(),
-            5 => f64::from_le_bytes(r.take(8)?.try_into().expect("8 bytes")).to_string(),
-            7 | 10 | 12 | 14 => {
-                let n = r.u8()?;
-                let b = r.take(usize::from(n))?;
-                let get = |i: usize| b.get(i).copied().unwrap_or(0);
-                let year = u16::from_le_bytes([get(0), get(1)]);
-                let date = format!("{year:04}-{:02}-{:02}", get(2), get(3));
-                if t.type_byte == 10 {
-                    date
-                } else {
-                    let mut s = format!("{date} {:02}:{:02}:{:02}", get(4), get(5), get(6));
-                    if n >= 11 {
-                        s.push_str(&format!(".{:06}", u32::from_le_bytes([get(7), get(8), get(9), get(10)])));
-                    }
-                    s
-                }
-            }
-            11 => {
-                let n = r.u8()?;
-                let b = r.take(usize::from(n))?;
-                let get = |i: usize| b.get(i).copied().unwrap_or(0);
-                let days = u32::from_le_bytes([get(1), get(2), get(3), get(4)]);
-                let mut s = format!("{}{:02}:{:02}:{:02}", if get(0) == 1 { "-" } else { "" }, days * 24 + u32::from(get(5)), get(6), get(7));
-                if n >= 12 {
-                    s.push_str(&format!(".{:06}", u32::from_le_bytes([get(8), get(9), get(10), get(11)])));
-                }
-                s
-            }
-            6 => String::new(),
-            _ => {
-                out.push(Some(r.lenenc_bytes()?.to_vec()));
-                continue;
-            }
-        };
-        out.push(Some(text.into_bytes()));
     }
     Ok(out)
 }

@@ -38,6 +38,14 @@ pub struct Session {
     pub last_reply_ok: bool,
     /// Sequence id for the proxy's own reply to the current command.
     reply_seq: u8,
+    /// Statements prepared through the proxy (sharded schemas), by proxy id.
+    pub statements: HashMap<u32, super::prepared::Prepared>,
+    next_statement: u32,
+}
+
+/// The statement id of a COM_STMT_* payload (0 if the packet is too short).
+fn statement_id(payload: &[u8]) -> u32 {
+    payload.get(1..5).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
 }
 
 enum Flow {
@@ -67,7 +75,16 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>) {
             return;
         }
     };
-    let mut session = Session { client, state, backends: HashMap::new(), shared, last_reply_ok: true, reply_seq: 1 };
+    let mut session = Session {
+        client,
+        state,
+        backends: HashMap::new(),
+        shared,
+        last_reply_ok: true,
+        reply_seq: 1,
+        statements: HashMap::new(),
+        next_statement: super::prepared::PROXY_ID_BASE,
+    };
     session.serve().await;
     session.close().await;
 }
@@ -128,16 +145,20 @@ impl Session {
             // Prepared statements live on the pinned connection of the current data source; routing them
             // per execute comes with sharding.
             com::STMT_PREPARE => {
-                let sql = String::from_utf8_lossy(&payload[1..]);
+                let sql = String::from_utf8_lossy(&payload[1..]).into_owned();
                 if self.names_rule_tables(&sql) {
-                    return Err(SgError::UnsupportedPs(
-                        "statements on sharded or broadcast tables are not prepared on the server yet (routing on every \
-                         EXECUTE is coming); use client-side prepares (JDBC useServerPrepStmts=false) or the text protocol"
-                            .into(),
-                    ));
+                    super::prepared::prepare(self, &sql).await?;
+                } else {
+                    execute::passthrough::run(self, &current(), payload, ReplyKind::Prepare).await?
                 }
-                execute::passthrough::run(self, &current(), payload, ReplyKind::Prepare).await?
             }
+            com::STMT_EXECUTE | com::STMT_CLOSE | com::STMT_RESET | com::STMT_SEND_LONG_DATA | com::STMT_FETCH
+                if statement_id(payload) >= super::prepared::PROXY_ID_BASE =>
+            {
+                self.proxy_statement(command, statement_id(payload), &payload[5..]).await?
+            }
+            // Statements prepared in schemas without rules live on the pinned connection of the current data
+            // source (their ids are the backend's).
             com::STMT_EXECUTE => execute::passthrough::run(self, &current(), payload, ReplyKind::ResultSets).await?,
             com::STMT_FETCH => execute::passthrough::run(self, &current(), payload, ReplyKind::RowsOnly).await?,
             com::STMT_RESET | com::SET_OPTION => execute::passthrough::run(self, &current(), payload, ReplyKind::Single).await?,
@@ -157,6 +178,36 @@ impl Session {
             _ => return Err(SgError::UnknownCommand(command, "shardgate does not implement this command")),
         }
         Result::Ok(Flow::Continue)
+    }
+
+    /// A fresh id for a statement prepared through the proxy.
+    pub fn next_statement_id(&mut self) -> u32 {
+        self.next_statement = self.next_statement.wrapping_add(1).max(super::prepared::PROXY_ID_BASE);
+        self.next_statement
+    }
+
+    /// COM_STMT_* on a statement the proxy prepared.
+    async fn proxy_statement(&mut self, command: u8, id: u32, body: &[u8]) -> Result<(), SgError> {
+        match command {
+            com::STMT_EXECUTE => super::prepared::execute(self, id, body).await,
+            // No reply to COM_STMT_CLOSE; closing twice (mysql2 does) is harmless.
+            com::STMT_CLOSE => {
+                self.statements.remove(&id);
+                Result::Ok(())
+            }
+            com::STMT_SEND_LONG_DATA => {
+                if let (Some(s), [a, b, data @ ..]) = (self.statements.get_mut(&id), body) {
+                    s.long_data.entry(usize::from(u16::from_le_bytes([*a, *b]))).or_default().extend_from_slice(data);
+                }
+                Result::Ok(())
+            }
+            com::STMT_RESET => {
+                let s = self.statements.get_mut(&id).ok_or(SgError::UnknownStatement(id, "mysqld_stmt_reset"))?;
+                s.long_data.clear();
+                self.send_ok().await
+            }
+            _ => Err(SgError::NotSupported("COM_STMT_FETCH: shardgate answers cursor requests with plain result sets".into())),
+        }
     }
 
     /// Whether `sql` names a sharded or broadcast table of the current schema.
