@@ -125,6 +125,14 @@ pub fn plan(statement: Statement, sql: &str, schema: Option<&str>, rules: &Rules
         Statement::ShowDatabases { like } => Plan::ShowDatabases { like },
         Statement::ShowTables { like } if schema.is_some() => Plan::ShowTables { like },
         Statement::Unsupported(what) => Plan::Refuse(what.to_string()),
+        Statement::TextPrepared => match schema.and_then(|s| layouts.get(s)) {
+            Some(l) if !l.tables.is_empty() || !l.broadcast.is_empty() => Plan::Refuse(
+                "PREPARE … FROM / EXECUTE … USING in a schema with sharding rules (the statement inside the string cannot be \
+                 routed); use the binary protocol's prepared statements or plain SQL"
+                    .into(),
+            ),
+            _ => Plan::Passthrough { data_source: data_source_for(schema, rules), sql: None },
+        },
         Statement::Explain(inner) => {
             let classified = crate::sql::lexer::classify(&inner);
             Plan::Explain(Box::new(plan(classified, &inner, schema, rules, layouts)), inner)

@@ -19,6 +19,9 @@ pub enum Statement {
     },
     /// `EXPLAIN SHARDING <statement>`: the statement's plan instead of its result.
     Explain(String),
+    /// `PREPARE … FROM`, `EXECUTE … USING`, `DEALLOCATE PREPARE`: text-protocol prepared statements, whose
+    /// statement text sqlparser cannot see.
+    TextPrepared,
     /// A form the proxy recognises but cannot answer correctly; the text says which.
     Unsupported(&'static str),
     /// Anything else: handled by the backend.
@@ -123,6 +126,9 @@ pub fn classify(sql: &str) -> Statement {
             _ => return Statement::Other,
         };
         return if lx.at_end() { Statement::Use(name) } else { Statement::Other };
+    }
+    if is_word(&first, "prepare") || is_word(&first, "execute") || is_word(&first, "deallocate") {
+        return Statement::TextPrepared;
     }
     if is_word(&first, "explain") {
         if is_word(&lx.next(), "sharding") {
@@ -248,6 +254,8 @@ mod tests {
         assert_eq!(classify("show full tables"), Statement::Other);
         assert_eq!(classify("EXPLAIN SHARDING select 1 "), Statement::Explain("select 1".into()));
         assert_eq!(classify("explain select 1"), Statement::Other);
+        assert_eq!(classify("PREPARE s FROM 'select 1'"), Statement::TextPrepared);
+        assert_eq!(classify("deallocate prepare s"), Statement::TextPrepared);
         assert_eq!(classify("select 'use x'"), Statement::Other);
     }
 
