@@ -21,6 +21,23 @@ pub struct Rules {
     pub schemas: BTreeMap<String, SchemaRule>,
     /// Where statements go when the session has no schema; defaults to the first data source by name.
     pub default_data_source: Option<Spanned<String>>,
+    /// What a transaction may do across data sources (see [`TransactionMode`]).
+    #[serde(default)]
+    pub transaction_mode: TransactionMode,
+}
+
+/// How transactions that touch several data sources are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionMode {
+    /// A transaction stays on the schema's default data source; a statement that would reach another one is
+    /// refused (ER_NOT_SUPPORTED_YET). The default until XA two-phase commit lands.
+    #[default]
+    SingleSource,
+    /// Other data sources join the transaction when a statement first reaches them (BEGIN there), and
+    /// COMMIT/ROLLBACK go to every one: atomic per data source, NOT across them — if a commit fails after
+    /// another succeeded, the transaction is partly committed. ShardingSphere's LOCAL mode.
+    BestEffort,
 }
 
 /// Listener and process settings.

@@ -16,6 +16,7 @@ const CONTROL: Variant = Variant { caps: cap::DEPRECATE_EOF | cap::MULTI_RESULTS
 pub async fn run(session: &mut Session, plan: &InsertPlan) -> Result<(), SgError> {
     let ids = generate(session, &plan.table, plan.needs_id.len()).await?;
     let (targets, first_id) = plan.targets(&ids)?;
+    super::check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>()).await?;
     super::scatter::run(session, &targets, Combine::SumAffected, first_id, &[]).await
 }
 

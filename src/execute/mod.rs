@@ -19,26 +19,68 @@ pub mod stream;
 pub mod value;
 
 use crate::error::SgError;
+use crate::config::rules::TransactionMode;
 use crate::plan::planner::{data_source_for, Combine};
 use crate::plan::Plan;
 use crate::protocol::constants::com;
 use crate::protocol::reply::ReplyKind;
 use crate::session::session::Session;
 
-/// Refuses statements that would leave the session's open transaction: until cross-shard transactions
-/// (XA) land, a transaction lives on the schema's default data source only.
-fn check_transaction(session: &Session, sources: &[&str]) -> Result<(), SgError> {
+/// Inside a transaction, a statement may reach data sources other than the session's home one only in
+/// best_effort mode, where they join the transaction (BEGIN there) on first use; otherwise it is refused.
+pub(crate) async fn check_transaction(session: &mut Session, sources: &[&str]) -> Result<(), SgError> {
     if !session.in_transaction() {
         return Ok(());
     }
     let home = data_source_for(session.state.schema.as_deref(), &session.shared.rules);
-    if sources.iter().any(|ds| *ds != home) {
+    let joining: Vec<String> = sources.iter().filter(|ds| **ds != home && !session.enlisted.contains(**ds)).map(|ds| ds.to_string()).collect();
+    if joining.is_empty() {
+        return Ok(());
+    }
+    if session.shared.rules.transaction_mode != TransactionMode::BestEffort {
         return Err(SgError::NotSupported(format!(
-            "statements on data sources other than '{home}' inside a transaction (cross-shard transactions need XA); \
-             commit first or run it with autocommit"
+            "statements on data sources other than '{home}' inside a transaction (cross-shard transactions need XA, or \
+             transaction_mode = \"best_effort\" in the rules); commit first or run it with autocommit"
         )));
     }
+    for ds in joining {
+        session.ensure_backend(&ds).await?;
+        let conn = &mut session.backends.get_mut(&ds).expect("pinned").conn;
+        if let Err(reason) = conn.query_ok("BEGIN").await {
+            session.backends.remove(&ds);
+            return Err(SgError::BackendLost(ds, reason));
+        }
+        session.enlisted.insert(ds);
+    }
     Ok(())
+}
+
+/// COMMIT or ROLLBACK: first on every data source that joined the transaction, then on the home one. If a
+/// joined data source fails to commit, the home one is rolled back and the client gets the error.
+async fn end_transaction(session: &mut Session, commit: bool, command: &[u8]) -> Result<(), SgError> {
+    let word = if commit { "COMMIT" } else { "ROLLBACK" };
+    let mut failure = None;
+    for ds in std::mem::take(&mut session.enlisted) {
+        let Some(pooled) = session.backends.get_mut(&ds) else { continue };
+        let end = if failure.is_some() { "ROLLBACK" } else { word };
+        if let Err(reason) = pooled.conn.query_ok(end).await {
+            failure.get_or_insert(format!("{end} failed on data source '{ds}': {reason}"));
+        }
+    }
+    let home = data_source_for(session.state.schema.as_deref(), &session.shared.rules);
+    match failure {
+        None => passthrough::run(session, &home, command, ReplyKind::ResultSets).await,
+        Some(reason) => {
+            session.ensure_backend(&home).await?;
+            let _ = session.backends.get_mut(&home).expect("pinned").conn.query_ok("ROLLBACK").await;
+            session.state.status &= !crate::protocol::constants::status::IN_TRANS;
+            Err(SgError::Backend {
+                code: crate::error::code::UNKNOWN,
+                sqlstate: "HY000".into(),
+                message: format!("{reason}; the transaction was rolled back where it had not committed yet (best_effort mode is not atomic across data sources)"),
+            })
+        }
+    }
 }
 
 /// Runs the plan of a prepared statement's execution (its parameters bound into `sql`), answering with
@@ -48,17 +90,22 @@ pub async fn run_binary(session: &mut Session, plan: Plan, sql: &str) -> Result<
     use crate::plan::planner::Target;
     match plan {
         Plan::Passthrough { data_source, sql: rewritten } => {
-            check_transaction(session, &[&data_source])?;
+            check_transaction(session, &[&data_source]).await?;
             let targets = [Target { data_source, sql: rewritten.unwrap_or_else(|| sql.to_string()) }];
             merge::run(session, &targets, &MergeSpec::none(), true).await
         }
         Plan::Scatter { targets, combine: Combine::Concat, .. } => {
-            check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>())?;
+            check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>()).await?;
             merge::run(session, &targets, &MergeSpec::none(), true).await
         }
         Plan::Merge { targets, spec } => {
-            check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>())?;
+            check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>()).await?;
             merge::run(session, &targets, &spec, true).await
+        }
+        Plan::EndTransaction(commit) => {
+            let mut command = vec![com::QUERY];
+            command.extend_from_slice(if commit { b"COMMIT" } else { b"ROLLBACK" });
+            end_transaction(session, commit, &command).await
         }
         plan @ (Plan::Scatter { .. } | Plan::Insert(_) | Plan::Refuse(_)) => run(session, plan, &[]).await,
         _ => Err(SgError::UnsupportedPs("this statement as a prepared statement in a sharded schema; run it as plain SQL".into())),
@@ -69,7 +116,7 @@ pub async fn run_binary(session: &mut Session, plan: Plan, sql: &str) -> Result<
 pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<(), SgError> {
     match plan {
         Plan::Passthrough { data_source, sql: rewritten } => {
-            check_transaction(session, &[&data_source])?;
+            check_transaction(session, &[&data_source]).await?;
             match rewritten {
                 None => passthrough::run(session, &data_source, command, ReplyKind::ResultSets).await,
                 Some(text) => {
@@ -81,29 +128,26 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
             }
         }
         Plan::RenameResult { data_source, sql, physical, logical } => {
-            check_transaction(session, &[&data_source])?;
+            check_transaction(session, &[&data_source]).await?;
             rename_result::run(session, &data_source, &sql, &physical, &logical).await
         }
         Plan::Scatter { targets, combine, reset_sequences } => {
-            check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>())?;
+            check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>()).await?;
             match combine {
                 Combine::Concat => concat::run(session, &targets).await,
                 _ => scatter::run(session, &targets, combine, None, &reset_sequences).await,
             }
         }
         Plan::Merge { targets, spec } => {
-            check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>())?;
+            check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>()).await?;
             merge::run(session, &targets, &spec, false).await
         }
-        Plan::Insert(p) => {
-            let sources: Vec<&str> = p.table.nodes.iter().map(|n| n.data_source.as_str()).collect();
-            check_transaction(session, &sources)?;
-            insert_split::run(session, &p).await
-        }
+        Plan::Insert(p) => insert_split::run(session, &p).await,
         Plan::UseSchema(name) => use_schema::run(session, &name).await,
         Plan::ShowDatabases { like } => show_databases::run(session, like.as_deref()).await,
         Plan::ShowTables { like } => show_tables::run(session, like.as_deref()).await,
         Plan::Explain(inner, inner_sql) => explain::run(session, &inner, &inner_sql).await,
+        Plan::EndTransaction(commit) => end_transaction(session, commit, command).await,
         Plan::Refuse(reason) => Err(SgError::NotSupported(reason)),
     }
 }

@@ -83,6 +83,8 @@ pub enum Plan {
     },
     /// Describe the plan of a statement (the second field) instead of running it.
     Explain(Box<Plan>, String),
+    /// COMMIT (true) or ROLLBACK (false): every data source that joined the transaction, then the home one.
+    EndTransaction(bool),
     /// Refuse with ER_NOT_SUPPORTED_YET and this reason.
     Refuse(String),
 }
@@ -103,7 +105,7 @@ impl Plan {
                 }
             }
             Plan::Refuse(reason) => vec![("(refused)".into(), reason.clone())],
-            Plan::UseSchema(_) | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) => {
+            Plan::UseSchema(_) | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::EndTransaction(_) => {
                 vec![("(shardgate)".into(), original.to_string())]
             }
         }
@@ -125,6 +127,7 @@ pub fn plan(statement: Statement, sql: &str, schema: Option<&str>, rules: &Rules
         Statement::ShowDatabases { like } => Plan::ShowDatabases { like },
         Statement::ShowTables { like } if schema.is_some() => Plan::ShowTables { like },
         Statement::Unsupported(what) => Plan::Refuse(what.to_string()),
+        Statement::EndTransaction(commit) => Plan::EndTransaction(commit),
         Statement::TextPrepared => match schema.and_then(|s| layouts.get(s)) {
             Some(l) if !l.tables.is_empty() || !l.broadcast.is_empty() => Plan::Refuse(
                 "PREPARE … FROM / EXECUTE … USING in a schema with sharding rules (the statement inside the string cannot be \

@@ -38,6 +38,8 @@ pub struct Session {
     pub last_reply_ok: bool,
     /// Sequence id for the proxy's own reply to the current command.
     reply_seq: u8,
+    /// Data sources that joined the open transaction (best_effort mode), besides the home one.
+    pub enlisted: std::collections::BTreeSet<String>,
     /// Statements prepared through the proxy (sharded schemas), by proxy id.
     pub statements: HashMap<u32, super::prepared::Prepared>,
     next_statement: u32,
@@ -82,6 +84,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>) {
         shared,
         last_reply_ok: true,
         reply_seq: 1,
+        enlisted: Default::default(),
         statements: HashMap::new(),
         next_statement: super::prepared::PROXY_ID_BASE,
     };
@@ -146,7 +149,9 @@ impl Session {
             // per execute comes with sharding.
             com::STMT_PREPARE => {
                 let sql = String::from_utf8_lossy(&payload[1..]).into_owned();
-                if self.names_rule_tables(&sql) {
+                // In a schema with rules every statement is prepared through the proxy, so its executions are
+                // planned (COMMIT/ROLLBACK included) like any statement.
+                if self.schema_has_rules() {
                     super::prepared::prepare(self, &sql).await?;
                 } else {
                     execute::passthrough::run(self, &current(), payload, ReplyKind::Prepare).await?
@@ -210,16 +215,9 @@ impl Session {
         }
     }
 
-    /// Whether `sql` names a sharded or broadcast table of the current schema.
-    fn names_rule_tables(&self, sql: &str) -> bool {
-        let Some(layout) = self.state.schema.as_deref().and_then(|s| self.shared.layouts.get(s)) else { return false };
-        if layout.tables.is_empty() && layout.broadcast.is_empty() {
-            return false;
-        }
-        match crate::sql::tokens::tokenize(sql) {
-            Result::Ok(toks) => !crate::sql::tokens::table_refs(&toks, |n| layout.has_rule(n)).is_empty(),
-            Err(_) => false,
-        }
+    /// Whether the current schema has sharded or broadcast tables.
+    fn schema_has_rules(&self) -> bool {
+        self.state.schema.as_deref().and_then(|s| self.shared.layouts.get(s)).is_some_and(|l| !l.tables.is_empty() || !l.broadcast.is_empty())
     }
 
     /// Makes sure the session has a connection to `data_source`, with the current schema's database
@@ -319,6 +317,8 @@ impl Session {
     }
 
     async fn release_backends(&mut self) {
+        // The reset rolls back any transaction still open on them.
+        self.enlisted.clear();
         for (name, conn) in self.backends.drain() {
             if let Some(pool) = self.shared.pools.get(&name) {
                 pool.release(conn).await;

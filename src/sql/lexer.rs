@@ -22,6 +22,8 @@ pub enum Statement {
     /// `PREPARE … FROM`, `EXECUTE … USING`, `DEALLOCATE PREPARE`: text-protocol prepared statements, whose
     /// statement text sqlparser cannot see.
     TextPrepared,
+    /// A bare `COMMIT` (true) or `ROLLBACK` (false), optionally with WORK.
+    EndTransaction(bool),
     /// A form the proxy recognises but cannot answer correctly; the text says which.
     Unsupported(&'static str),
     /// Anything else: handled by the backend.
@@ -126,6 +128,17 @@ pub fn classify(sql: &str) -> Statement {
             _ => return Statement::Other,
         };
         return if lx.at_end() { Statement::Use(name) } else { Statement::Other };
+    }
+    if is_word(&first, "commit") || is_word(&first, "rollback") {
+        let commit = is_word(&first, "commit");
+        let mut next = lx.next();
+        if is_word(&next, "work") {
+            next = lx.next();
+        }
+        return match next {
+            None | Some(Token::Semicolon) if lx.at_end() => Statement::EndTransaction(commit),
+            _ => Statement::Other,
+        };
     }
     if is_word(&first, "prepare") || is_word(&first, "execute") || is_word(&first, "deallocate") {
         return Statement::TextPrepared;
@@ -256,6 +269,9 @@ mod tests {
         assert_eq!(classify("explain select 1"), Statement::Other);
         assert_eq!(classify("PREPARE s FROM 'select 1'"), Statement::TextPrepared);
         assert_eq!(classify("deallocate prepare s"), Statement::TextPrepared);
+        assert_eq!(classify("COMMIT"), Statement::EndTransaction(true));
+        assert_eq!(classify("rollback work;"), Statement::EndTransaction(false));
+        assert_eq!(classify("ROLLBACK TO SAVEPOINT a"), Statement::Other);
         assert_eq!(classify("select 'use x'"), Statement::Other);
     }
 
