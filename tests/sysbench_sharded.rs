@@ -6,12 +6,13 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::sysbench::{figure, run_clean, sysbench};
+use common::sysbench::{figure, run_clean, run_clean_threads, sysbench};
 use common::{direct, ds0_port, ds1_port};
 use mysql_async::prelude::*;
 
 fn sharded_sbtest(text: String) -> String {
-    let mut text = text;
+    // sysbench's read/write workloads run transactions over both shards.
+    let mut text = format!("transaction_mode = \"best_effort\"\n{text}");
     for t in ["sbtest1", "sbtest2"] {
         text.push_str(&format!(
             "\n[schemas.sbtest.tables.{t}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{t}\"\nkey_generator = \"sequence\"\n"
@@ -77,12 +78,26 @@ async fn sysbench_over_two_shards() {
         assert_eq!(ids.len(), 10_000, "{t}: every row stored once");
         assert_eq!(unique, (1..=10_000).collect(), "{t}: ids 1..10000 across the shards");
     }
+    // sysbench's default, prepared statements (binary protocol), 8 threads, every OLTP workload. The
+    // workloads that delete rows run last: read_write and write_only delete and re-insert ids inside their
+    // transactions, and on tables with holes InnoDB's gap locks make them deadlock (1213) on any MariaDB,
+    // proxied or not.
+    for script in [
+        "oltp_point_select",
+        "oltp_read_only",
+        "oltp_read_write",
+        "oltp_write_only",
+        "oltp_update_index",
+        "oltp_update_non_index",
+        "oltp_insert",
+        "oltp_delete",
+    ] {
+        run_clean_threads(&proxy, script, "auto", 10, 8).await;
+    }
+    // The text protocol, 4 threads (the sharding issue's workloads).
     for script in ["oltp_point_select", "oltp_update_index", "oltp_delete", "oltp_insert"] {
         run_clean(&proxy, script, "disable", 10, &[]).await;
     }
-    // sysbench's default prepared mode: shardgate answers COM_STMT_PREPARE on sharded tables with
-    // ER_UNSUPPORTED_PS, on which libmysql clients like sysbench fall back to emulated prepares.
-    run_clean(&proxy, "oltp_point_select", "auto", 5, &[]).await;
     // Range queries (BETWEEN with ORDER BY, DISTINCT, SUM) scatter to both shards and are merged.
     let report = run_clean(&proxy, "oltp_read_only", "disable", 10, &["--skip_trx=on"]).await;
     assert!(figure(&report, "read:") > 0, "{report}");
