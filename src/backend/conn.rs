@@ -69,6 +69,8 @@ pub struct BackendConn {
     pub server_version: String,
     /// The backend's connection id (for KILL).
     pub connection_id: u32,
+    /// Statements prepared on this connection for executions routed here.
+    pub statements: super::statements::StatementCache,
 }
 
 impl BackendConn {
@@ -137,6 +139,7 @@ impl BackendConn {
             database: database.map(str::to_string),
             server_version: greeting.server_version,
             connection_id: greeting.connection_id,
+            statements: Default::default(),
         })
     }
 

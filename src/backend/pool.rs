@@ -103,6 +103,8 @@ impl Pool {
     pub async fn release(&self, mut pooled: PooledConn) {
         match pooled.conn.command(&[com::RESET_CONNECTION]).await {
             Ok(reply) if reply.payload.first() == Some(&0x00) => {
+                // The reset deallocated every statement prepared on it.
+                pooled.conn.statements.clear();
                 self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(pooled);
             }
             _ => Stats::add(&self.stats.backend_errors, 1),

@@ -122,6 +122,18 @@ pub fn data_source_for(schema: Option<&str>, rules: &Rules) -> String {
 
 /// Plans one statement.
 pub fn plan(statement: Statement, sql: &str, schema: Option<&str>, rules: &Rules, layouts: &HashMap<String, SchemaLayout>) -> Plan {
+    plan_with_params(statement, sql, schema, rules, layouts, &[])
+}
+
+/// Plans one statement whose `?` placeholders are bound to `params` (a prepared statement's execution).
+pub fn plan_with_params(
+    statement: Statement,
+    sql: &str,
+    schema: Option<&str>,
+    rules: &Rules,
+    layouts: &HashMap<String, SchemaLayout>,
+    params: &[Literal],
+) -> Plan {
     match statement {
         Statement::Use(name) => Plan::UseSchema(name),
         Statement::ShowDatabases { like } => Plan::ShowDatabases { like },
@@ -156,7 +168,7 @@ pub fn plan(statement: Statement, sql: &str, schema: Option<&str>, rules: &Rules
             let forced = hint.shard_key.map(|k| k.parse::<i128>().map_or(Literal::Str(k), Literal::Int));
             match schema.and_then(|s| layouts.get(s)) {
                 Some(layout) if !layout.tables.is_empty() || !layout.broadcast.is_empty() => {
-                    super::route::route(sql, layout, forced.as_ref(), &[])
+                    super::route::route(sql, layout, forced.as_ref(), params)
                 }
                 _ if forced.is_some() => Plan::Refuse("a shard_key hint in a schema without sharded tables".into()),
                 _ => Plan::Passthrough { data_source: default, sql: None },

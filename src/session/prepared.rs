@@ -156,14 +156,104 @@ pub async fn prepare(session: &mut Session, sql: &str) -> Result<(), SgError> {
     session.send_packets(&packets).await
 }
 
-/// COM_STMT_EXECUTE of a proxy statement: bind, plan, run, answer with binary rows.
+/// A bound value as the router reads it.
+fn routing_literal(value: Option<&[u8]>, t: WireType) -> crate::sharding::key::Literal {
+    use crate::sharding::key::Literal;
+    let Some(v) = value else { return Literal::Null };
+    let text = String::from_utf8_lossy(v);
+    match t.type_byte {
+        1 | 2 | 3 | 8 | 9 | 13 => text.parse().map_or(Literal::Other, Literal::Int),
+        0 | 4 | 5 | 246 => Literal::Other,
+        _ => Literal::Str(text.into_owned()),
+    }
+}
+
+/// COM_STMT_EXECUTE of a proxy statement. Routed by the bound values; when it goes to exactly one data
+/// source it runs there natively — prepared once per backend connection (cached), executed with the
+/// client's own parameter bytes, the binary reply relayed untouched. Anything else (several shards, ids to
+/// generate, long data) runs with the values bound into the text and the rows re-encoded as binary.
 pub async fn execute(session: &mut Session, id: u32, body: &[u8]) -> Result<(), SgError> {
     let statement = session.statements.get_mut(&id).ok_or(SgError::UnknownStatement(id, "mysqld_stmt_execute"))?;
     let values = statement.bind(body)?;
-    let sql = statement.text_with(&values);
+    let statement = statement.clone();
     let shared = session.shared.clone();
-    let plan = crate::plan::planner::plan(crate::sql::lexer::classify(&sql), &sql, session.state.schema.as_deref(), &shared.rules, &shared.layouts);
+    let schema = session.state.schema.clone();
+    let classify = crate::sql::lexer::classify;
+    if statement.long_data.is_empty() {
+        let literals: Vec<_> = values.iter().zip(&statement.types).map(|(v, t)| routing_literal(v.as_deref(), *t)).collect();
+        let plan = crate::plan::planner::plan_with_params(classify(&statement.sql), &statement.sql, schema.as_deref(), &shared.rules, &shared.layouts, &literals);
+        if let crate::plan::Plan::Passthrough { data_source, sql } = plan {
+            let text = sql.unwrap_or_else(|| statement.sql.clone());
+            crate::execute::check_transaction(session, &[&data_source]).await?;
+            return native(session, &data_source, &text, &statement, body).await;
+        }
+    }
+    let sql = statement.text_with(&values);
+    let plan = crate::plan::planner::plan(classify(&sql), &sql, schema.as_deref(), &shared.rules, &shared.layouts);
     crate::execute::run_binary(session, plan, &sql).await
+}
+
+/// Executes `text` as a server-side prepared statement on the session's connection to `data_source`.
+async fn native(session: &mut Session, data_source: &str, text: &str, statement: &Prepared, body: &[u8]) -> Result<(), SgError> {
+    session.ensure_backend(data_source).await?;
+    let conn = &mut session.backends.get_mut(data_source).expect("pinned").conn;
+    let backend_id = match conn.statements.get(text) {
+        Some(id) => id,
+        None => {
+            let mut command = vec![com::STMT_PREPARE];
+            command.extend_from_slice(text.as_bytes());
+            let prepared: Result<Result<u32, Vec<u8>>, String> = async {
+                conn.send_queued(&command).await?;
+                let mut scanner = ReplyScanner::new(ReplyKind::Prepare, conn.deprecate_eof());
+                let first = conn.read_packet().await?;
+                scanner.feed_packet(&first.payload).map_err(|e| e.to_string())?;
+                while !scanner.is_done() {
+                    let p = conn.read_packet().await?;
+                    scanner.feed_packet(&p.payload).map_err(|e| e.to_string())?;
+                }
+                if first.payload.first() != Some(&0x00) {
+                    return Ok(Err(first.payload.to_vec()));
+                }
+                let id = u32::from_le_bytes(first.payload[1..5].try_into().expect("4 bytes"));
+                if let Some(evicted) = conn.statements.insert(text.to_string(), id) {
+                    let mut close = vec![com::STMT_CLOSE];
+                    close.extend_from_slice(&evicted.to_le_bytes());
+                    conn.send_queued(&close).await?;
+                }
+                Ok(Ok(id))
+            }
+            .await;
+            match prepared {
+                Ok(Ok(id)) => id,
+                Ok(Err(err)) => return session.send_raw_reply(&err).await,
+                Err(reason) => {
+                    session.backends.remove(data_source);
+                    return Err(SgError::BackendLost(data_source.to_string(), reason));
+                }
+            }
+        }
+    };
+    // The client's parameters as they are, with the types always included (the backend statement may be
+    // new to this connection) and no cursor (answers are plain result sets, as on the text path).
+    let n = statement.placeholders.len();
+    let mut payload = Vec::with_capacity(body.len() + 2 * n + 5);
+    payload.push(com::STMT_EXECUTE);
+    payload.extend_from_slice(&backend_id.to_le_bytes());
+    payload.push(0);
+    payload.extend_from_slice(body.get(1..5).ok_or_else(|| SgError::malformed("short COM_STMT_EXECUTE"))?);
+    if n > 0 {
+        let nb = n.div_ceil(8);
+        let bitmap = body.get(5..5 + nb).ok_or_else(|| SgError::malformed("short COM_STMT_EXECUTE"))?;
+        let bound = body.get(5 + nb).copied().unwrap_or(0);
+        let values_at = 5 + nb + 1 + if bound == 1 { 2 * n } else { 0 };
+        payload.extend_from_slice(bitmap);
+        payload.push(1);
+        for t in &statement.types {
+            payload.extend([t.type_byte, if t.unsigned { 0x80 } else { 0 }]);
+        }
+        payload.extend_from_slice(body.get(values_at..).unwrap_or_default());
+    }
+    crate::execute::passthrough::run(session, data_source, &payload, ReplyKind::ResultSets).await
 }
 
 /// An SQL literal for a bound value: numbers as they are (if they really are numbers), text quoted with
