@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! shardgate: a MySQL sharding and read/write-splitting proxy.
 //!
 //! The path of one statement follows the modules: [`protocol`] → [`session`] → [`sql`] → [`plan`] →

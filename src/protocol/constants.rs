@@ -50,20 +50,35 @@ pub mod cap {
 
 /// Command bytes (`COM_*`): the first byte of every client command packet.
 pub mod com {
+    /// Close the connection.
     pub const QUIT: u8 = 0x01;
+    /// Select a default database.
     pub const INIT_DB: u8 = 0x02;
+    /// Run a text-protocol statement.
     pub const QUERY: u8 = 0x03;
+    /// List a table's columns (deprecated, still sent by the mariadb CLI).
     pub const FIELD_LIST: u8 = 0x04;
+    /// A one-line status string.
     pub const STATISTICS: u8 = 0x09;
+    /// Is the server alive.
     pub const PING: u8 = 0x0e;
+    /// Re-authenticate as another user.
     pub const CHANGE_USER: u8 = 0x11;
+    /// Prepare a statement.
     pub const STMT_PREPARE: u8 = 0x16;
+    /// Execute a prepared statement.
     pub const STMT_EXECUTE: u8 = 0x17;
+    /// Send a parameter value in pieces.
     pub const STMT_SEND_LONG_DATA: u8 = 0x18;
+    /// Deallocate a prepared statement (no reply).
     pub const STMT_CLOSE: u8 = 0x19;
+    /// Reset a prepared statement's long data.
     pub const STMT_RESET: u8 = 0x1a;
+    /// Turn multi-statements on or off.
     pub const SET_OPTION: u8 = 0x1b;
+    /// Fetch rows from a cursor.
     pub const STMT_FETCH: u8 = 0x1c;
+    /// Reset session state without re-authenticating.
     pub const RESET_CONNECTION: u8 = 0x1f;
 }
 
