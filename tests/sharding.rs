@@ -136,6 +136,17 @@ async fn rows_land_on_exactly_their_node_and_statements_route() {
         assert_eq!(v.as_deref(), Some("one"), "broadcast row on port {port}");
     }
 
+    // Session settings reach every data source, including ones the session reaches later.
+    c.query_drop("SET @@session.group_concat_max_len = 1234, NAMES latin1").await.unwrap();
+    let on_ds1: Option<(u64, String)> = c.query_first("/* shardgate: data_source=ds_1 */ SELECT @@group_concat_max_len, @@character_set_results").await.unwrap();
+    assert_eq!(on_ds1, Some((1234, "latin1".to_string())), "applied to the connection already held on ds_1");
+    c.query_drop("SET NAMES utf8mb4").await.unwrap();
+    let mut fresh = Conn::new(opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
+    fresh.query_drop("SET @@session.group_concat_max_len = 4321").await.unwrap();
+    let later: Option<u64> = fresh.query_first("/* shardgate: data_source=ds_1 */ SELECT @@group_concat_max_len").await.unwrap();
+    assert_eq!(later, Some(4321), "replayed on a data source reached after the SET");
+    fresh.disconnect().await.unwrap();
+
     // Hints: data_source sends the statement unchanged there; shard_key routes as if the key were given.
     let port: Option<u16> = c.query_first("/* shardgate: data_source=ds_1 */ SELECT @@port").await.unwrap();
     assert_eq!(port, Some(ds1_port()));

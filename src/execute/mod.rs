@@ -102,6 +102,11 @@ pub async fn run_binary(session: &mut Session, plan: Plan, sql: &str) -> Result<
             check_transaction(session, &targets.iter().map(|t| t.data_source.as_str()).collect::<Vec<_>>()).await?;
             merge::run(session, &targets, &spec, true).await
         }
+        Plan::Set { data_source } => {
+            let mut command = vec![com::QUERY];
+            command.extend_from_slice(sql.as_bytes());
+            set(session, &data_source, &command).await
+        }
         Plan::EndTransaction(commit) => {
             let mut command = vec![com::QUERY];
             command.extend_from_slice(if commit { b"COMMIT" } else { b"ROLLBACK" });
@@ -148,6 +153,30 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
         Plan::ShowTables { like } => show_tables::run(session, like.as_deref()).await,
         Plan::Explain(inner, inner_sql) => explain::run(session, &inner, &inner_sql).await,
         Plan::EndTransaction(commit) => end_transaction(session, commit, command).await,
+        Plan::Set { data_source } => set(session, &data_source, command).await,
         Plan::Refuse(reason) => Err(SgError::NotSupported(reason)),
     }
+}
+
+/// SET in a sharded schema: every other data source the session holds takes it first (a failure there is
+/// the answer, and the home data source is left untouched), then the home data source answers; the statement
+/// is remembered for data sources reached later.
+async fn set(session: &mut Session, home: &str, command: &[u8]) -> Result<(), SgError> {
+    let sql = String::from_utf8_lossy(&command[1..]).into_owned();
+    let others: Vec<String> = session.backends.keys().filter(|ds| *ds != home).cloned().collect();
+    for ds in others {
+        let conn = &mut session.backends.get_mut(&ds).expect("pinned").conn;
+        if let Err(reason) = conn.query_ok(&sql).await {
+            return Err(SgError::Backend {
+                code: crate::error::code::UNKNOWN,
+                sqlstate: "HY000".into(),
+                message: format!("`{sql}` failed on data source '{ds}': {reason}"),
+            });
+        }
+    }
+    passthrough::run(session, home, command, ReplyKind::ResultSets).await?;
+    if session.last_reply_ok {
+        session.state.remember_setting(&sql);
+    }
+    Ok(())
 }

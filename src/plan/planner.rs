@@ -83,6 +83,12 @@ pub enum Plan {
     },
     /// Describe the plan of a statement (the second field) instead of running it.
     Explain(Box<Plan>, String),
+    /// A SET statement: run on the home data source (its reply is the answer), then on every other data source
+    /// the session holds, and remembered for the ones it reaches later.
+    Set {
+        /// The home data source.
+        data_source: String,
+    },
     /// COMMIT (true) or ROLLBACK (false): every data source that joined the transaction, then the home one.
     EndTransaction(bool),
     /// Refuse with ER_NOT_SUPPORTED_YET and this reason.
@@ -94,6 +100,7 @@ impl Plan {
     pub fn describe(&self, original: &str) -> Vec<(String, String)> {
         match self {
             Plan::Passthrough { data_source, sql } => vec![(data_source.clone(), sql.clone().unwrap_or_else(|| original.to_string()))],
+            Plan::Set { data_source } => vec![(data_source.clone(), original.to_string())],
             Plan::RenameResult { data_source, sql, .. } => vec![(data_source.clone(), sql.clone())],
             Plan::Scatter { targets, .. } | Plan::Merge { targets, .. } => targets.iter().map(|t| (t.data_source.clone(), t.sql.clone())).collect(),
             Plan::Insert(p) => {
@@ -140,6 +147,10 @@ pub fn plan_with_params(
         Statement::ShowTables { like } if schema.is_some() => Plan::ShowTables { like },
         Statement::Unsupported(what) => Plan::Refuse(what.to_string()),
         Statement::EndTransaction(commit) => Plan::EndTransaction(commit),
+        Statement::Set => match schema.and_then(|s| layouts.get(s)) {
+            Some(l) if !l.tables.is_empty() || !l.broadcast.is_empty() => Plan::Set { data_source: data_source_for(schema, rules) },
+            _ => Plan::Passthrough { data_source: data_source_for(schema, rules), sql: None },
+        },
         Statement::TextPrepared => match schema.and_then(|s| layouts.get(s)) {
             Some(l) if !l.tables.is_empty() || !l.broadcast.is_empty() => Plan::Refuse(
                 "PREPARE … FROM / EXECUTE … USING in a schema with sharding rules (the statement inside the string cannot be \

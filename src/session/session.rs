@@ -174,6 +174,7 @@ impl Session {
             }
             com::RESET_CONNECTION => {
                 self.release_backends().await;
+                self.state.settings.clear();
                 self.state.status = crate::protocol::constants::status::AUTOCOMMIT;
                 self.send_ok().await?;
             }
@@ -242,7 +243,18 @@ impl Session {
             .get(data_source)
             .ok_or_else(|| SgError::NotSupported(format!("routing to unknown data source '{data_source}'")))?
             .clone();
-        let conn = pool.get(self.state.variant(), database).await?;
+        let mut conn = pool.get(self.state.variant(), database).await?;
+        // Session settings made earlier (SET NAMES, SET sql_mode, …) apply on every data source the session
+        // reaches, including ones it reaches only now.
+        for sql in &self.state.settings {
+            if let Err(reason) = conn.conn.query_ok(sql).await {
+                return Err(SgError::Backend {
+                    code: crate::error::code::UNKNOWN,
+                    sqlstate: "HY000".into(),
+                    message: format!("replaying `{sql}` on data source '{data_source}': {reason}"),
+                });
+            }
+        }
         self.backends.insert(data_source.to_string(), conn);
         Result::Ok(())
     }

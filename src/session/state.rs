@@ -18,17 +18,28 @@ pub struct SessionState {
     pub schema: Option<String>,
     /// Last server status flags seen (autocommit, transaction), echoed in the proxy's own OK packets.
     pub status: u16,
+    /// SET statements the session ran, replayed on every backend connection it pins later.
+    pub settings: Vec<String>,
 }
 
 impl SessionState {
     /// A new session after login.
     pub fn new(connection_id: u32, user: String, capabilities: u32, collation: u8, schema: Option<String>) -> Self {
-        SessionState { connection_id, user, capabilities, collation, schema, status: status::AUTOCOMMIT }
+        SessionState { connection_id, user, capabilities, collation, schema, status: status::AUTOCOMMIT, settings: Vec::new() }
     }
 
     /// Backend connections serving this session must match this variant.
     pub fn variant(&self) -> Variant {
         Variant { caps: self.capabilities & cap::REPLY_SHAPING, collation: self.collation }
+    }
+
+    /// Remembers a SET statement for replay (the latest of identical ones only, and a bounded number).
+    pub fn remember_setting(&mut self, sql: &str) {
+        self.settings.retain(|s| s != sql);
+        if self.settings.len() >= 64 {
+            self.settings.remove(0);
+        }
+        self.settings.push(sql.to_string());
     }
 
     /// Whether the client negotiated CLIENT_DEPRECATE_EOF.

@@ -22,6 +22,8 @@ pub enum Statement {
     /// `PREPARE … FROM`, `EXECUTE … USING`, `DEALLOCATE PREPARE`: text-protocol prepared statements, whose
     /// statement text sqlparser cannot see.
     TextPrepared,
+    /// `SET …`: session settings (variables, NAMES, autocommit, …).
+    Set,
     /// A bare `COMMIT` (true) or `ROLLBACK` (false), optionally with WORK.
     EndTransaction(bool),
     /// A form the proxy recognises but cannot answer correctly; the text says which.
@@ -128,6 +130,9 @@ pub fn classify(sql: &str) -> Statement {
             _ => return Statement::Other,
         };
         return if lx.at_end() { Statement::Use(name) } else { Statement::Other };
+    }
+    if is_word(&first, "set") {
+        return Statement::Set;
     }
     if is_word(&first, "commit") || is_word(&first, "rollback") {
         let commit = is_word(&first, "commit");
@@ -270,6 +275,7 @@ mod tests {
         assert_eq!(classify("PREPARE s FROM 'select 1'"), Statement::TextPrepared);
         assert_eq!(classify("deallocate prepare s"), Statement::TextPrepared);
         assert_eq!(classify("COMMIT"), Statement::EndTransaction(true));
+        assert_eq!(classify("set names utf8mb4"), Statement::Set);
         assert_eq!(classify("rollback work;"), Statement::EndTransaction(false));
         assert_eq!(classify("ROLLBACK TO SAVEPOINT a"), Statement::Other);
         assert_eq!(classify("select 'use x'"), Statement::Other);
