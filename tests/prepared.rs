@@ -83,8 +83,19 @@ async fn every_parameter_type_round_trips_and_routes_by_value() {
     for user in 1..=20i64 {
         let _: Option<mysql_async::Row> = c.exec_first(&select, (user,)).await.unwrap();
     }
-    let executes: Option<(String, u64)> = c.query_first("SHOW SESSION STATUS LIKE 'Com_stmt_execute'").await.unwrap();
+    let status = |name: &str| format!("SHOW SESSION STATUS LIKE '{name}'");
+    let executes: Option<(String, u64)> = c.query_first(status("Com_stmt_execute")).await.unwrap();
     assert!(executes.unwrap().1 >= 5, "executions by key ran natively on ds_0");
+    // Closing the client's statement closes the backend statement its executions used.
+    let stmt = c.prep(format!("SELECT s FROM {t} WHERE user_id = ?")).await.unwrap();
+    for user in 1..=20i64 {
+        let _: Option<String> = c.exec_first(&stmt, (user,)).await.unwrap();
+    }
+    let closes_before: Option<(String, u64)> = c.query_first(status("Com_stmt_close")).await.unwrap();
+    c.close(stmt).await.unwrap();
+    let closes_after: Option<(String, u64)> = c.query_first(status("Com_stmt_close")).await.unwrap();
+    let closed = closes_after.unwrap().1 - closes_before.unwrap().1;
+    assert!((1..=2).contains(&closed), "the statement's backend statements on ds_0 (one per physical table used) closed: {closed}");
     // A NULL key matches nothing anywhere.
     let none: Option<mysql_async::Row> = c.exec_first(&select, (Value::NULL,)).await.unwrap();
     assert!(none.is_none());

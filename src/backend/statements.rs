@@ -37,6 +37,11 @@ impl StatementCache {
         evicted
     }
 
+    /// Removes `text`, returning its backend id (to be closed).
+    pub fn remove(&mut self, text: &str) -> Option<u32> {
+        self.by_text.remove(text).map(|(id, _)| id)
+    }
+
     /// Forgets everything (the connection was reset, which deallocates its statements).
     pub fn clear(&mut self) {
         self.by_text.clear();

@@ -51,7 +51,6 @@ impl<S: RowStream> RowStream for Concat<S> {
     }
 }
 
-/// Test helper: rows from string literals (`None` = NULL).
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +66,7 @@ mod tests {
     }
 }
 
+/// Test helper: rows from string literals (`None` = NULL).
 #[cfg(test)]
 pub fn rows(data: &[&[Option<&str>]]) -> VecDeque<Row> {
     data.iter().map(|r| r.iter().map(|v| v.map(|s| s.as_bytes().to_vec())).collect()).collect()

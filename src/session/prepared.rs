@@ -31,6 +31,8 @@ pub struct Prepared {
     pub types: Vec<WireType>,
     /// Parameter values sent with COM_STMT_SEND_LONG_DATA, by parameter index.
     pub long_data: HashMap<usize, Vec<u8>>,
+    /// Backend statements its executions used: (data source, statement text), closed with it.
+    pub native: Vec<(String, String)>,
 }
 
 impl Prepared {
@@ -41,7 +43,7 @@ impl Prepared {
             .filter(|t| matches!(&t.token, sqlparser::tokenizer::Token::Placeholder(p) if p == "?"))
             .map(|t| (t.start, t.end))
             .collect();
-        Prepared { sql, placeholders, types: Vec::new(), long_data: HashMap::new() }
+        Prepared { sql, placeholders, types: Vec::new(), long_data: HashMap::new(), native: Vec::new() }
     }
 
     /// Decodes a COM_STMT_EXECUTE payload (after the command byte and statement id) into the text form of
@@ -156,6 +158,24 @@ pub async fn prepare(session: &mut Session, sql: &str) -> Result<(), SgError> {
     session.send_packets(&packets).await
 }
 
+/// COM_STMT_CLOSE: forgets the statement and closes the backend statements only it used (no reply).
+pub async fn close(session: &mut Session, id: u32) {
+    let Some(closed) = session.statements.remove(&id) else { return };
+    for (ds, text) in closed.native {
+        if session.statements.values().any(|s| s.native.iter().any(|(d, t)| *d == ds && *t == text)) {
+            continue;
+        }
+        let Some(pooled) = session.backends.get_mut(&ds) else { continue };
+        if let Some(backend_id) = pooled.conn.statements.remove(&text) {
+            let mut command = vec![com::STMT_CLOSE];
+            command.extend_from_slice(&backend_id.to_le_bytes());
+            if pooled.conn.send_queued(&command).await.is_err() {
+                session.backends.remove(&ds);
+            }
+        }
+    }
+}
+
 /// A bound value as the router reads it.
 fn routing_literal(value: Option<&[u8]>, t: WireType) -> crate::sharding::key::Literal {
     use crate::sharding::key::Literal;
@@ -185,6 +205,12 @@ pub async fn execute(session: &mut Session, id: u32, body: &[u8]) -> Result<(), 
         if let crate::plan::Plan::Passthrough { data_source, sql } = plan {
             let text = sql.unwrap_or_else(|| statement.sql.clone());
             crate::execute::check_transaction(session, &[&data_source]).await?;
+            if let Some(s) = session.statements.get_mut(&id) {
+                let used = (data_source.clone(), text.clone());
+                if !s.native.contains(&used) {
+                    s.native.push(used);
+                }
+            }
             return native(session, &data_source, &text, &statement, body).await;
         }
     }

@@ -198,7 +198,7 @@ impl Session {
             com::STMT_EXECUTE => super::prepared::execute(self, id, body).await,
             // No reply to COM_STMT_CLOSE; closing twice (mysql2 does) is harmless.
             com::STMT_CLOSE => {
-                self.statements.remove(&id);
+                super::prepared::close(self, id).await;
                 Result::Ok(())
             }
             com::STMT_SEND_LONG_DATA => {
