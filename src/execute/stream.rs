@@ -68,6 +68,6 @@ mod tests {
 
 /// Test helper: rows from string literals (`None` = NULL).
 #[cfg(test)]
-pub fn rows(data: &[&[Option<&str>]]) -> VecDeque<Row> {
+pub(crate) fn rows(data: &[&[Option<&str>]]) -> VecDeque<Row> {
     data.iter().map(|r| r.iter().map(|v| v.map(|s| s.as_bytes().to_vec())).collect()).collect()
 }
