@@ -144,7 +144,7 @@ def error_lines(text):
     return keep[:20]
 
 
-def prepare(cfg, target, backend_sock):
+def prepare(cfg, target, backend_socks):
     """Re-create the sbtest tables through the target's prepare port, so every cell starts alike."""
     port = target["prepare_port"]
     base = ["sysbench", "oltp_common", *target["extra_args"], "--db-driver=mysql", "--mysql-host=127.0.0.1", f"--mysql-port={port}",
@@ -154,8 +154,8 @@ def prepare(cfg, target, backend_sock):
         rc, out, _ = run_sysbench(base + [step], 600)
         if rc != 0:
             raise SystemExit(f"bench: sysbench {step} through port {port} failed (rc {rc}):\n{out[-4000:]}")
-    if backend_sock:  # binlogs of write workloads add up; replicas are stopped and the lab is wiped per run
-        subprocess.run(["mariadb", "--no-defaults", f"--socket={backend_sock}", "-uroot",
+    for sock in backend_socks:  # binlogs of write workloads add up; replicas are stopped and the lab is wiped per run
+        subprocess.run(["mariadb", "--no-defaults", f"--socket={sock}", "-uroot",
                         "-e", "PURGE BINARY LOGS BEFORE NOW()"], check=False)
 
 
@@ -211,7 +211,7 @@ def collect_meta(env):
         "env": {k: env[k] for k in ("QUICK", "WORKLOADS", "MODES", "THREADS", "TARGETS", "TIME", "ROUNDS",
                                     "WARMUP", "TABLES", "TABLE_SIZE", "SHARDGATE_BIN", "SHARDGATE_WORKERS",
                                     "SPLICE_WORKERS", "HAPROXY_NBTHREAD", "KEEP_REPLICATION", "SHARDED_RULES_TEMPLATE",
-                                    "SHARDED_SYSBENCH_ARGS", "OUT")
+                                    "SHARDED_SYSBENCH_ARGS", "SHARDED_TRANSACTION_MODE", "OUT")
                 if k in env},
     }
 
@@ -246,7 +246,8 @@ def main():
         t["extra_args"] = t["extra_args"].split() if t["extra_args"] not in ("", "-") else []
     skipped = read_tsv(os.path.join(work, "skipped.tsv"), ["target", "reason"])
     backend = {"pids": [int(p) for p in env.get("BENCH_BACKEND_PIDS", "").split()],
-               "socket": env.get("BENCH_DS0_SOCKET")}
+               "sockets": {"ds0": [env["BENCH_DS0_SOCKET"]] if env.get("BENCH_DS0_SOCKET") else [],
+                           "sharded": [env[k] for k in ("BENCH_DS0_SOCKET", "BENCH_DS1_SOCKET") if env.get(k)]}}
     doc = {
         "meta": collect_meta(env), "config": cfg,
         "targets": [{k: t[k] for k in ("name", "kind", "port", "description", "extra_args")} for t in targets],
@@ -269,7 +270,7 @@ def main():
         # them); within a cell the targets run interleaved, so drift hits them alike.
         t0 = time.time()
         for tgt in {t["prepare_group"]: t for t in targets}.values():
-            prepare(cfg, tgt, backend.get("socket") if tgt["prepare_group"] == "ds0" else None)
+            prepare(cfg, tgt, backend["sockets"].get(tgt["prepare_group"], []))
         doc["prepares"].append({"cell": [workload, mode, threads], "seconds": round(time.time() - t0, 2)})
         for rnd in range(1, cfg["rounds"] + 1):
             for tgt in targets:
