@@ -155,4 +155,19 @@ async fn pooled_connections_come_back_clean() {
     assert!(id_c.is_some());
     let active = shardgate::stats::Stats::get(&proxy.stats.sessions_active);
     assert_eq!(active, 1);
+    // A session waiting for the only connection gets it as soon as its holder leaves (well within the
+    // 5 s acquire timeout), not an ERR 1040.
+    let o = opts(&proxy, "app", "app", Some("demo"));
+    let waiter = tokio::spawn(async move {
+        let mut w = Conn::new(o).await.unwrap();
+        let v: Option<i64> = w.query_first("SELECT 7").await.unwrap();
+        w.disconnect().await.unwrap();
+        v
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "the waiter had to wait for the only connection");
+    let started = std::time::Instant::now();
+    c.disconnect().await.unwrap();
+    assert_eq!(waiter.await.unwrap(), Some(7));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "handed over in {:?}", started.elapsed());
 }

@@ -19,6 +19,8 @@ pub struct Pool {
     rule: DataSourceRule,
     permits: Arc<Semaphore>,
     idle: Mutex<Vec<PooledConn>>,
+    /// Wakes sessions waiting for a connection when one is returned idle.
+    returned: tokio::sync::Notify,
     stats: Arc<Stats>,
 }
 
@@ -37,6 +39,7 @@ impl Pool {
             permits: Arc::new(Semaphore::new(rule.max_connections)),
             rule,
             idle: Mutex::new(Vec::new()),
+            returned: tokio::sync::Notify::new(),
             stats,
         })
     }
@@ -44,31 +47,43 @@ impl Pool {
     /// Checks out a connection of `variant` with `database` selected (or none selected), reusing an idle one
     /// when possible. Waits up to the data source's acquire timeout when all connections are busy.
     pub async fn get(&self, variant: Variant, database: Option<&str>) -> Result<PooledConn, SgError> {
-        while let Some(mut pooled) = self.take_idle(variant, database) {
-            if pooled.conn.is_closed() {
-                Stats::add(&self.stats.backend_errors, 1);
-                continue;
-            }
-            if pooled.conn.database.as_deref() != database {
-                // `take_idle` only hands out a mismatch when a database is wanted: select it.
-                if let Err(reason) = pooled.conn.init_db(database.unwrap_or_default()).await {
-                    return Err(self.unreachable(reason));
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.rule.acquire_timeout_ms);
+        let permit = loop {
+            // Register for "a connection came back" before looking, so a return between the look and the
+            // wait is not missed.
+            let returned = self.returned.notified();
+            tokio::pin!(returned);
+            returned.as_mut().enable();
+            while let Some(mut pooled) = self.take_idle(variant, database) {
+                if pooled.conn.is_closed() {
+                    Stats::add(&self.stats.backend_errors, 1);
+                    continue;
                 }
-            }
-            return Ok(pooled);
-        }
-        let permit = match self.permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => match self.evict_idle() {
-                Some(p) => p,
-                None => {
-                    let wait = Duration::from_millis(self.rule.acquire_timeout_ms);
-                    match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
-                        Ok(Ok(p)) => p,
-                        _ => return Err(SgError::PoolExhausted(self.name.clone(), self.rule.max_connections)),
+                if pooled.conn.database.as_deref() != database {
+                    // `take_idle` only hands out a mismatch when a database is wanted: select it.
+                    if let Err(reason) = pooled.conn.init_db(database.unwrap_or_default()).await {
+                        return Err(self.unreachable(reason));
                     }
                 }
-            },
+                return Ok(pooled);
+            }
+            if let Ok(p) = self.permits.clone().try_acquire_owned() {
+                break p;
+            }
+            if let Some(p) = self.evict_idle() {
+                break p;
+            }
+            // All connections are busy: wait for a permit or for one to come back idle (it keeps its permit).
+            tokio::select! {
+                p = self.permits.clone().acquire_owned() => match p {
+                    Ok(p) => break p,
+                    Err(_) => return Err(SgError::PoolExhausted(self.name.clone(), self.rule.max_connections)),
+                },
+                _ = &mut returned => continue,
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(SgError::PoolExhausted(self.name.clone(), self.rule.max_connections))
+                }
+            }
         };
         let conn = BackendConn::connect(&self.name, &self.rule, variant, database).await.inspect_err(|_| {
             Stats::add(&self.stats.backend_errors, 1);
@@ -106,6 +121,7 @@ impl Pool {
                 // The reset deallocated every statement prepared on it.
                 pooled.conn.statements.clear();
                 self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(pooled);
+                self.returned.notify_waiters();
             }
             _ => Stats::add(&self.stats.backend_errors, 1),
         }
@@ -114,6 +130,7 @@ impl Pool {
     /// Returns a connection that is known to be clean (no session state changed) without a reset.
     pub fn put_clean(&self, pooled: PooledConn) {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(pooled);
+        self.returned.notify_waiters();
     }
 
     fn unreachable(&self, reason: String) -> SgError {
