@@ -172,6 +172,30 @@ fn corpus(p: &str, o: &str, c: &str) -> Vec<(String, bool)> {
     q
 }
 
+type Rows = Vec<Vec<Option<String>>>;
+
+/// Records a difference between shardgate's answer and the reference's (as multisets unless `ordered`).
+fn compare(what: &str, ordered: bool, got: Result<Rows, mysql_async::Error>, mut want: Rows, failures: &mut Vec<String>) {
+    let mut got = match got {
+        Ok(g) => g,
+        Err(e) => return failures.push(format!("{what}\n  shardgate: {e}")),
+    };
+    if !ordered {
+        got.sort();
+        want.sort();
+    }
+    if got != want {
+        let first = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+        failures.push(format!(
+            "{what}\n  rows: shardgate {} reference {}; first difference at row {first}: {:?} vs {:?}",
+            got.len(),
+            want.len(),
+            got.get(first),
+            want.get(first)
+        ));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sharded_answers_equal_one_unsharded_mariadb() {
     let (p, o, c) = (unique("dp"), unique("dor"), unique("dc"));
@@ -196,44 +220,12 @@ async fn sharded_answers_equal_one_unsharded_mariadb() {
     for (sql, ordered) in &queries {
         let want = rows(&mut reference, sql).await.unwrap_or_else(|e| panic!("reference rejects {sql}: {e}"));
         empty += usize::from(want.is_empty());
-        match rows(&mut sharded, sql).await {
-            Err(e) => failures.push(format!("{sql}\n  shardgate: {e}")),
-            Ok(mut got) => {
-                let mut want = want;
-                if !ordered {
-                    got.sort();
-                    want.sort();
-                }
-                if got != want {
-                    let first = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
-                    failures.push(format!(
-                        "{sql}\n  rows: shardgate {} reference {}; first difference at row {first}: {:?} vs {:?}",
-                        got.len(),
-                        want.len(),
-                        got.get(first),
-                        want.get(first)
-                    ));
-                }
-            }
-        }
+        compare(sql, *ordered, rows(&mut sharded, sql).await, want, &mut failures);
     }
     // The corpus again as prepared statements: binary rows, merged and re-encoded by the proxy.
     for (sql, ordered) in &queries {
         let want = exec_rows(&mut reference, sql).await.unwrap_or_else(|e| panic!("reference rejects prepared {sql}: {e}"));
-        match exec_rows(&mut sharded, sql).await {
-            Err(e) => failures.push(format!("prepared {sql}\n  shardgate: {e}")),
-            Ok(mut got) => {
-                let mut want = want;
-                if !ordered {
-                    got.sort();
-                    want.sort();
-                }
-                if got != want {
-                    let first = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
-                    failures.push(format!("prepared {sql}\n  first difference at row {first}: {:?} vs {:?}", got.get(first), want.get(first)));
-                }
-            }
-        }
+        compare(&format!("prepared {sql}"), *ordered, exec_rows(&mut sharded, sql).await, want, &mut failures);
     }
     for t in [&p, &o, &c] {
         sharded.query_drop(format!("DROP TABLE {t}")).await.unwrap();

@@ -129,6 +129,17 @@ fn expr(text: &str) -> Expr {
 }
 
 const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
+
+/// The aggregates whose shard results combine as they are (AVG, the other one, needs SUM and COUNT).
+fn simple_aggregate(name: &str) -> Option<AggFunc> {
+    match name {
+        "count" => Some(AggFunc::Count),
+        "sum" => Some(AggFunc::Sum),
+        "min" => Some(AggFunc::Min),
+        "max" => Some(AggFunc::Max),
+        _ => None,
+    }
+}
 const UNSUPPORTED_AGGREGATES: &[&str] =
     &["group_concat", "std", "stddev", "stddev_pop", "stddev_samp", "variance", "var_pop", "var_samp", "bit_and", "bit_or", "bit_xor", "json_arrayagg", "json_objectagg"];
 
@@ -221,12 +232,9 @@ impl HavingCtx<'_> {
         match aggregate_call(e) {
             Some((name, arg, false)) => {
                 let k = self.derived.len();
-                let func = match name.as_str() {
-                    "count" => AggFunc::Count,
-                    "sum" => AggFunc::Sum,
-                    "min" => AggFunc::Min,
-                    "max" => AggFunc::Max,
-                    _ => {
+                let func = match simple_aggregate(&name) {
+                    Some(f) => f,
+                    None => {
                         self.derived.push(SelectItem::ExprWithAlias { expr: expr(&format!("SUM({arg})")), alias: Ident::new(format!("__sg_h{k}")) });
                         self.derived.push(SelectItem::ExprWithAlias { expr: expr(&format!("COUNT({arg})")), alias: Ident::new(format!("__sg_h{}", k + 1)) });
                         self.aggregates.push((self.visible + k, AggFunc::Avg { count: k + 1 }));
@@ -316,12 +324,9 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
             Some((_, _, true)) => return Err("SUM(DISTINCT …), AVG(DISTINCT …) and other DISTINCT aggregates over several shards".into()),
             Some((name, arg, false)) => {
                 spec.aggregated = true;
-                let func = match name.as_str() {
-                    "count" => AggFunc::Count,
-                    "sum" => AggFunc::Sum,
-                    "min" => AggFunc::Min,
-                    "max" => AggFunc::Max,
-                    _ => {
+                let func = match simple_aggregate(&name) {
+                    Some(f) => f,
+                    None => {
                         // AVG(x) → SUM(x) here (named as AVG was) and COUNT(x) as a derived column.
                         let name = alias.clone().unwrap_or_else(|| text.clone());
                         *item = SelectItem::ExprWithAlias { expr: expr(&format!("SUM({arg})")), alias: Ident::with_quote('`', name) };
