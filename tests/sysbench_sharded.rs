@@ -38,7 +38,7 @@ async fn compare_ranges_with_reference(proxy: &common::Proxy) {
         }
     }
     let mut through = mysql_async::Conn::new(common::opts(proxy, "app", "app", Some("sbtest"))).await.unwrap();
-    let mut checked = 0;
+    let (mut checked, mut with_rows) = (0, 0);
     for start in (1..10_000).step_by(997) {
         let end = start + 99;
         for (sql, ordered) in [
@@ -49,7 +49,8 @@ async fn compare_ranges_with_reference(proxy: &common::Proxy) {
         ] {
             let mut want: Vec<Option<String>> = reference.query(&sql).await.unwrap();
             let mut got: Vec<Option<String>> = through.query(&sql).await.unwrap();
-            assert!(!want.is_empty());
+            // The delete workloads may have emptied a whole range; most ranges still hold rows.
+            with_rows += usize::from(want.iter().any(Option::is_some));
             if !ordered {
                 want.sort();
                 got.sort();
@@ -59,6 +60,7 @@ async fn compare_ranges_with_reference(proxy: &common::Proxy) {
         }
     }
     assert_eq!(checked, 44);
+    assert!(with_rows >= 22, "only {with_rows} of 44 sampled queries found rows: the comparison must see data");
     reference.query_drop("DROP TABLE sbtest1").await.unwrap();
 }
 
