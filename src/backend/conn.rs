@@ -192,14 +192,20 @@ impl BackendConn {
     /// Reads a whole reply that is expected to be OK or ERR; a result set, should one come, is read to its
     /// end and its first packet returned.
     pub async fn read_ok_reply(&mut self) -> Result<Packet, String> {
-        let mut scanner = ReplyScanner::new(ReplyKind::ResultSets, self.deprecate_eof());
-        let first = self.read_packet().await?;
-        scanner.feed_packet(&first.payload).map_err(|e| e.to_string())?;
+        let packets = self.read_reply(ReplyKind::ResultSets).await?;
+        Ok(packets.into_iter().next().expect("a reply has at least one packet"))
+    }
+
+    /// Reads a whole reply of `kind` into memory (small answers only: control queries, prepare replies).
+    pub async fn read_reply(&mut self, kind: ReplyKind) -> Result<Vec<Packet>, String> {
+        let mut scanner = ReplyScanner::new(kind, self.deprecate_eof());
+        let mut packets = Vec::new();
         while !scanner.is_done() {
             let p = self.read_packet().await?;
             scanner.feed_packet(&p.payload).map_err(|e| e.to_string())?;
+            packets.push(p);
         }
-        Ok(first)
+        Ok(packets)
     }
 
     /// Runs a statement that returns no rows and decodes its OK; a backend ERR becomes `Err` with its text.
@@ -217,14 +223,8 @@ impl BackendConn {
     pub async fn query_rows(&mut self, sql: &str) -> Result<Vec<Vec<Option<Vec<u8>>>>, String> {
         self.queue_query(sql);
         self.flush().await?;
-        let mut scanner = ReplyScanner::new(ReplyKind::ResultSets, self.deprecate_eof());
-        let mut packets = Vec::new();
-        while !scanner.is_done() {
-            let p = self.read_packet().await?;
-            scanner.feed_packet(&p.payload).map_err(|e| e.to_string())?;
-            packets.push(p.payload);
-        }
-        if scanner.error {
+        let packets: Vec<_> = self.read_reply(ReplyKind::ResultSets).await?.into_iter().map(|p| p.payload).collect();
+        if packets[packets.len() - 1].first() == Some(&0xFF) {
             return Err(describe_err(&packets[packets.len() - 1]));
         }
         let Some(first) = packets.first() else { return Ok(Vec::new()) };

@@ -3,7 +3,7 @@
 
 use crate::error::SgError;
 use crate::protocol::codec::Reader;
-use crate::protocol::reply::{ReplyKind, ReplyScanner};
+use crate::protocol::reply::ReplyKind;
 use crate::protocol::resultset::encode_text_row;
 use crate::protocol::row_text::decode_text_row;
 use crate::session::session::Session;
@@ -23,22 +23,18 @@ pub async fn run(session: &mut Session, data_source: &str, sql: &str, physical: 
     let deprecate_eof = session.state.deprecate_eof();
     let conn = &mut session.backends.get_mut(data_source).expect("pinned").conn;
     conn.queue_query(sql);
-    let mut packets = Vec::new();
-    let read: Result<(), String> = async {
+    let read = async {
         conn.flush().await?;
-        let mut scanner = ReplyScanner::new(ReplyKind::ResultSets, deprecate_eof);
-        while !scanner.is_done() {
-            let p = conn.read_packet().await?;
-            scanner.feed_packet(&p.payload).map_err(|e| e.to_string())?;
-            packets.push(p.payload);
-        }
-        Ok(())
+        conn.read_reply(ReplyKind::ResultSets).await
     }
     .await;
-    if let Err(reason) = read {
-        session.backends.remove(data_source);
-        return Err(SgError::BackendLost(data_source.to_string(), reason));
-    }
+    let packets: Vec<_> = match read {
+        Ok(p) => p.into_iter().map(|p| p.payload).collect(),
+        Err(reason) => {
+            session.backends.remove(data_source);
+            return Err(SgError::BackendLost(data_source.to_string(), reason));
+        }
+    };
     let columns = match packets[0].first() {
         Some(0x00) | Some(0xFF) => 0,
         _ => Reader::new(&packets[0]).lenenc_int()? as usize,

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::error::SgError;
 use crate::protocol::constants::com;
-use crate::protocol::reply::{ReplyKind, ReplyScanner};
+use crate::protocol::reply::ReplyKind;
 use crate::session::session::Session;
 use crate::sql::tokens::{rewrite, table_refs, tokenize};
 use crate::protocol::codec::Reader;
@@ -119,22 +119,18 @@ pub async fn prepare(session: &mut Session, sql: &str) -> Result<(), SgError> {
     let mut command = Vec::with_capacity(1 + text.len());
     command.push(com::STMT_PREPARE);
     command.extend_from_slice(text.as_bytes());
-    let mut packets = Vec::new();
-    let read: Result<(), String> = async {
+    let read = async {
         conn.send_queued(&command).await?;
-        let mut scanner = ReplyScanner::new(ReplyKind::Prepare, conn.deprecate_eof());
-        while !scanner.is_done() {
-            let p = conn.read_packet().await?;
-            scanner.feed_packet(&p.payload).map_err(|e| e.to_string())?;
-            packets.push(p.payload.to_vec());
-        }
-        Ok(())
+        conn.read_reply(ReplyKind::Prepare).await
     }
     .await;
-    if let Err(reason) = read {
-        session.backends.remove(&data_source);
-        return Err(SgError::BackendLost(data_source, reason));
-    }
+    let mut packets: Vec<Vec<u8>> = match read {
+        Ok(p) => p.into_iter().map(|p| p.payload.to_vec()).collect(),
+        Err(reason) => {
+            session.backends.remove(&data_source);
+            return Err(SgError::BackendLost(data_source, reason));
+        }
+    };
     if packets[0].first() != Some(&0x00) {
         return session.send_raw_reply(&packets[0]).await;
     }
@@ -230,13 +226,7 @@ async fn native(session: &mut Session, data_source: &str, text: &str, statement:
             command.extend_from_slice(text.as_bytes());
             let prepared: Result<Result<u32, Vec<u8>>, String> = async {
                 conn.send_queued(&command).await?;
-                let mut scanner = ReplyScanner::new(ReplyKind::Prepare, conn.deprecate_eof());
-                let first = conn.read_packet().await?;
-                scanner.feed_packet(&first.payload).map_err(|e| e.to_string())?;
-                while !scanner.is_done() {
-                    let p = conn.read_packet().await?;
-                    scanner.feed_packet(&p.payload).map_err(|e| e.to_string())?;
-                }
+                let first = conn.read_reply(ReplyKind::Prepare).await?.swap_remove(0);
                 if first.payload.first() != Some(&0x00) {
                     return Ok(Err(first.payload.to_vec()));
                 }
