@@ -10,8 +10,10 @@
 //!                COM_QUERY passes through;
 //! - `sql/`       the two sqlparser stages the router runs for sharded tables: tokenize, and a full parse;
 //! - `plan/`      classify + plan::planner::plan for sysbench's statements, over the single-data-source rules
-//!                of the `shardgate` bench target and the sharded rules of `shardgate-sharded`. There is no
-//!                plan cache yet: every call plans from scratch, as a COM_QUERY does today;
+//!                of the `shardgate` bench target and the sharded rules of `shardgate-sharded`: `sharded_*` is
+//!                a plan-cache hit (what every statement of a known shape costs), `full_*` plans from scratch
+//!                (plan::route::route, a cache miss without the learning), `prepared_bind_*` binds a prepared
+//!                statement's template to its parameter;
 //! - `key_to_node/` ShardedTable::node_for (sbtest1 of the sharded rules) and ConsistentHash itself;
 //! - `merge_sort/` MergeSort over 4 in-memory streams × 10,000 rows (by an integer and by a utf8mb4 text column).
 //!
@@ -198,7 +200,7 @@ fn planning(c: &mut Criterion) {
     let (single, single_layouts) = load(SINGLE_RULES);
     let sharded_text = sharded_rules();
     let (sharded, sharded_layouts) = load(&sharded_text);
-    // What session::dispatch does for a COM_QUERY: classify, then plan (no cache).
+    // What session::dispatch does for a COM_QUERY: classify, then plan (through the plan cache).
     let run = |sql: &str, rules: &Rules, layouts: &HashMap<String, SchemaLayout>| plan(classify(sql), sql, Some("sbtest"), rules, layouts);
     for (name, sql) in statements() {
         if name == "point_select" || name == "begin" {
@@ -208,6 +210,15 @@ fn planning(c: &mut Criterion) {
     }
     // An INSERT's plan is finished at run time with the generated ids: the split per node is part of its cost.
     let sql = statements().into_iter().find(|(n, _)| *n == "insert_auto_id").unwrap().1;
+    let layout = &sharded_layouts["sbtest"];
+    for (name, sql) in statements() {
+        if matches!(name, "point_select" | "simple_ranges" | "order_ranges" | "distinct_ranges" | "sum_ranges" | "index_updates") {
+            g.bench_function(format!("full_{name}"), |b| b.iter(|| shardgate::plan::route::route(black_box(&sql), layout, None, &[])));
+        }
+    }
+    let template = shardgate::plan::planner::prepared_template("SELECT c FROM sbtest1 WHERE id=?", Some("sbtest"), &sharded_layouts).expect("a template");
+    let id = [shardgate::sharding::key::Literal::Int(4242)];
+    g.bench_function("prepared_bind_point_select", |b| b.iter(|| template.bind(black_box(&id), &[])));
     g.bench_function("sharded_insert_auto_id_plan_and_split", |b| {
         b.iter(|| match run(black_box(&sql), &sharded, &sharded_layouts) {
             Plan::Insert(p) => p.targets(&[1234]).expect("split"),

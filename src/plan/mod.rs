@@ -1,8 +1,10 @@
 //! Planning: statement + rules → what the executor runs.
 
+pub mod cache;
 pub mod insert;
 pub mod merge;
 pub mod planner;
 pub mod route;
+pub mod template;
 
 pub use planner::Plan;

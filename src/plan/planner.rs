@@ -127,6 +127,26 @@ pub fn data_source_for(schema: Option<&str>, rules: &Rules) -> String {
         .unwrap_or_else(|| rules.default_data_source().to_string())
 }
 
+fn forced_key(k: String) -> Literal {
+    k.parse::<i128>().map_or(Literal::Str(k), Literal::Int)
+}
+
+/// The template of a prepared statement's text, planned once for all its executions; `None` when each
+/// execution must be planned in full (not a routed statement, a data-source hint, an INSERT).
+pub fn prepared_template(sql: &str, schema: Option<&str>, layouts: &HashMap<String, SchemaLayout>) -> Option<super::template::Template> {
+    if crate::sql::lexer::classify(sql) != Statement::Other {
+        return None;
+    }
+    let hint = match crate::sql::lexer::hint(sql) {
+        Some(Ok(h)) if h.data_source.is_none() => h,
+        None => Default::default(),
+        Some(_) => return None,
+    };
+    let layout = schema.and_then(|s| layouts.get(s)).filter(|l| !l.tables.is_empty() || !l.broadcast.is_empty())?;
+    let template = super::route::build(sql, layout, hint.shard_key.map(forced_key).as_ref(), &[], false);
+    template.reusable().then_some(template)
+}
+
 /// Plans one statement.
 pub fn plan(statement: Statement, sql: &str, schema: Option<&str>, rules: &Rules, layouts: &HashMap<String, SchemaLayout>) -> Plan {
     plan_with_params(statement, sql, schema, rules, layouts, &[])
@@ -176,10 +196,14 @@ pub fn plan_with_params(
                 }
                 return Plan::Passthrough { data_source: ds, sql: None };
             }
-            let forced = hint.shard_key.map(|k| k.parse::<i128>().map_or(Literal::Str(k), Literal::Int));
+            let forced = hint.shard_key.map(forced_key);
             match schema.and_then(|s| layouts.get(s)) {
                 Some(layout) if !layout.tables.is_empty() || !layout.broadcast.is_empty() => {
-                    super::route::route(sql, layout, forced.as_ref(), params)
+                    if params.is_empty() {
+                        layout.plans.plan(sql, layout, forced.as_ref())
+                    } else {
+                        super::route::route(sql, layout, forced.as_ref(), params)
+                    }
                 }
                 _ if forced.is_some() => Plan::Refuse("a shard_key hint in a schema without sharded tables".into()),
                 _ => Plan::Passthrough { data_source: default, sql: None },

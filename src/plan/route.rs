@@ -1,16 +1,16 @@
 //! Routing a statement that names sharded or broadcast tables: which nodes, and the SQL each receives.
 
-use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::sharding::key::Literal;
 use crate::sharding::table::{SchemaLayout, ShardedTable};
-use crate::sql::analyze::{self, KeyResolver, Nodes, Params};
+use crate::sql::analyze::{self, KeyExpr, KeyResolver, Params, Term};
 use crate::sql::tokens::{insert_spans, rewrite, table_refs, tokenize, Tok};
 
 use super::insert::InsertPlan;
 use super::planner::{Combine, Plan, Target};
+use super::template::{Routed, Spliced, Template};
 
 /// The sharded tables of one statement (one table, or tables of one binding group).
 struct Bound_<'a> {
@@ -21,11 +21,11 @@ impl KeyResolver for Bound_<'_> {
     fn is_key(&self, table: Option<&str>, column: &str) -> bool {
         self.tables.iter().any(|t| t.column.eq_ignore_ascii_case(column) && table.is_none_or(|q| q == t.name))
     }
-    fn node(&self, lit: &Literal) -> Option<usize> {
-        self.tables[0].node_for(lit)
+    fn node(&self, _: &Literal) -> Option<usize> {
+        unreachable!("templates place keys when bound")
     }
-    fn range(&self, low: Bound<i64>, high: Bound<i64>) -> Option<Vec<usize>> {
-        self.tables[0].algorithm.nodes_for_range(low, high)
+    fn range(&self, _: Bound<i64>, _: Bound<i64>) -> Option<Vec<usize>> {
+        unreachable!("templates place keys when bound")
     }
 }
 
@@ -46,14 +46,35 @@ fn needs_merge(toks: &[Tok]) -> Option<&'static str> {
     None
 }
 
-fn refuse(reason: String) -> Plan {
-    Plan::Refuse(reason)
+fn refuse(reason: String) -> Template {
+    Template::Plan(Plan::Refuse(reason))
 }
 
 /// Plans a statement in a schema that has sharding rules. `forced_key` (a hint) replaces the WHERE clause's
 /// key conditions; `params` are a prepared statement's bound values.
 pub fn route(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, params: &[Literal]) -> Plan {
-    let default = || Plan::Passthrough { data_source: layout.default_data_source.clone(), sql: None };
+    build(sql, layout, forced_key, params, false).bind(params, &[])
+}
+
+/// Cuts `sql` at its `?` placeholders.
+fn splice(sql: &str) -> Option<Spliced> {
+    let toks = tokenize(sql).ok()?;
+    let mut parts = Vec::new();
+    let mut at = 0;
+    for t in toks.iter().filter(|t| matches!(&t.token, sqlparser::tokenizer::Token::Placeholder(p) if p == "?")) {
+        parts.push(sql[at..t.start].to_string());
+        at = t.end;
+    }
+    parts.push(sql[at..].to_string());
+    Some(Spliced { parts })
+}
+
+/// The template of a statement in a schema that has sharding rules. `forced_key` (a hint) replaces the WHERE
+/// clause's key conditions; `params` are bound values, needed only by INSERT (whose plan is then `Once`).
+/// With `slotted`, the statement's `?` placeholders are slots for literals (the plan cache) and each node's
+/// text is cut there; otherwise they are a prepared statement's own and stay in the text.
+pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, params: &[Literal], slotted: bool) -> Template {
+    let default = || Template::Plan(Plan::Passthrough { data_source: layout.default_data_source.clone(), sql: None });
     let Ok(toks) = tokenize(sql) else { return default() };
     let params = Params::new(&toks, params);
     let refs = table_refs(&toks, |n| layout.has_rule(n));
@@ -79,7 +100,7 @@ pub fn route(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
             return default();
         }
         let targets = layout.all_data_sources.iter().map(|ds| Target { data_source: ds.clone(), sql: sql.to_string() }).collect();
-        return Plan::Scatter { targets, combine: Combine::First, reset_sequences: Vec::new() };
+        return Template::Once(Plan::Scatter { targets, combine: Combine::First, reset_sequences: Vec::new() });
     }
     if sharded.len() > 1 && (sharded[0].binding_group.is_none() || sharded.iter().any(|t| t.binding_group != sharded[0].binding_group)) {
         let names: Vec<&str> = sharded.iter().map(|t| t.name.as_str()).collect();
@@ -93,7 +114,7 @@ pub fn route(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
 
     if ddl {
         let resets = if is("DROP") || is("TRUNCATE") { sharded.iter().map(|t| (*t).clone()).collect() } else { Vec::new() };
-        return Plan::Scatter { targets: all_nodes().into_iter().map(target).collect(), combine: Combine::First, reset_sequences: resets };
+        return Template::Once(Plan::Scatter { targets: all_nodes().into_iter().map(target).collect(), combine: Combine::First, reset_sequences: resets });
     }
     if is("INSERT") || is("REPLACE") {
         let stmt = match analyze::parse(sql) {
@@ -113,10 +134,10 @@ pub fn route(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         }
         let Some(spans) = insert_spans(&toks) else { return refuse("INSERT without VALUES into a sharded table".into()) };
         let names = refs.iter().map(|r| (toks[r.index].start, toks[r.index].end, toks[r.index].quote())).collect();
-        return match InsertPlan::new(table.clone(), sql, spans, names, &info.columns, &info.rows) {
+        return Template::Once(match InsertPlan::new(table.clone(), sql, spans, names, &info.columns, &info.rows) {
             Ok(p) => Plan::Insert(Box::new(p)),
-            Err(e) => refuse(e.to_string().trim_start_matches("This version of shardgate doesn't yet support ").to_string()),
-        };
+            Err(e) => Plan::Refuse(e.to_string().trim_start_matches("This version of shardgate doesn't yet support ").to_string()),
+        });
     }
     let is_select = is("SELECT");
     if !(is_select || is("UPDATE") || is("DELETE")) {
@@ -126,9 +147,9 @@ pub fn route(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
             let physical = &sharded[0].nodes[0].table;
             if sharded.len() == 1 && *physical != sharded[0].name {
                 let (physical, logical) = (physical.clone(), sharded[0].name.clone());
-                return Plan::RenameResult { data_source: t.data_source, sql: t.sql, physical, logical };
+                return Template::Once(Plan::RenameResult { data_source: t.data_source, sql: t.sql, physical, logical });
             }
-            return Plan::Passthrough { data_source: t.data_source, sql: Some(t.sql) };
+            return Template::Once(Plan::Passthrough { data_source: t.data_source, sql: Some(t.sql) });
         }
         return refuse(format!("this statement on sharded table '{}'", sharded[0].name));
     }
@@ -140,43 +161,31 @@ pub fn route(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         return refuse(format!("UPDATE of sharding column '{}' (moving a row between shards needs cross-shard transactions)", sharded[0].column));
     }
     let resolver = Bound_ { tables: sharded.clone() };
-    let nodes = match (forced_key, analyze::filter(&stmt)) {
-        (Some(key), _) => resolver.node(key).map_or(Nodes::All, |n| Nodes::Only([n].into())),
-        (None, Some(f)) => f.selection.map_or(Nodes::All, |w| analyze::nodes_of(w, &f.scope, &resolver, &params)),
-        (None, None) => Nodes::All,
+    let key = match (forced_key, analyze::filter(&stmt)) {
+        (Some(key), _) => KeyExpr::Eq(Term::Lit(key.clone(), None)),
+        (None, Some(f)) => f.selection.map_or(KeyExpr::All, |w| analyze::key_expr(w, &f.scope, &resolver, &params)),
+        (None, None) => KeyExpr::All,
     };
-    let mut list: Vec<usize> = match nodes {
-        Nodes::All => all_nodes(),
-        Nodes::Only(set) => set.into_iter().collect::<BTreeSet<_>>().into_iter().collect(),
-    };
-    if list.is_empty() {
-        // The WHERE clause cannot hold anywhere: any one node answers that correctly (no rows).
-        list.push(0);
-    }
-    if list.len() == 1 {
-        let t = target(list[0]);
-        let sql = (t.sql != sql).then_some(t.sql);
-        return Plan::Passthrough { data_source: t.data_source, sql };
-    }
-    if is_select {
-        if needs_merge(&toks).is_some() {
-            return match super::merge::plan(sql) {
-                Ok((shard_sql, spec)) => {
-                    let Ok(shard_toks) = tokenize(&shard_sql) else { return refuse("a statement the proxy cannot re-print".into()) };
-                    let shard_refs = table_refs(&shard_toks, |n| layout.has_rule(n));
-                    let targets = list
-                        .into_iter()
-                        .map(|node| Target {
-                            data_source: sharded[0].nodes[node].data_source.clone(),
-                            sql: rewrite(&shard_sql, &shard_toks, &shard_refs, |name| layout.tables.get(name).map(|t| t.nodes[node].table.clone())),
-                        })
-                        .collect();
-                    Plan::Merge { targets, spec }
-                }
-                Err(reason) => refuse(reason),
-            };
+    let mut positions = Vec::new();
+    key.for_each_term(&mut |t| {
+        if let Term::Lit(_, Some(at)) = t {
+            positions.push(*at);
         }
-        return Plan::Scatter { targets: list.into_iter().map(target).collect(), combine: Combine::Concat, reset_sequences: Vec::new() };
-    }
-    Plan::Scatter { targets: list.into_iter().map(target).collect(), combine: Combine::SumAffected, reset_sequences: Vec::new() }
+    });
+    let literal_starts = toks.iter().filter(|t| positions.contains(&t.line_col)).map(|t| t.start).collect();
+    let cut = |text: String| if slotted { splice(&text) } else { Some(Spliced { parts: vec![text] }) };
+    let Some(node_sql) = all_nodes().into_iter().map(|n| cut(rename_for(n))).collect::<Option<Vec<_>>>() else { return default() };
+    let renamed = all_nodes().into_iter().any(|n| rename_for(n) != sql);
+    let merge = (is_select && needs_merge(&toks).is_some()).then(|| {
+        let (shard_sql, spec) = super::merge::plan(sql)?;
+        let shard_toks = tokenize(&shard_sql).map_err(|_| "a statement the proxy cannot re-print".to_string())?;
+        let shard_refs = table_refs(&shard_toks, |n| layout.has_rule(n));
+        let per_node = all_nodes().into_iter().map(|node| {
+            cut(rewrite(&shard_sql, &shard_toks, &shard_refs, |name| layout.tables.get(name).map(|t| t.nodes[node].table.clone())))
+        });
+        let per_node = per_node.collect::<Option<Vec<_>>>().ok_or_else(|| "a statement the proxy cannot re-print".to_string())?;
+        Ok((per_node, spec))
+    });
+    let table = sharded[0].clone();
+    Template::Routed(Box::new(Routed { table, key, select: is_select, node_sql, renamed, merge, literal_starts }))
 }

@@ -6,6 +6,9 @@
 //! so nothing can leak on the backends.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::plan::template::Template;
 
 use crate::error::SgError;
 use crate::protocol::constants::com;
@@ -33,6 +36,8 @@ pub struct Prepared {
     pub long_data: HashMap<usize, Vec<u8>>,
     /// Backend statements its executions used: (data source, statement text), closed with it.
     pub native: Vec<(String, String)>,
+    /// Its plan template and the schema it was made in, once planned (`None` inside: plan each execution).
+    pub template: Option<(Option<String>, Option<Arc<Template>>)>,
 }
 
 impl Prepared {
@@ -43,7 +48,7 @@ impl Prepared {
             .filter(|t| matches!(&t.token, sqlparser::tokenizer::Token::Placeholder(p) if p == "?"))
             .map(|t| (t.start, t.end))
             .collect();
-        Prepared { sql, placeholders, types: Vec::new(), long_data: HashMap::new(), native: Vec::new() }
+        Prepared { sql, placeholders, types: Vec::new(), long_data: HashMap::new(), native: Vec::new(), template: None }
     }
 
     /// Decodes a COM_STMT_EXECUTE payload (after the command byte and statement id) into the text form of
@@ -197,7 +202,20 @@ pub async fn execute(session: &mut Session, id: u32, body: &[u8]) -> Result<(), 
     let classify = crate::sql::lexer::classify;
     if statement.long_data.is_empty() {
         let literals: Vec<_> = values.iter().zip(&statement.types).map(|(v, t)| routing_literal(v.as_deref(), *t)).collect();
-        let plan = crate::plan::planner::plan_with_params(classify(&statement.sql), &statement.sql, schema.as_deref(), &shared.rules, &shared.layouts, &literals);
+        let template = match &statement.template {
+            Some((made_in, t)) if *made_in == schema => t.clone(),
+            _ => {
+                let t = crate::plan::planner::prepared_template(&statement.sql, schema.as_deref(), &shared.layouts).map(Arc::new);
+                if let Some(s) = session.statements.get_mut(&id) {
+                    s.template = Some((schema.clone(), t.clone()));
+                }
+                t
+            }
+        };
+        let plan = match template {
+            Some(t) => t.bind(&literals, &[]),
+            None => crate::plan::planner::plan_with_params(classify(&statement.sql), &statement.sql, schema.as_deref(), &shared.rules, &shared.layouts, &literals),
+        };
         if let crate::plan::Plan::Passthrough { data_source, sql } = plan {
             let text = sql.unwrap_or_else(|| statement.sql.clone());
             crate::execute::check_transaction(session, &[&data_source]).await?;

@@ -61,6 +61,8 @@ pub struct SchemaLayout {
     pub broadcast: BTreeSet<String>,
     /// Every data source of the rules (broadcast tables live on all), sorted.
     pub all_data_sources: Vec<String>,
+    /// Plans of this schema's statements by shape.
+    pub plans: crate::plan::cache::PlanCache,
 }
 
 impl SchemaLayout {
@@ -211,6 +213,7 @@ pub fn build(rules: &Rules) -> Result<HashMap<String, SchemaLayout>, Vec<Problem
                 tables: tables.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
                 broadcast,
                 all_data_sources: rules.data_sources.keys().cloned().collect(),
+                plans: Default::default(),
             },
         );
     }

@@ -13,10 +13,12 @@ use sqlparser::parser::Parser;
 use crate::sharding::key::Literal;
 use crate::sql::tokens::Tok;
 
-/// Values bound to a prepared statement's `?` placeholders, matched to the AST by position in the text.
+/// A statement's `?` placeholders (matched to the AST by position in the text) and the values bound to them,
+/// if any: a plan template is built with none and bound later.
 #[derive(Debug, Default)]
 pub struct Params {
-    by_position: HashMap<(u64, u64), Literal>,
+    by_position: HashMap<(u64, u64), usize>,
+    values: Vec<Literal>,
 }
 
 impl Params {
@@ -25,14 +27,18 @@ impl Params {
         Params::default()
     }
 
-    /// Binds `values` to the placeholders of `toks` in order of appearance.
+    /// Numbers the placeholders of `toks` in order of appearance and binds `values` to them.
     pub fn new(toks: &[Tok], values: &[Literal]) -> Self {
         let placeholders = toks.iter().filter(|t| matches!(&t.token, sqlparser::tokenizer::Token::Placeholder(p) if p == "?"));
-        Params { by_position: placeholders.zip(values).map(|(t, v)| (t.line_col, v.clone())).collect() }
+        Params { by_position: placeholders.enumerate().map(|(i, t)| (t.line_col, i)).collect(), values: values.to_vec() }
+    }
+
+    fn index(&self, span: &sqlparser::tokenizer::Span) -> Option<usize> {
+        self.by_position.get(&(span.start.line, span.start.column)).copied()
     }
 
     fn get(&self, span: &sqlparser::tokenizer::Span) -> Literal {
-        self.by_position.get(&(span.start.line, span.start.column)).cloned().unwrap_or(Literal::Other)
+        self.index(span).and_then(|i| self.values.get(i)).cloned().unwrap_or(Literal::Other)
     }
 }
 
@@ -173,59 +179,178 @@ fn int_of(lit: &Literal) -> Option<i64> {
     }
 }
 
+/// One side of a key condition: a literal written in the statement (with the line and column where it
+/// starts, so a plan cache can turn it into a slot) or a placeholder's slot, bound when the plan is used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Term {
+    /// A literal value.
+    Lit(Literal, Option<(u64, u64)>),
+    /// The value of placeholder `index`, negated if `negate` (`-?`).
+    Slot {
+        /// Placeholder number, in order of appearance.
+        index: usize,
+        /// Whether a unary minus precedes it.
+        negate: bool,
+    },
+}
+
+impl Term {
+    fn value(&self, values: &[Literal]) -> Literal {
+        match self {
+            Term::Lit(l, _) => l.clone(),
+            Term::Slot { index, negate } => match (values.get(*index), negate) {
+                (Some(Literal::Int(i)), true) => Literal::Int(-i),
+                (Some(_), true) | (None, _) => Literal::Other,
+                (Some(v), false) => v.clone(),
+            },
+        }
+    }
+}
+
+/// Comparison of the key with a value (the key on the left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cmp {
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+}
+
+/// What a WHERE clause says about the sharding key, with its values left symbolic so that one analysis
+/// serves every execution of a prepared statement or every statement of one normalised shape.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyExpr {
+    /// No restriction: every node.
+    All,
+    /// `key = v`.
+    Eq(Term),
+    /// `key <op> v`.
+    Cmp(Cmp, Term),
+    /// `key IN (…)`.
+    In(Vec<Term>),
+    /// `key BETWEEN a AND b`.
+    Between(Term, Term),
+    /// Both hold.
+    And(Box<KeyExpr>, Box<KeyExpr>),
+    /// Either holds.
+    Or(Box<KeyExpr>, Box<KeyExpr>),
+}
+
 fn one(r: &dyn KeyResolver, lit: &Literal) -> Nodes {
     r.node(lit).map_or(Nodes::All, |n| Nodes::Only([n].into()))
 }
 
-/// The nodes a WHERE clause restricts the sharding key to: `=`, `IN`, `BETWEEN`, `<`/`>` (range algorithms),
-/// combined through AND (intersection) and OR (union). Anything else leaves every node possible.
-pub fn nodes_of(e: &Expr, scope: &HashMap<String, String>, r: &dyn KeyResolver, params: &Params) -> Nodes {
-    use std::ops::Bound::*;
-    match e {
-        Expr::Nested(inner) => nodes_of(inner, scope, r, params),
-        Expr::BinaryOp { left, op: BinaryOperator::And, right } => nodes_of(left, scope, r, params).and(nodes_of(right, scope, r, params)),
-        Expr::BinaryOp { left, op: BinaryOperator::Or, right } => nodes_of(left, scope, r, params).or(nodes_of(right, scope, r, params)),
-        Expr::BinaryOp { left, op, right } => {
-            let (val, op) = if is_key_column(left, scope, r) {
-                (right, op.clone())
-            } else if is_key_column(right, scope, r) {
-                let flipped = match op {
-                    BinaryOperator::Lt => BinaryOperator::Gt,
-                    BinaryOperator::LtEq => BinaryOperator::GtEq,
-                    BinaryOperator::Gt => BinaryOperator::Lt,
-                    BinaryOperator::GtEq => BinaryOperator::LtEq,
-                    o => o.clone(),
-                };
-                (left, flipped)
-            } else {
-                return Nodes::All;
-            };
-            let lit = literal(val, params);
-            let range = |lo, hi| r.range(lo, hi).map_or(Nodes::All, |v| Nodes::Only(v.into_iter().collect()));
-            match (op, int_of(&lit)) {
-                (BinaryOperator::Eq, _) => one(r, &lit),
-                (BinaryOperator::Lt, Some(k)) => range(Unbounded, Excluded(k)),
-                (BinaryOperator::LtEq, Some(k)) => range(Unbounded, Included(k)),
-                (BinaryOperator::Gt, Some(k)) => range(Excluded(k), Unbounded),
-                (BinaryOperator::GtEq, Some(k)) => range(Included(k), Unbounded),
-                _ => Nodes::All,
+impl KeyExpr {
+    /// The nodes this restriction allows when the slots hold `values`.
+    pub fn nodes(&self, r: &dyn KeyResolver, values: &[Literal]) -> Nodes {
+        use std::ops::Bound::*;
+        let range = |lo, hi| r.range(lo, hi).map_or(Nodes::All, |v| Nodes::Only(v.into_iter().collect()));
+        match self {
+            KeyExpr::All => Nodes::All,
+            KeyExpr::Eq(t) => one(r, &t.value(values)),
+            KeyExpr::Cmp(op, t) => match (op, int_of(&t.value(values))) {
+                (_, None) => Nodes::All,
+                (Cmp::Lt, Some(k)) => range(Unbounded, Excluded(k)),
+                (Cmp::LtEq, Some(k)) => range(Unbounded, Included(k)),
+                (Cmp::Gt, Some(k)) => range(Excluded(k), Unbounded),
+                (Cmp::GtEq, Some(k)) => range(Included(k), Unbounded),
+            },
+            KeyExpr::In(list) => list.iter().fold(Nodes::Only(BTreeSet::new()), |acc, t| acc.or(one(r, &t.value(values)))),
+            KeyExpr::Between(lo, hi) => {
+                let (lo, hi) = (lo.value(values), hi.value(values));
+                if lo == hi {
+                    return one(r, &lo);
+                }
+                match (int_of(&lo), int_of(&hi)) {
+                    (Some(a), Some(b)) => range(Included(a), Included(b)),
+                    _ => Nodes::All,
+                }
             }
+            KeyExpr::And(a, b) => a.nodes(r, values).and(b.nodes(r, values)),
+            KeyExpr::Or(a, b) => a.nodes(r, values).or(b.nodes(r, values)),
         }
-        Expr::InList { expr, list, negated: false } if is_key_column(expr, scope, r) => {
-            list.iter().fold(Nodes::Only(BTreeSet::new()), |acc, v| acc.or(one(r, &literal(v, params))))
-        }
-        Expr::Between { expr, negated: false, low, high } if is_key_column(expr, scope, r) => {
-            let (lo, hi) = (literal(low, params), literal(high, params));
-            if lo == hi {
-                return one(r, &lo);
-            }
-            match (int_of(&lo), int_of(&hi)) {
-                (Some(a), Some(b)) => r.range(Included(a), Included(b)).map_or(Nodes::All, |v| Nodes::Only(v.into_iter().collect())),
-                _ => Nodes::All,
-            }
-        }
-        _ => Nodes::All,
     }
+
+    /// Calls `f` with every term this restriction reads.
+    pub fn for_each_term(&self, f: &mut impl FnMut(&Term)) {
+        match self {
+            KeyExpr::All => {}
+            KeyExpr::Eq(t) | KeyExpr::Cmp(_, t) => f(t),
+            KeyExpr::In(list) => list.iter().for_each(f),
+            KeyExpr::Between(a, b) => {
+                f(a);
+                f(b);
+            }
+            KeyExpr::And(a, b) | KeyExpr::Or(a, b) => {
+                a.for_each_term(f);
+                b.for_each_term(f);
+            }
+        }
+    }
+}
+
+/// A value expression as a term: placeholders become slots; literals keep their position.
+fn term(e: &Expr, params: &Params) -> Term {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Placeholder(_) => params.index(&v.span).map_or(Term::Lit(Literal::Other, None), |index| Term::Slot { index, negate: false }),
+            _ => Term::Lit(literal(e, params), Some((v.span.start.line, v.span.start.column))),
+        },
+        Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match term(expr, params) {
+            Term::Slot { index, negate } => Term::Slot { index, negate: !negate },
+            Term::Lit(Literal::Int(i), at) => Term::Lit(Literal::Int(-i), at),
+            Term::Lit(_, at) => Term::Lit(Literal::Other, at),
+        },
+        Expr::Nested(e) => term(e, params),
+        _ => Term::Lit(Literal::Other, None),
+    }
+}
+
+/// What a WHERE clause restricts the sharding key to: `=`, `IN`, `BETWEEN`, `<`/`>` (range algorithms),
+/// combined through AND (intersection) and OR (union). Anything else leaves every node possible.
+pub fn key_expr(e: &Expr, scope: &HashMap<String, String>, r: &dyn KeyResolver, params: &Params) -> KeyExpr {
+    let boxed = |a, b| (Box::new(a), Box::new(b));
+    match e {
+        Expr::Nested(inner) => key_expr(inner, scope, r, params),
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            let (a, b) = boxed(key_expr(left, scope, r, params), key_expr(right, scope, r, params));
+            KeyExpr::And(a, b)
+        }
+        Expr::BinaryOp { left, op: BinaryOperator::Or, right } => {
+            let (a, b) = boxed(key_expr(left, scope, r, params), key_expr(right, scope, r, params));
+            KeyExpr::Or(a, b)
+        }
+        Expr::BinaryOp { left, op, right } => {
+            let (val, flipped) = if is_key_column(left, scope, r) {
+                (right, false)
+            } else if is_key_column(right, scope, r) {
+                (left, true)
+            } else {
+                return KeyExpr::All;
+            };
+            let t = term(val, params);
+            match (op, flipped) {
+                (BinaryOperator::Eq, _) => KeyExpr::Eq(t),
+                (BinaryOperator::Lt, false) | (BinaryOperator::Gt, true) => KeyExpr::Cmp(Cmp::Lt, t),
+                (BinaryOperator::LtEq, false) | (BinaryOperator::GtEq, true) => KeyExpr::Cmp(Cmp::LtEq, t),
+                (BinaryOperator::Gt, false) | (BinaryOperator::Lt, true) => KeyExpr::Cmp(Cmp::Gt, t),
+                (BinaryOperator::GtEq, false) | (BinaryOperator::LtEq, true) => KeyExpr::Cmp(Cmp::GtEq, t),
+                _ => KeyExpr::All,
+            }
+        }
+        Expr::InList { expr, list, negated: false } if is_key_column(expr, scope, r) => KeyExpr::In(list.iter().map(|v| term(v, params)).collect()),
+        Expr::Between { expr, negated: false, low, high } if is_key_column(expr, scope, r) => KeyExpr::Between(term(low, params), term(high, params)),
+        _ => KeyExpr::All,
+    }
+}
+
+/// The nodes a WHERE clause restricts the sharding key to, with the parameters' bound values.
+pub fn nodes_of(e: &Expr, scope: &HashMap<String, String>, r: &dyn KeyResolver, params: &Params) -> Nodes {
+    key_expr(e, scope, r, params).nodes(r, &params.values)
 }
 
 /// The parts of an INSERT/REPLACE … VALUES that routing needs.

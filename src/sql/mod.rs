@@ -2,4 +2,5 @@
 
 pub mod analyze;
 pub mod lexer;
+pub mod normalize;
 pub mod tokens;
