@@ -212,7 +212,7 @@ fn planning(c: &mut Criterion) {
     let sql = statements().into_iter().find(|(n, _)| *n == "insert_auto_id").unwrap().1;
     let layout = &sharded_layouts["sbtest"];
     for (name, sql) in statements() {
-        if matches!(name, "point_select" | "simple_ranges" | "order_ranges" | "distinct_ranges" | "sum_ranges" | "index_updates") {
+        if matches!(name, "point_select" | "simple_range" | "order_range" | "distinct_range" | "sum_range" | "update_index") {
             g.bench_function(format!("full_{name}"), |b| b.iter(|| shardgate::plan::route::route(black_box(&sql), layout, None, &[])));
         }
     }

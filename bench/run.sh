@@ -124,7 +124,7 @@ fi
 
 # ---------------------------------------------------------------- the lab (fresh every run)
 LAB_TOUCHED=1
-log "fresh lab in $BENCH_LAB_DIR (ports $BENCH_LAB_PORT-$((BENCH_LAB_PORT + 4)))"
+log "fresh lab in $BENCH_LAB_DIR (ports $BENCH_LAB_PORT-$((BENCH_LAB_PORT + 5)))"
 lab wipe >/dev/null 2>&1 || true
 if ! lab up 2>&1 | sed 's/^/  /' >&2; then die "lab up failed"; fi
 rootsql() { mariadb --no-defaults --socket="$BENCH_LAB_DIR/$1/mariadbd.sock" -uroot -N -B -e "$2"; }

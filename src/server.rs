@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::backend::conn::Variant;
 use crate::backend::pool::Pool;
+use crate::backend::replicas::ReplicaSet;
 use crate::config::Rules;
 use crate::protocol::constants::{cap, UTF8MB4_GENERAL_CI};
 use crate::stats::Stats;
@@ -22,8 +23,12 @@ pub struct Shared {
     pub rules: Rules,
     /// Each schema's sharding layout.
     pub layouts: HashMap<String, crate::sharding::table::SchemaLayout>,
-    /// One pool per data source.
+    /// One pool per data source (its primary), and one per replica (`<data source>/replica<i>`).
     pub pools: HashMap<String, Arc<Pool>>,
+    /// The replicas of each data source that has any.
+    pub replicas: HashMap<String, Arc<ReplicaSet>>,
+    /// Woken whenever a replica leaves service (reads in flight on it give up and retry elsewhere).
+    pub ejections: Arc<tokio::sync::Notify>,
     /// Counters.
     pub stats: Arc<Stats>,
     /// Version string announced in greetings.
@@ -59,11 +64,23 @@ impl Server {
     pub async fn bind(rules: Rules) -> io::Result<Server> {
         let listener = TcpListener::bind(rules.server.listen).await?;
         let stats = Arc::new(Stats::default());
-        let pools: HashMap<String, Arc<Pool>> = rules
+        let mut pools: HashMap<String, Arc<Pool>> = rules
             .data_sources
             .iter()
             .map(|(name, ds)| (name.clone(), Pool::new(name, ds.clone(), stats.clone())))
             .collect();
+        let ejections = Arc::new(tokio::sync::Notify::new());
+        let mut replicas = HashMap::new();
+        for (name, ds) in rules.data_sources.iter().filter(|(_, ds)| !ds.replicas.is_empty()) {
+            let set = ReplicaSet::new(name, ds);
+            for r in &set.replicas {
+                // A replica is reached like a primary of its own with the data source's login.
+                let rule = crate::config::rules::DataSourceRule { primary: r.address, replicas: Vec::new(), ..ds.clone() };
+                pools.insert(r.name.clone(), Pool::new(&r.name, rule, stats.clone()));
+                crate::backend::health::spawn(r.name.clone(), r.address, ds, r.health.clone(), ejections.clone());
+            }
+            replicas.insert(name.clone(), Arc::new(set));
+        }
         let server_version = match &rules.server.server_version {
             Some(v) => v.clone(),
             None => probe_version(&pools, rules.default_data_source()).await,
@@ -74,6 +91,8 @@ impl Server {
             layouts,
             rules,
             pools,
+            replicas,
+            ejections,
             stats,
             server_version,
             collations: std::sync::Mutex::new(HashMap::new()),

@@ -1,5 +1,7 @@
 //! Connections from the proxy to MariaDB/MySQL backends, and their pools.
 
 pub mod conn;
+pub mod health;
 pub mod pool;
+pub mod replicas;
 pub mod statements;

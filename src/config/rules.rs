@@ -85,6 +85,80 @@ pub struct DataSourceRule {
     /// How long a statement waits for a free connection when all are busy, in milliseconds.
     #[serde(default = "default_acquire_timeout_ms")]
     pub acquire_timeout_ms: u64,
+    /// Replicas of the primary that serve plain reads (`[[data_sources.ds_0.replicas]]`).
+    #[serde(default)]
+    pub replicas: Vec<ReplicaRule>,
+    /// Where plain reads go.
+    #[serde(default)]
+    pub read_policy: ReadPolicy,
+    /// A replica more seconds behind its primary than this (Seconds_Behind_Master) serves no reads.
+    #[serde(default = "default_max_replication_lag")]
+    pub max_replication_lag: u64,
+    /// How often each replica is checked, in milliseconds.
+    #[serde(default = "default_health_check_interval_ms")]
+    pub health_check_interval_ms: u64,
+    /// A check that takes longer than this (connect, or SHOW SLAVE STATUS) fails, in milliseconds.
+    #[serde(default = "default_health_check_timeout_ms")]
+    pub health_check_timeout_ms: u64,
+    /// How a session's reads see its own writes.
+    #[serde(default)]
+    pub read_your_writes: ReadYourWrites,
+    /// gtid mode: how long a replica may take to catch up with the session's last write (MASTER_GTID_WAIT)
+    /// before the read goes to the primary; window mode: how long after a write reads stay on the primary.
+    #[serde(default = "default_read_your_writes_ms")]
+    pub read_your_writes_ms: u64,
+}
+
+/// One replica of a data source's primary.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaRule {
+    /// Its address, e.g. "127.0.0.1:3311" (same user and password as the primary).
+    pub address: SocketAddr,
+    /// Share of the reads, relative to the other replicas'.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+/// Where plain reads go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadPolicy {
+    /// A healthy replica, by weight; the primary when none is healthy.
+    #[default]
+    ReplicaFirst,
+    /// Always the primary (replicas are checked but serve nothing).
+    PrimaryOnly,
+}
+
+/// How a session's reads see its own writes on replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadYourWrites {
+    /// After a write, a read on a replica first waits (MASTER_GTID_WAIT) for the write's GTID, at most
+    /// `read_your_writes_ms`; if the replica is not there by then, the read goes to the primary.
+    #[default]
+    Gtid,
+    /// Reads go to the primary for `read_your_writes_ms` after the session's last write.
+    Window,
+    /// No guarantee: a read may miss the session's own recent writes.
+    Off,
+}
+
+fn default_max_replication_lag() -> u64 {
+    10
+}
+fn default_health_check_interval_ms() -> u64 {
+    500
+}
+fn default_health_check_timeout_ms() -> u64 {
+    1000
+}
+fn default_read_your_writes_ms() -> u64 {
+    200
+}
+fn default_weight() -> u32 {
+    1
 }
 
 fn default_max_connections() -> usize {

@@ -32,6 +32,17 @@ pub fn validate(rules: &Rules) -> Vec<Problem> {
         if ds.connect_timeout_ms == 0 {
             add(format!("data_sources.{name}.connect_timeout_ms"), "must be at least 1".into(), None);
         }
+        if ds.health_check_interval_ms == 0 || ds.health_check_timeout_ms == 0 {
+            add(format!("data_sources.{name}.health_check_interval_ms"), "health-check interval and timeout must be at least 1 ms".into(), None);
+        }
+        for (i, r) in ds.replicas.iter().enumerate() {
+            if r.weight == 0 {
+                add(format!("data_sources.{name}.replicas[{i}].weight"), "must be at least 1 (remove the replica to take it out)".into(), None);
+            }
+            if r.address == ds.primary || ds.replicas[..i].iter().any(|o| o.address == r.address) {
+                add(format!("data_sources.{name}.replicas[{i}].address"), format!("{} is listed twice in this data source", r.address), None);
+            }
+        }
     }
     if rules.users.is_empty() {
         add("users".into(), "at least one [[users]] entry is required, or no client can log in".into(), None);

@@ -7,9 +7,11 @@ pub mod insert_split;
 pub mod limit;
 pub mod merge;
 pub mod passthrough;
+pub mod read_split;
 pub mod rename_result;
 pub mod scatter;
 pub mod show_databases;
+pub mod show_nodes;
 pub mod show_tables;
 pub mod use_schema;
 pub mod aggregate;
@@ -150,6 +152,7 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
         Plan::Insert(p) => insert_split::run(session, &p).await,
         Plan::UseSchema(name) => use_schema::run(session, &name).await,
         Plan::ShowDatabases { like } => show_databases::run(session, like.as_deref()).await,
+        Plan::ShowNodes => show_nodes::run(session).await,
         Plan::ShowTables { like } => show_tables::run(session, like.as_deref()).await,
         Plan::Explain(inner, inner_sql) => explain::run(session, &inner, &inner_sql).await,
         Plan::EndTransaction(commit) => end_transaction(session, commit, command).await,

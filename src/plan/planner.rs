@@ -76,6 +76,8 @@ pub enum Plan {
         /// LIKE filter.
         like: Option<String>,
     },
+    /// Answer with every node's health.
+    ShowNodes,
     /// Answer with the schema's logical tables.
     ShowTables {
         /// LIKE filter.
@@ -112,7 +114,7 @@ impl Plan {
                 }
             }
             Plan::Refuse(reason) => vec![("(refused)".into(), reason.clone())],
-            Plan::UseSchema(_) | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::EndTransaction(_) => {
+            Plan::UseSchema(_) | Plan::ShowNodes | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::EndTransaction(_) => {
                 vec![("(shardgate)".into(), original.to_string())]
             }
         }
@@ -164,11 +166,14 @@ pub fn plan_with_params(
     match statement {
         Statement::Use(name) => Plan::UseSchema(name),
         Statement::ShowDatabases { like } => Plan::ShowDatabases { like },
+        Statement::ShowNodes => Plan::ShowNodes,
         Statement::ShowTables { like } if schema.is_some() => Plan::ShowTables { like },
         Statement::Unsupported(what) => Plan::Refuse(what.to_string()),
         Statement::EndTransaction(commit) => Plan::EndTransaction(commit),
         Statement::Set => match schema.and_then(|s| layouts.get(s)) {
             Some(l) if !l.tables.is_empty() || !l.broadcast.is_empty() => Plan::Set { data_source: data_source_for(schema, rules) },
+            // Replica connections take the session's settings too.
+            _ if rules.data_sources.values().any(|d| !d.replicas.is_empty()) => Plan::Set { data_source: data_source_for(schema, rules) },
             _ => Plan::Passthrough { data_source: data_source_for(schema, rules), sql: None },
         },
         Statement::TextPrepared => match schema.and_then(|s| layouts.get(s)) {

@@ -28,6 +28,7 @@ pub struct PacketStream {
     stream: TcpStream,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
+    writes: u64,
 }
 
 /// Length and sequence id of the frame at the start of `buf`, if its header is complete.
@@ -42,7 +43,7 @@ impl PacketStream {
     /// Wraps a connected socket; disables Nagle so small replies leave at once.
     pub fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
-        PacketStream { stream, rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024) }
+        PacketStream { stream, rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024), writes: 0 }
     }
 
     /// The peer's address, for messages.
@@ -132,6 +133,7 @@ impl PacketStream {
     /// Writes everything queued with one write call where the kernel takes it.
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {
+            self.writes += 1;
             self.stream.write_all(&self.wbuf).await?;
             self.wbuf.clear();
         }
@@ -148,7 +150,13 @@ impl PacketStream {
     /// Writes already-framed bytes as they are (the relay path).
     pub async fn write_raw(&mut self, framed: &[u8]) -> io::Result<()> {
         self.flush().await?;
+        self.writes += 1;
         self.stream.write_all(framed).await
+    }
+
+    /// Writes started so far (counted before they begin): unchanged means the peer has received nothing.
+    pub fn writes(&self) -> u64 {
+        self.writes
     }
 
     /// Closes the write side so the peer sees a clean end of stream.

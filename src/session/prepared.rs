@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::execute::read_split;
 use crate::plan::template::Template;
 
 use crate::error::SgError;
@@ -218,19 +219,27 @@ pub async fn execute(session: &mut Session, id: u32, body: &[u8]) -> Result<(), 
         };
         if let crate::plan::Plan::Passthrough { data_source, sql } = plan {
             let text = sql.unwrap_or_else(|| statement.sql.clone());
-            crate::execute::check_transaction(session, &[&data_source]).await?;
-            if let Some(s) = session.statements.get_mut(&id) {
-                let used = (data_source.clone(), text.clone());
-                if !s.native.contains(&used) {
-                    s.native.push(used);
-                }
-            }
-            return native(session, &data_source, &text, &statement, body).await;
+            let how = read_split::Exec::Native { id, text: &text, statement: &statement, body };
+            return read_split::run_or_note(session, &statement.sql, crate::plan::Plan::Passthrough { data_source, sql: None }, how).await;
         }
     }
     let sql = statement.text_with(&values);
     let plan = crate::plan::planner::plan(classify(&sql), &sql, schema.as_deref(), &shared.rules, &shared.layouts);
-    crate::execute::run_binary(session, plan, &sql).await
+    read_split::run_or_note(session, &sql, plan, read_split::Exec::Binary(&sql)).await
+}
+
+/// Runs a Passthrough plan of a prepared statement natively on its data source (`text` as that backend
+/// receives it), recording the backend statement so closing the proxy statement closes it.
+pub async fn run_native(session: &mut Session, plan: crate::plan::Plan, id: u32, text: &str, statement: &Prepared, body: &[u8]) -> Result<(), SgError> {
+    let crate::plan::Plan::Passthrough { data_source, .. } = plan else { unreachable!("native execution runs passthrough plans") };
+    crate::execute::check_transaction(session, &[&data_source]).await?;
+    if let Some(s) = session.statements.get_mut(&id) {
+        let used = (data_source.clone(), text.to_string());
+        if !s.native.contains(&used) {
+            s.native.push(used);
+        }
+    }
+    native(session, &data_source, text, statement, body).await
 }
 
 /// Executes `text` as a server-side prepared statement on the session's connection to `data_source`.

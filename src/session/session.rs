@@ -40,6 +40,8 @@ pub struct Session {
     reply_seq: u8,
     /// Data sources that joined the open transaction (best_effort mode), besides the home one.
     pub enlisted: std::collections::BTreeSet<String>,
+    /// What the session last wrote on each data source with replicas (read-your-writes).
+    pub writes: HashMap<String, execute::read_split::WriteMark>,
     /// Statements prepared through the proxy (sharded schemas), by proxy id.
     pub statements: HashMap<u32, super::prepared::Prepared>,
     next_statement: u32,
@@ -85,6 +87,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>) {
         last_reply_ok: true,
         reply_seq: 1,
         enlisted: Default::default(),
+        writes: HashMap::new(),
         statements: HashMap::new(),
         next_statement: super::prepared::PROXY_ID_BASE,
     };
@@ -133,7 +136,11 @@ impl Session {
                 let sql = String::from_utf8_lossy(&payload[1..]);
                 let shared = &self.shared;
                 let plan = plan(classify(&sql), &sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
-                execute::run(self, plan, payload).await?;
+                if self.shared.replicas.is_empty() {
+                    execute::run(self, plan, payload).await?;
+                } else {
+                    execute::read_split::run_or_note(self, &sql, plan, execute::read_split::Exec::Text(payload)).await?;
+                }
             }
             com::INIT_DB => {
                 let name = String::from_utf8_lossy(&payload[1..]).into_owned();
@@ -151,7 +158,12 @@ impl Session {
                 let sql = String::from_utf8_lossy(&payload[1..]).into_owned();
                 // In a schema with rules every statement is prepared through the proxy, so its executions are
                 // planned (COMMIT/ROLLBACK included) like any statement.
-                if self.schema_has_rules() {
+                // So do plain reads where replicas may serve them (a backend id would tie them to the primary).
+                let replica_read = !self.shared.replicas.is_empty()
+                    && self.state.schema.is_some()
+                    && classify(&sql) == crate::sql::lexer::Statement::Other
+                    && crate::sql::reads::is_plain_read(&sql);
+                if self.schema_has_rules() || replica_read {
                     super::prepared::prepare(self, &sql).await?;
                 } else {
                     execute::passthrough::run(self, &current(), payload, ReplyKind::Prepare).await?

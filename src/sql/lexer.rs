@@ -17,6 +17,8 @@ pub enum Statement {
         /// The LIKE pattern, unquoted.
         like: Option<String>,
     },
+    /// `SHOW SHARDGATE NODES`: every primary and replica with its health (admin view).
+    ShowNodes,
     /// `EXPLAIN SHARDING <statement>`: the statement's plan instead of its result.
     Explain(String),
     /// `PREPARE … FROM`, `EXECUTE … USING`, `DEALLOCATE PREPARE`: text-protocol prepared statements, whose
@@ -156,6 +158,13 @@ pub fn classify(sql: &str) -> Statement {
     }
     if is_word(&first, "show") {
         let what = lx.next();
+        if is_word(&what, "shardgate") {
+            return if is_word(&lx.next(), "nodes") && matches!(lx.next(), None | Some(Token::Semicolon)) {
+                Statement::ShowNodes
+            } else {
+                Statement::Unsupported("SHOW SHARDGATE …: shardgate knows SHOW SHARDGATE NODES")
+            };
+        }
         if is_word(&what, "tables") {
             return match lx.next() {
                 None | Some(Token::Semicolon) => Statement::ShowTables { like: None },
@@ -185,13 +194,16 @@ pub fn classify(sql: &str) -> Statement {
 
 /// A routing hint in a comment before the statement: `/* shardgate: data_source=ds_1 */` sends the
 /// statement unchanged to that data source; `/* shardgate: shard_key=42 */` routes it as if its sharding
-/// key were 42 (tables renamed for that node). `/*+ … */` works as well.
+/// key were 42 (tables renamed for that node); `/* shardgate: read=primary */` or `read=replica` sends a
+/// SELECT to the primary or to a replica. `/*+ … */` works as well.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hint {
     /// Force this data source.
     pub data_source: Option<String>,
     /// Route by this sharding-key value.
     pub shard_key: Option<String>,
+    /// `read=primary` (true) or `read=replica` (false): where a SELECT goes, whatever the proxy would choose.
+    pub read_primary: Option<bool>,
 }
 
 /// Reads a hint from the comments that open `sql`; `Err` names what is wrong with a malformed one.
@@ -211,7 +223,11 @@ pub fn hint(sql: &str) -> Option<Result<Hint, String>> {
             match k.to_ascii_lowercase().as_str() {
                 "data_source" => h.data_source = Some(v),
                 "shard_key" => h.shard_key = Some(v),
-                other => return Some(Err(format!("unknown hint '{other}'; shardgate knows data_source and shard_key"))),
+                "read" if v.eq_ignore_ascii_case("primary") || v.eq_ignore_ascii_case("replica") => {
+                    h.read_primary = Some(v.eq_ignore_ascii_case("primary"))
+                }
+                "read" => return Some(Err(format!("hint read={v}: use read=primary or read=replica"))),
+                other => return Some(Err(format!("unknown hint '{other}'; shardgate knows data_source, shard_key and read"))),
             }
         }
         return Some(Ok(h));
@@ -264,6 +280,8 @@ mod tests {
     #[test]
     fn show_databases_forms() {
         assert_eq!(classify("show databases"), Statement::ShowDatabases { like: None });
+        assert_eq!(classify("SHOW SHARDGATE NODES;"), Statement::ShowNodes);
+        assert!(matches!(classify("show shardgate nodez"), Statement::Unsupported(_)));
         assert_eq!(classify("SHOW SCHEMAS;"), Statement::ShowDatabases { like: None });
         assert_eq!(classify("show databases like 'de%'"), Statement::ShowDatabases { like: Some("de%".into()) });
         assert!(matches!(classify("show databases where `Database` = 'x'"), Statement::Unsupported(_)));

@@ -3,4 +3,5 @@
 pub mod analyze;
 pub mod lexer;
 pub mod normalize;
+pub mod reads;
 pub mod tokens;

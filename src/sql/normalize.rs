@@ -93,7 +93,7 @@ pub fn literal_value(text: &str) -> Option<Literal> {
 }
 
 /// End (exclusive) of the string literal opening at `start`: backslash escapes and doubled quotes.
-fn string_end(s: &[u8], start: usize) -> Option<usize> {
+pub(crate) fn string_end(s: &[u8], start: usize) -> Option<usize> {
     let q = s[start];
     let mut i = start + 1;
     while i < s.len() {
@@ -107,7 +107,7 @@ fn string_end(s: &[u8], start: usize) -> Option<usize> {
     None
 }
 
-fn quoted_identifier_end(s: &[u8], start: usize) -> Option<usize> {
+pub(crate) fn quoted_identifier_end(s: &[u8], start: usize) -> Option<usize> {
     let mut i = start + 1;
     while i < s.len() {
         if s[i] == b'`' {
@@ -122,7 +122,7 @@ fn quoted_identifier_end(s: &[u8], start: usize) -> Option<usize> {
     None
 }
 
-fn line_end(s: &[u8], start: usize) -> usize {
+pub(crate) fn line_end(s: &[u8], start: usize) -> usize {
     s[start..].iter().position(|&c| c == b'\n').map_or(s.len(), |p| start + p + 1)
 }
 

@@ -8,9 +8,10 @@ LAB_DIR=$(realpath -m "${LAB_DIR:-/tmp/shardgate-lab}") # absolute: it is matche
 LAB_PORT=${LAB_PORT:-3310}
 PATH=$PATH:/usr/sbin:/sbin # mariadbd lives in /usr/sbin, not on a normal user's PATH
 
-INSTANCES=(ds0-primary ds0-replica ds1-primary ds1-replica reference)
-declare -A OFFSET=([ds0-primary]=0 [ds0-replica]=1 [ds1-primary]=2 [ds1-replica]=3 [reference]=4)
-declare -A PRIMARY_OF=([ds0-replica]=ds0-primary [ds1-replica]=ds1-primary)
+# ds0-replica2 (a second replica of ds0) comes last so the older offsets stay as they were.
+INSTANCES=(ds0-primary ds0-replica ds1-primary ds1-replica reference ds0-replica2)
+declare -A OFFSET=([ds0-primary]=0 [ds0-replica]=1 [ds1-primary]=2 [ds1-replica]=3 [reference]=4 [ds0-replica2]=5)
+declare -A PRIMARY_OF=([ds0-replica]=ds0-primary [ds1-replica]=ds1-primary [ds0-replica2]=ds0-primary)
 
 log() { echo "lab: $*" >&2; }
 die() { echo "lab: ERROR: $*" >&2; exit 1; }
@@ -219,6 +220,7 @@ LAB_DS0_REPLICA_PORT=$(port_of ds0-replica)
 LAB_DS1_PRIMARY_PORT=$(port_of ds1-primary)
 LAB_DS1_REPLICA_PORT=$(port_of ds1-replica)
 LAB_REFERENCE_PORT=$(port_of reference)
+LAB_DS0_REPLICA2_PORT=$(port_of ds0-replica2)
 LAB_APP_USER=app
 LAB_APP_PASSWORD=app
 EOF
@@ -248,7 +250,7 @@ cmd_up() {
   done
   for n in "${!PRIMARY_OF[@]}"; do wait_caught_up "$n"; done
   write_env
-  log "up: ports $(port_of ds0-primary)-$(port_of reference), env in $LAB_DIR/lab.env"
+  log "up: ports $(port_of ds0-primary)-$(port_of ds0-replica2), env in $LAB_DIR/lab.env"
 }
 
 cmd_down() {

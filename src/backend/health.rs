@@ -1,0 +1,129 @@
+//! Replica health: a background checker per replica connects (with a timeout, so a server that accepts TCP
+//! but never greets is caught), reads `SHOW SLAVE STATUS`, and keeps the verdict where routing reads it
+//! with one atomic load. Uses mysql_async: this is the control plane, where decoding rows is fine.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+
+use crate::config::rules::DataSourceRule;
+
+/// What the checker last found about one replica.
+#[derive(Debug, Default)]
+pub struct NodeHealth {
+    up: AtomicBool,
+    /// Seconds_Behind_Master, or -1 when unknown.
+    lag: AtomicI64,
+    max_lag: u64,
+    reason: Mutex<String>,
+    checks: AtomicU64,
+}
+
+impl NodeHealth {
+    /// A replica not yet checked: it serves no reads until its first check passes.
+    pub fn new(max_lag: u64) -> Self {
+        NodeHealth { up: AtomicBool::new(false), lag: AtomicI64::new(-1), max_lag, reason: Mutex::new("not checked yet".into()), checks: AtomicU64::new(0) }
+    }
+
+    /// Whether reads may go to it: up, replicating, and within the lag bound.
+    pub fn serving(&self) -> bool {
+        self.up.load(Ordering::Relaxed) && u64::try_from(self.lag.load(Ordering::Relaxed)).is_ok_and(|l| l <= self.max_lag)
+    }
+
+    /// (up, lag in seconds, reason when not serving, checks done) for the admin view.
+    pub fn snapshot(&self) -> (bool, Option<u64>, String, u64) {
+        let lag = u64::try_from(self.lag.load(Ordering::Relaxed)).ok();
+        let reason = if self.serving() { String::new() } else { self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone() };
+        (self.up.load(Ordering::Relaxed), lag, reason, self.checks.load(Ordering::Relaxed))
+    }
+
+    /// Takes the replica out of service at once (a read on it just failed); the checker returns it.
+    /// Returns whether it was serving until now.
+    pub fn mark_down(&self, reason: &str) -> bool {
+        *self.reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.to_string();
+        self.up.swap(false, Ordering::Relaxed)
+    }
+
+    /// Stores a check's verdict: the lag, or why the replica cannot serve.
+    pub(crate) fn record(&self, verdict: Result<u64, String>) {
+        self.checks.fetch_add(1, Ordering::Relaxed);
+        match verdict {
+            Ok(lag) => {
+                if lag > self.max_lag {
+                    *self.reason.lock().unwrap_or_else(|e| e.into_inner()) = format!("{lag} s behind its primary (bound {} s)", self.max_lag);
+                }
+                self.lag.store(i64::try_from(lag).unwrap_or(i64::MAX), Ordering::Relaxed);
+                self.up.store(true, Ordering::Relaxed);
+            }
+            Err(reason) => {
+                *self.reason.lock().unwrap_or_else(|e| e.into_inner()) = reason;
+                self.lag.store(-1, Ordering::Relaxed);
+                self.up.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Replication lag of a `SHOW SLAVE STATUS` row, or why the replica cannot serve.
+fn verdict(row: Option<mysql_async::Row>) -> Result<u64, String> {
+    let row = row.ok_or("not a replica (SHOW SLAVE STATUS is empty)")?;
+    let field = |name: &str| row.get::<Option<String>, _>(name).flatten().unwrap_or_default();
+    let (io, sql) = (field("Slave_IO_Running"), field("Slave_SQL_Running"));
+    if io != "Yes" || sql != "Yes" {
+        let error = [field("Last_IO_Error"), field("Last_SQL_Error")].join(" ");
+        return Err(format!("replication stopped (IO thread {io}, SQL thread {sql}) {}", error.trim()).trim().to_string());
+    }
+    field("Seconds_Behind_Master").parse::<u64>().map_err(|_| "Seconds_Behind_Master is NULL".to_string())
+}
+
+/// Checks one replica every `health_check_interval_ms` for as long as the process runs (or until `health`
+/// has no other owner, i.e. the rules it belongs to were replaced). `ejections` is woken whenever a replica
+/// leaves service, so reads in flight on it stop waiting for a server that will not answer.
+pub fn spawn(name: String, address: SocketAddr, rule: &DataSourceRule, health: Arc<NodeHealth>, ejections: Arc<tokio::sync::Notify>) {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(address.ip().to_string())
+        .tcp_port(address.port())
+        .user(Some(rule.user.clone()))
+        .pass(Some(rule.password.clone()))
+        .prefer_socket(false);
+    let interval = Duration::from_millis(rule.health_check_interval_ms);
+    let timeout = Duration::from_millis(rule.health_check_timeout_ms);
+    let health = Arc::downgrade(&health);
+    tokio::spawn(async move {
+        let mut conn: Option<mysql_async::Conn> = None;
+        loop {
+            let Some(h) = health.upgrade() else { return };
+            let check = async {
+                if conn.is_none() {
+                    conn = Some(mysql_async::Conn::new(opts.clone()).await.map_err(|e| format!("cannot connect: {e}"))?);
+                }
+                let c = conn.as_mut().expect("connected above");
+                let row = c.query_first::<mysql_async::Row, _>("SHOW SLAVE STATUS").await.map_err(|e| format!("SHOW SLAVE STATUS failed: {e}"))?;
+                Ok::<_, String>(row)
+            };
+            let result = match tokio::time::timeout(timeout, check).await {
+                Ok(Ok(row)) => verdict(row),
+                Ok(Err(reason)) => Err(reason),
+                Err(_) => Err(format!("no answer within {} ms (health_check_timeout_ms): hung or overloaded", timeout.as_millis())),
+            };
+            if result.is_err() {
+                conn = None; // in an unknown state: start afresh next time
+            }
+            let was = h.serving();
+            h.record(result);
+            match (was, h.serving()) {
+                (true, false) => {
+                    tracing::warn!(replica = %name, reason = %h.snapshot().2, "replica taken out of read rotation");
+                    ejections.notify_waiters();
+                }
+                (false, true) => tracing::info!(replica = %name, "replica serving reads"),
+                _ => {}
+            }
+            drop(h);
+            tokio::time::sleep(interval).await;
+        }
+    });
+}

@@ -1,0 +1,239 @@
+//! Read/write splitting: a plain read outside a transaction runs on a serving replica of each data source it
+//! touches (chosen by weight), after making sure the replica has the session's own last write; if the
+//! replica fails before anything reached the client, the read runs again on the primary.
+//!
+//! Guarantee (read_your_writes = "gtid", the default): a read that follows a write of the same session sees
+//! that write — the replica first waits for the write's GTID (`@@last_gtid` of the session's primary
+//! connection, `MASTER_GTID_WAIT` on the replica, at most `read_your_writes_ms`), and the read goes to the
+//! primary when it does not get there in time. Reads of other sessions' writes are as fresh as replication.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::config::rules::ReadYourWrites;
+use crate::error::SgError;
+use crate::plan::Plan;
+use crate::session::session::Session;
+
+/// What a session wrote on one data source last.
+#[derive(Debug, Clone)]
+pub struct WriteMark {
+    /// When.
+    pub at: Instant,
+    /// Its GTID on the primary, once looked up (empty: the session has written nothing replicated).
+    pub gtid: Option<String>,
+    /// Replicas known to have applied it.
+    pub synced: Vec<String>,
+}
+
+/// Whether statement `sql` may run on replicas for this session now: outside a transaction, a plain read
+/// or a SELECT hinted `read=replica`, not hinted `read=primary`.
+pub fn wants_replica(session: &Session, sql: &str) -> bool {
+    if session.shared.replicas.is_empty() || session.in_transaction() {
+        return false;
+    }
+    match crate::sql::lexer::hint(sql) {
+        Some(Ok(h)) if h.read_primary == Some(true) => false,
+        Some(Ok(h)) if h.read_primary == Some(false) => {
+            let word = sql.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+            crate::sql::reads::is_plain_read(sql) || word_after_comments(word).eq_ignore_ascii_case("SELECT")
+        }
+        _ => crate::sql::reads::is_plain_read(sql),
+    }
+}
+
+fn word_after_comments(mut s: &str) -> &str {
+    while let Some(rest) = s.strip_prefix("/*") {
+        s = rest.split_once("*/").map_or("", |(_, r)| r).trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+    }
+    &s[..s.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(s.len())]
+}
+
+/// How a plan runs: the protocol of the statement it comes from.
+pub enum Exec<'a> {
+    /// A COM_QUERY with this packet payload.
+    Text(&'a [u8]),
+    /// A prepared statement's execution, parameters bound into this text, binary rows.
+    Binary(&'a str),
+    /// A prepared statement executed natively on one backend (a Passthrough plan).
+    Native {
+        /// Proxy statement id.
+        id: u32,
+        /// Its text for that backend.
+        text: &'a str,
+        /// The statement.
+        statement: &'a crate::session::prepared::Prepared,
+        /// The COM_STMT_EXECUTE body.
+        body: &'a [u8],
+    },
+}
+
+async fn execute(session: &mut Session, plan: Plan, how: &Exec<'_>) -> Result<(), SgError> {
+    match how {
+        Exec::Text(payload) => super::run(session, plan, payload).await,
+        Exec::Binary(sql) => super::run_binary(session, plan, sql).await,
+        Exec::Native { id, text, statement, body } => crate::session::prepared::run_native(session, plan, *id, text, statement, body).await,
+    }
+}
+
+/// Runs `plan` for statement `sql`: on replicas when it is a read that may go there, otherwise on
+/// primaries, noting a possible write for read-your-writes.
+pub async fn run_or_note(session: &mut Session, sql: &str, plan: Plan, how: Exec<'_>) -> Result<(), SgError> {
+    if wants_replica(session, sql) {
+        return run(session, plan, &how).await;
+    }
+    let writes = !matches!(
+        plan,
+        Plan::Set { .. } | Plan::UseSchema(_) | Plan::ShowNodes | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::Refuse(_) | Plan::EndTransaction(false)
+    );
+    let result = execute(session, plan, &how).await;
+    if writes {
+        note_write(session);
+    }
+    result
+}
+
+/// Remembers that the session may have written on every primary it holds (a statement that is not a
+/// plain read just ran): its next reads there must see it.
+fn note_write(session: &mut Session) {
+    if session.shared.replicas.is_empty() {
+        return;
+    }
+    let now = Instant::now();
+    let held: Vec<String> = session.backends.keys().filter(|ds| session.shared.replicas.contains_key(*ds)).cloned().collect();
+    for ds in held {
+        session.writes.insert(ds, WriteMark { at: now, gtid: None, synced: Vec::new() });
+    }
+}
+
+/// The data sources a read plan sends to, or `None` for plans that are not reads of backends.
+fn read_sources(plan: &Plan) -> Option<Vec<&str>> {
+    match plan {
+        Plan::Passthrough { data_source, .. } | Plan::RenameResult { data_source, .. } => Some(vec![data_source]),
+        Plan::Scatter { targets, combine: crate::plan::planner::Combine::Concat, .. } | Plan::Merge { targets, .. } => {
+            Some(targets.iter().map(|t| t.data_source.as_str()).collect())
+        }
+        _ => None,
+    }
+}
+
+/// The plan with data sources renamed to the replicas in `map`.
+fn remap(mut plan: Plan, map: &HashMap<String, String>) -> Plan {
+    let swap = |ds: &mut String| {
+        if let Some(r) = map.get(ds) {
+            *ds = r.clone();
+        }
+    };
+    match &mut plan {
+        Plan::Passthrough { data_source, .. } | Plan::RenameResult { data_source, .. } => swap(data_source),
+        Plan::Scatter { targets, .. } | Plan::Merge { targets, .. } => targets.iter_mut().for_each(|t| swap(&mut t.data_source)),
+        _ => {}
+    }
+    plan
+}
+
+/// Runs a read plan (see the module comment).
+async fn run(session: &mut Session, plan: Plan, how: &Exec<'_>) -> Result<(), SgError> {
+    let Some(sources) = read_sources(&plan) else { return execute(session, plan, how).await };
+    let mut map = HashMap::new();
+    for ds in sources {
+        if map.contains_key(ds) {
+            continue;
+        }
+        if let Some(replica) = choose(session, ds).await {
+            map.insert(ds.to_string(), replica);
+        }
+    }
+    if map.is_empty() {
+        return execute(session, plan, how).await;
+    }
+    let shared = session.shared.clone();
+    let writes_before = session.client.writes();
+    let attempt = {
+        let run = execute(session, remap(plan.clone(), &map), how);
+        tokio::pin!(run);
+        loop {
+            let ejected = shared.ejections.notified();
+            tokio::select! {
+                r = &mut run => break r,
+                _ = ejected => {
+                    let down = map.values().find(|r| !replica_serving(&shared, r));
+                    if let Some(r) = down {
+                        break Err(SgError::BackendLost(r.clone(), "the health check took the replica out of service".into()));
+                    }
+                }
+            }
+        }
+    };
+    let failed = match &attempt {
+        Err(SgError::BackendLost(node, reason)) => Some((node.clone(), reason.clone())),
+        Err(SgError::BackendUnreachable { ds, reason, .. }) => Some((ds.clone(), reason.clone())),
+        _ => None,
+    };
+    match failed {
+        Some((node, reason)) if session.client.writes() == writes_before && map.values().any(|r| *r == node) => {
+            // Nothing reached the client: take the replica out until the checker sees it well, and read on
+            // the primary. Connections to the chosen replicas are dropped (a query may still be running).
+            if let Some(r) = find_replica(&shared, &node) {
+                if r.health.mark_down(&format!("a read failed: {reason}")) {
+                    tracing::warn!(replica = %node, %reason, "replica taken out of read rotation after a failed read; retrying on the primary");
+                }
+            }
+            for r in map.values() {
+                session.backends.remove(r);
+            }
+            execute(session, plan, how).await
+        }
+        _ => attempt,
+    }
+}
+
+fn find_replica<'a>(shared: &'a crate::server::Shared, node: &str) -> Option<&'a crate::backend::replicas::Replica> {
+    let ds = node.split('/').next()?;
+    shared.replicas.get(ds)?.get(node)
+}
+
+fn replica_serving(shared: &crate::server::Shared, node: &str) -> bool {
+    find_replica(shared, node).is_some_and(|r| r.health.serving())
+}
+
+/// The replica a read on `ds` goes to for this session, or `None` for the primary.
+async fn choose(session: &mut Session, ds: &str) -> Option<String> {
+    let set = session.shared.replicas.get(ds)?.clone();
+    let rule = session.shared.rules.data_sources.get(ds)?;
+    let (mode, limit) = (rule.read_your_writes, std::time::Duration::from_millis(rule.read_your_writes_ms));
+    let replica = set.choose(None)?.name.clone();
+    let Some(mark) = session.writes.get(ds) else { return Some(replica) };
+    match mode {
+        ReadYourWrites::Off => return Some(replica),
+        ReadYourWrites::Window => return (mark.at.elapsed() >= limit).then_some(replica),
+        ReadYourWrites::Gtid if mark.synced.contains(&replica) => return Some(replica),
+        ReadYourWrites::Gtid => {}
+    }
+    let gtid = match mark.gtid.clone() {
+        Some(g) => g,
+        None => {
+            // The primary connection that wrote is still pinned (pins last the session); if not, play safe.
+            let conn = &mut session.backends.get_mut(ds)?.conn;
+            let rows = conn.query_rows("SELECT @@last_gtid").await.ok()?;
+            let g = rows.first().and_then(|r| r.first().cloned().flatten()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            session.writes.get_mut(ds)?.gtid = Some(g.clone());
+            g
+        }
+    };
+    if !gtid.is_empty() {
+        session.ensure_backend(&replica).await.ok()?;
+        let wait = format!("SELECT MASTER_GTID_WAIT('{}', {:.3})", gtid.replace('\'', ""), limit.as_secs_f64());
+        let conn = &mut session.backends.get_mut(&replica)?.conn;
+        match conn.query_rows(&wait).await {
+            Ok(rows) if rows.first().and_then(|r| r.first()).is_some_and(|v| v.as_deref() == Some(b"0")) => {}
+            Ok(_) => return None, // not there in time: the primary has it
+            Err(_) => {
+                session.backends.remove(&replica);
+                return None;
+            }
+        }
+    }
+    session.writes.get_mut(ds)?.synced.push(replica.clone());
+    Some(replica)
+}

@@ -1,0 +1,101 @@
+//! Which statements may run on a replica: plain SELECTs without locks, side effects or session-bound
+//! functions. Anything else (and anything this scan is unsure of) belongs on the primary.
+
+use super::normalize::{line_end, quoted_identifier_end, string_end};
+
+/// Functions whose result or effect belongs to the session's primary connection.
+const PRIMARY_ONLY: &[&str] = &[
+    "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS", "IS_USED_LOCK", "IS_FREE_LOCK", "LAST_INSERT_ID", "FOUND_ROWS",
+    "ROW_COUNT", "NEXTVAL", "LASTVAL", "SETVAL", "NEXT", "PREVIOUS", "MASTER_POS_WAIT", "MASTER_GTID_WAIT", "LOAD_FILE",
+    "INTO", "SHARE", "UPDATE", "LOCK",
+];
+
+/// Whether `sql` is a plain read: a SELECT with no `FOR UPDATE` / `FOR SHARE` / `LOCK IN SHARE MODE`, no
+/// `INTO`, no user-variable use or assignment, no lock, sequence or last-insert-id functions. Words inside
+/// strings and quoted names do not count; words inside comments do (erring towards the primary).
+pub fn is_plain_read(sql: &str) -> bool {
+    let s = sql.as_bytes();
+    let mut i = 0;
+    let mut first = true;
+    while i < s.len() {
+        match s[i] {
+            b'\'' | b'"' => match string_end(s, i) {
+                Some(end) => i = end,
+                None => return false,
+            },
+            b'`' => match quoted_identifier_end(s, i) {
+                Some(end) => i = end,
+                None => return false,
+            },
+            b'#' => i = line_end(s, i),
+            b'-' if s.get(i + 1) == Some(&b'-') && s.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) => i = line_end(s, i),
+            // Comments before the first word are skipped (hints live there); later ones are read as words.
+            b'/' if first && s.get(i + 1) == Some(&b'*') => match s[i + 2..].windows(2).position(|w| w == b"*/") {
+                Some(p) => i += p + 4,
+                None => return false,
+            },
+            b'@' if s.get(i + 1) == Some(&b'@') => i += 2,
+            b'@' | b':' => return false,
+            c if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while i < s.len() && (s[i].is_ascii_alphanumeric() || s[i] == b'_' || s[i] == b'$') {
+                    i += 1;
+                }
+                let word = &sql[start..i];
+                if first {
+                    if !word.eq_ignore_ascii_case("SELECT") {
+                        return false;
+                    }
+                    first = false;
+                } else if PRIMARY_ONLY.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+                    return false;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    !first
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plain_read;
+
+    #[test]
+    fn plain_reads() {
+        for sql in [
+            "SELECT c FROM sbtest1 WHERE id=10",
+            "/* shardgate: read=replica */ select 1",
+            "(SELECT 1) UNION (SELECT 2)",
+            "SELECT 'FOR UPDATE', `into` FROM t WHERE c = 'GET_LOCK(1)'",
+            "SELECT @@version, @@session.sql_mode",
+            "SELECT COUNT(*) FROM t -- for update\n",
+        ] {
+            assert!(is_plain_read(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn primary_statements() {
+        for sql in [
+            "UPDATE t SET a = 1",
+            "INSERT INTO t VALUES (1)",
+            "SELECT * FROM t FOR UPDATE",
+            "SELECT * FROM t WHERE id = 1 LOCK IN SHARE MODE",
+            "SELECT * FROM t FOR SHARE",
+            "SELECT c INTO @x FROM t",
+            "SELECT @x := 5",
+            "SELECT @x",
+            "SELECT GET_LOCK('a', 1)",
+            "SELECT LAST_INSERT_ID()",
+            "SELECT NEXT VALUE FOR s",
+            "SHOW TABLES",
+            "SET @a = 1",
+            "BEGIN",
+            "SELECT 'open",
+            "/* only a comment */",
+        ] {
+            assert!(!is_plain_read(sql), "{sql}");
+        }
+    }
+}
