@@ -7,6 +7,7 @@
 #   splice             bench/splice: tokio copy_bidirectional, nothing else (the floor of a tokio proxy)
 #   shardgate          shardgate pass-through, one data source (ds0)
 #   shardgate-1w       the same with worker_threads = 1 (opt-in: not in the default TARGETS)
+#   shardgate-replicas shardgate, one data source: ds0's primary plus its two replicas (read/write split)
 #   shardgate-sharded  shardgate over ds0 + ds1 with sbtest1..N sharded by id (bench/sharded-rules.toml.in),
 #                      tables in database sbtest_sharded, prepared through shardgate itself
 #
@@ -29,8 +30,8 @@ die() { echo "bench: ERROR: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- the matrix (env overrides everything)
 ALL_WORKLOADS="oltp_point_select oltp_read_only oltp_read_write oltp_write_only oltp_insert"
-ALL_TARGETS="direct haproxy splice shardgate shardgate-1w shardgate-sharded"
-DEFAULT_TARGETS="direct haproxy splice shardgate shardgate-sharded" # shardgate-1w: opt-in
+ALL_TARGETS="direct haproxy splice shardgate shardgate-1w shardgate-replicas shardgate-sharded"
+DEFAULT_TARGETS="direct haproxy splice shardgate shardgate-replicas shardgate-sharded" # shardgate-1w: opt-in
 if [[ ${QUICK:-0} == 1 ]]; then
   : "${WORKLOADS:=oltp_point_select oltp_read_only oltp_read_write}" "${MODES:=auto disable}" "${THREADS:=1 8}"
   : "${TIME:=5}" "${ROUNDS:=1}" "${WARMUP:=2}"
@@ -105,7 +106,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if wants shardgate || wants shardgate-1w || wants shardgate-sharded; then
+if wants shardgate || wants shardgate-1w || wants shardgate-replicas || wants shardgate-sharded; then
   [[ -x $SHARDGATE_BIN ]] || die "no shardgate binary at $SHARDGATE_BIN (cargo build --release, or set SHARDGATE_BIN)"
   # A copy: the original may be rebuilt while we run.
   cp -p "$SHARDGATE_BIN" "$WORK/shardgate"
@@ -129,15 +130,19 @@ lab wipe >/dev/null 2>&1 || true
 if ! lab up 2>&1 | sed 's/^/  /' >&2; then die "lab up failed"; fi
 rootsql() { mariadb --no-defaults --socket="$BENCH_LAB_DIR/$1/mariadbd.sock" -uroot -N -B -e "$2"; }
 if [[ $KEEP_REPLICATION != 1 ]]; then
-  # No target reads from a replica yet; a replica applying the write workloads would take CPU
-  # from the two cores the targets share. KEEP_REPLICATION=1 keeps them applying.
-  rootsql ds0-replica 'STOP SLAVE'; rootsql ds1-replica 'STOP SLAVE'
+  # Only shardgate-replicas reads from replicas (ds0's); a replica applying the write workloads takes CPU
+  # from the two cores the targets share, so the others stop. KEEP_REPLICATION=1 keeps them all applying.
+  rootsql ds1-replica 'STOP SLAVE'
+  wants shardgate-replicas || { rootsql ds0-replica 'STOP SLAVE'; rootsql ds0-replica2 'STOP SLAVE'; }
 fi
 DIRECT_PORT=$BENCH_LAB_PORT
 DS1_PORT=$((BENCH_LAB_PORT + 2))
 export BENCH_DIRECT_PORT=$DIRECT_PORT BENCH_DS0_SOCKET=$BENCH_LAB_DIR/ds0-primary/mariadbd.sock \
   BENCH_DS1_SOCKET=$BENCH_LAB_DIR/ds1-primary/mariadbd.sock
 export BENCH_BACKEND_PIDS="$(cat "$BENCH_LAB_DIR/ds0-primary/mariadbd.pid") $(cat "$BENCH_LAB_DIR/ds1-primary/mariadbd.pid")"
+if wants shardgate-replicas; then # their CPU is MariaDB's too (they serve that target's reads)
+  BENCH_BACKEND_PIDS+=" $(cat "$BENCH_LAB_DIR/ds0-replica/mariadbd.pid") $(cat "$BENCH_LAB_DIR/ds0-replica2/mariadbd.pid")"
+fi
 
 # ---------------------------------------------------------------- targets
 NEXT_PORT=$PROXY_PORT_BASE
@@ -242,6 +247,18 @@ start_shardgate_1w() {
   add_target shardgate-1w proxy "$port" "$pid" ds0 "$DIRECT_PORT" - "shardgate pass-through, one data source, worker_threads 1"
 }
 
+# Read/write split: ds0's primary and both its replicas (weight 1 each), default health and lag settings.
+start_shardgate_replicas() {
+  local port pid; port=$(free_port)
+  write_rules "$WORK/shardgate-replicas.toml" "$port"
+  sed -i "/^max_connections = 256/a replicas = [{ address = \"127.0.0.1:$((BENCH_LAB_PORT + 1))\" }, { address = \"127.0.0.1:$((BENCH_LAB_PORT + 5))\" }]" \
+    "$WORK/shardgate-replicas.toml"
+  "$WORK/shardgate" serve --config "$WORK/shardgate-replicas.toml" >"$WORK/shardgate-replicas.log" 2>&1 8>&- </dev/null &
+  pid=$!; PIDS+=("$pid")
+  wait_ready shardgate-replicas "$port" "$pid" "$WORK/shardgate-replicas.log"
+  add_target shardgate-replicas proxy "$port" "$pid" ds0 "$DIRECT_PORT" - "shardgate, ds0 primary + 2 replicas: reads on the replicas"
+}
+
 # ======================= shardgate-sharded ================================================
 # shardgate over ds0 + ds1 with sbtest sharded: bench/sharded-rules.toml.in (or SHARDED_RULES_TEMPLATE), where
 # @LISTEN@, @DS0@, @DS1@ stand for the listen address and the two primaries (host:port),
@@ -300,6 +317,7 @@ for t in $TARGETS; do
     splice) start_splice ;;
     shardgate) start_shardgate ;;
     shardgate-1w) start_shardgate_1w ;;
+    shardgate-replicas) start_shardgate_replicas ;;
     shardgate-sharded) start_shardgate_sharded ;;
   esac
 done

@@ -13,7 +13,9 @@ async fn oltp_read_write_through_one_data_source() {
     sysbench(&proxy, "oltp_read_write", &["prepare"]).await;
     for (mode, seconds) in [("disable", 10), ("auto", 5)] {
         // Prepared statements (sysbench's default) pass through to the session's pinned connection as well.
-        let report = run_clean(&proxy, "oltp_read_write", mode, seconds, &[]).await;
+        // Uniform rows: the default "special" distribution makes MariaDB itself deadlock now and then (1213,
+        // which sysbench counts as an ignored error), direct or through any proxy.
+        let report = run_clean(&proxy, "oltp_read_write", mode, seconds, &["--rand-type=uniform"]).await;
         // 18 queries per transaction (10 point selects, 4 ranges, 2 updates, delete, insert) + BEGIN/COMMIT.
         assert_eq!(figure(&report, "total:"), figure(&report, "transactions:") * 20, "queries per transaction in:\n{report}");
     }
