@@ -43,7 +43,7 @@ fi
 : "${BENCH_LAB_DIR:=/tmp/shardgate-bench-lab}" "${BENCH_LAB_PORT:=33310}" "${PROXY_PORT_BASE:=33320}"
 : "${SHARDGATE_BIN:=$REPO/target/release/shardgate}"
 : "${SHARDGATE_WORKERS:=}" "${SPLICE_WORKERS:=}" "${HAPROXY_NBTHREAD:=}" "${KEEP_REPLICATION:=0}"
-: "${SHARDED_TRANSACTION_MODE:=best_effort}" "${SHARDED_SYSBENCH_ARGS:=}" # shardgate-sharded only (see its start function)
+: "${SHARDED_TRANSACTION_MODE:=xa}" "${SHARDED_SYSBENCH_ARGS:=}" # shardgate-sharded only (see its start function)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 : "${OUT:=$BENCH/results/$STAMP$([[ ${QUICK:-0} == 1 ]] && echo -quick).json}"
 : "${REPORT_MD:=$BENCH/RESULTS.md}" "${REPORT_PNG:=$BENCH/qps.png}"
@@ -267,10 +267,10 @@ start_shardgate_replicas() {
 # sbtest_sharded on both primaries, so its tables never collide with the direct target's sbtest tables on
 # ds0. The tables are prepared THROUGH this shardgate (sysbench prepare: CREATE TABLE fanned out, multi-row
 # INSERTs split per shard with ids from the sequence), before every cell like the others.
-# @TRANSACTION_MODE@ is $SHARDED_TRANSACTION_MODE, default best_effort: sysbench's transactions (BEGIN …
-# COMMIT around statements on both shards) then run as they do on the other targets; each shard joins the
-# transaction when a statement first reaches it and COMMIT goes to both (atomic per shard, not across
-# them). With single_source, shardgate's default, statements on the second shard inside a transaction get
+# @TRANSACTION_MODE@ is $SHARDED_TRANSACTION_MODE, default xa (shardgate's default): sysbench's transactions
+# (BEGIN … COMMIT around statements on both shards) run as XA transactions, each shard joining with XA START
+# when a statement first reaches it, COMMIT in two phases when both joined. best_effort: each shard joins
+# with BEGIN and COMMIT goes to both (atomic per shard, not across them). With single_source, shardgate's default, statements on the second shard inside a transaction get
 # ERROR 1235, so oltp_read_only/read_write/write_only need SHARDED_SYSBENCH_ARGS="--skip_trx=on
 # --mysql-ignore-errors=1062,1213,1020,1205": without transactions two threads can delete and re-insert
 # the same id (a race of sysbench's own; direct MariaDB shows it too). bench/README.md has the details.
@@ -298,7 +298,7 @@ start_shardgate_sharded() {
   port=$(free_port)
   rootsql ds0-primary 'CREATE DATABASE IF NOT EXISTS sbtest_sharded'
   rootsql ds1-primary 'CREATE DATABASE IF NOT EXISTS sbtest_sharded'
-  render_sharded_rules "$tmpl" "$port" >"$WORK/shardgate-sharded.toml"
+  { echo "xa_log = \"$WORK/shardgate-sharded.xa.log\""; render_sharded_rules "$tmpl" "$port"; } >"$WORK/shardgate-sharded.toml"
   "$WORK/shardgate" check --config "$WORK/shardgate-sharded.toml" >"$WORK/shardgate-sharded.check" 2>&1 ||
     { cat "$WORK/shardgate-sharded.check" >&2; die "rules rendered from $tmpl do not check (kept in $WORK)"; }
   "$WORK/shardgate" serve --config "$WORK/shardgate-sharded.toml" >"$WORK/shardgate-sharded.log" 2>&1 8>&- </dev/null &

@@ -29,6 +29,8 @@ pub mod code {
     pub const DATA_SOURCE_UNREACHABLE: u16 = 1429;
     /// ER_MALFORMED_PACKET
     pub const MALFORMED_PACKET: u16 = 1835;
+    /// ER_XA_RBROLLBACK (SQLSTATE XA100)
+    pub const XA_RBROLLBACK: u16 = 1402;
 }
 
 /// Everything that can go wrong while serving a client.
@@ -107,6 +109,14 @@ pub enum SgError {
 }
 
 impl SgError {
+    /// A backend's ERR packet as an error to relay (its code, SQLSTATE and message).
+    pub fn from_err_payload(payload: &[u8]) -> Self {
+        match crate::protocol::response::decode_err(payload) {
+            Ok(e) => SgError::Backend { code: e.code, sqlstate: e.sqlstate, message: e.message },
+            Err(e) => e,
+        }
+    }
+
     /// Shorthand for a malformed-packet error.
     pub fn malformed(what: &str) -> Self {
         SgError::Malformed(what.to_string())

@@ -14,7 +14,6 @@ use crate::backend::conn::Variant;
 use crate::backend::pool::Pool;
 use crate::backend::replicas::ReplicaSet;
 use crate::config::Rules;
-use crate::protocol::constants::{cap, UTF8MB4_GENERAL_CI};
 use crate::stats::Stats;
 
 /// What every session of one server shares.
@@ -29,6 +28,8 @@ pub struct Shared {
     pub replicas: HashMap<String, Arc<ReplicaSet>>,
     /// Woken whenever a replica leaves service (reads in flight on it give up and retry elsewhere).
     pub ejections: Arc<tokio::sync::Notify>,
+    /// The XA decision log (transaction_mode = "xa" with sharding rules).
+    pub xa_log: Option<Arc<crate::backend::xa_log::XaLog>>,
     /// Counters.
     pub stats: Arc<Stats>,
     /// Version string announced in greetings.
@@ -87,12 +88,29 @@ impl Server {
         };
         let layouts = crate::sharding::table::build(&rules)
             .map_err(|p| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid sharding rules: {}", p[0].message)))?;
+        let sharded = layouts.values().any(|l| !l.tables.is_empty() || !l.broadcast.is_empty());
+        let xa_log = if rules.transaction_mode == crate::config::rules::TransactionMode::Xa && sharded {
+            let log = crate::backend::xa_log::XaLog::open(&rules.xa_log)
+                .map_err(|e| io::Error::new(e.kind(), format!("XA decision log {}: {e}", rules.xa_log.display())))?;
+            // Finish what an earlier run of this instance left prepared, before taking new transactions.
+            let primaries: Vec<String> = rules.data_sources.keys().cloned().collect();
+            let done = crate::backend::xa_recovery::recover(&log, &pools, &primaries, &stats).await;
+            if done != Default::default() {
+                tracing::warn!(committed = done.committed.len(), rolled_back = done.rolled_back.len(), unreachable = ?done.unreachable, "XA recovery at start-up");
+            }
+            let interval = std::time::Duration::from_millis(rules.xa_recovery_interval_ms.max(1));
+            crate::backend::xa_recovery::spawn(&log, pools.clone(), primaries, stats.clone(), interval);
+            Some(log)
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
             layouts,
             rules,
             pools,
             replicas,
             ejections,
+            xa_log,
             stats,
             server_version,
             collations: std::sync::Mutex::new(HashMap::new()),
@@ -141,8 +159,7 @@ impl Server {
 
 async fn probe_version(pools: &HashMap<String, Arc<Pool>>, ds: &str) -> String {
     let Some(pool) = pools.get(ds) else { return FALLBACK_VERSION.into() };
-    let variant = Variant { caps: cap::DEPRECATE_EOF | cap::MULTI_RESULTS | cap::PS_MULTI_RESULTS, collation: UTF8MB4_GENERAL_CI };
-    match pool.get(variant, None).await {
+    match pool.get(Variant::CONTROL, None).await {
         Ok(conn) => {
             let v = format!("{}-shardgate", conn.conn.server_version);
             pool.put_clean(conn);

@@ -18,6 +18,12 @@ pub struct Stats {
     pub backend_connects: AtomicU64,
     /// Backend connections that failed or broke.
     pub backend_errors: AtomicU64,
+    /// XA transactions committed in two phases.
+    pub xa_two_phase_commits: AtomicU64,
+    /// Prepared XA branches recovery committed.
+    pub xa_recovered_commits: AtomicU64,
+    /// Prepared XA branches recovery rolled back.
+    pub xa_recovered_rollbacks: AtomicU64,
 }
 
 impl Stats {

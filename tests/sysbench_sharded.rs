@@ -11,8 +11,8 @@ use common::{direct, ds0_port, ds1_port};
 use mysql_async::prelude::*;
 
 fn sharded_sbtest(text: String) -> String {
-    // sysbench's read/write workloads run transactions over both shards.
-    let mut text = format!("transaction_mode = \"best_effort\"\n{text}");
+    // sysbench's read/write workloads run transactions over both shards: XA (the default transaction_mode).
+    let mut text = text;
     for t in ["sbtest1", "sbtest2"] {
         text.push_str(&format!(
             "\n[schemas.sbtest.tables.{t}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{t}\"\nkey_generator = \"sequence\"\n"
@@ -95,6 +95,14 @@ async fn sysbench_over_two_shards() {
         "oltp_delete",
     ] {
         run_clean_threads(&proxy, script, "auto", 10, 8).await;
+    }
+    // read_write in the text protocol too: its cross-shard transactions commit in two phases, atomically.
+    run_clean_threads(&proxy, "oltp_read_write", "disable", 10, 8).await;
+    let two_phase = shardgate::stats::Stats::get(&proxy.stats.xa_two_phase_commits);
+    assert!(two_phase > 100, "sysbench's transactions over both shards committed with XA: {two_phase} two-phase commits");
+    for port in [ds0_port(), ds1_port()] {
+        let left: Vec<(i64, i64, i64, String)> = direct(port, None).await.query("XA RECOVER").await.unwrap();
+        assert!(left.iter().all(|x| !x.3.starts_with("sg-")), "no XA branch left prepared on {port}: {left:?}");
     }
     // The text protocol, 4 threads (the sharding issue's workloads).
     for script in ["oltp_point_select", "oltp_update_index", "oltp_delete", "oltp_insert"] {

@@ -1,6 +1,6 @@
-//! Transactions over sharded tables: by default a transaction stays on the schema's default data source
-//! (anything else is refused until XA); with transaction_mode = "best_effort" other data sources join on
-//! first use and COMMIT/ROLLBACK reach all of them.
+//! Transactions over sharded tables in the modes other than xa (tests/xa.rs): with transaction_mode =
+//! "single_source" a transaction stays on the schema's default data source (anything else is refused);
+//! with "best_effort" other data sources join on first use and COMMIT/ROLLBACK reach all of them.
 
 mod common;
 
@@ -24,7 +24,7 @@ async fn on_backends(t: &str) -> (Vec<i64>, Vec<i64>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn by_default_a_transaction_stays_on_the_default_data_source() {
+async fn single_source_keeps_a_transaction_on_the_default_data_source() {
     let t = unique("tx");
     let p = proxy(&t, "single_source").await;
     let mut c = Conn::new(opts(&p, "app", "app", Some("demo"))).await.unwrap();

@@ -24,6 +24,14 @@ pub struct Variant {
     pub collation: u8,
 }
 
+impl Variant {
+    /// What the proxy's own connections use (sequences, XA recovery, probes): no client reads their replies.
+    pub const CONTROL: Variant = Variant {
+        caps: cap::DEPRECATE_EOF | cap::MULTI_RESULTS | cap::PS_MULTI_RESULTS,
+        collation: crate::protocol::constants::UTF8MB4_GENERAL_CI,
+    };
+}
+
 /// Capabilities the proxy always asks a backend for.
 const BASE_CAPS: u32 = cap::LONG_PASSWORD
     | cap::LONG_FLAG

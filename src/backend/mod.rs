@@ -5,3 +5,5 @@ pub mod health;
 pub mod pool;
 pub mod replicas;
 pub mod statements;
+pub mod xa_log;
+pub mod xa_recovery;

@@ -24,15 +24,34 @@ pub struct Rules {
     /// What a transaction may do across data sources (see [`TransactionMode`]).
     #[serde(default)]
     pub transaction_mode: TransactionMode,
+    /// xa mode: the decision log (commit decisions, fsync'd before any branch commits). One file per
+    /// shardgate instance: its first line holds the prefix of the instance's XA ids, so recovery after a
+    /// restart with the same file finishes exactly that instance's transactions.
+    #[serde(default = "default_xa_log")]
+    pub xa_log: std::path::PathBuf,
+    /// xa mode: how often prepared XA transactions left by failures are resolved (also done at start-up).
+    #[serde(default = "default_xa_recovery_interval_ms")]
+    pub xa_recovery_interval_ms: u64,
+}
+
+fn default_xa_log() -> std::path::PathBuf {
+    "shardgate-xa.log".into()
+}
+fn default_xa_recovery_interval_ms() -> u64 {
+    5000
 }
 
 /// How transactions that touch several data sources are handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TransactionMode {
-    /// A transaction stays on the schema's default data source; a statement that would reach another one is
-    /// refused (ER_NOT_SUPPORTED_YET). The default until XA two-phase commit lands.
+    /// The default. In schemas with sharding rules every transaction is an XA transaction on each data source
+    /// it reaches (XA START on first use); COMMIT is one phase on one data source and two-phase commit with a
+    /// durable decision on several, so it is all or nothing even if the proxy or a shard dies.
     #[default]
+    Xa,
+    /// A transaction stays on the schema's default data source; a statement that would reach another one is
+    /// refused (ER_NOT_SUPPORTED_YET).
     SingleSource,
     /// Other data sources join the transaction when a statement first reaches them (BEGIN there), and
     /// COMMIT/ROLLBACK go to every one: atomic per data source, NOT across them — if a commit fails after

@@ -5,12 +5,10 @@ use crate::backend::conn::Variant;
 use crate::error::SgError;
 use crate::plan::insert::InsertPlan;
 use crate::plan::planner::Combine;
-use crate::protocol::constants::{cap, UTF8MB4_GENERAL_CI};
 use crate::session::session::Session;
 use crate::sharding::table::{KeyGenerator, ShardedTable};
 
 /// The variant of the proxy's own control connections (sequences).
-const CONTROL: Variant = Variant { caps: cap::DEPRECATE_EOF | cap::MULTI_RESULTS | cap::PS_MULTI_RESULTS, collation: UTF8MB4_GENERAL_CI };
 
 /// Runs a planned INSERT.
 pub async fn run(session: &mut Session, plan: &InsertPlan) -> Result<(), SgError> {
@@ -25,7 +23,7 @@ async fn control_conn(session: &Session) -> Result<(std::sync::Arc<crate::backen
     let schema = session.state.schema.as_deref().ok_or(SgError::NoDatabase)?;
     let layout = &session.shared.layouts[schema];
     let pool = session.shared.pools[&layout.default_data_source].clone();
-    let conn = pool.get(CONTROL, Some(&layout.database)).await?;
+    let conn = pool.get(Variant::CONTROL, Some(&layout.database)).await?;
     Ok((pool, conn))
 }
 

@@ -9,7 +9,7 @@ use crate::plan::merge::{ColRef, MergeSpec};
 use crate::plan::planner::Target;
 use crate::protocol::codec::Reader;
 use crate::protocol::reply::{ReplyKind, ReplyScanner};
-use crate::protocol::response::{decode_err, encode_end_of_rows};
+use crate::protocol::response::encode_end_of_rows;
 use crate::protocol::resultset::encode_text_row;
 use crate::protocol::row_binary::{decode_binary_row, encode_binary_row, wire_type, WireType};
 use crate::protocol::row_text::decode_text_row;
@@ -54,12 +54,6 @@ impl ShardStream {
     }
 }
 
-fn backend_error(payload: &[u8]) -> SgError {
-    match decode_err(payload) {
-        Ok(e) => SgError::Backend { code: e.code, sqlstate: e.sqlstate, message: e.message },
-        Err(e) => e,
-    }
-}
 
 impl RowStream for ShardStream {
     async fn next_row(&mut self) -> Result<Option<Row>, SgError> {
@@ -68,7 +62,7 @@ impl RowStream for ShardStream {
         }
         let p = self.packet().await?;
         if self.scanner.error {
-            return Err(backend_error(&p));
+            return Err(SgError::from_err_payload(&p));
         }
         if self.scanner.is_done() {
             return Ok(None);
@@ -155,7 +149,7 @@ async fn headers(streams: &mut [ShardStream], targets: &[Target]) -> Result<Head
     for (i, s) in streams.iter_mut().enumerate() {
         let head = s.packet().await?;
         if s.scanner.error {
-            failure.get_or_insert(backend_error(&head));
+            failure.get_or_insert(SgError::from_err_payload(&head));
             continue;
         }
         if s.scanner.is_done() {

@@ -19,6 +19,7 @@ pub mod distinct;
 pub mod merge_sort;
 pub mod stream;
 pub mod value;
+pub mod xa;
 
 use crate::error::SgError;
 use crate::config::rules::TransactionMode;
@@ -32,6 +33,12 @@ use crate::session::session::Session;
 /// best_effort mode, where they join the transaction (BEGIN there) on first use; otherwise it is refused.
 pub(crate) async fn check_transaction(session: &mut Session, sources: &[&str]) -> Result<(), SgError> {
     if !session.in_transaction() {
+        return Ok(());
+    }
+    if xa::applies(session) {
+        for ds in sources {
+            xa::enlist(session, ds).await?;
+        }
         return Ok(());
     }
     let home = data_source_for(session.state.schema.as_deref(), &session.shared.rules);
@@ -60,6 +67,14 @@ pub(crate) async fn check_transaction(session: &mut Session, sources: &[&str]) -
 /// COMMIT or ROLLBACK: first on every data source that joined the transaction, then on the home one. If a
 /// joined data source fails to commit, the home one is rolled back and the client gets the error.
 async fn end_transaction(session: &mut Session, commit: bool, command: &[u8]) -> Result<(), SgError> {
+    if xa::applies(session) {
+        if commit {
+            xa::commit(session).await?;
+        } else {
+            xa::rollback(session).await;
+        }
+        return session.send_ok().await;
+    }
     let word = if commit { "COMMIT" } else { "ROLLBACK" };
     let mut failure = None;
     for ds in std::mem::take(&mut session.enlisted) {
@@ -115,6 +130,11 @@ pub async fn run_binary(session: &mut Session, plan: Plan, sql: &str) -> Result<
             end_transaction(session, commit, &command).await
         }
         plan @ (Plan::Scatter { .. } | Plan::Insert(_) | Plan::Refuse(_)) => run(session, plan, &[]).await,
+        plan @ (Plan::Begin | Plan::Savepoint) => {
+            let mut command = vec![com::QUERY];
+            command.extend_from_slice(sql.as_bytes());
+            run(session, plan, &command).await
+        }
         _ => Err(SgError::UnsupportedPs("this statement as a prepared statement in a sharded schema; run it as plain SQL".into())),
     }
 }
@@ -156,9 +176,34 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
         Plan::ShowTables { like } => show_tables::run(session, like.as_deref()).await,
         Plan::Explain(inner, inner_sql) => explain::run(session, &inner, &inner_sql).await,
         Plan::EndTransaction(commit) => end_transaction(session, commit, command).await,
+        Plan::Begin => {
+            // BEGIN inside a transaction commits it first, as MySQL does.
+            xa::commit(session).await?;
+            session.state.status |= crate::protocol::constants::status::IN_TRANS;
+            session.send_ok().await
+        }
+        Plan::Savepoint => savepoint(session, command).await,
         Plan::Set { data_source } => set(session, &data_source, command).await,
         Plan::Refuse(reason) => Err(SgError::NotSupported(reason)),
     }
+}
+
+/// SAVEPOINT and friends in an XA-managed session: on the one data source in the transaction.
+async fn savepoint(session: &mut Session, command: &[u8]) -> Result<(), SgError> {
+    let branches = session.xa.as_ref().map(|t| t.branches.clone()).unwrap_or_default();
+    let ds = match &branches[..] {
+        [one] => one.clone(),
+        [] => data_source_for(session.state.schema.as_deref(), &session.shared.rules),
+        _ => {
+            return Err(SgError::NotSupported(format!(
+                "savepoints in a transaction that spans data sources {} (each would roll back alone); roll the whole \
+                 transaction back, or keep it on one shard",
+                branches.join(", ")
+            )))
+        }
+    };
+    check_transaction(session, &[&ds]).await?;
+    passthrough::run(session, &ds, command, ReplyKind::ResultSets).await
 }
 
 /// SET in a sharded schema: every other data source the session holds takes it first (a failure there is

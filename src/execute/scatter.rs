@@ -70,9 +70,30 @@ pub async fn run(
         session.shared.collations.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
     let atomic = combine == Combine::SumAffected && sources.len() > 1 && !session.in_transaction();
-    let replies = send_all(session, targets, atomic.then_some("BEGIN")).await?;
+    let xa = atomic && super::xa::applies(session);
+    if xa {
+        // One XA transaction over the data sources: all of them change, or none.
+        for ds in &sources {
+            if let Err(e) = super::xa::enlist(session, ds).await {
+                super::xa::rollback(session).await;
+                return Err(e);
+            }
+        }
+    }
+    let replies = match send_all(session, targets, (atomic && !xa).then_some("BEGIN")).await {
+        Ok(r) => r,
+        Err(e) => {
+            super::xa::rollback(session).await;
+            return Err(e);
+        }
+    };
     let error = replies.iter().find(|p| p.payload.first() != Some(&0x00)).cloned();
-    if atomic {
+    if xa {
+        match error {
+            None => super::xa::commit(session).await?,
+            Some(_) => super::xa::rollback(session).await,
+        }
+    } else if atomic {
         let end = if error.is_none() { "COMMIT" } else { "ROLLBACK" };
         let ends: Vec<Target> = sources.iter().map(|ds| Target { data_source: ds.clone(), sql: end.into() }).collect();
         let results = send_all(session, &ends, None).await?;

@@ -93,6 +93,11 @@ pub enum Plan {
     },
     /// COMMIT (true) or ROLLBACK (false): every data source that joined the transaction, then the home one.
     EndTransaction(bool),
+    /// BEGIN / START TRANSACTION of an XA-managed session: answered by the proxy; data sources join on use.
+    Begin,
+    /// SAVEPOINT / ROLLBACK TO / RELEASE SAVEPOINT of an XA-managed session: only while one data source is in
+    /// the transaction.
+    Savepoint,
     /// Refuse with ER_NOT_SUPPORTED_YET and this reason.
     Refuse(String),
 }
@@ -114,7 +119,7 @@ impl Plan {
                 }
             }
             Plan::Refuse(reason) => vec![("(refused)".into(), reason.clone())],
-            Plan::UseSchema(_) | Plan::ShowNodes | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::EndTransaction(_) => {
+            Plan::UseSchema(_) | Plan::Begin | Plan::Savepoint | Plan::ShowNodes | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::EndTransaction(_) => {
                 vec![("(shardgate)".into(), original.to_string())]
             }
         }
@@ -127,6 +132,12 @@ pub fn data_source_for(schema: Option<&str>, rules: &Rules) -> String {
         .and_then(|s| rules.schemas.get(s))
         .map(|s| s.data_source.get_ref().clone())
         .unwrap_or_else(|| rules.default_data_source().to_string())
+}
+
+/// Whether transactions in `schema` are XA transactions run by the proxy (xa mode, sharding rules).
+fn xa_managed(schema: Option<&str>, rules: &Rules, layouts: &HashMap<String, SchemaLayout>) -> bool {
+    rules.transaction_mode == crate::config::rules::TransactionMode::Xa
+        && schema.and_then(|s| layouts.get(s)).is_some_and(|l| !l.tables.is_empty() || !l.broadcast.is_empty())
 }
 
 fn forced_key(k: String) -> Literal {
@@ -170,6 +181,17 @@ pub fn plan_with_params(
         Statement::ShowTables { like } if schema.is_some() => Plan::ShowTables { like },
         Statement::Unsupported(what) => Plan::Refuse(what.to_string()),
         Statement::EndTransaction(commit) => Plan::EndTransaction(commit),
+        Statement::Begin(_) | Statement::Savepoint | Statement::ClientXa if !xa_managed(schema, rules, layouts) => {
+            Plan::Passthrough { data_source: data_source_for(schema, rules), sql: None }
+        }
+        Statement::Begin(true) => Plan::Refuse(
+            "START TRANSACTION with characteristics (READ ONLY, WITH CONSISTENT SNAPSHOT) in a schema with sharding rules: \
+             each data source runs an XA transaction, which takes none; use BEGIN (and SET TRANSACTION before it)"
+                .into(),
+        ),
+        Statement::Begin(false) => Plan::Begin,
+        Statement::Savepoint => Plan::Savepoint,
+        Statement::ClientXa => Plan::Refuse("XA statements from clients in a schema with sharding rules: shardgate runs XA itself; use BEGIN/COMMIT".into()),
         Statement::Set => match schema.and_then(|s| layouts.get(s)) {
             Some(l) if !l.tables.is_empty() || !l.broadcast.is_empty() => Plan::Set { data_source: data_source_for(schema, rules) },
             // Replica connections take the session's settings too.

@@ -109,7 +109,7 @@ impl Prepared {
 /// COM_STMT_PREPARE of a statement that names sharded or broadcast tables.
 pub async fn prepare(session: &mut Session, sql: &str) -> Result<(), SgError> {
     use crate::sql::lexer::{classify, Statement};
-    if !matches!(classify(sql), Statement::Other | Statement::EndTransaction(_) | Statement::Set) {
+    if !matches!(classify(sql), Statement::Other | Statement::EndTransaction(_) | Statement::Set | Statement::Begin(_) | Statement::Savepoint) {
         return Err(SgError::UnsupportedPs("this statement as a prepared statement in a sharded schema".into()));
     }
     let toks = tokenize(sql).map_err(|e| SgError::UnsupportedPs(format!("a statement the proxy cannot read ({e})")))?;

@@ -40,6 +40,8 @@ pub struct Session {
     reply_seq: u8,
     /// Data sources that joined the open transaction (best_effort mode), besides the home one.
     pub enlisted: std::collections::BTreeSet<String>,
+    /// The open XA transaction (transaction_mode = "xa" in schemas with sharding rules).
+    pub xa: Option<execute::xa::XaTxn>,
     /// What the session last wrote on each data source with replicas (read-your-writes).
     pub writes: HashMap<String, execute::read_split::WriteMark>,
     /// Statements prepared through the proxy (sharded schemas), by proxy id.
@@ -88,6 +90,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>) {
         reply_seq: 1,
         enlisted: Default::default(),
         writes: HashMap::new(),
+        xa: None,
         statements: HashMap::new(),
         next_statement: super::prepared::PROXY_ID_BASE,
     };
@@ -136,6 +139,9 @@ impl Session {
                 let sql = String::from_utf8_lossy(&payload[1..]);
                 let shared = &self.shared;
                 let plan = plan(classify(&sql), &sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
+                if self.xa.is_some() && crate::sql::reads::commits_implicitly(&sql) {
+                    execute::xa::commit(self).await?;
+                }
                 if self.shared.replicas.is_empty() {
                     execute::run(self, plan, payload).await?;
                 } else {
@@ -185,6 +191,7 @@ impl Session {
                 self.client.write_packet(self.reply_seq, text.as_bytes()).await?;
             }
             com::RESET_CONNECTION => {
+                execute::xa::rollback(self).await;
                 self.release_backends().await;
                 self.state.settings.clear();
                 self.state.status = crate::protocol::constants::status::AUTOCOMMIT;
@@ -351,6 +358,7 @@ impl Session {
     }
 
     async fn close(mut self) {
+        execute::xa::rollback(&mut self).await;
         self.release_backends().await;
         self.client.shutdown().await;
     }

@@ -28,6 +28,13 @@ pub enum Statement {
     Set,
     /// A bare `COMMIT` (true) or `ROLLBACK` (false), optionally with WORK.
     EndTransaction(bool),
+    /// `BEGIN [WORK]` or `START TRANSACTION`; true when START TRANSACTION carries characteristics
+    /// (READ ONLY, WITH CONSISTENT SNAPSHOT, …).
+    Begin(bool),
+    /// `SAVEPOINT x`, `ROLLBACK [WORK] TO [SAVEPOINT] x`, `RELEASE SAVEPOINT x`.
+    Savepoint,
+    /// An `XA …` statement from the client.
+    ClientXa,
     /// A form the proxy recognises but cannot answer correctly; the text says which.
     Unsupported(&'static str),
     /// Anything else: handled by the backend.
@@ -136,11 +143,33 @@ pub fn classify(sql: &str) -> Statement {
     if is_word(&first, "set") {
         return Statement::Set;
     }
+    if is_word(&first, "begin") {
+        let mut next = lx.next();
+        if is_word(&next, "work") {
+            next = lx.next();
+        }
+        return if matches!(next, None | Some(Token::Semicolon)) && lx.at_end() { Statement::Begin(false) } else { Statement::Other };
+    }
+    if is_word(&first, "start") {
+        if !is_word(&lx.next(), "transaction") {
+            return Statement::Other;
+        }
+        return Statement::Begin(!matches!(lx.next(), None | Some(Token::Semicolon)));
+    }
+    if is_word(&first, "savepoint") || (is_word(&first, "release") && is_word(&lx.next(), "savepoint")) {
+        return Statement::Savepoint;
+    }
+    if is_word(&first, "xa") {
+        return Statement::ClientXa;
+    }
     if is_word(&first, "commit") || is_word(&first, "rollback") {
         let commit = is_word(&first, "commit");
         let mut next = lx.next();
         if is_word(&next, "work") {
             next = lx.next();
+        }
+        if !commit && is_word(&next, "to") {
+            return Statement::Savepoint;
         }
         return match next {
             None | Some(Token::Semicolon) if lx.at_end() => Statement::EndTransaction(commit),
@@ -281,6 +310,14 @@ mod tests {
     fn show_databases_forms() {
         assert_eq!(classify("show databases"), Statement::ShowDatabases { like: None });
         assert_eq!(classify("SHOW SHARDGATE NODES;"), Statement::ShowNodes);
+        assert_eq!(classify("begin"), Statement::Begin(false));
+        assert_eq!(classify("START TRANSACTION;"), Statement::Begin(false));
+        assert_eq!(classify("start transaction read only"), Statement::Begin(true));
+        assert_eq!(classify("begin not atomic select 1; end"), Statement::Other);
+        assert_eq!(classify("SAVEPOINT a"), Statement::Savepoint);
+        assert_eq!(classify("rollback work to savepoint a"), Statement::Savepoint);
+        assert_eq!(classify("RELEASE SAVEPOINT a"), Statement::Savepoint);
+        assert_eq!(classify("xa recover"), Statement::ClientXa);
         assert!(matches!(classify("show shardgate nodez"), Statement::Unsupported(_)));
         assert_eq!(classify("SHOW SCHEMAS;"), Statement::ShowDatabases { like: None });
         assert_eq!(classify("show databases like 'de%'"), Statement::ShowDatabases { like: Some("de%".into()) });
@@ -295,7 +332,7 @@ mod tests {
         assert_eq!(classify("COMMIT"), Statement::EndTransaction(true));
         assert_eq!(classify("set names utf8mb4"), Statement::Set);
         assert_eq!(classify("rollback work;"), Statement::EndTransaction(false));
-        assert_eq!(classify("ROLLBACK TO SAVEPOINT a"), Statement::Other);
+        assert_eq!(classify("ROLLBACK TO SAVEPOINT a"), Statement::Savepoint);
         assert_eq!(classify("select 'use x'"), Statement::Other);
     }
 

@@ -57,9 +57,39 @@ pub fn is_plain_read(sql: &str) -> bool {
     !first
 }
 
+/// Whether MySQL commits the open transaction before running `sql`: DDL, LOCK/UNLOCK TABLES, account
+/// statements, table maintenance, and `SET autocommit = 1`.
+pub fn commits_implicitly(sql: &str) -> bool {
+    const WORDS: &[&str] = &["ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE", "LOCK", "UNLOCK", "GRANT", "REVOKE", "ANALYZE", "OPTIMIZE", "REPAIR"];
+    let text = sql.trim_start();
+    let text = match text.strip_prefix("/*").and_then(|r| r.split_once("*/")) {
+        Some((_, rest)) => rest.trim_start(),
+        None => text,
+    };
+    let word = &text[..text.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(text.len())];
+    if WORDS.iter().any(|w| w.eq_ignore_ascii_case(word)) {
+        return true;
+    }
+    if !word.eq_ignore_ascii_case("SET") {
+        return false;
+    }
+    let squeezed: String = text.chars().filter(|c| !c.is_whitespace() && *c != '`' && *c != '@').collect::<String>().to_ascii_lowercase();
+    ["autocommit=1", "autocommit=on", "autocommit=true", "session.autocommit=1", "session.autocommit=on"].iter().any(|p| squeezed.contains(p))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_plain_read;
+    use super::{commits_implicitly, is_plain_read};
+
+    #[test]
+    fn implicit_commits() {
+        for sql in ["CREATE TABLE t (a INT)", "  drop table t", "/* x */ ALTER TABLE t ADD b INT", "SET autocommit = 1", "set @@session.autocommit=ON", "LOCK TABLES t WRITE"] {
+            assert!(commits_implicitly(sql), "{sql}");
+        }
+        for sql in ["SET autocommit = 0", "SELECT 1", "UPDATE t SET a = 1", "SET NAMES utf8mb4", "BEGIN"] {
+            assert!(!commits_implicitly(sql), "{sql}");
+        }
+    }
 
     #[test]
     fn plain_reads() {

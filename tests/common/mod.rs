@@ -26,6 +26,11 @@ pub fn ds1_port() -> u16 {
     lab_port() + 2
 }
 
+/// A fresh decision-log path for one test server.
+pub fn xa_log_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}.xa.log", unique("xa")))
+}
+
 /// Fails (never skips) when the lab is not running: these tests exist to talk to real MariaDB.
 pub fn require_lab() {
     for port in [ds0_port(), ds1_port()] {
@@ -44,6 +49,9 @@ pub fn require_lab() {
 pub fn rules_text(extra: &str) -> String {
     format!(
         r#"
+# Each test server its own XA decision log (and so its own XA id prefix).
+xa_log = "{}"
+
 [server]
 listen = "127.0.0.1:0"
 
@@ -68,6 +76,7 @@ data_source = "ds_0"
 data_source = "ds_0"
 {extra}
 "#,
+        xa_log_path().display(),
         ds0_port(),
         ds1_port()
     )

@@ -1,0 +1,164 @@
+//! The XA decision log: one append-only file per shardgate instance. A commit decision is written and
+//! fsync'd before the first `XA COMMIT` is sent, so after a crash recovery commits exactly the prepared
+//! branches whose transaction was decided and rolls back the rest.
+//!
+//! Format (text, one record per line): `shardgate-xa-log 1 <prefix>` first, then `C <gtrid>` (commit
+//! decided) and `D <gtrid>` (every branch committed). The prefix, random at creation, starts every gtrid
+//! this instance makes (`sg-<prefix>-<n>`), so recovery never touches another instance's transactions.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// An open decision log.
+#[derive(Debug)]
+pub struct XaLog {
+    path: PathBuf,
+    prefix: String,
+    file: Mutex<File>,
+    next: AtomicU64,
+    /// gtrids of transactions this process is running: recovery leaves them alone.
+    in_flight: Mutex<HashSet<String>>,
+    /// Decided commits whose branches may not all be committed yet (from the file, and this run's).
+    decided: Mutex<HashSet<String>>,
+}
+
+/// Servers of one process that name the same file share one log (and one set of transactions in flight).
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<XaLog>>> {
+    static R: OnceLock<Mutex<HashMap<PathBuf, Weak<XaLog>>>> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+impl XaLog {
+    /// Opens (or creates) the log at `path`, keeping only decisions not known to be done.
+    pub fn open(path: &Path) -> std::io::Result<Arc<XaLog>> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        if !path.exists() {
+            File::create(path)?;
+        }
+        let canonical = path.canonicalize()?;
+        let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(log) = reg.get(&canonical).and_then(Weak::upgrade) {
+            return Ok(log);
+        }
+        let mut prefix = None;
+        let mut decided = HashSet::new();
+        for line in BufReader::new(File::open(&canonical)?).lines() {
+            let line = line?;
+            match line.split_once(' ') {
+                Some(("shardgate-xa-log", rest)) => prefix = rest.split(' ').nth(1).map(str::to_string),
+                Some(("C", g)) => {
+                    decided.insert(g.to_string());
+                }
+                Some(("D", g)) => {
+                    decided.remove(g);
+                }
+                _ => {} // a torn last line from a crash: that decision was never acknowledged
+            }
+        }
+        let prefix = prefix.unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()));
+        // Compact: rewrite the header and the open decisions, then continue appending to that.
+        let tmp = canonical.with_extension("tmp");
+        {
+            let mut f = File::create(&tmp)?;
+            writeln!(f, "shardgate-xa-log 1 {prefix}")?;
+            for g in &decided {
+                writeln!(f, "C {g}")?;
+            }
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &canonical)?;
+        let file = OpenOptions::new().append(true).open(&canonical)?;
+        let log = Arc::new(XaLog {
+            path: canonical.clone(),
+            prefix,
+            file: Mutex::new(file),
+            next: AtomicU64::new(1),
+            in_flight: Mutex::new(HashSet::new()),
+            decided: Mutex::new(decided),
+        });
+        reg.insert(canonical, Arc::downgrade(&log));
+        Ok(log)
+    }
+
+    /// Where the log is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether `gtrid` was made by this instance (this or an earlier run with the same log).
+    pub fn owns(&self, gtrid: &str) -> bool {
+        gtrid.strip_prefix("sg-").and_then(|r| r.strip_prefix(self.prefix.as_str())).is_some_and(|r| r.starts_with('-'))
+    }
+
+    /// A fresh gtrid, registered as in flight until [`XaLog::finished`].
+    pub fn begin(&self) -> String {
+        // A start-time component keeps ids unique across restarts with the same log.
+        static RUN: OnceLock<u64> = OnceLock::new();
+        let run = RUN.get_or_init(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64));
+        let gtrid = format!("sg-{}-{run:x}-{}", self.prefix, self.next.fetch_add(1, Ordering::Relaxed));
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(gtrid.clone());
+        gtrid
+    }
+
+    /// Whether this process is running `gtrid` right now.
+    pub fn in_flight(&self, gtrid: &str) -> bool {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).contains(gtrid)
+    }
+
+    /// Records, durably, that `gtrid` commits. Only after this returns may any branch commit.
+    pub fn decide_commit(&self, gtrid: &str) -> std::io::Result<()> {
+        self.decided.lock().unwrap_or_else(|e| e.into_inner()).insert(gtrid.to_string());
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        writeln!(f, "C {gtrid}")?;
+        f.sync_data()
+    }
+
+    /// Whether `gtrid` was decided to commit.
+    pub fn committed(&self, gtrid: &str) -> bool {
+        self.decided.lock().unwrap_or_else(|e| e.into_inner()).contains(gtrid)
+    }
+
+    /// The transaction is over in this process; `all_committed` records that no branch is left to commit.
+    pub fn finished(&self, gtrid: &str, all_committed: bool) {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(gtrid);
+        if all_committed && self.decided.lock().unwrap_or_else(|e| e.into_inner()).remove(gtrid) {
+            // Not fsync'd: if lost, recovery finds nothing prepared under this gtrid and does nothing.
+            let _ = writeln!(self.file.lock().unwrap_or_else(|e| e.into_inner()), "D {gtrid}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_survive_reopening_and_done_ones_are_dropped() {
+        let dir = std::env::temp_dir().join(format!("sg-xa-log-{}", std::process::id()));
+        let path = dir.join("xa.log");
+        let _ = std::fs::remove_file(&path);
+        let (a, b, prefix) = {
+            let log = XaLog::open(&path).unwrap();
+            let (a, b) = (log.begin(), log.begin());
+            assert!(log.owns(&a) && log.in_flight(&a) && !log.owns("sg-other-1"));
+            log.decide_commit(&a).unwrap();
+            log.decide_commit(&b).unwrap();
+            log.finished(&b, true);
+            assert!(!log.in_flight(&b));
+            (a, b, log.prefix.clone())
+        };
+        // A torn line at the end (a crash mid-write) is ignored.
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"C sg-torn").unwrap();
+        let log = XaLog::open(&path).unwrap();
+        assert_eq!(log.prefix, prefix, "the instance keeps its prefix across restarts");
+        assert!(log.committed(&a) && !log.committed(&b) && !log.in_flight(&a));
+        assert!(log.committed("sg-torn"), "an unterminated last record still names a decision that was written");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,203 @@
+//! The XA coordinator of one session (transaction_mode = "xa", schemas with sharding rules): a data source
+//! joins the transaction with `XA START` when a statement first reaches it; COMMIT is `XA COMMIT … ONE
+//! PHASE` when one data source joined, and otherwise `XA END` + `XA PREPARE` everywhere, the decision
+//! fsync'd to the decision log, then `XA COMMIT` everywhere. Anything failing before the decision rolls
+//! every branch back; a branch that cannot be committed after it is left to recovery, which commits it.
+//!
+//! Isolation: each branch is an InnoDB transaction at the session's isolation level on its shard. A reader
+//! on another session can observe a two-phase commit half done (committed on one shard, not yet on the
+//! other) for the moment between the first and last `XA COMMIT`; XA gives atomicity, not a cross-shard
+//! snapshot (the same as Vitess's two-phase commit).
+
+use crate::backend::xa_log::XaLog;
+use crate::config::rules::TransactionMode;
+use crate::error::{code, SgError};
+use crate::protocol::constants::status;
+use crate::session::session::Session;
+use crate::stats::Stats;
+
+/// The session's open XA transaction.
+#[derive(Debug, Clone)]
+pub struct XaTxn {
+    /// Global transaction id (the same on every branch; the branch qualifier is the data source).
+    pub gtrid: String,
+    /// Data sources that joined, in order.
+    pub branches: Vec<String>,
+}
+
+/// Whether this session's transactions are XA transactions.
+pub fn applies(session: &Session) -> bool {
+    session.shared.rules.transaction_mode == TransactionMode::Xa
+        && session.shared.xa_log.is_some()
+        && session.state.schema.as_deref().and_then(|s| session.shared.layouts.get(s)).is_some_and(|l| !l.tables.is_empty() || !l.broadcast.is_empty())
+}
+
+/// Whether an XA transaction has branches or was begun.
+pub fn open(session: &Session) -> bool {
+    session.xa.is_some()
+}
+
+fn log(session: &Session) -> std::sync::Arc<XaLog> {
+    session.shared.xa_log.clone().expect("xa sessions have a decision log")
+}
+
+/// The xid of `gtrid`'s branch on `ds`, as SQL.
+fn xid(gtrid: &str, ds: &str) -> String {
+    format!("'{}','{}'", gtrid.replace('\'', "''"), ds.replace('\'', "''"))
+}
+
+/// Makes `ds` a branch of the session's transaction (starting it if needed).
+pub async fn enlist(session: &mut Session, ds: &str) -> Result<(), SgError> {
+    if session.xa.as_ref().is_some_and(|t| t.branches.iter().any(|b| b == ds)) {
+        return Ok(());
+    }
+    session.ensure_backend(ds).await?;
+    let gtrid = match &session.xa {
+        Some(t) => t.gtrid.clone(),
+        None => {
+            let g = log(session).begin();
+            session.xa = Some(XaTxn { gtrid: g.clone(), branches: Vec::new() });
+            g
+        }
+    };
+    let conn = &mut session.backends.get_mut(ds).expect("pinned").conn;
+    match conn.query_ok(&format!("XA START {}", xid(&gtrid, ds))).await {
+        Ok(_) => {
+            session.xa.as_mut().expect("set above").branches.push(ds.to_string());
+            Ok(())
+        }
+        Err(reason) => {
+            session.backends.remove(ds);
+            Err(SgError::Backend { code: code::UNKNOWN, sqlstate: "HY000".into(), message: format!("XA START on data source '{ds}' failed: {reason}") })
+        }
+    }
+}
+
+/// Sends `sqls` to each branch (pipelined per data source) and returns, per branch, the first failure.
+async fn each(session: &mut Session, branches: &[String], sqls: impl Fn(&str) -> Vec<String>) -> Vec<(String, Option<String>)> {
+    let mut sent = Vec::new();
+    for ds in branches {
+        let Some(pooled) = session.backends.get_mut(ds) else {
+            sent.push((ds.clone(), Some("its connection was lost".to_string()), 0));
+            continue;
+        };
+        let list = sqls(ds);
+        for sql in &list {
+            pooled.conn.queue_query(sql);
+        }
+        match pooled.conn.flush().await {
+            Ok(()) => sent.push((ds.clone(), None, list.len())),
+            Err(e) => {
+                session.backends.remove(ds);
+                sent.push((ds.clone(), Some(e), 0));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (ds, mut failure, n) in sent {
+        for _ in 0..n {
+            match session.read_ok_reply(&ds).await {
+                Ok(p) if p.payload.first() == Some(&0xFF) => {
+                    failure.get_or_insert(SgError::from_err_payload(&p.payload).to_string());
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    failure.get_or_insert(e.to_string());
+                    break;
+                }
+            }
+        }
+        out.push((ds, failure));
+    }
+    out
+}
+
+/// Test-only fault points (documented in README): `SHARDGATE_TEST_FAULT=exit_after_prepare`,
+/// `exit_after_decision`, or `pause_after_decision_ms=N`.
+fn fault(point: &str) {
+    static FAULT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let Some(f) = FAULT.get_or_init(|| std::env::var("SHARDGATE_TEST_FAULT").ok()) else { return };
+    if f == &format!("exit_{point}") {
+        eprintln!("shardgate: SHARDGATE_TEST_FAULT={f}: exiting now");
+        std::process::exit(86);
+    }
+    if let Some(ms) = f.strip_prefix(&format!("pause_{point}_ms=")).and_then(|m| m.parse().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+/// Commits the session's transaction (if any) and leaves the session outside a transaction.
+pub async fn commit(session: &mut Session) -> Result<(), SgError> {
+    let Some(txn) = session.xa.take() else { return Ok(()) };
+    session.state.status &= !status::IN_TRANS;
+    let log = log(session);
+    let g = txn.gtrid.clone();
+    let x = |ds: &str| xid(&g, ds);
+    if let [only] = &txn.branches[..] {
+        let result = each(session, std::slice::from_ref(only), |ds| vec![format!("XA END {}", x(ds)), format!("XA COMMIT {} ONE PHASE", x(ds))]).await;
+        log.finished(&g, true);
+        return match result.into_iter().next().and_then(|(_, f)| f) {
+            None => Ok(()),
+            Some(failure) => {
+                let _ = each(session, std::slice::from_ref(only), |ds| vec![format!("XA ROLLBACK {}", x(ds))]).await;
+                Err(SgError::Backend { code: code::XA_RBROLLBACK, sqlstate: "XA100".into(), message: format!("COMMIT failed and the transaction was rolled back: {failure}") })
+            }
+        };
+    }
+    if txn.branches.is_empty() {
+        log.finished(&g, false);
+        return Ok(());
+    }
+    let prepared = each(session, &txn.branches, |ds| vec![format!("XA END {}", x(ds)), format!("XA PREPARE {}", x(ds))]).await;
+    if let Some((ds, Some(failure))) = prepared.iter().find(|(_, f)| f.is_some()) {
+        let message = format!("COMMIT failed: data source '{ds}' could not prepare ({failure}); the transaction was rolled back on every data source");
+        roll_back(session, &txn.branches, &g).await;
+        log.finished(&g, false);
+        return Err(SgError::Backend { code: code::XA_RBROLLBACK, sqlstate: "XA100".into(), message });
+    }
+    fault("after_prepare");
+    if let Err(e) = log.decide_commit(&g) {
+        roll_back(session, &txn.branches, &g).await;
+        log.finished(&g, false);
+        let message = format!("COMMIT failed: the decision log {} could not be written ({e}); the transaction was rolled back", log.path().display());
+        return Err(SgError::Backend { code: code::XA_RBROLLBACK, sqlstate: "XA100".into(), message });
+    }
+    fault("after_decision");
+    let committed = each(session, &txn.branches, |ds| vec![format!("XA COMMIT {}", x(ds))]).await;
+    let pending: Vec<String> = committed.iter().filter_map(|(ds, f)| f.as_ref().map(|f| format!("'{ds}' ({f})"))).collect();
+    log.finished(&g, pending.is_empty());
+    Stats::add(&session.shared.stats.xa_two_phase_commits, 1);
+    if pending.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(gtrid = %g, pending = %pending.join(", "), "XA COMMIT incomplete; recovery will finish it");
+    Err(SgError::Backend {
+        code: code::UNKNOWN,
+        sqlstate: "HY000".into(),
+        message: format!(
+            "COMMIT is decided and will complete, but data sources {} have not confirmed it yet; shardgate's recovery \
+             commits them when they are reachable — do not retry the transaction",
+            pending.join(", ")
+        ),
+    })
+}
+
+async fn roll_back(session: &mut Session, branches: &[String], gtrid: &str) {
+    // XA END fails on a branch already ended (or rolled back by a deadlock): its ROLLBACK still applies.
+    each(session, branches, |ds| vec![format!("XA END {}", xid(gtrid, ds))]).await;
+    let result = each(session, branches, |ds| vec![format!("XA ROLLBACK {}", xid(gtrid, ds))]).await;
+    for (ds, failure) in result {
+        if failure.is_some() {
+            // Leave nothing in an unknown state on the connection: a fresh one comes next time.
+            session.backends.remove(&ds);
+        }
+    }
+}
+
+/// Rolls the session's transaction back on every branch.
+pub async fn rollback(session: &mut Session) {
+    session.state.status &= !status::IN_TRANS;
+    let Some(txn) = session.xa.take() else { return };
+    roll_back(session, &txn.branches, &txn.gtrid).await;
+    log(session).finished(&txn.gtrid, false);
+}
