@@ -330,3 +330,57 @@ async fn a_shard_killed_during_commit_is_completed_by_recovery() {
 fn lab_dir() -> PathBuf {
     std::env::var("LAB_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-lab"))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updating_the_shard_key_moves_the_row() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = unique("xa_move");
+    let proxy = start_proxy_with(|text| text + &table_rule(&t)).await;
+    let mut c = Conn::new(opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE {t} (id BIGINT PRIMARY KEY, name VARCHAR(20), amount DECIMAL(10,2), day DATE, note TEXT, raw VARBINARY(4))"
+    ))
+    .await
+    .unwrap();
+    c.query_drop(format!("INSERT INTO {t} (id, name, amount, day, note, raw) VALUES (2, 'it''s', 12.50, '2026-11-23', NULL, 0x00FF10), (6, 'six', 1, NULL, 'x', NULL)")).await.unwrap();
+    type Row = (i64, String, String, Option<String>, Option<String>, Option<Vec<u8>>);
+    let on = |port: u16| {
+        let t = t.clone();
+        async move {
+            let q = format!("SELECT id, name, CAST(amount AS CHAR), CAST(day AS CHAR), note, raw FROM {t} ORDER BY id");
+            direct(port, Some("demo")).await.query::<Row, _>(q).await.unwrap()
+        }
+    };
+    let moved: Row = (3, "it's".into(), "12.50".into(), Some("2026-11-23".into()), None, Some(vec![0, 255, 16]));
+
+    // Autocommit: ds_0 → ds_1, every column intact.
+    c.query_drop(format!("UPDATE {t} SET id = 3 WHERE id = 2")).await.unwrap();
+    assert_eq!(on(ds0_port()).await.iter().map(|r| r.0).collect::<Vec<_>>(), vec![6]);
+    assert_eq!(on(ds1_port()).await, vec![moved.clone()]);
+
+    // Inside a transaction that rolls back: no trace.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET id = 4, name = 'four' WHERE id = 3")).await.unwrap();
+    let seen: Option<String> = c.query_first(format!("SELECT name FROM {t} WHERE id = 4")).await.unwrap();
+    assert_eq!(seen.as_deref(), Some("four"), "the transaction sees the moved row");
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(on(ds1_port()).await, vec![moved.clone()]);
+    assert_eq!(on(ds0_port()).await.len(), 1);
+
+    // A duplicate key at the destination: an error, and nothing changed.
+    let (code, message) = server_error(c.query_drop(format!("UPDATE {t} SET id = 6 WHERE id = 3")).await.unwrap_err());
+    assert_eq!(code, 1062, "{message}");
+    assert_eq!(on(ds1_port()).await, vec![moved]);
+
+    // Committed inside a transaction with other work.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET id = 8 WHERE id = 3")).await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET note = 'y' WHERE id = 6")).await.unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(on(ds1_port()).await, vec![]);
+    assert_eq!(on(ds0_port()).await.iter().map(|r| r.0).collect::<Vec<_>>(), vec![6, 8]);
+    let (code, _) = server_error(c.query_drop(format!("UPDATE {t} SET id = id + 1 WHERE id = 8")).await.unwrap_err());
+    assert_eq!(code, 1235, "a key computed per row cannot be moved");
+    assert_eq!(prepared().await, Vec::<String>::new());
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+}

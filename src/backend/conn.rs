@@ -229,26 +229,39 @@ impl BackendConn {
 
     /// Runs a query and returns its text rows (control-plane lookups with small answers).
     pub async fn query_rows(&mut self, sql: &str) -> Result<Vec<Vec<Option<Vec<u8>>>>, String> {
+        match self.query_table(sql).await? {
+            Ok((_, rows)) => Ok(rows),
+            Err(err) => Err(describe_err(&err)),
+        }
+    }
+
+    /// Runs a query and returns its column definitions and text rows, or the backend's ERR payload (so
+    /// callers can relay its code); the outer `Err` is a broken connection or a malformed reply.
+    #[allow(clippy::type_complexity)]
+    pub async fn query_table(&mut self, sql: &str) -> Result<Result<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>), Vec<u8>>, String> {
         self.queue_query(sql);
         self.flush().await?;
         let packets: Vec<_> = self.read_reply(ReplyKind::ResultSets).await?.into_iter().map(|p| p.payload).collect();
         if packets[packets.len() - 1].first() == Some(&0xFF) {
-            return Err(describe_err(&packets[packets.len() - 1]));
+            return Ok(Err(packets[packets.len() - 1].to_vec()));
         }
-        let Some(first) = packets.first() else { return Ok(Vec::new()) };
+        let Some(first) = packets.first() else { return Ok(Ok((Vec::new(), Vec::new()))) };
         if first.first() == Some(&0x00) {
-            return Ok(Vec::new());
+            return Ok(Ok((Vec::new(), Vec::new())));
         }
         let columns = crate::protocol::codec::Reader::new(first).lenenc_int().map_err(|e| e.to_string())? as usize;
+        let defs = packets.get(1..1 + columns).unwrap_or(&[]).iter().map(|p| p.to_vec()).collect();
         let skip = 1 + columns + usize::from(!self.deprecate_eof());
         let rows = packets.get(skip..packets.len() - 1).unwrap_or(&[]);
-        rows.iter()
+        let rows = rows
+            .iter()
             .map(|p| {
                 crate::protocol::row_text::decode_text_row(p, columns)
                     .map(|r| r.into_iter().map(|v| v.map(<[u8]>::to_vec)).collect())
                     .map_err(|e| e.to_string())
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(Ok((defs, rows)))
     }
 
     /// Selects `database` on the backend.

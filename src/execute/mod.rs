@@ -17,6 +17,7 @@ pub mod use_schema;
 pub mod aggregate;
 pub mod distinct;
 pub mod merge_sort;
+pub mod move_rows;
 pub mod stream;
 pub mod value;
 pub mod xa;
@@ -129,7 +130,7 @@ pub async fn run_binary(session: &mut Session, plan: Plan, sql: &str) -> Result<
             command.extend_from_slice(if commit { b"COMMIT" } else { b"ROLLBACK" });
             end_transaction(session, commit, &command).await
         }
-        plan @ (Plan::Scatter { .. } | Plan::Insert(_) | Plan::Refuse(_)) => run(session, plan, &[]).await,
+        plan @ (Plan::Scatter { .. } | Plan::Insert(_) | Plan::MoveRows(_) | Plan::Refuse(_)) => run(session, plan, &[]).await,
         plan @ (Plan::Begin | Plan::Savepoint) => {
             let mut command = vec![com::QUERY];
             command.extend_from_slice(sql.as_bytes());
@@ -170,6 +171,7 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
             merge::run(session, &targets, &spec, false).await
         }
         Plan::Insert(p) => insert_split::run(session, &p).await,
+        Plan::MoveRows(m) => move_rows::run(session, &m).await,
         Plan::UseSchema(name) => use_schema::run(session, &name).await,
         Plan::ShowDatabases { like } => show_databases::run(session, like.as_deref()).await,
         Plan::ShowNodes => show_nodes::run(session).await,

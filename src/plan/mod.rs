@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod insert;
 pub mod merge;
+pub mod move_rows;
 pub mod planner;
 pub mod route;
 pub mod template;

@@ -69,6 +69,8 @@ pub enum Plan {
     },
     /// An INSERT into a sharded table (ids generated at run time).
     Insert(Box<InsertPlan>),
+    /// An UPDATE of the sharding key (xa mode): update in place, then move the rows to the new key's node.
+    MoveRows(Box<super::move_rows::MovePlan>),
     /// Switch the session's logical schema.
     UseSchema(String),
     /// Answer with the logical schemas.
@@ -119,6 +121,12 @@ impl Plan {
                 }
             }
             Plan::Refuse(reason) => vec![("(refused)".into(), reason.clone())],
+            Plan::MoveRows(m) => {
+                let mut out: Vec<(String, String)> = m.updates.iter().map(|(_, t)| (t.data_source.clone(), t.sql.clone())).collect();
+                let to = &m.table.nodes[m.target];
+                out.push((to.data_source.clone(), format!("(rows whose {} is now {} move to {})", m.table.column, m.new_key, to.table)));
+                out
+            }
             Plan::UseSchema(_) | Plan::Begin | Plan::Savepoint | Plan::ShowNodes | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::EndTransaction(_) => {
                 vec![("(shardgate)".into(), original.to_string())]
             }

@@ -157,15 +157,29 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         Ok(s) => s,
         Err(_) => return default(),
     };
-    if analyze::update_columns(&stmt).iter().any(|c| sharded.iter().any(|t| t.column.eq_ignore_ascii_case(c))) {
-        return refuse(format!("UPDATE of sharding column '{}' (moving a row between shards needs cross-shard transactions)", sharded[0].column));
-    }
     let resolver = Bound_ { tables: sharded.clone() };
     let key = match (forced_key, analyze::filter(&stmt)) {
         (Some(key), _) => KeyExpr::Eq(Term::Lit(key.clone(), None)),
         (None, Some(f)) => f.selection.map_or(KeyExpr::All, |w| analyze::key_expr(w, &f.scope, &resolver, &params)),
         (None, None) => KeyExpr::All,
     };
+    if analyze::update_columns(&stmt).iter().any(|c| sharded.iter().any(|t| t.column.eq_ignore_ascii_case(c))) {
+        let table = sharded[0];
+        if !layout.xa {
+            return refuse(format!("UPDATE of sharding column '{}' (moving a row between shards needs transaction_mode = \"xa\")", table.column));
+        }
+        if sharded.len() > 1 || toks.iter().any(|t| t.is_keyword("LIMIT") || t.is_keyword("JOIN")) {
+            return refuse(format!("UPDATE of sharding column '{}' with a join or LIMIT (rows can be moved for single-table UPDATEs)", table.column));
+        }
+        let Some(new_key) = analyze::assigned_literal(&stmt, &table.column, &params) else {
+            return refuse(format!("UPDATE of sharding column '{}' to an expression (rows can be moved to a literal new key)", table.column));
+        };
+        let sources = super::template::Placement(table).nodes(&key, &params.values());
+        return match super::move_rows::MovePlan::new(table.clone(), &new_key, sources, rename_for) {
+            Ok(m) => Template::Once(Plan::MoveRows(Box::new(m))),
+            Err(reason) => refuse(reason),
+        };
+    }
     let mut positions = Vec::new();
     key.for_each_term(&mut |t| {
         if let Term::Lit(_, Some(at)) = t {

@@ -60,23 +60,26 @@ pub struct Routed {
     pub literal_starts: Vec<usize>,
 }
 
-impl KeyResolver for Routed {
+/// Where a table's algorithm places keys, for evaluating a [`KeyExpr`].
+pub struct Placement<'a>(pub &'a ShardedTable);
+
+impl KeyResolver for Placement<'_> {
     fn is_key(&self, _: Option<&str>, _: &str) -> bool {
-        unreachable!("keys are resolved when the template is built")
+        unreachable!("keys are resolved when the key expression is built")
     }
     fn node(&self, lit: &Literal) -> Option<usize> {
-        self.table.node_for(lit)
+        self.0.node_for(lit)
     }
     fn range(&self, low: std::ops::Bound<i64>, high: std::ops::Bound<i64>) -> Option<Vec<usize>> {
-        self.table.algorithm.nodes_for_range(low, high)
+        self.0.algorithm.nodes_for_range(low, high)
     }
 }
 
-impl Routed {
-    /// The nodes the statement touches when its slots hold `values`, in node order (at least one).
-    pub fn nodes(&self, values: &[Literal]) -> Vec<usize> {
-        let mut list: Vec<usize> = match self.key.nodes(self, values) {
-            Nodes::All => (0..self.table.nodes.len()).collect(),
+impl Placement<'_> {
+    /// The nodes `key` allows when its slots hold `values`, in node order (at least one).
+    pub fn nodes(&self, key: &KeyExpr, values: &[Literal]) -> Vec<usize> {
+        let mut list: Vec<usize> = match key.nodes(self, values) {
+            Nodes::All => (0..self.0.nodes.len()).collect(),
             Nodes::Only(set) => set.into_iter().collect(),
         };
         if list.is_empty() {
@@ -84,6 +87,13 @@ impl Routed {
             list.push(0);
         }
         list
+    }
+}
+
+impl Routed {
+    /// The nodes the statement touches when its slots hold `values`, in node order (at least one).
+    pub fn nodes(&self, values: &[Literal]) -> Vec<usize> {
+        Placement(&self.table).nodes(&self.key, values)
     }
 
     /// The plan for slot values `values` whose texts are `texts`.

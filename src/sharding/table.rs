@@ -63,6 +63,8 @@ pub struct SchemaLayout {
     pub all_data_sources: Vec<String>,
     /// Plans of this schema's statements by shape.
     pub plans: crate::plan::cache::PlanCache,
+    /// Whether transactions here are XA transactions (transaction_mode = "xa"): shard-key UPDATEs can move rows.
+    pub xa: bool,
 }
 
 impl SchemaLayout {
@@ -214,6 +216,7 @@ pub fn build(rules: &Rules) -> Result<HashMap<String, SchemaLayout>, Vec<Problem
                 broadcast,
                 all_data_sources: rules.data_sources.keys().cloned().collect(),
                 plans: Default::default(),
+                xa: rules.transaction_mode == crate::config::rules::TransactionMode::Xa,
             },
         );
     }

@@ -33,6 +33,11 @@ impl Params {
         Params { by_position: placeholders.enumerate().map(|(i, t)| (t.line_col, i)).collect(), values: values.to_vec() }
     }
 
+    /// The bound values, in placeholder order.
+    pub fn values(&self) -> Vec<Literal> {
+        self.values.clone()
+    }
+
     fn index(&self, span: &sqlparser::tokenizer::Span) -> Option<usize> {
         self.by_position.get(&(span.start.line, span.start.column)).copied()
     }
@@ -396,6 +401,19 @@ fn assigned(assignments: &[sqlparser::ast::Assignment]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The value an UPDATE assigns to `column`, when it is a literal (or a bound parameter); `None` when the
+/// column is not assigned or gets an expression.
+pub fn assigned_literal(stmt: &Statement, column: &str, params: &Params) -> Option<Literal> {
+    let Statement::Update(u) = stmt else { return None };
+    u.assignments.iter().find_map(|a| match &a.target {
+        AssignmentTarget::ColumnName(n) if last_name(n).eq_ignore_ascii_case(column) => match literal(&a.value, params) {
+            Literal::Other => None,
+            lit => Some(lit),
+        },
+        _ => None,
+    })
 }
 
 /// Columns an UPDATE assigns.
