@@ -91,6 +91,11 @@ async fn reads_go_to_replicas_by_weight_and_everything_else_to_the_primary() {
     let proxy = split_proxy(&[(replica1(), 3), (replica2(), 1)], "").await;
     let mut c = mysql_async::Conn::new(opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
     wait_status(&mut c, &["ds_0/replica1", "ds_0/replica2"], "serving", Duration::from_secs(5)).await;
+    // The admin view shows each replica's measured lag (seconds, a number while it serves).
+    let rows: Vec<mysql_async::Row> = c.query("SHOW SHARDGATE NODES").await.unwrap();
+    let lags: Vec<Option<String>> = rows.iter().filter(|r| r.get::<String, _>("role").as_deref() == Some("replica")).map(|r| r.get("lag_seconds").unwrap()).collect();
+    assert_eq!(lags.len(), 2);
+    assert!(lags.iter().all(|l| l.as_deref().is_some_and(|v| v.parse::<u64>().is_ok_and(|n| n <= 10))), "lags {lags:?}");
 
     let before = counts("Com_select").await;
     let stmt = c.prep(format!("SELECT v FROM {t} WHERE id = ?")).await.unwrap();
