@@ -133,6 +133,37 @@ async fn mariadb_cli_batch_create_insert_select_and_use() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_cli_interactive_with_auto_rehash_over_sharded_tables() {
+    // A terminal (util-linux `script`) makes the CLI interactive: at connect it reads every table's
+    // columns for completion (SHOW TABLES, then COM_FIELD_LIST per table), then runs what is typed.
+    let table = unique("cli_rehash");
+    let proxy = common::start_proxy_with(|t| {
+        t + &format!("\n[schemas.demo.tables.{table}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{table}_${{0..1}}\"\n")
+    })
+    .await;
+    let mut c = Conn::new(opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
+    c.query_drop(format!("CREATE TABLE {table} (id INT PRIMARY KEY, label VARCHAR(10))")).await.unwrap();
+    c.query_drop(format!("INSERT INTO {table} (id, label) VALUES (1, 'one'), (2, 'two')")).await.unwrap();
+    let typed = format!("SHOW TABLES LIKE '{table}';\nSELECT COUNT(*) AS answer FROM {table};\nquit\n");
+    let command = format!("mariadb --no-defaults -h127.0.0.1 -P{} -uapp -papp --auto-rehash demo", proxy.addr.port());
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    use tokio::io::AsyncWriteExt;
+    child.stdin.take().unwrap().write_all(typed.as_bytes()).await.unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output()).await.expect("the CLI finished").unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(text.contains("Reading table information for completion"), "{text}");
+    assert!(text.contains(&format!("| {table} ")), "the logical table is listed: {text}");
+    assert!(text.contains("| answer |") && text.contains("|      2 |"), "{text}");
+    assert!(!text.contains("ERROR"), "{text}");
+    c.query_drop(format!("DROP TABLE {table}")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pooled_connections_come_back_clean() {
     // One backend connection at most, so the second session must reuse the first one's connection.
     let proxy = common::start_proxy_with(|t| t.replacen("password = \"app\"\n\n[data_sources.ds_1]", "password = \"app\"\nmax_connections = 1\n\n[data_sources.ds_1]", 1)).await;

@@ -21,6 +21,9 @@ if ! command -v cargo >/dev/null; then
   . "$HOME/.cargo/env"
 fi
 
+# The driver suite's clients (Python, Node, Go, Java drivers): tests/drivers/*/install.sh.
+tests/drivers/install.sh
+
 export LAB_DIR="${TEST_LAB_DIR:-$root/target/test-lab}"
 export LAB_PORT="${TEST_LAB_PORT:-23310}"
 mkdir -p "$(dirname "$LAB_DIR")"

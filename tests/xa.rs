@@ -171,6 +171,16 @@ async fn rollback_savepoints_and_implicit_commits() {
     assert_eq!(v, Some(7), "the CREATE TABLE committed the UPDATE before it");
     let (code, _) = server_error(c.query_drop("XA RECOVER").await.unwrap_err());
     assert_eq!(code, 1235);
+    // With autocommit off (every Python driver's default) or right after BEGIN, DDL still runs.
+    c.query_drop("SET autocommit = 0").await.unwrap();
+    c.query_drop(format!("DROP TABLE IF EXISTS {other}_gone")).await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET balance = 8 WHERE id = 5")).await.unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    c.query_drop("SET autocommit = 1").await.unwrap();
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(format!("CREATE TABLE {other}_gone (a INT)")).await.unwrap();
+    c.query_drop(format!("DROP TABLE {other}_gone")).await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET balance = 7 WHERE id = 5")).await.unwrap();
 
     // A multi-shard UPDATE in autocommit is one XA transaction: a failure on one shard (division by zero is
     // an error in the default strict mode; id 9 is on ds_1) changes none.

@@ -128,8 +128,8 @@ fn fault(point: &str) {
 
 /// Commits the session's transaction (if any) and leaves the session outside a transaction.
 pub async fn commit(session: &mut Session) -> Result<(), SgError> {
-    let Some(txn) = session.xa.take() else { return Ok(()) };
     session.state.status &= !status::IN_TRANS;
+    let Some(txn) = session.xa.take() else { return Ok(()) };
     let log = log(session);
     let g = txn.gtrid.clone();
     let x = |ds: &str| xid(&g, ds);

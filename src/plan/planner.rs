@@ -200,12 +200,9 @@ pub fn plan_with_params(
         Statement::Begin(false) => Plan::Begin,
         Statement::Savepoint => Plan::Savepoint,
         Statement::ClientXa => Plan::Refuse("XA statements from clients in a schema with sharding rules: shardgate runs XA itself; use BEGIN/COMMIT".into()),
-        Statement::Set => match schema.and_then(|s| layouts.get(s)) {
-            Some(l) if !l.tables.is_empty() || !l.broadcast.is_empty() => Plan::Set { data_source: data_source_for(schema, rules) },
-            // Replica connections take the session's settings too.
-            _ if rules.data_sources.values().any(|d| !d.replicas.is_empty()) => Plan::Set { data_source: data_source_for(schema, rules) },
-            _ => Plan::Passthrough { data_source: data_source_for(schema, rules), sql: None },
-        },
+        // Remembered and replayed on every backend connection the session reaches later (other data
+        // sources, replicas, a connection taken after USE), so no setting is silently lost.
+        Statement::Set => Plan::Set { data_source: data_source_for(schema, rules) },
         Statement::TextPrepared => match schema.and_then(|s| layouts.get(s)) {
             Some(l) if !l.tables.is_empty() || !l.broadcast.is_empty() => Plan::Refuse(
                 "PREPARE … FROM / EXECUTE … USING in a schema with sharding rules (the statement inside the string cannot be \

@@ -87,30 +87,32 @@ async fn negotiate(
         *seq = reply.last_seq.wrapping_add(1);
         token = reply.payload.to_vec();
     }
-    let host = client.peer_ip();
-    let denied = || SgError::AccessDenied { user: response.user.clone(), host: host.clone(), using_password: !token.is_empty() };
-    let user = rules.users.iter().map(|u| u.get_ref()).find(|u| u.name == response.user).ok_or_else(denied)?;
-    let stored = match (&user.password, &user.password_hash) {
-        (Some(p), _) if p.is_empty() => None,
-        (Some(p), _) => Some(double_sha1(p.as_bytes())),
-        (None, Some(h)) => parse_password_hash(h),
-        (None, None) => None,
-    };
-    if !verify_native(&token, scramble, stored.as_ref()) {
-        return Err(denied());
-    }
+    check_password(rules, &response.user, &token, scramble, &client.peer_ip())?;
     if let Some(db) = &response.database {
         if !rules.schemas.contains_key(db) {
             return Err(unknown_schema(db, rules));
         }
     }
-    Result::Ok(SessionState::new(
-        0,
-        response.user.clone(),
-        capabilities,
-        backend_collation(response.collation),
-        response.database.clone(),
-    ))
+    let mut state = SessionState::new(0, response.user.clone(), capabilities, backend_collation(response.collation), response.database.clone());
+    state.scramble = scramble.to_vec();
+    Result::Ok(state)
+}
+
+/// Checks a mysql_native_password `token` made with `scramble` for `user` of the rules.
+pub fn check_password(rules: &Rules, user: &str, token: &[u8], scramble: &[u8], host: &str) -> Result<(), SgError> {
+    let denied = || SgError::AccessDenied { user: user.to_string(), host: host.to_string(), using_password: !token.is_empty() };
+    let rule = rules.users.iter().map(|u| u.get_ref()).find(|u| u.name == user).ok_or_else(denied)?;
+    let stored = match (&rule.password, &rule.password_hash) {
+        (Some(p), _) if p.is_empty() => None,
+        (Some(p), _) => Some(double_sha1(p.as_bytes())),
+        (None, Some(h)) => parse_password_hash(h),
+        (None, None) => None,
+    };
+    if verify_native(token, scramble, stored.as_ref()) {
+        Result::Ok(())
+    } else {
+        Err(denied())
+    }
 }
 
 /// The error for a schema the rules do not define.

@@ -1,5 +1,6 @@
 //! Client sessions: login, per-session state, and the command loop.
 
+pub mod change_user;
 pub mod login;
 pub mod prepared;
 pub mod session;

@@ -42,6 +42,8 @@ pub struct Session {
     pub enlisted: std::collections::BTreeSet<String>,
     /// The open XA transaction (transaction_mode = "xa" in schemas with sharding rules).
     pub xa: Option<execute::xa::XaTxn>,
+    /// The current statement runs outside any transaction even with autocommit off (it committed implicitly).
+    pub outside_transaction: bool,
     /// What the session last wrote on each data source with replicas (read-your-writes).
     pub writes: HashMap<String, execute::read_split::WriteMark>,
     /// Statements prepared through the proxy (sharded schemas), by proxy id.
@@ -91,6 +93,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>) {
         enlisted: Default::default(),
         writes: HashMap::new(),
         xa: None,
+        outside_transaction: false,
         statements: HashMap::new(),
         next_statement: super::prepared::PROXY_ID_BASE,
     };
@@ -131,17 +134,27 @@ impl Session {
         let Some(&command) = payload.first() else {
             return Err(SgError::malformed("empty command packet"));
         };
+        self.outside_transaction = false;
         let current = || data_source_for(self.state.schema.as_deref(), &self.shared.rules);
         match command {
             com::QUIT => return Result::Ok(Flow::Quit),
             com::PING => self.send_ok().await?,
             com::QUERY => {
+                let rewritten;
+                let mut payload = payload;
+                if let Some(text) = crate::sql::sysvars::socket_as_null(&String::from_utf8_lossy(&payload[1..])) {
+                    rewritten = [&[com::QUERY][..], text.as_bytes()].concat();
+                    payload = &rewritten;
+                }
                 let sql = String::from_utf8_lossy(&payload[1..]);
                 let shared = &self.shared;
                 let plan = plan(classify(&sql), &sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
-                if self.xa.is_some() && crate::sql::reads::commits_implicitly(&sql) {
+                // DDL and friends commit the open transaction and run outside any (XA rejects them inside).
+                let outside = execute::xa::applies(self) && crate::sql::reads::commits_implicitly(&sql);
+                if outside {
                     execute::xa::commit(self).await?;
                 }
+                self.outside_transaction = outside;
                 if self.shared.replicas.is_empty() {
                     execute::run(self, plan, payload).await?;
                 } else {
@@ -191,14 +204,13 @@ impl Session {
                 self.client.write_packet(self.reply_seq, text.as_bytes()).await?;
             }
             com::RESET_CONNECTION => {
-                execute::xa::rollback(self).await;
-                self.release_backends().await;
-                self.state.settings.clear();
-                self.state.status = crate::protocol::constants::status::AUTOCOMMIT;
+                self.reset().await;
                 self.send_ok().await?;
             }
             com::CHANGE_USER => {
-                return Err(SgError::UnknownCommand(command, "COM_CHANGE_USER is not supported yet; open a new connection as the other user"))
+                if !super::change_user::run(self, &payload[1..], self.reply_seq).await? {
+                    return Result::Ok(Flow::Quit);
+                }
             }
             _ => return Err(SgError::UnknownCommand(command, "shardgate does not implement this command")),
         }
@@ -281,7 +293,7 @@ impl Session {
     /// Whether a transaction is open (or autocommit is off, so the next statement opens one).
     pub fn in_transaction(&self) -> bool {
         use crate::protocol::constants::status;
-        self.state.status & status::IN_TRANS != 0 || self.state.status & status::AUTOCOMMIT == 0
+        !self.outside_transaction && (self.state.status & status::IN_TRANS != 0 || self.state.status & status::AUTOCOMMIT == 0)
     }
 
     /// Reads a whole OK/ERR reply from the session's connection to `data_source`; a broken connection is
@@ -345,6 +357,17 @@ impl Session {
             Stats::get(&stats.sessions_active),
             questions as f64 / uptime as f64
         )
+    }
+
+    /// Back to a fresh session (COM_RESET_CONNECTION, COM_CHANGE_USER): the transaction rolled back, settings,
+    /// prepared statements and backend connections dropped; user and schema stay.
+    pub async fn reset(&mut self) {
+        execute::xa::rollback(self).await;
+        self.release_backends().await;
+        self.state.settings.clear();
+        self.state.status = crate::protocol::constants::status::AUTOCOMMIT;
+        self.statements.clear();
+        self.writes.clear();
     }
 
     async fn release_backends(&mut self) {

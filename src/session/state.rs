@@ -20,12 +20,14 @@ pub struct SessionState {
     pub status: u16,
     /// SET statements the session ran, replayed on every backend connection it pins later.
     pub settings: Vec<String>,
+    /// The scramble of the handshake (COM_CHANGE_USER from clients without plugin auth reuses it).
+    pub scramble: Vec<u8>,
 }
 
 impl SessionState {
     /// A new session after login.
     pub fn new(connection_id: u32, user: String, capabilities: u32, collation: u8, schema: Option<String>) -> Self {
-        SessionState { connection_id, user, capabilities, collation, schema, status: status::AUTOCOMMIT, settings: Vec::new() }
+        SessionState { connection_id, user, capabilities, collation, schema, status: status::AUTOCOMMIT, settings: Vec::new(), scramble: Vec::new() }
     }
 
     /// Backend connections serving this session must match this variant.
@@ -35,6 +37,11 @@ impl SessionState {
 
     /// Remembers a SET statement for replay (the latest of identical ones only, and a bounded number).
     pub fn remember_setting(&mut self, sql: &str) {
+        // `SET TRANSACTION …` (no SESSION) concerns the next transaction only: replaying it later would not.
+        let words: Vec<String> = sql.split_whitespace().take(2).map(str::to_ascii_uppercase).collect();
+        if words.get(1).is_some_and(|w| w == "TRANSACTION") {
+            return;
+        }
         self.settings.retain(|s| s != sql);
         if self.settings.len() >= 64 {
             self.settings.remove(0);

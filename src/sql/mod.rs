@@ -4,4 +4,5 @@ pub mod analyze;
 pub mod lexer;
 pub mod normalize;
 pub mod reads;
+pub mod sysvars;
 pub mod tokens;

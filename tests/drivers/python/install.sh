@@ -23,4 +23,4 @@ if ! command -v pkg-config >/dev/null || ! pkg-config --exists libmariadb; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq pkg-config libmariadb-dev
 fi
 echo "install.sh: pip install ${PKGS[*]}"
-"$PY" -m pip install --quiet "${PKGS[@]}"
+PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet "${PKGS[@]}"
