@@ -29,6 +29,10 @@ pub mod code {
     pub const DATA_SOURCE_UNREACHABLE: u16 = 1429;
     /// ER_MALFORMED_PACKET
     pub const MALFORMED_PACKET: u16 = 1835;
+    /// ER_NO_SUCH_THREAD
+    pub const NO_SUCH_THREAD: u16 = 1094;
+    /// ER_KILL_DENIED_ERROR
+    pub const KILL_DENIED: u16 = 1095;
     /// ER_XA_RBROLLBACK (SQLSTATE XA100)
     pub const XA_RBROLLBACK: u16 = 1402;
 }

@@ -28,6 +28,8 @@ pub struct Shared {
     pub replicas: HashMap<String, Arc<ReplicaSet>>,
     /// Woken whenever a replica leaves service (reads in flight on it give up and retry elsewhere).
     pub ejections: Arc<tokio::sync::Notify>,
+    /// Open sessions by client connection id (KILL).
+    pub sessions: crate::session::registry::Registry,
     /// The XA decision log (transaction_mode = "xa" with sharding rules).
     pub xa_log: Option<Arc<crate::backend::xa_log::XaLog>>,
     /// Counters.
@@ -111,6 +113,7 @@ impl Server {
             replicas,
             ejections,
             xa_log,
+            sessions: Default::default(),
             stats,
             server_version,
             collations: std::sync::Mutex::new(HashMap::new()),

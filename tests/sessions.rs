@@ -125,3 +125,34 @@ async fn change_user_reauthenticates_and_starts_a_fresh_session() {
     }
     assert!(c.query_drop("SELECT 1").await.is_err(), "the connection is closed after a failed change of user");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_query_and_connection_by_the_proxy_connection_id() {
+    let t = unique("sess");
+    let p = proxy(&t).await;
+    let mut a = Conn::new(opts(&p, "app", "app", Some("demo"))).await.unwrap();
+    let mut b = Conn::new(opts(&p, "app", "app", Some("demo"))).await.unwrap();
+    let a_id = a.id();
+    let sleeping = tokio::spawn(async move {
+        let start = std::time::Instant::now();
+        let r: Result<Option<i64>, _> = a.query_first("SELECT SLEEP(20)").await;
+        (a, r.map_err(|e| e.to_string()), start.elapsed())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    b.query_drop(format!("KILL QUERY {a_id}")).await.unwrap();
+    let (mut a, result, took) = sleeping.await.unwrap();
+    assert!(took < std::time::Duration::from_secs(10), "KILL QUERY stopped the statement after {took:?} ({result:?})");
+    let alive: Option<i64> = a.query_first("SELECT 1").await.unwrap();
+    assert_eq!(alive, Some(1), "KILL QUERY leaves the connection usable");
+
+    b.query_drop(format!("KILL CONNECTION {a_id}")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(a.query_drop("SELECT 1").await.is_err(), "KILL CONNECTION ended the session");
+    let err = b.query_drop("KILL 987654").await.unwrap_err();
+    assert!(matches!(&err, mysql_async::Error::Server(e) if e.code == 1094), "{err:?}");
+    let mut bob = Conn::new(opts(&p, "bob", "bob's secret", Some("demo"))).await.unwrap();
+    let err = bob.query_drop(format!("KILL {}", b.id())).await.unwrap_err();
+    assert!(matches!(&err, mysql_async::Error::Server(e) if e.code == 1095), "another user's session: {err:?}");
+    let fine: Option<i64> = b.query_first("SELECT 2").await.unwrap();
+    assert_eq!(fine, Some(2));
+}

@@ -44,6 +44,12 @@ impl Pool {
         })
     }
 
+    /// A connection that does not count against `max_connections` and is not kept: for KILL, which must
+    /// work when every pooled connection is busy (MySQL keeps a spare connection for the same reason).
+    pub async fn connect_outside(&self) -> Result<BackendConn, SgError> {
+        BackendConn::connect(&self.name, &self.rule, super::conn::Variant::CONTROL, None).await
+    }
+
     /// Checks out a connection of `variant` with `database` selected (or none selected), reusing an idle one
     /// when possible. Waits up to the data source's acquire timeout when all connections are busy.
     pub async fn get(&self, variant: Variant, database: Option<&str>) -> Result<PooledConn, SgError> {

@@ -4,6 +4,7 @@ pub mod concat;
 pub mod explain;
 pub mod having;
 pub mod insert_split;
+pub mod kill;
 pub mod limit;
 pub mod merge;
 pub mod passthrough;
@@ -175,6 +176,7 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
         Plan::UseSchema(name) => use_schema::run(session, &name).await,
         Plan::ShowDatabases { like } => show_databases::run(session, like.as_deref()).await,
         Plan::ShowNodes => show_nodes::run(session).await,
+        Plan::Kill { query, id } => kill::run(session, query, id).await,
         Plan::ShowTables { like } => show_tables::run(session, like.as_deref()).await,
         Plan::Explain(inner, inner_sql) => explain::run(session, &inner, &inner_sql).await,
         Plan::EndTransaction(commit) => end_transaction(session, commit, command).await,

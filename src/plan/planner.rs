@@ -80,6 +80,13 @@ pub enum Plan {
     },
     /// Answer with every node's health.
     ShowNodes,
+    /// KILL [QUERY] of a client connection (the proxy's id).
+    Kill {
+        /// Only the running statement.
+        query: bool,
+        /// Client connection id.
+        id: u32,
+    },
     /// Answer with the schema's logical tables.
     ShowTables {
         /// LIKE filter.
@@ -127,7 +134,7 @@ impl Plan {
                 out.push((to.data_source.clone(), format!("(rows whose {} is now {} move to {})", m.table.column, m.new_key, to.table)));
                 out
             }
-            Plan::UseSchema(_) | Plan::Begin | Plan::Savepoint | Plan::ShowNodes | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::EndTransaction(_) => {
+            Plan::UseSchema(_) | Plan::Begin | Plan::Savepoint | Plan::ShowNodes | Plan::Kill { .. } | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::EndTransaction(_) => {
                 vec![("(shardgate)".into(), original.to_string())]
             }
         }
@@ -186,6 +193,7 @@ pub fn plan_with_params(
         Statement::Use(name) => Plan::UseSchema(name),
         Statement::ShowDatabases { like } => Plan::ShowDatabases { like },
         Statement::ShowNodes => Plan::ShowNodes,
+        Statement::Kill { query, id } => Plan::Kill { query, id },
         Statement::ShowTables { like } if schema.is_some() => Plan::ShowTables { like },
         Statement::Unsupported(what) => Plan::Refuse(what.to_string()),
         Statement::EndTransaction(commit) => Plan::EndTransaction(commit),

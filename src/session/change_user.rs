@@ -50,6 +50,7 @@ pub async fn run(session: &mut Session, payload: &[u8], mut seq: u8) -> Result<b
         return Result::Ok(false);
     }
     session.reset().await;
+    *session.handle.user.lock().unwrap_or_else(|e| e.into_inner()) = user.clone();
     session.state.user = user;
     session.state.schema = database;
     session.state.scramble = scramble;

@@ -3,5 +3,6 @@
 pub mod change_user;
 pub mod login;
 pub mod prepared;
+pub mod registry;
 pub mod session;
 pub mod state;

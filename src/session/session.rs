@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
-use crate::backend::pool::PooledConn;
 use crate::error::SgError;
 use crate::execute;
 use crate::plan::planner::{data_source_for, plan};
@@ -31,7 +30,9 @@ pub struct Session {
     /// What the proxy knows about the session.
     pub state: SessionState,
     /// Backend connections pinned to this session, by data source.
-    pub backends: HashMap<String, PooledConn>,
+    pub backends: super::registry::Backends,
+    /// This session as other sessions see it (KILL).
+    pub handle: std::sync::Arc<super::registry::SessionHandle>,
     /// Rules, pools and counters.
     pub shared: Arc<Shared>,
     /// Whether the last relayed reply was a success (not an ERR packet).
@@ -61,6 +62,14 @@ enum Flow {
     Quit,
 }
 
+/// Removes the session from the registry however the session task ends.
+struct Registered(Arc<Shared>, u32);
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.0.sessions.remove(self.1);
+    }
+}
+
 /// Keeps `sessions_active` right however the session task ends.
 struct ActiveGuard(Arc<Stats>);
 impl Drop for ActiveGuard {
@@ -83,10 +92,13 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>) {
             return;
         }
     };
+    let handle = shared.sessions.add(id, &state.user);
+    let _registered = Registered(shared.clone(), id);
     let mut session = Session {
         client,
         state,
-        backends: HashMap::new(),
+        backends: super::registry::Backends::new(handle.clone()),
+        handle,
         shared,
         last_reply_ok: true,
         reply_seq: 1,
@@ -104,7 +116,15 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>) {
 impl Session {
     async fn serve(&mut self) {
         loop {
-            let packet = match self.client.read_packet().await {
+            if self.handle.killed() {
+                return;
+            }
+            let handle = self.handle.clone();
+            let read = tokio::select! {
+                read = self.client.read_packet() => read,
+                _ = handle.kill.notified() => return,
+            };
+            let packet = match read {
                 Result::Ok(Some(p)) => p,
                 // Disconnect without COM_QUIT, or a broken socket: either way the session is over.
                 Result::Ok(None) | Err(_) => return,

@@ -35,6 +35,13 @@ pub enum Statement {
     Savepoint,
     /// An `XA …` statement from the client.
     ClientXa,
+    /// `KILL [HARD|SOFT] [CONNECTION|QUERY] id`: true for QUERY.
+    Kill {
+        /// Only the running statement (QUERY), not the connection.
+        query: bool,
+        /// The client connection id (as the proxy gave it).
+        id: u32,
+    },
     /// A form the proxy recognises but cannot answer correctly; the text says which.
     Unsupported(&'static str),
     /// Anything else: handled by the backend.
@@ -161,6 +168,23 @@ pub fn classify(sql: &str) -> Statement {
     }
     if is_word(&first, "xa") {
         return Statement::ClientXa;
+    }
+    if is_word(&first, "kill") {
+        let mut next = lx.next();
+        if is_word(&next, "hard") || is_word(&next, "soft") {
+            next = lx.next();
+        }
+        let query = is_word(&next, "query");
+        if query || is_word(&next, "connection") {
+            next = lx.next();
+        }
+        return match next {
+            Some(Token::Word(w)) if w.bytes().all(|b| b.is_ascii_digit()) && lx.at_end() => match w.parse() {
+                Ok(id) => Statement::Kill { query, id },
+                Err(_) => Statement::Unsupported("KILL of a connection id beyond 32 bits"),
+            },
+            _ => Statement::Unsupported("this form of KILL; shardgate knows KILL [QUERY | CONNECTION] <connection id>"),
+        };
     }
     if is_word(&first, "commit") || is_word(&first, "rollback") {
         let commit = is_word(&first, "commit");
@@ -318,6 +342,10 @@ mod tests {
         assert_eq!(classify("rollback work to savepoint a"), Statement::Savepoint);
         assert_eq!(classify("RELEASE SAVEPOINT a"), Statement::Savepoint);
         assert_eq!(classify("xa recover"), Statement::ClientXa);
+        assert_eq!(classify("KILL QUERY 12"), Statement::Kill { query: true, id: 12 });
+        assert_eq!(classify("kill 7;"), Statement::Kill { query: false, id: 7 });
+        assert_eq!(classify("KILL HARD CONNECTION 9"), Statement::Kill { query: false, id: 9 });
+        assert!(matches!(classify("KILL USER app"), Statement::Unsupported(_)));
         assert!(matches!(classify("show shardgate nodez"), Statement::Unsupported(_)));
         assert_eq!(classify("SHOW SCHEMAS;"), Statement::ShowDatabases { like: None });
         assert_eq!(classify("show databases like 'de%'"), Statement::ShowDatabases { like: Some("de%".into()) });

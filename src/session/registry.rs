@@ -1,0 +1,127 @@
+//! Every open session of a server, by the connection id its client was given, with the backend threads that
+//! work for it: what `KILL [QUERY] id` from another connection needs (the client only knows the proxy's id;
+//! the backends know their own thread ids).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::backend::pool::PooledConn;
+
+/// What other sessions may know and do about one session.
+#[derive(Debug)]
+pub struct SessionHandle {
+    /// The client's connection id.
+    pub id: u32,
+    /// The logged-in user (KILL is allowed on one's own sessions).
+    pub user: Mutex<String>,
+    threads: Mutex<Vec<(String, u32)>>,
+    killed: AtomicBool,
+    /// Wakes the session when it is killed while waiting for its client.
+    pub kill: tokio::sync::Notify,
+}
+
+impl SessionHandle {
+    /// The (pool, backend thread id) pairs working for the session now.
+    pub fn threads(&self) -> Vec<(String, u32)> {
+        self.threads.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Marks the session killed and wakes it.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Relaxed);
+        self.kill.notify_one();
+    }
+
+    /// Whether KILL CONNECTION ended the session.
+    pub fn killed(&self) -> bool {
+        self.killed.load(Ordering::Relaxed)
+    }
+}
+
+/// The sessions of one server.
+#[derive(Debug, Default)]
+pub struct Registry {
+    sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
+}
+
+impl Registry {
+    /// Registers session `id` of `user`.
+    pub fn add(&self, id: u32, user: &str) -> Arc<SessionHandle> {
+        let handle = Arc::new(SessionHandle {
+            id,
+            user: Mutex::new(user.to_string()),
+            threads: Mutex::new(Vec::new()),
+            killed: AtomicBool::new(false),
+            kill: tokio::sync::Notify::new(),
+        });
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(id, handle.clone());
+        handle
+    }
+
+    /// Forgets session `id`.
+    pub fn remove(&self, id: u32) {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    /// Session `id`, if open.
+    pub fn get(&self, id: u32) -> Option<Arc<SessionHandle>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
+    }
+}
+
+/// The backend connections pinned to one session, by pool name; every change is mirrored into the session's
+/// handle.
+pub struct Backends {
+    map: HashMap<String, PooledConn>,
+    handle: Arc<SessionHandle>,
+}
+
+impl Backends {
+    /// None yet, for the session of `handle`.
+    pub fn new(handle: Arc<SessionHandle>) -> Self {
+        Backends { map: HashMap::new(), handle }
+    }
+
+    fn mirror(&self) {
+        let threads = self.map.iter().map(|(k, c)| (k.clone(), c.conn.connection_id)).collect();
+        *self.handle.threads.lock().unwrap_or_else(|e| e.into_inner()) = threads;
+    }
+
+    /// The connection to `name`.
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut PooledConn> {
+        self.map.get_mut(name)
+    }
+
+    /// Whether the session holds a connection to `name`.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    /// Pins `conn` as the connection to `name`.
+    pub fn insert(&mut self, name: String, conn: PooledConn) {
+        self.map.insert(name, conn);
+        self.mirror();
+    }
+
+    /// Unpins (and hands over) the connection to `name`.
+    pub fn remove(&mut self, name: &str) -> Option<PooledConn> {
+        let conn = self.map.remove(name);
+        if conn.is_some() {
+            self.mirror();
+        }
+        conn
+    }
+
+    /// Names of the pools the session holds connections from.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.map.keys()
+    }
+
+    /// Unpins everything.
+    pub fn drain(&mut self) -> Vec<(String, PooledConn)> {
+        let all = self.map.drain().collect();
+        self.mirror();
+        all
+    }
+}
