@@ -92,21 +92,22 @@ fn main() -> ExitCode {
         }
         Command::Serve { config } => {
             let Some(rules) = load(&config) else { return ExitCode::FAILURE };
+            let level = rules.server.log_level.clone().unwrap_or_else(|| "info".into());
             tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
                 .init();
             let mut builder = tokio::runtime::Builder::new_multi_thread();
             if let Some(n) = rules.server.worker_threads {
                 builder.worker_threads(n);
             }
             let runtime = builder.enable_all().build().expect("tokio runtime");
-            runtime.block_on(serve(rules))
+            runtime.block_on(serve(&config))
         }
     }
 }
 
-async fn serve(rules: shardgate::config::Rules) -> ExitCode {
-    let server = match shardgate::server::Server::bind(rules).await {
+async fn serve(config: &std::path::Path) -> ExitCode {
+    let server = match shardgate::server::Server::bind_file(config).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cannot listen: {e}");

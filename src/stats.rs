@@ -18,6 +18,8 @@ pub struct Stats {
     pub backend_connects: AtomicU64,
     /// Backend connections that failed or broke.
     pub backend_errors: AtomicU64,
+    /// Statements prepared through the proxy and not yet closed.
+    pub prepared_statements: AtomicU64,
     /// XA transactions committed in two phases.
     pub xa_two_phase_commits: AtomicU64,
     /// Prepared XA branches recovery committed.

@@ -20,23 +20,49 @@ pub struct NodeHealth {
     max_lag: u64,
     reason: Mutex<String>,
     checks: AtomicU64,
+    offline: AtomicBool,
 }
 
 impl NodeHealth {
     /// A replica not yet checked: it serves no reads until its first check passes.
     pub fn new(max_lag: u64) -> Self {
-        NodeHealth { up: AtomicBool::new(false), lag: AtomicI64::new(-1), max_lag, reason: Mutex::new("not checked yet".into()), checks: AtomicU64::new(0) }
+        NodeHealth {
+            up: AtomicBool::new(false),
+            lag: AtomicI64::new(-1),
+            max_lag,
+            reason: Mutex::new("not checked yet".into()),
+            checks: AtomicU64::new(0),
+            offline: AtomicBool::new(false),
+        }
     }
 
     /// Whether reads may go to it: up, replicating, and within the lag bound.
     pub fn serving(&self) -> bool {
-        self.up.load(Ordering::Relaxed) && u64::try_from(self.lag.load(Ordering::Relaxed)).is_ok_and(|l| l <= self.max_lag)
+        !self.offline.load(Ordering::Relaxed)
+            && self.up.load(Ordering::Relaxed)
+            && u64::try_from(self.lag.load(Ordering::Relaxed)).is_ok_and(|l| l <= self.max_lag)
+    }
+
+    /// Takes the replica out of (or back into) read rotation by hand (`SET SHARDGATE NODE … OFFLINE`).
+    pub fn set_offline(&self, offline: bool) {
+        self.offline.store(offline, Ordering::Relaxed);
+    }
+
+    /// Whether an admin took it offline.
+    pub fn offline(&self) -> bool {
+        self.offline.load(Ordering::Relaxed)
     }
 
     /// (up, lag in seconds, reason when not serving, checks done) for the admin view.
     pub fn snapshot(&self) -> (bool, Option<u64>, String, u64) {
         let lag = u64::try_from(self.lag.load(Ordering::Relaxed)).ok();
-        let reason = if self.serving() { String::new() } else { self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone() };
+        let reason = if self.offline() {
+            "taken offline by an admin (SET SHARDGATE NODE … ONLINE returns it)".to_string()
+        } else if self.serving() {
+            String::new()
+        } else {
+            self.reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        };
         (self.up.load(Ordering::Relaxed), lag, reason, self.checks.load(Ordering::Relaxed))
     }
 

@@ -21,6 +21,8 @@ pub struct Pool {
     idle: Mutex<Vec<PooledConn>>,
     /// Wakes sessions waiting for a connection when one is returned idle.
     returned: tokio::sync::Notify,
+    /// Sessions waiting for a connection now.
+    waiting: std::sync::atomic::AtomicUsize,
     stats: Arc<Stats>,
 }
 
@@ -40,8 +42,16 @@ impl Pool {
             rule,
             idle: Mutex::new(Vec::new()),
             returned: tokio::sync::Notify::new(),
+            waiting: Default::default(),
             stats,
         })
+    }
+
+    /// (in use, idle, waiting) connections and sessions, for metrics and the admin view.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let open = self.rule.max_connections - self.permits.available_permits();
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
+        (open.saturating_sub(idle), idle, self.waiting.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// A connection that does not count against `max_connections` and is not kept: for KILL, which must
@@ -80,15 +90,17 @@ impl Pool {
                 break p;
             }
             // All connections are busy: wait for a permit or for one to come back idle (it keeps its permit).
-            tokio::select! {
-                p = self.permits.clone().acquire_owned() => match p {
-                    Ok(p) => break p,
-                    Err(_) => return Err(SgError::PoolExhausted(self.name.clone(), self.rule.max_connections)),
-                },
-                _ = &mut returned => continue,
-                _ = tokio::time::sleep_until(deadline) => {
-                    return Err(SgError::PoolExhausted(self.name.clone(), self.rule.max_connections))
-                }
+            self.waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let outcome = tokio::select! {
+                p = self.permits.clone().acquire_owned() => Some(p.ok()),
+                _ = &mut returned => None,
+                _ = tokio::time::sleep_until(deadline) => Some(None),
+            };
+            self.waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            match outcome {
+                None => continue,
+                Some(Some(p)) => break p,
+                Some(None) => return Err(SgError::PoolExhausted(self.name.clone(), self.rule.max_connections)),
             }
         };
         let conn = BackendConn::connect(&self.name, &self.rule, variant, database).await.inspect_err(|_| {

@@ -70,6 +70,21 @@ pub struct ServerRules {
     pub server_version: Option<String>,
     /// Tokio worker threads; default: one per CPU core.
     pub worker_threads: Option<usize>,
+    /// Where Prometheus scrapes `/metrics` (none by default; never 0.0.0.0 unless you mean it).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Log level when RUST_LOG is not set ("info" by default; e.g. "warn", "shardgate=debug").
+    pub log_level: Option<String>,
+    /// Statements slower than this many milliseconds go to the slow-query log.
+    pub slow_query_ms: Option<u64>,
+    /// The slow-query log file (JSON lines); without it slow statements are logged with tracing only.
+    pub slow_log: Option<std::path::PathBuf>,
+    /// Most client connections at once (1040 beyond).
+    pub max_client_connections: Option<usize>,
+    /// Refuse UPDATE and DELETE without WHERE on sharded tables (they would touch every shard).
+    #[serde(default)]
+    pub refuse_unsafe_dml: bool,
+    /// Most rows a multi-shard SELECT may take from the shards (ERR beyond, before the client gets more).
+    pub max_merge_rows: Option<u64>,
 }
 
 /// One client account.
@@ -82,6 +97,11 @@ pub struct UserRule {
     pub password: Option<String>,
     /// MySQL-style hash, as `SELECT PASSWORD('…')` prints it: "*" followed by 40 hex digits.
     pub password_hash: Option<String>,
+    /// May run admin statements (SHOW SHARDGATE …, RELOAD RULES, SET SHARDGATE NODE …).
+    #[serde(default)]
+    pub admin: bool,
+    /// Most connections of this user at once (1226 beyond).
+    pub max_connections: Option<usize>,
 }
 
 /// One backend: a MariaDB/MySQL primary and how the proxy logs in to it.

@@ -28,6 +28,7 @@ pub async fn run(session: &mut Session, targets: &[Target]) -> Result<(), SgErro
     let mut header_sent = false;
     let mut failed = false;
     let mut rows = 0u64;
+    let cap = session.shared.rules.server.max_merge_rows;
     for t in targets {
         let Session { backends, client, .. } = &mut *session;
         let conn = &mut backends.get_mut(&t.data_source).expect("pinned").conn;
@@ -76,6 +77,12 @@ pub async fn run(session: &mut Session, targets: &[Target]) -> Result<(), SgErro
                 break; // this shard's end marker: the client gets one at the very end
             }
             rows += 1;
+            if cap.is_some_and(|c| rows > c) {
+                // An ERR in place of the next row ends the result set; the rest of the replies is drained.
+                seq = client.queue_packet(seq, &crate::protocol::response::encode_error(&super::merge::too_many_rows(cap.unwrap_or(0))));
+                failed = true;
+                continue;
+            }
             seq = client.queue_packet(seq, p);
         }
         header_sent = true;

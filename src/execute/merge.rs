@@ -32,6 +32,20 @@ struct ShardStream {
     columns: usize,
     /// Wire types when the rows are binary (COM_STMT_EXECUTE); `None` for text rows.
     binary: Option<Vec<WireType>>,
+    /// Rows taken from all shards of this statement so far, and the cap (`max_merge_rows`).
+    taken: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    cap: Option<u64>,
+}
+
+/// The error for a merge over `max_merge_rows`.
+pub fn too_many_rows(cap: u64) -> SgError {
+    SgError::Backend {
+        code: crate::error::code::UNKNOWN,
+        sqlstate: "HY000".into(),
+        message: format!(
+            "a statement over several shards took more than {cap} rows from them (max_merge_rows); add the sharding key, a LIMIT, or filter more"
+        ),
+    }
 }
 
 impl ShardStream {
@@ -67,6 +81,10 @@ impl RowStream for ShardStream {
         if self.scanner.is_done() {
             return Ok(None);
         }
+        let taken = self.taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if let Some(cap) = self.cap.filter(|&c| taken > c) {
+            return Err(too_many_rows(cap));
+        }
         if let Some(types) = &self.binary {
             return decode_binary_row(&p, types).map(Some);
         }
@@ -81,6 +99,8 @@ impl RowStream for ShardStream {
 async fn connections(session: &mut Session, targets: &[Target]) -> Result<Vec<ShardStream>, SgError> {
     let mut streams: Vec<ShardStream> = Vec::with_capacity(targets.len());
     let database = session.state.schema.as_deref().and_then(|s| session.shared.layouts.get(s)).map(|l| l.database.clone());
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let cap = session.shared.rules.server.max_merge_rows;
     for t in targets {
         let first = !streams.iter().any(|s| s.data_source == t.data_source);
         let pooled = if first {
@@ -101,6 +121,8 @@ async fn connections(session: &mut Session, targets: &[Target]) -> Result<Vec<Sh
             scanner: ReplyScanner::new(ReplyKind::ResultSets, deprecate_eof),
             columns: 0,
             binary: None,
+            taken: taken.clone(),
+            cap,
         });
     }
     Ok(streams)

@@ -15,6 +15,7 @@ pub mod show_databases;
 pub mod show_nodes;
 pub mod show_tables;
 pub mod use_schema;
+pub mod admin;
 pub mod aggregate;
 pub mod distinct;
 pub mod merge_sort;
@@ -175,7 +176,7 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
         Plan::MoveRows(m) => move_rows::run(session, &m).await,
         Plan::UseSchema(name) => use_schema::run(session, &name).await,
         Plan::ShowDatabases { like } => show_databases::run(session, like.as_deref()).await,
-        Plan::ShowNodes => show_nodes::run(session).await,
+        Plan::Admin(a) => admin::run(session, a).await,
         Plan::Kill { query, id } => kill::run(session, query, id).await,
         Plan::ShowTables { like } => show_tables::run(session, like.as_deref()).await,
         Plan::Explain(inner, inner_sql) => explain::run(session, &inner, &inner_sql).await,

@@ -84,7 +84,7 @@ pub async fn run_or_note(session: &mut Session, sql: &str, plan: Plan, how: Exec
     }
     let writes = !matches!(
         plan,
-        Plan::Set { .. } | Plan::UseSchema(_) | Plan::ShowNodes | Plan::Kill { .. } | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::Refuse(_) | Plan::EndTransaction(false)
+        Plan::Set { .. } | Plan::UseSchema(_) | Plan::Admin(_) | Plan::Kill { .. } | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::Refuse(_) | Plan::EndTransaction(false)
     );
     let result = execute(session, plan, &how).await;
     if writes {

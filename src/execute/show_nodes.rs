@@ -6,7 +6,8 @@ use crate::protocol::resultset::{encode_resultset, ColumnType};
 use crate::session::session::Session;
 
 /// Sends one row per node: data_source, role, name, address, weight, status (primary / serving / lagging /
-/// down), lag_seconds (NULL when unknown), checks done, and the reason a replica is not serving.
+/// down / offline), lag_seconds (NULL when unknown), checks done, the reason a replica is not serving, and
+/// its pool's connections in use and idle.
 pub async fn run(session: &mut Session) -> Result<(), SgError> {
     let text = |s: String| Some(s.into_bytes());
     let mut rows = Vec::new();
@@ -16,6 +17,7 @@ pub async fn run(session: &mut Session) -> Result<(), SgError> {
         for r in &set.replicas {
             let (up, lag, reason, checks) = r.health.snapshot();
             let status = match (r.health.serving(), up) {
+                _ if r.health.offline() => "offline",
                 (true, _) => "serving",
                 (false, true) => "lagging",
                 (false, false) => "down",
@@ -43,7 +45,15 @@ pub async fn run(session: &mut Session) -> Result<(), SgError> {
         ("lag_seconds", ColumnType::Text),
         ("checks", ColumnType::Integer),
         ("reason", ColumnType::Text),
+        ("connections_in_use", ColumnType::Integer),
+        ("connections_idle", ColumnType::Integer),
     ];
+    for row in &mut rows {
+        let name = String::from_utf8_lossy(row[2].as_deref().unwrap_or_default()).into_owned();
+        let (in_use, idle, _) = session.shared.pools.get(&name).map_or((0, 0, 0), |p| p.counts());
+        row.push(text(in_use.to_string()));
+        row.push(text(idle.to_string()));
+    }
     let packets = encode_resultset(&columns, &rows, session.state.deprecate_eof(), session.state.status);
     session.send_packets(&packets).await
 }

@@ -78,8 +78,8 @@ pub enum Plan {
         /// LIKE filter.
         like: Option<String>,
     },
-    /// Answer with every node's health.
-    ShowNodes,
+    /// An admin statement (admin users only).
+    Admin(crate::sql::lexer::Admin),
     /// KILL [QUERY] of a client connection (the proxy's id).
     Kill {
         /// Only the running statement.
@@ -134,7 +134,7 @@ impl Plan {
                 out.push((to.data_source.clone(), format!("(rows whose {} is now {} move to {})", m.table.column, m.new_key, to.table)));
                 out
             }
-            Plan::UseSchema(_) | Plan::Begin | Plan::Savepoint | Plan::ShowNodes | Plan::Kill { .. } | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::EndTransaction(_) => {
+            Plan::UseSchema(_) | Plan::Begin | Plan::Savepoint | Plan::Admin(_) | Plan::Kill { .. } | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::EndTransaction(_) => {
                 vec![("(shardgate)".into(), original.to_string())]
             }
         }
@@ -192,7 +192,7 @@ pub fn plan_with_params(
     match statement {
         Statement::Use(name) => Plan::UseSchema(name),
         Statement::ShowDatabases { like } => Plan::ShowDatabases { like },
-        Statement::ShowNodes => Plan::ShowNodes,
+        Statement::Admin(a) => Plan::Admin(a),
         Statement::Kill { query, id } => Plan::Kill { query, id },
         Statement::ShowTables { like } if schema.is_some() => Plan::ShowTables { like },
         Statement::Unsupported(what) => Plan::Refuse(what.to_string()),

@@ -157,6 +157,12 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         Ok(s) => s,
         Err(_) => return default(),
     };
+    if layout.refuse_unsafe_dml && !is_select && analyze::filter(&stmt).is_some_and(|f| f.selection.is_none()) {
+        return refuse(format!(
+            "UPDATE or DELETE without WHERE on sharded table '{}' (refuse_unsafe_dml is on: it would change every row on every shard)",
+            sharded[0].name
+        ));
+    }
     let resolver = Bound_ { tables: sharded.clone() };
     let key = match (forced_key, analyze::filter(&stmt)) {
         (Some(key), _) => KeyExpr::Eq(Term::Lit(key.clone(), None)),

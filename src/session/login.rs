@@ -9,6 +9,7 @@ use crate::protocol::handshake::{auth_switch_request, Greeting, HandshakeRespons
 use crate::protocol::packet::PacketStream;
 use crate::protocol::response::{encode_error, encode_ok, Ok};
 use crate::server::Shared;
+use crate::stats::Stats;
 
 use super::state::SessionState;
 
@@ -47,7 +48,10 @@ pub async fn login(client: &mut PacketStream, shared: &Shared, connection_id: u3
         return Err(SgError::malformed("client closed the connection during the handshake"));
     };
     let mut seq = packet.last_seq.wrapping_add(1);
-    let result = negotiate(client, &packet.payload, &mut seq, &scramble, &shared.rules).await;
+    let result = negotiate(client, &packet.payload, &mut seq, &scramble, &shared.rules).await.and_then(|state| {
+        admit(shared, &state.user)?;
+        Result::Ok(state)
+    });
     match result {
         Result::Ok(state) => {
             let state = SessionState { connection_id, ..state };
@@ -113,6 +117,28 @@ pub fn check_password(rules: &Rules, user: &str, token: &[u8], scramble: &[u8], 
     } else {
         Err(denied())
     }
+}
+
+/// The connection limits of the rules: the whole server's, and the user's own.
+pub fn admit(shared: &Shared, user: &str) -> Result<(), SgError> {
+    let server = &shared.rules.server;
+    if let Some(max) = server.max_client_connections {
+        // This session is counted in sessions_active already.
+        if Stats::get(&shared.stats.sessions_active) as usize > max {
+            return Err(SgError::Backend { code: 1040, sqlstate: "08004".into(), message: format!("Too many connections (max_client_connections = {max})") });
+        }
+    }
+    let limit = shared.rules.users.iter().map(|u| u.get_ref()).find(|u| u.name == user).and_then(|u| u.max_connections);
+    if let Some(max) = limit {
+        if shared.sessions.all().iter().filter(|h| *h.user.lock().unwrap_or_else(|e| e.into_inner()) == user).count() >= max {
+            return Err(SgError::Backend {
+                code: 1226,
+                sqlstate: "42000".into(),
+                message: format!("User '{user}' has exceeded the 'max_user_connections' resource (current value: {max})"),
+            });
+        }
+    }
+    Result::Ok(())
 }
 
 /// The error for a schema the rules do not define.

@@ -5,4 +5,5 @@ pub mod login;
 pub mod prepared;
 pub mod registry;
 pub mod session;
+pub mod slow_log;
 pub mod state;

@@ -157,12 +157,14 @@ pub async fn prepare(session: &mut Session, sql: &str) -> Result<(), SgError> {
     let id = session.next_statement_id();
     packets[0][1..5].copy_from_slice(&id.to_le_bytes());
     session.statements.insert(id, statement);
+    crate::stats::Stats::add(&session.shared.stats.prepared_statements, 1);
     session.send_packets(&packets).await
 }
 
 /// COM_STMT_CLOSE: forgets the statement and closes the backend statements only it used (no reply).
 pub async fn close(session: &mut Session, id: u32) {
     let Some(closed) = session.statements.remove(&id) else { return };
+    session.shared.stats.prepared_statements.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     for (ds, text) in closed.native {
         if session.statements.values().any(|s| s.native.iter().any(|(d, t)| *d == ds && *t == text)) {
             continue;
@@ -217,6 +219,7 @@ pub async fn execute(session: &mut Session, id: u32, body: &[u8]) -> Result<(), 
             Some(t) => t.bind(&literals, &[]),
             None => crate::plan::planner::plan_with_params(classify(&statement.sql), &statement.sql, schema.as_deref(), &shared.rules, &shared.layouts, &literals),
         };
+        session.route = crate::metrics::route_of(&plan);
         if let crate::plan::Plan::Passthrough { data_source, sql } = plan {
             let text = sql.unwrap_or_else(|| statement.sql.clone());
             let how = read_split::Exec::Native { id, text: &text, statement: &statement, body };
@@ -225,6 +228,7 @@ pub async fn execute(session: &mut Session, id: u32, body: &[u8]) -> Result<(), 
     }
     let sql = statement.text_with(&values);
     let plan = crate::plan::planner::plan(classify(&sql), &sql, schema.as_deref(), &shared.rules, &shared.layouts);
+    session.route = crate::metrics::route_of(&plan);
     read_split::run_or_note(session, &sql, plan, read_split::Exec::Binary(&sql)).await
 }
 

@@ -64,6 +64,13 @@ impl Registry {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
     }
 
+    /// Every open session, by id.
+    pub fn all(&self) -> Vec<Arc<SessionHandle>> {
+        let mut all: Vec<_> = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        all.sort_by_key(|h| h.id);
+        all
+    }
+
     /// Session `id`, if open.
     pub fn get(&self, id: u32) -> Option<Arc<SessionHandle>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()

@@ -33,8 +33,14 @@ pub struct Session {
     pub backends: super::registry::Backends,
     /// This session as other sessions see it (KILL).
     pub handle: std::sync::Arc<super::registry::SessionHandle>,
-    /// Rules, pools and counters.
+    /// Rules, pools and counters (the version in force when the current statement started).
     pub shared: Arc<Shared>,
+    /// The state in force, swapped by reloads.
+    pub live: crate::server::Live,
+    /// Route shape of the current statement (metrics::ROUTES), set by whoever plans it.
+    pub route: usize,
+    /// Rows the current statement sent (slow log).
+    pub rows_out: u64,
     /// Whether the last relayed reply was a success (not an ERR packet).
     pub last_reply_ok: bool,
     /// Sequence id for the proxy's own reply to the current command.
@@ -79,7 +85,7 @@ impl Drop for ActiveGuard {
 }
 
 /// Serves one accepted client connection to its end.
-pub async fn run(stream: TcpStream, shared: Arc<Shared>) {
+pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Live) {
     Stats::add(&shared.stats.sessions_active, 1);
     let _guard = ActiveGuard(shared.stats.clone());
     let mut client = PacketStream::new(stream);
@@ -100,6 +106,9 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>) {
         backends: super::registry::Backends::new(handle.clone()),
         handle,
         shared,
+        live,
+        route: 3,
+        rows_out: 0,
         last_reply_ok: true,
         reply_seq: 1,
         enlisted: Default::default(),
@@ -129,24 +138,50 @@ impl Session {
                 // Disconnect without COM_QUIT, or a broken socket: either way the session is over.
                 Result::Ok(None) | Err(_) => return,
             };
+            // Reloaded rules apply from the next statement on.
+            if !Arc::ptr_eq(&self.shared, &*self.live.load()) {
+                self.shared = self.live.load_full();
+            }
             Stats::add(&self.shared.stats.questions, 1);
             self.reply_seq = packet.last_seq.wrapping_add(1);
+            let start = std::time::Instant::now();
+            (self.route, self.rows_out) = (3, 0);
             let outcome = if packet.seq != 0 {
                 Err(SgError::OutOfOrder { expected: 0, got: packet.seq })
             } else {
                 self.dispatch(&packet.payload).await
             };
+            let command = packet.payload.first().copied().unwrap_or(0);
+            if command == com::QUERY || command == com::STMT_EXECUTE {
+                self.account(&packet.payload, start.elapsed());
+            }
             match outcome {
                 Result::Ok(Flow::Continue) => {}
                 Result::Ok(Flow::Quit) => return,
                 Err(SgError::ClientIo(_)) => return,
                 Err(e) => {
+                    self.shared.metrics.error(e.code());
                     let keep = e.keeps_session();
                     if self.send_error(&e).await.is_err() || !keep {
                         return;
                     }
                 }
             }
+        }
+    }
+
+    /// Metrics and the slow-query log for one statement (COM_QUERY or COM_STMT_EXECUTE `payload`).
+    fn account(&self, payload: &[u8], took: std::time::Duration) {
+        let sql = || match payload[0] {
+            com::QUERY => String::from_utf8_lossy(&payload[1..]).into_owned(),
+            _ => self.statements.get(&statement_id(payload)).map(|s| s.sql.clone()).unwrap_or_default(),
+        };
+        let slow = self.shared.rules.server.slow_query_ms.is_some_and(|ms| took.as_millis() >= u128::from(ms));
+        let text = (slow || payload[0] == com::STMT_EXECUTE).then(sql);
+        let kind = crate::metrics::kind_of(text.as_deref().unwrap_or_else(|| std::str::from_utf8(&payload[1..]).unwrap_or("")));
+        self.shared.metrics.statement(kind, self.route, took);
+        if slow {
+            super::slow_log::record(&self.shared, &self.state, text.as_deref().unwrap_or_default(), self.route, took, self.rows_out);
         }
     }
 
@@ -169,6 +204,7 @@ impl Session {
                 let sql = String::from_utf8_lossy(&payload[1..]);
                 let shared = &self.shared;
                 let plan = plan(classify(&sql), &sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
+                self.route = crate::metrics::route_of(&plan);
                 // DDL and friends commit the open transaction and run outside any (XA rejects them inside).
                 let outside = execute::xa::applies(self) && crate::sql::reads::commits_implicitly(&sql);
                 if outside {
@@ -386,7 +422,7 @@ impl Session {
         self.release_backends().await;
         self.state.settings.clear();
         self.state.status = crate::protocol::constants::status::AUTOCOMMIT;
-        self.statements.clear();
+        self.forget_statements();
         self.writes.clear();
     }
 
@@ -400,7 +436,14 @@ impl Session {
         }
     }
 
+    fn forget_statements(&mut self) {
+        let n = self.statements.len() as u64;
+        self.shared.stats.prepared_statements.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+        self.statements.clear();
+    }
+
     async fn close(mut self) {
+        self.forget_statements();
         execute::xa::rollback(&mut self).await;
         self.release_backends().await;
         self.client.shutdown().await;

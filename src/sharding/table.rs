@@ -65,6 +65,8 @@ pub struct SchemaLayout {
     pub plans: crate::plan::cache::PlanCache,
     /// Whether transactions here are XA transactions (transaction_mode = "xa"): shard-key UPDATEs can move rows.
     pub xa: bool,
+    /// Refuse UPDATE/DELETE without WHERE on sharded tables (`[server] refuse_unsafe_dml`).
+    pub refuse_unsafe_dml: bool,
 }
 
 impl SchemaLayout {
@@ -217,6 +219,7 @@ pub fn build(rules: &Rules) -> Result<HashMap<String, SchemaLayout>, Vec<Problem
                 all_data_sources: rules.data_sources.keys().cloned().collect(),
                 plans: Default::default(),
                 xa: rules.transaction_mode == crate::config::rules::TransactionMode::Xa,
+                refuse_unsafe_dml: rules.server.refuse_unsafe_dml,
             },
         );
     }

@@ -17,8 +17,8 @@ pub enum Statement {
         /// The LIKE pattern, unquoted.
         like: Option<String>,
     },
-    /// `SHOW SHARDGATE NODES`: every primary and replica with its health (admin view).
-    ShowNodes,
+    /// An admin statement (admin users only).
+    Admin(Admin),
     /// `EXPLAIN SHARDING <statement>`: the statement's plan instead of its result.
     Explain(String),
     /// `PREPARE … FROM`, `EXECUTE … USING`, `DEALLOCATE PREPARE`: text-protocol prepared statements, whose
@@ -46,6 +46,23 @@ pub enum Statement {
     Unsupported(&'static str),
     /// Anything else: handled by the backend.
     Other,
+}
+
+/// Admin statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admin {
+    /// `SHOW SHARDGATE NODES` / `SHOW SHARDGATE BACKENDS`: every primary and replica, health, lag, connections.
+    Nodes,
+    /// `SHOW SHARDGATE RULES`: data sources, schemas and tables as loaded.
+    Rules,
+    /// `SHOW SHARDGATE SESSIONS`: client sessions and the backend threads working for them.
+    Sessions,
+    /// `SHOW SHARDGATE STATS`: the counters.
+    Stats,
+    /// `RELOAD RULES`: read the rules file again.
+    Reload,
+    /// `SET SHARDGATE NODE 'name' OFFLINE|ONLINE`: take a replica out of (or back into) read rotation.
+    Node(String, bool),
 }
 
 /// Tokens the classifier cares about.
@@ -148,7 +165,24 @@ pub fn classify(sql: &str) -> Statement {
         return if lx.at_end() { Statement::Use(name) } else { Statement::Other };
     }
     if is_word(&first, "set") {
+        let mut peek = Lexer { s: lx.s, pos: lx.pos };
+        if is_word(&peek.next(), "shardgate") {
+            let (node, name, state) = (peek.next(), peek.next(), peek.next());
+            return match (is_word(&node, "node"), name, &state) {
+                (true, Some(Token::Quoted(n) | Token::Word(n)), s) if is_word(s, "offline") || is_word(s, "online") => {
+                    Statement::Admin(Admin::Node(n, is_word(s, "offline")))
+                }
+                _ => Statement::Unsupported("SET SHARDGATE …: shardgate knows SET SHARDGATE NODE 'name' OFFLINE | ONLINE"),
+            };
+        }
         return Statement::Set;
+    }
+    if is_word(&first, "reload") {
+        return if is_word(&lx.next(), "rules") && matches!(lx.next(), None | Some(Token::Semicolon)) {
+            Statement::Admin(Admin::Reload)
+        } else {
+            Statement::Other
+        };
     }
     if is_word(&first, "begin") {
         let mut next = lx.next();
@@ -212,11 +246,19 @@ pub fn classify(sql: &str) -> Statement {
     if is_word(&first, "show") {
         let what = lx.next();
         if is_word(&what, "shardgate") {
-            return if is_word(&lx.next(), "nodes") && matches!(lx.next(), None | Some(Token::Semicolon)) {
-                Statement::ShowNodes
+            let which = lx.next();
+            let admin = if is_word(&which, "nodes") || is_word(&which, "backends") {
+                Admin::Nodes
+            } else if is_word(&which, "rules") {
+                Admin::Rules
+            } else if is_word(&which, "sessions") {
+                Admin::Sessions
+            } else if is_word(&which, "stats") {
+                Admin::Stats
             } else {
-                Statement::Unsupported("SHOW SHARDGATE …: shardgate knows SHOW SHARDGATE NODES")
+                return Statement::Unsupported("SHOW SHARDGATE …: shardgate knows NODES, BACKENDS, RULES, SESSIONS and STATS");
             };
+            return if matches!(lx.next(), None | Some(Token::Semicolon)) { Statement::Admin(admin) } else { Statement::Other };
         }
         if is_word(&what, "tables") {
             return match lx.next() {
@@ -333,7 +375,11 @@ mod tests {
     #[test]
     fn show_databases_forms() {
         assert_eq!(classify("show databases"), Statement::ShowDatabases { like: None });
-        assert_eq!(classify("SHOW SHARDGATE NODES;"), Statement::ShowNodes);
+        assert_eq!(classify("SHOW SHARDGATE NODES;"), Statement::Admin(Admin::Nodes));
+        assert_eq!(classify("show shardgate backends"), Statement::Admin(Admin::Nodes));
+        assert_eq!(classify("RELOAD RULES"), Statement::Admin(Admin::Reload));
+        assert_eq!(classify("SET SHARDGATE NODE 'ds_0/replica1' OFFLINE"), Statement::Admin(Admin::Node("ds_0/replica1".into(), true)));
+        assert_eq!(classify("set shardgate node 'x' online;"), Statement::Admin(Admin::Node("x".into(), false)));
         assert_eq!(classify("begin"), Statement::Begin(false));
         assert_eq!(classify("START TRANSACTION;"), Statement::Begin(false));
         assert_eq!(classify("start transaction read only"), Statement::Begin(true));

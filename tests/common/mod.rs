@@ -58,6 +58,7 @@ listen = "127.0.0.1:0"
 [[users]]
 name = "app"
 password = "app"
+admin = true
 
 [data_sources.ds_0]
 primary = "127.0.0.1:{}"
