@@ -7,7 +7,7 @@ use tokio::net::TcpStream;
 
 use crate::config::rules::DataSourceRule;
 use crate::error::SgError;
-use crate::protocol::auth::{native_token, NATIVE_PASSWORD};
+
 use crate::protocol::constants::{cap, com};
 use crate::protocol::handshake::{Greeting, HandshakeResponse};
 use crate::protocol::packet::{frame_header, Packet, PacketStream};
@@ -109,38 +109,18 @@ impl BackendConn {
         if missing != 0 {
             return Err(format!("backend lacks capabilities {missing:#x} the client negotiated"));
         }
+        let (plugin, token) = super::auth::first_token(&greeting.auth_plugin, rule.password.as_bytes(), &greeting.scramble);
         let response = HandshakeResponse {
             capabilities: caps,
             max_packet: 1 << 30,
             collation: variant.collation,
             user: rule.user.clone(),
-            auth: native_token(rule.password.as_bytes(), &greeting.scramble),
+            auth: token,
             database: database.map(str::to_string),
-            auth_plugin: Some(NATIVE_PASSWORD.to_string()),
+            auth_plugin: Some(plugin.to_string()),
         };
         io.write_packet(first.seq.wrapping_add(1), &response.encode()).await.map_err(|e| e.to_string())?;
-        loop {
-            let reply = read(&mut io).await?;
-            let seq = reply.seq.wrapping_add(1);
-            match reply.payload.first() {
-                Some(0x00) => break,
-                Some(0xFF) => return Err(describe_err(&reply.payload)),
-                Some(0xFE) => {
-                    // AuthSwitchRequest: plugin name, then a fresh scramble.
-                    let body = &reply.payload[1..];
-                    let nul = body.iter().position(|&b| b == 0).unwrap_or(body.len());
-                    let plugin = String::from_utf8_lossy(&body[..nul]).into_owned();
-                    if plugin != NATIVE_PASSWORD {
-                        return Err(format!("backend asks for auth plugin '{plugin}'; use mysql_native_password for the proxy's backend user"));
-                    }
-                    let scramble = body.get(nul + 1..).unwrap_or(&[]);
-                    let scramble = scramble.strip_suffix(&[0]).unwrap_or(scramble);
-                    let token = native_token(rule.password.as_bytes(), scramble);
-                    io.write_packet(seq, &token).await.map_err(|e| e.to_string())?;
-                }
-                _ => return Err("unexpected packet during backend login".into()),
-            }
-        }
+        super::auth::finish(&mut io, rule.password.as_bytes(), plugin, greeting.scramble.clone(), describe_err).await?;
         Ok(BackendConn {
             io,
             variant,

@@ -1,5 +1,6 @@
 //! Connections from the proxy to MariaDB/MySQL backends, and their pools.
 
+pub mod auth;
 pub mod conn;
 pub mod health;
 pub mod pool;

@@ -85,6 +85,31 @@ pub struct ServerRules {
     pub refuse_unsafe_dml: bool,
     /// Most rows a multi-shard SELECT may take from the shards (ERR beyond, before the client gets more).
     pub max_merge_rows: Option<u64>,
+    /// The authentication plugin the greeting proposes (clients may ask for the other one).
+    #[serde(default)]
+    pub auth_plugin: AuthPlugin,
+}
+
+/// Authentication plugins the proxy speaks with clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthPlugin {
+    /// mysql_native_password (works with password hashes in the rules).
+    #[default]
+    MysqlNativePassword,
+    /// caching_sha2_password, fast path only (needs the plain password in the rules; other users are
+    /// switched to mysql_native_password).
+    CachingSha2Password,
+}
+
+impl AuthPlugin {
+    /// The plugin's protocol name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthPlugin::MysqlNativePassword => crate::protocol::auth::NATIVE_PASSWORD,
+            AuthPlugin::CachingSha2Password => crate::protocol::caching_sha2::CACHING_SHA2_PASSWORD,
+        }
+    }
 }
 
 /// One client account.

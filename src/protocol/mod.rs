@@ -2,6 +2,7 @@
 //! and following a backend's reply without decoding it.
 
 pub mod auth;
+pub mod caching_sha2;
 pub mod codec;
 pub mod constants;
 pub mod handshake;
