@@ -9,6 +9,8 @@ need=()
 command -v mariadbd >/dev/null || need+=(mariadb-server)
 command -v mariadb >/dev/null || need+=(mariadb-client)
 command -v sysbench >/dev/null || need+=(sysbench)
+command -v shellcheck >/dev/null || need+=(shellcheck)
+command -v script >/dev/null || need+=(bsdutils)
 if [ ${#need[@]} -gt 0 ]; then
   echo "run.sh: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -21,6 +23,8 @@ if ! command -v cargo >/dev/null; then
   . "$HOME/.cargo/env"
 fi
 
+# PyYAML reads docker/compose.yml in tests/docker.rs.
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
 # The driver suite's clients (Python, Node, Go, Java drivers): tests/drivers/*/install.sh.
 tests/drivers/install.sh
 
