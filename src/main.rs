@@ -40,6 +40,9 @@ enum Command {
         /// The statement.
         sql: String,
     },
+    /// Print the `password_hash` line for a password read from standard input (one line), so the rules
+    /// need not hold plain passwords: `echo -n 'secret' | shardgate passwd`.
+    Passwd,
     /// Validate a rules file and exit: 0 if valid, 1 with `file:line:column: key: message` lines if not.
     ///
     /// Checks syntax, unknown keys, value types and ranges, and references between sections (a schema's
@@ -79,6 +82,16 @@ fn main() -> ExitCode {
             }
             None => ExitCode::FAILURE,
         },
+        Command::Passwd => {
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_err() || line.trim_end_matches(['\r', '\n']).is_empty() {
+                eprintln!("shardgate passwd: give the password on standard input");
+                return ExitCode::FAILURE;
+            }
+            let hash = shardgate::protocol::auth::double_sha1(line.trim_end_matches(['\r', '\n']).as_bytes());
+            println!("password_hash = \"*{}\"", hash.iter().map(|b| format!("{b:02X}")).collect::<String>());
+            ExitCode::SUCCESS
+        }
         Command::Route { config, schema, sql } => {
             let Some(rules) = load(&config) else { return ExitCode::FAILURE };
             let schema = schema.or_else(|| (rules.schemas.len() == 1).then(|| rules.schemas.keys().next().cloned()).flatten());

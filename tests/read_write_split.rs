@@ -195,8 +195,12 @@ async fn a_session_reads_its_own_writes_while_replicas_lag() {
         assert_eq!(v, Some(i));
     }
     let [primary, r1, r2] = delta(counts("Com_select").await, before);
-    // Per pair: the write's GTID read on the primary; on a replica the wait for it and the read itself.
-    assert_eq!((primary, r1 + r2), (100, 200), "reads after writes reach caught-up replicas");
+    // Per pair: the write's GTID read on the primary; on a replica the wait for it and the read itself. A
+    // wait that runs out (a replica just restarted by another test may still be catching up) sends that read
+    // to the primary: allowed for a few.
+    let fallbacks = primary.saturating_sub(100);
+    assert_eq!(primary + r1 + r2, 300, "every read after its write, and its lookups, counted once: {primary} + {r1} + {r2}");
+    assert!(fallbacks <= 5, "reads after writes reach caught-up replicas: {fallbacks} of 100 went to the primary");
 
     // Window mode: reads right after a write go to the primary.
     let proxy = split_proxy(&[(replica1(), 1)], "read_your_writes = \"window\"\nread_your_writes_ms = 60000").await;

@@ -50,6 +50,8 @@ pub struct Relayed {
     pub status: Option<u16>,
     /// Whether it ended in an ERR packet.
     pub error: bool,
+    /// That ERR packet's code.
+    pub error_code: u16,
 }
 
 /// Why a relay stopped early.
@@ -281,7 +283,7 @@ impl BackendConn {
                 forwarded = true;
             }
             if scanner.is_done() {
-                return Ok(Relayed { rows: scanner.rows, status: scanner.status, error: scanner.error });
+                return Ok(Relayed { rows: scanner.rows, status: scanner.status, error: scanner.error, error_code: scanner.error_code });
             }
             match self.io.read_more().await {
                 Ok(0) => return Err(backend_err("backend closed the connection".into(), forwarded)),

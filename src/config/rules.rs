@@ -85,6 +85,14 @@ pub struct ServerRules {
     pub refuse_unsafe_dml: bool,
     /// Most rows a multi-shard SELECT may take from the shards (ERR beyond, before the client gets more).
     pub max_merge_rows: Option<u64>,
+    /// Largest packet a client may send, in bytes (ER_NET_PACKET_TOO_LARGE and the connection closed beyond).
+    #[serde(default = "default_max_allowed_packet")]
+    pub max_allowed_packet: usize,
+    /// A client must finish logging in within this many milliseconds (slow or stuck handshakes are dropped).
+    #[serde(default = "default_handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
+    /// A session idle (no command) for this many seconds is closed, as MySQL's wait_timeout; none by default.
+    pub idle_timeout_s: Option<u64>,
     /// The authentication plugin the greeting proposes (clients may ask for the other one).
     #[serde(default)]
     pub auth_plugin: AuthPlugin,
@@ -122,6 +130,8 @@ pub struct UserRule {
     pub password: Option<String>,
     /// MySQL-style hash, as `SELECT PASSWORD('…')` prints it: "*" followed by 40 hex digits.
     pub password_hash: Option<String>,
+    /// The logical schemas this user may use (connect to, USE); all when absent.
+    pub schemas: Option<Vec<String>>,
     /// May run admin statements (SHOW SHARDGATE …, RELOAD RULES, SET SHARDGATE NODE …).
     #[serde(default)]
     pub admin: bool,
@@ -209,6 +219,12 @@ pub enum ReadYourWrites {
     Off,
 }
 
+fn default_max_allowed_packet() -> usize {
+    64 << 20
+}
+fn default_handshake_timeout_ms() -> u64 {
+    10_000
+}
 fn default_max_replication_lag() -> u64 {
     10
 }

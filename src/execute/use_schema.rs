@@ -12,6 +12,7 @@ pub async fn run(session: &mut Session, name: &str) -> Result<(), SgError> {
     let Some(schema) = rules.schemas.get(name) else {
         return Err(unknown_schema(name, rules));
     };
+    crate::session::login::check_schema_access(rules, &session.state.user, name)?;
     let data_source = schema.data_source.get_ref().clone();
     let database = schema.database.clone().unwrap_or_else(|| name.to_string());
     let mut command = Vec::with_capacity(1 + database.len());

@@ -128,15 +128,12 @@ impl InsertPlan {
             let mut at = 0;
             for &(s, e, q) in self.names.iter().filter(|(s, _, _)| *s < self.spans.values_keyword) {
                 text.push_str(&sql[at..s]);
-                match q {
-                    Some(q) => text.extend([q.to_string(), physical.table.clone(), q.to_string()]),
-                    None => text.push_str(&physical.table),
-                }
+                text.push_str(&crate::sql::tokens::quote_ident(&physical.table, q));
                 at = e;
             }
             if let (Generated::AddColumn(c), Some(open)) = (&self.generated, self.spans.columns_open) {
                 text.push_str(&sql[at..open]);
-                text.push_str(&format!("`{c}`, "));
+                text.push_str(&format!("{}, ", crate::sql::tokens::quote_ident(c, None)));
                 at = open;
             }
             text.push_str(&sql[at..self.spans.values_keyword]);

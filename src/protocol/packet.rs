@@ -29,6 +29,7 @@ pub struct PacketStream {
     rbuf: BytesMut,
     wbuf: Vec<u8>,
     writes: u64,
+    max_packet: usize,
 }
 
 /// Length and sequence id of the frame at the start of `buf`, if its header is complete.
@@ -43,7 +44,7 @@ impl PacketStream {
     /// Wraps a connected socket; disables Nagle so small replies leave at once.
     pub fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
-        PacketStream { stream, rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024), writes: 0 }
+        PacketStream { stream, rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024), writes: 0, max_packet: usize::MAX }
     }
 
     /// The peer's address, for messages.
@@ -57,6 +58,9 @@ impl PacketStream {
         let mut first_seq = 0;
         loop {
             if let Some((len, seq)) = frame_header(&self.rbuf) {
+                if payload.as_ref().map_or(0, |p| p.len()) + len > self.max_packet {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "packet bigger than max_allowed_packet"));
+                }
                 if self.rbuf.len() >= 4 + len {
                     self.rbuf.advance(4);
                     let chunk = self.rbuf.split_to(len);
@@ -152,6 +156,12 @@ impl PacketStream {
         self.flush().await?;
         self.writes += 1;
         self.stream.write_all(framed).await
+    }
+
+    /// Refuses logical packets longer than `max` bytes (an `InvalidData` error), so a peer cannot make the
+    /// proxy buffer without bound.
+    pub fn set_max_packet(&mut self, max: usize) {
+        self.max_packet = max;
     }
 
     /// Writes started so far (counted before they begin): unchanged means the peer has received nothing.

@@ -48,6 +48,8 @@ pub struct ReplyScanner {
     pub status: Option<u16>,
     /// Whether the reply (or its last result) was an ERR packet.
     pub error: bool,
+    /// The ERR packet's error code, when `error`.
+    pub error_code: u16,
 }
 
 impl ReplyScanner {
@@ -57,7 +59,7 @@ impl ReplyScanner {
             ReplyKind::RowsOnly => State::Rows,
             _ => State::Start,
         };
-        ReplyScanner { state, kind, deprecate_eof, continuation: false, rows: 0, status: None, error: false }
+        ReplyScanner { state, kind, deprecate_eof, continuation: false, rows: 0, status: None, error: false, error_code: 0 }
     }
 
     /// True once the whole reply has been seen.
@@ -102,6 +104,7 @@ impl ReplyScanner {
         let first = payload.first().copied();
         if first == Some(0xFF) && !matches!(self.state, State::Columns(_) | State::PrepareParams { .. } | State::PrepareColumns(_)) {
             self.error = true;
+            self.error_code = payload.get(1..3).map_or(0, |c| u16::from_le_bytes([c[0], c[1]]));
             self.state = State::Done;
             return Ok(());
         }

@@ -43,7 +43,8 @@ pub async fn run(session: &mut Session, payload: &[u8], mut seq: u8) -> Result<b
     let verdict = check_password(rules, &user, &token, &scramble, &session.client.peer_ip())
         .and_then(|()| match &database {
             Some(db) if !rules.schemas.contains_key(db) => Err(unknown_schema(db, rules)),
-            _ => Result::Ok(()),
+            Some(db) => super::login::check_schema_access(rules, &user, db),
+            None => Result::Ok(()),
         });
     if let Err(e) = verdict {
         let _ = session.client.write_packet(seq, &encode_error(&e)).await;

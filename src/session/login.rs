@@ -107,6 +107,7 @@ async fn negotiate(
         if !rules.schemas.contains_key(db) {
             return Err(unknown_schema(db, rules));
         }
+        check_schema_access(rules, &response.user, db)?;
     }
     let mut state = SessionState::new(0, response.user.clone(), capabilities, backend_collation(response.collation), response.database.clone());
     state.scramble = scramble.to_vec();
@@ -150,6 +151,19 @@ pub fn admit(shared: &Shared, user: &str) -> Result<(), SgError> {
         }
     }
     Result::Ok(())
+}
+
+/// Whether `user` may use logical schema `schema` (ER_DBACCESS_DENIED_ERROR otherwise).
+pub fn check_schema_access(rules: &Rules, user: &str, schema: &str) -> Result<(), SgError> {
+    let allowed = rules.users.iter().map(|u| u.get_ref()).find(|u| u.name == user).and_then(|u| u.schemas.as_ref());
+    match allowed {
+        Some(list) if !list.iter().any(|s| s == schema) => Err(SgError::Backend {
+            code: 1044,
+            sqlstate: "42000".into(),
+            message: format!("Access denied for user '{user}'@'%' to database '{schema}' (not in its schemas in the rules)"),
+        }),
+        _ => Result::Ok(()),
+    }
 }
 
 /// The error for a schema the rules do not define.

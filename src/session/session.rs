@@ -41,6 +41,8 @@ pub struct Session {
     pub route: usize,
     /// Rows the current statement sent (slow log).
     pub rows_out: u64,
+    /// The code of a backend ERR the current statement relayed.
+    pub last_error: Option<u16>,
     /// Whether the last relayed reply was a success (not an ERR packet).
     pub last_reply_ok: bool,
     /// Sequence id for the proxy's own reply to the current command.
@@ -89,11 +91,18 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
     Stats::add(&shared.stats.sessions_active, 1);
     let _guard = ActiveGuard(shared.stats.clone());
     let mut client = PacketStream::new(stream);
+    client.set_max_packet(shared.rules.server.max_allowed_packet);
     let id = shared.next_connection_id();
-    let state = match login(&mut client, &shared, id).await {
-        Result::Ok(state) => state,
-        Err(e) => {
+    let limit = std::time::Duration::from_millis(shared.rules.server.handshake_timeout_ms);
+    let state = match tokio::time::timeout(limit, login(&mut client, &shared, id)).await {
+        Result::Ok(Result::Ok(state)) => state,
+        Result::Ok(Err(e)) => {
             tracing::debug!(connection_id = id, error = %e, "login failed");
+            client.shutdown().await;
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(connection_id = id, "login not finished within handshake_timeout_ms; connection dropped");
             client.shutdown().await;
             return;
         }
@@ -109,6 +118,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
         live,
         route: 3,
         rows_out: 0,
+        last_error: None,
         last_reply_ok: true,
         reply_seq: 1,
         enlisted: Default::default(),
@@ -129,12 +139,23 @@ impl Session {
                 return;
             }
             let handle = self.handle.clone();
+            let idle = self.shared.rules.server.idle_timeout_s.map(std::time::Duration::from_secs);
             let read = tokio::select! {
                 read = self.client.read_packet() => read,
                 _ = handle.kill.notified() => return,
+                _ = async { tokio::time::sleep(idle.unwrap_or_default()).await }, if idle.is_some() => return,
             };
             let packet = match read {
                 Result::Ok(Some(p)) => p,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    let too_big = SgError::Backend {
+                        code: 1153,
+                        sqlstate: "08S01".into(),
+                        message: format!("Got a packet bigger than 'max_allowed_packet' bytes ({})", self.shared.rules.server.max_allowed_packet),
+                    };
+                    let _ = self.send_error(&too_big).await;
+                    return;
+                }
                 // Disconnect without COM_QUIT, or a broken socket: either way the session is over.
                 Result::Ok(None) | Err(_) => return,
             };
@@ -145,12 +166,21 @@ impl Session {
             Stats::add(&self.shared.stats.questions, 1);
             self.reply_seq = packet.last_seq.wrapping_add(1);
             let start = std::time::Instant::now();
-            (self.route, self.rows_out) = (3, 0);
+            (self.route, self.rows_out, self.last_error) = (3, 0, None);
             let outcome = if packet.seq != 0 {
                 Err(SgError::OutOfOrder { expected: 0, got: packet.seq })
             } else {
                 self.dispatch(&packet.payload).await
             };
+            // A deadlock ends the whole transaction on MySQL; an XA branch is only marked rollback-only, so
+            // the proxy rolls every branch back now (the client may go straight to BEGIN, as sysbench does).
+            let failed = match &outcome {
+                Err(e) => Some(e.code()),
+                Result::Ok(_) => self.last_error,
+            };
+            if self.xa.is_some() && matches!(failed, Some(1213 | 1614)) {
+                execute::xa::rollback(self).await;
+            }
             let command = packet.payload.first().copied().unwrap_or(0);
             if command == com::QUERY || command == com::STMT_EXECUTE {
                 self.account(&packet.payload, start.elapsed());

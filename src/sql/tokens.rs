@@ -110,7 +110,8 @@ pub fn table_refs(toks: &[Tok], is_table: impl Fn(&str) -> bool) -> Vec<TableRef
         let qualifier = next_is(Token::Period) && toks.get(i + 2).is_some_and(|n| n.word().is_some() || n.token == Token::Mul);
         let ddl_position = ddl
             && prev.is_some_and(|p| {
-                p.is_keyword("ON") || ((p.is_keyword("EXISTS") || p.is_keyword("LIKE") || p.is_keyword("TO")) && !next_is(Token::LParen))
+                // `CREATE TABLE IF NOT EXISTS t (…)`: the column list follows the name.
+                p.is_keyword("ON") || p.is_keyword("EXISTS") || ((p.is_keyword("LIKE") || p.is_keyword("TO")) && !next_is(Token::LParen))
             });
         if after_keyword || in_list || after_schema || qualifier || ddl_position {
             refs.push(TableRef { index: i, name: name.to_string() });
@@ -119,7 +120,24 @@ pub fn table_refs(toks: &[Tok], is_table: impl Fn(&str) -> bool) -> Vec<TableRef
     refs
 }
 
-/// Rewrites `sql`, replacing each reference's token with `new_name(name)` (quoted as it was).
+/// `name` as a quoted identifier: in the quote the statement used (`"` under ANSI_QUOTES), backticks
+/// otherwise, the quote doubled inside. Everything the rewriter emits goes through here, so no name can
+/// close its quotes and smuggle SQL in.
+pub fn quote_ident(name: &str, quote: Option<char>) -> String {
+    let q = quote.unwrap_or('`');
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push(q);
+    for c in name.chars() {
+        if c == q {
+            out.push(q);
+        }
+        out.push(c);
+    }
+    out.push(q);
+    out
+}
+
+/// Rewrites `sql`, replacing each reference's token with `new_name(name)`, quoted (see [`quote_ident`]).
 pub fn rewrite(sql: &str, toks: &[Tok], refs: &[TableRef], mut new_name: impl FnMut(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(sql.len() + refs.len() * 4);
     let mut at = 0;
@@ -127,14 +145,7 @@ pub fn rewrite(sql: &str, toks: &[Tok], refs: &[TableRef], mut new_name: impl Fn
         let t = &toks[r.index];
         let Some(new) = new_name(&r.name) else { continue };
         out.push_str(&sql[at..t.start]);
-        match t.quote() {
-            Some(q) => {
-                out.push(q);
-                out.push_str(&new);
-                out.push(q);
-            }
-            None => out.push_str(&new),
-        }
+        out.push_str(&quote_ident(&new, t.quote()));
         at = t.end;
     }
     out.push_str(&sql[at..]);
@@ -216,25 +227,26 @@ mod tests {
 
     #[test]
     fn renames_tables_everywhere_they_appear_as_tables() {
-        assert_eq!(rename("SELECT * FROM t_order WHERE id = 1"), "SELECT * FROM t_order_1 WHERE id = 1");
+        assert_eq!(rename("SELECT * FROM t_order WHERE id = 1"), "SELECT * FROM `t_order_1` WHERE id = 1");
         assert_eq!(
             rename("select t_order.user_id, o.x from `t_order` o join t_item i on t_order.id = i.order_id"),
-            "select t_order_1.user_id, o.x from `t_order_1` o join t_item_1 i on t_order_1.id = i.order_id"
+            "select `t_order_1`.user_id, o.x from `t_order_1` o join `t_item_1` i on `t_order_1`.id = i.order_id"
         );
-        assert_eq!(rename("SELECT * FROM demo.t_order, t_item"), "SELECT * FROM demo.t_order_1, t_item_1");
-        assert_eq!(rename("UPDATE t_order SET x = 't_order' WHERE 1"), "UPDATE t_order_1 SET x = 't_order' WHERE 1");
-        assert_eq!(rename("INSERT INTO t_order (id) VALUES (1) /* t_order */"), "INSERT INTO t_order_1 (id) VALUES (1) /* t_order */");
-        assert_eq!(rename("DROP TABLE IF EXISTS t_order"), "DROP TABLE IF EXISTS t_order_1");
-        assert_eq!(rename("CREATE INDEX k ON t_order(k)"), "CREATE INDEX k ON t_order_1(k)");
-        assert_eq!(rename("DROP INDEX k ON t_order"), "DROP INDEX k ON t_order_1");
-        assert_eq!(rename("SELECT 'ä', t_order.* FROM t_order"), "SELECT 'ä', t_order_1.* FROM t_order_1");
+        assert_eq!(rename("SELECT * FROM demo.t_order, t_item"), "SELECT * FROM demo.`t_order_1`, `t_item_1`");
+        assert_eq!(rename("UPDATE t_order SET x = 't_order' WHERE 1"), "UPDATE `t_order_1` SET x = 't_order' WHERE 1");
+        assert_eq!(rename("INSERT INTO t_order (id) VALUES (1) /* t_order */"), "INSERT INTO `t_order_1` (id) VALUES (1) /* t_order */");
+        assert_eq!(rename("DROP TABLE IF EXISTS t_order"), "DROP TABLE IF EXISTS `t_order_1`");
+        assert_eq!(rename("CREATE TABLE IF NOT EXISTS t_order (id INT)"), "CREATE TABLE IF NOT EXISTS `t_order_1` (id INT)");
+        assert_eq!(rename("CREATE INDEX k ON t_order(k)"), "CREATE INDEX k ON `t_order_1`(k)");
+        assert_eq!(rename("DROP INDEX k ON t_order"), "DROP INDEX k ON `t_order_1`");
+        assert_eq!(rename("SELECT 'ä', t_order.* FROM t_order"), "SELECT 'ä', `t_order_1`.* FROM `t_order_1`");
         assert_eq!(rename("SELECT t_orders FROM x"), "SELECT t_orders FROM x");
-        assert_eq!(rename("SELECT * FROM x WHERE EXISTS (SELECT 1 FROM t_order)"), "SELECT * FROM x WHERE EXISTS (SELECT 1 FROM t_order_1)");
+        assert_eq!(rename("SELECT * FROM x WHERE EXISTS (SELECT 1 FROM t_order)"), "SELECT * FROM x WHERE EXISTS (SELECT 1 FROM `t_order_1`)");
     }
 
     #[test]
     fn multibyte_text_keeps_offsets_right() {
-        assert_eq!(rename("SELECT '☃☃\n☃' AS \"x\",\n  t_order.a FROM t_order"), "SELECT '☃☃\n☃' AS \"x\",\n  t_order_1.a FROM t_order_1");
+        assert_eq!(rename("SELECT '☃☃\n☃' AS \"x\",\n  t_order.a FROM t_order"), "SELECT '☃☃\n☃' AS \"x\",\n  `t_order_1`.a FROM `t_order_1`");
     }
 
     #[test]
