@@ -156,3 +156,27 @@ async fn kill_query_and_connection_by_the_proxy_connection_id() {
     let fine: Option<i64> = b.query_first("SELECT 2").await.unwrap();
     assert_eq!(fine, Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_user_schemas_and_password_hashes_from_shardgate_passwd() {
+    // `shardgate passwd` prints the rules line for a password read on stdin.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shardgate"))
+        .arg("passwd")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"carol's pw\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let line = String::from_utf8(out.stdout).unwrap();
+    assert!(line.starts_with("password_hash = \"*") && line.trim_end().len() == "password_hash = \"*\"".len() + 40, "{line}");
+    let p = start_proxy_with(|t| t + &format!("\n[[users]]\nname = \"carol\"\n{line}schemas = [\"sbtest\"]\n")).await;
+    // Only the hash is in the rules, and carol may use sbtest only.
+    let mut c = Conn::new(opts(&p, "carol", "carol's pw", Some("sbtest"))).await.expect("the hash from shardgate passwd works");
+    let err = c.query_drop("USE demo").await.unwrap_err();
+    assert!(matches!(&err, mysql_async::Error::Server(e) if e.code == 1044), "{err:?}");
+    let db: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap();
+    assert_eq!(db.as_deref(), Some("sbtest"), "still in sbtest after the refused USE");
+    let err = Conn::new(opts(&p, "carol", "carol's pw", Some("demo"))).await.map(|_| ()).unwrap_err();
+    assert!(matches!(&err, mysql_async::Error::Server(e) if e.code == 1044), "{err:?}");
+}
