@@ -44,6 +44,8 @@ pub struct Shared {
     pub collations: Arc<Mutex<HashMap<String, crate::execute::value::Collation>>>,
     /// When the server started (COM_STATISTICS uptime).
     pub started: Instant,
+    /// TLS for clients, when the rules give a certificate and key.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The rules file, when the server was started from one (RELOAD RULES reads it again).
     pub rules_path: Option<std::path::PathBuf>,
     next_connection_id: Arc<AtomicU32>,
@@ -113,7 +115,13 @@ impl Shared {
             Some(p) => p.metrics.clone(),
             None => Metrics::new(rules.server.metrics_listen)?,
         };
+        let tls = match (&rules.server.tls_cert, &rules.server.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::protocol::transport::acceptor(cert, key)?),
+            (None, None) => None,
+            _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, "server.tls_cert and server.tls_key go together")),
+        };
         Ok(Shared {
+            tls,
             layouts,
             pools,
             replicas,

@@ -97,7 +97,7 @@ async fn fake_mysql8(mode: Mode, password: &'static [u8]) -> (std::net::SocketAd
                 good
             }
             Mode::FullWithRsa => {
-                seq = io.write_packet(seq, &[0x01, 0x04]).await.unwrap();
+                io.write_packet(seq, &[0x01, 0x04]).await.unwrap();
                 let ask = io.read_packet().await.unwrap().unwrap();
                 if ask.payload[..] != [0x02] {
                     return false;

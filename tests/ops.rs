@@ -165,6 +165,19 @@ async fn reload_adds_a_replica_under_a_reading_client_and_refuses_a_broken_file(
     let before = replica_selects().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(replica_selects().await > before + 10, "the reading client's reads moved to the new replica");
+    // Taken offline by hand: reads leave it at once; back online: they return.
+    admin.query_drop("SET SHARDGATE NODE 'ds_0/replica1' OFFLINE").await.unwrap();
+    let rows: Vec<mysql_async::Row> = admin.query("SHOW SHARDGATE NODES").await.unwrap();
+    assert!(rows.iter().any(|r| r.get::<String, _>("status").as_deref() == Some("offline")));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = replica_selects().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(replica_selects().await <= before + 1, "no reads on an offline replica");
+    admin.query_drop("SET SHARDGATE NODE 'ds_0/replica1' ONLINE").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = replica_selects().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(replica_selects().await > before + 10, "reads return when it is online again");
 
     // A broken file is refused with its position; the rules in force keep serving.
     std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:0\"\n[[users]]\nname = 5\n").unwrap();

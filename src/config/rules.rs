@@ -93,6 +93,13 @@ pub struct ServerRules {
     pub handshake_timeout_ms: u64,
     /// A session idle (no command) for this many seconds is closed, as MySQL's wait_timeout; none by default.
     pub idle_timeout_s: Option<u64>,
+    /// TLS for clients: the certificate chain (PEM). With `tls_key`, clients may start TLS (SSLRequest).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// TLS for clients: the private key (PEM, PKCS#8 or RSA).
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Refuse clients that do not start TLS (3159).
+    #[serde(default)]
+    pub require_secure_transport: bool,
     /// The authentication plugin the greeting proposes (clients may ask for the other one).
     #[serde(default)]
     pub auth_plugin: AuthPlugin,

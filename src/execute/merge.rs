@@ -147,6 +147,9 @@ async fn give_back(session: &mut Session, streams: Vec<ShardStream>) {
 pub async fn run(session: &mut Session, targets: &[Target], spec: &MergeSpec, binary: bool) -> Result<(), SgError> {
     let mut streams = connections(session, targets).await?;
     let result = execute(session, &mut streams, targets, spec, binary).await;
+    if let Some(s) = streams.first() {
+        session.shared.metrics.rows_merged.increment(s.taken.load(std::sync::atomic::Ordering::Relaxed));
+    }
     give_back(session, streams).await;
     result
 }

@@ -12,3 +12,4 @@ pub mod response;
 pub mod resultset;
 pub mod row_binary;
 pub mod row_text;
+pub mod transport;

@@ -10,6 +10,8 @@ use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::transport::Transport;
+
 use super::constants::MAX_FRAME;
 
 /// One logical packet: sequence id of its first frame and the reassembled payload.
@@ -25,7 +27,7 @@ pub struct Packet {
 
 /// A socket with read and write buffers, speaking MySQL frames.
 pub struct PacketStream {
-    stream: TcpStream,
+    stream: Transport,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
     writes: u64,
@@ -44,7 +46,7 @@ impl PacketStream {
     /// Wraps a connected socket; disables Nagle so small replies leave at once.
     pub fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
-        PacketStream { stream, rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024), writes: 0, max_packet: usize::MAX }
+        PacketStream { stream: Transport::Tcp(stream), rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024), writes: 0, max_packet: usize::MAX }
     }
 
     /// The peer's address, for messages.
@@ -102,7 +104,8 @@ impl PacketStream {
     /// Checks without blocking whether the peer has closed the connection (or sent something unasked,
     /// which for an idle backend connection is just as unusable).
     pub fn peer_closed(&mut self) -> bool {
-        match self.stream.try_read_buf(&mut self.rbuf) {
+        let Ok(tcp) = self.stream.tcp() else { return true };
+        match tcp.try_read_buf(&mut self.rbuf) {
             Ok(_) => true,
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
         }
@@ -162,6 +165,20 @@ impl PacketStream {
     /// proxy buffer without bound.
     pub fn set_max_packet(&mut self, max: usize) {
         self.max_packet = max;
+    }
+
+    /// Encrypts the connection as a TLS server (after the client's SSLRequest). Nothing may be buffered.
+    pub async fn start_tls(&mut self, acceptor: &tokio_rustls::TlsAcceptor) -> io::Result<()> {
+        let Transport::Tcp(tcp) = std::mem::replace(&mut self.stream, Transport::Switching) else {
+            return Err(io::Error::other("TLS already started"));
+        };
+        self.stream = Transport::Tls(Box::new(acceptor.accept(tcp).await?));
+        Ok(())
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
     }
 
     /// Writes started so far (counted before they begin): unchanged means the peer has received nothing.

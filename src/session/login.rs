@@ -39,17 +39,29 @@ pub async fn login(client: &mut PacketStream, shared: &Shared, connection_id: u3
         server_version: shared.server_version.clone(),
         connection_id,
         scramble: scramble.to_vec(),
-        capabilities: SERVER_CAPS,
+        capabilities: if shared.tls.is_some() { SERVER_CAPS | cap::SSL } else { SERVER_CAPS },
         collation: UTF8MB4_GENERAL_CI,
         status: status::AUTOCOMMIT,
         auth_plugin: shared.rules.server.auth_plugin.name().to_string(),
     };
     client.write_packet(0, &greeting.encode()).await?;
-    let Some(packet) = client.read_packet().await? else {
+    let Some(mut packet) = client.read_packet().await? else {
         return Err(SgError::malformed("client closed the connection during the handshake"));
     };
+    if let (SSL_REQUEST_LEN, Some(tls)) = (packet.payload.len(), &shared.tls) {
+        // SSLRequest: the TLS handshake, then the real HandshakeResponse inside it.
+        client.start_tls(tls).await?;
+        packet = client.read_packet().await?.ok_or_else(|| SgError::malformed("client closed the connection after starting TLS"))?;
+    }
     let mut seq = packet.last_seq.wrapping_add(1);
     let result = negotiate(client, &packet.payload, &mut seq, &scramble, &shared.rules).await.and_then(|state| {
+        if shared.rules.server.require_secure_transport && !client.is_tls() {
+            return Err(SgError::Backend {
+                code: 3159,
+                sqlstate: "HY000".into(),
+                message: "Connections using insecure transport are prohibited while require_secure_transport is on; connect with TLS (--ssl)".into(),
+            });
+        }
         admit(shared, &state.user)?;
         Result::Ok(state)
     });
