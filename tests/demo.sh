@@ -46,7 +46,7 @@ up() {
 shardgate is listening on 127.0.0.1:3307 (rules: rules/demo.toml, log: $logfile).
 Connect with:
     mariadb -h127.0.0.1 -P3307 -uapp -papp demo
-Backends (direct, for comparison): ds_0 primary 127.0.0.1:3310 (replica 3311), ds_1 primary 3312 (replica 3313).
+Backends (direct, for comparison): ds_0 primary 127.0.0.1:3310 (replicas 3311, 3315), ds_1 primary 3312 (replica 3313).
 Stop everything with:
     tests/demo.sh down
 MSG
