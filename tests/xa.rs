@@ -148,6 +148,21 @@ async fn rollback_savepoints_and_implicit_commits() {
     assert_eq!(sums(&t).await, (ACCOUNTS / 2 * START, ACCOUNTS / 2 * START));
     assert_eq!(prepared().await, Vec::<String>::new());
 
+    // Transactions where at most one shard was written commit in one phase everywhere (no PREPARE, no
+    // decision): the read-only optimisation of two-phase commit. Writes on both shards take two phases.
+    let two_phase = || shardgate::stats::Stats::get(&proxy.stats.xa_two_phase_commits);
+    let before = two_phase();
+    c.query_drop("BEGIN").await.unwrap();
+    let _: Vec<i64> = c.query(format!("SELECT balance FROM {t} WHERE id = 2")).await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET balance = balance WHERE id = 3")).await.unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(two_phase(), before, "one shard read, one written: one phase");
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET balance = balance WHERE id = 2")).await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET balance = balance WHERE id = 3")).await.unwrap();
+    c.query_drop("COMMIT").await.unwrap();
+    assert_eq!(two_phase(), before + 1, "both shards written: two phases");
+
     // A savepoint works while one shard is in the transaction and is refused once two are.
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop(format!("UPDATE {t} SET balance = 1 WHERE id = 2")).await.unwrap();

@@ -23,6 +23,8 @@ pub struct XaTxn {
     pub gtrid: String,
     /// Data sources that joined, in order.
     pub branches: Vec<String>,
+    /// Branches a statement that may write reached (the others only read).
+    pub written: Vec<String>,
 }
 
 /// Whether this session's transactions are XA transactions.
@@ -46,9 +48,14 @@ fn xid(gtrid: &str, ds: &str) -> String {
     format!("'{}','{}'", gtrid.replace('\'', "''"), ds.replace('\'', "''"))
 }
 
-/// Makes `ds` a branch of the session's transaction (starting it if needed).
+/// Makes `ds` a branch of the session's transaction (starting it if needed), noting whether the current
+/// statement may write there.
 pub async fn enlist(session: &mut Session, ds: &str) -> Result<(), SgError> {
-    if session.xa.as_ref().is_some_and(|t| t.branches.iter().any(|b| b == ds)) {
+    let writes = session.statement_writes;
+    if let Some(t) = session.xa.as_mut().filter(|t| t.branches.iter().any(|b| b == ds)) {
+        if writes && !t.written.iter().any(|w| w == ds) {
+            t.written.push(ds.to_string());
+        }
         return Ok(());
     }
     session.ensure_backend(ds).await?;
@@ -56,14 +63,18 @@ pub async fn enlist(session: &mut Session, ds: &str) -> Result<(), SgError> {
         Some(t) => t.gtrid.clone(),
         None => {
             let g = log(session).begin();
-            session.xa = Some(XaTxn { gtrid: g.clone(), branches: Vec::new() });
+            session.xa = Some(XaTxn { gtrid: g.clone(), branches: Vec::new(), written: Vec::new() });
             g
         }
     };
     let conn = &mut session.backends.get_mut(ds).expect("pinned").conn;
     match conn.query_ok(&format!("XA START {}", xid(&gtrid, ds))).await {
         Ok(_) => {
-            session.xa.as_mut().expect("set above").branches.push(ds.to_string());
+            let t = session.xa.as_mut().expect("set above");
+            t.branches.push(ds.to_string());
+            if writes {
+                t.written.push(ds.to_string());
+            }
             Ok(())
         }
         Err(reason) => {
@@ -133,14 +144,22 @@ pub async fn commit(session: &mut Session) -> Result<(), SgError> {
     let log = log(session);
     let g = txn.gtrid.clone();
     let x = |ds: &str| xid(&g, ds);
-    if let [only] = &txn.branches[..] {
-        let result = each(session, std::slice::from_ref(only), |ds| vec![format!("XA END {}", x(ds)), format!("XA COMMIT {} ONE PHASE", x(ds))]).await;
+    // At most one branch wrote: nothing needs two phases (the read-only optimisation of 2PC). Every branch
+    // commits in one phase, the readers first; only the writer's commit can change anything.
+    if txn.written.len() <= 1 && !txn.branches.is_empty() {
+        let mut order: Vec<String> = txn.branches.iter().filter(|b| !txn.written.contains(b)).cloned().collect();
+        order.extend(txn.written.iter().cloned());
+        let result = each(session, &order, |ds| vec![format!("XA END {}", x(ds)), format!("XA COMMIT {} ONE PHASE", x(ds))]).await;
         log.finished(&g, true);
-        return match result.into_iter().next().and_then(|(_, f)| f) {
+        return match result.into_iter().find_map(|(ds, f)| f.map(|f| (ds, f))) {
             None => Ok(()),
-            Some(failure) => {
-                let _ = each(session, std::slice::from_ref(only), |ds| vec![format!("XA ROLLBACK {}", x(ds))]).await;
-                Err(SgError::Backend { code: code::XA_RBROLLBACK, sqlstate: "XA100".into(), message: format!("COMMIT failed and the transaction was rolled back: {failure}") })
+            Some((ds, failure)) => {
+                let _ = each(session, &order, |ds| vec![format!("XA ROLLBACK {}", x(ds))]).await;
+                Err(SgError::Backend {
+                    code: code::XA_RBROLLBACK,
+                    sqlstate: "XA100".into(),
+                    message: format!("COMMIT failed on data source '{ds}' and the transaction was rolled back: {failure}"),
+                })
             }
         };
     }

@@ -200,6 +200,7 @@ pub async fn execute(session: &mut Session, id: u32, body: &[u8]) -> Result<(), 
     let statement = session.statements.get_mut(&id).ok_or(SgError::UnknownStatement(id, "mysqld_stmt_execute"))?;
     let values = statement.bind(body)?;
     let statement = statement.clone();
+    session.statement_writes = !crate::sql::reads::is_plain_read(&statement.sql);
     let shared = session.shared.clone();
     let schema = session.state.schema.clone();
     let classify = crate::sql::lexer::classify;

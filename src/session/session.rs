@@ -53,6 +53,9 @@ pub struct Session {
     pub xa: Option<execute::xa::XaTxn>,
     /// The current statement runs outside any transaction even with autocommit off (it committed implicitly).
     pub outside_transaction: bool,
+    /// Whether the current statement may write (anything but a plain read): XA branches it reaches commit in
+    /// two phases only if more than one of them was written.
+    pub statement_writes: bool,
     /// What the session last wrote on each data source with replicas (read-your-writes).
     pub writes: HashMap<String, execute::read_split::WriteMark>,
     /// Statements prepared through the proxy (sharded schemas), by proxy id.
@@ -125,6 +128,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
         writes: HashMap::new(),
         xa: None,
         outside_transaction: false,
+        statement_writes: true,
         statements: HashMap::new(),
         next_statement: super::prepared::PROXY_ID_BASE,
     };
@@ -220,6 +224,7 @@ impl Session {
             return Err(SgError::malformed("empty command packet"));
         };
         self.outside_transaction = false;
+        self.statement_writes = true;
         let current = || data_source_for(self.state.schema.as_deref(), &self.shared.rules);
         match command {
             com::QUIT => return Result::Ok(Flow::Quit),
@@ -232,6 +237,9 @@ impl Session {
                     payload = &rewritten;
                 }
                 let sql = String::from_utf8_lossy(&payload[1..]);
+                if execute::xa::applies(self) {
+                    self.statement_writes = !crate::sql::reads::is_plain_read(&sql);
+                }
                 let shared = &self.shared;
                 let plan = plan(classify(&sql), &sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
                 self.route = crate::metrics::route_of(&plan);
