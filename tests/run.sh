@@ -36,3 +36,5 @@ trap 'tests/lab/lab.sh down' EXIT
 
 cargo build --all-targets
 cargo test --no-fail-fast "$@"
+# A minute of fuzzing per target (FUZZ_SECONDS; 0 skips): tests/fuzz/run.sh.
+tests/fuzz/run.sh

@@ -127,6 +127,10 @@ impl ReplyScanner {
                 (_, Some(0xFB)) => return Err(SgError::NotSupported("LOAD DATA LOCAL INFILE through the proxy".into())),
                 _ => {
                     let n = Reader::new(payload).lenenc_int()?;
+                    if n == 0 {
+                        // Found by fuzzing (tests/fuzz): a column count of 0 is no result set.
+                        return Err(SgError::malformed("backend announced a result set with no columns"));
+                    }
                     State::Columns(n)
                 }
             },
@@ -181,6 +185,17 @@ impl ReplyScanner {
         } else {
             State::Done
         }
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    #[test]
+    fn a_zero_column_count_is_an_error_not_a_panic() {
+        let mut s = ReplyScanner::new(ReplyKind::ResultSets, false);
+        assert!(s.feed(&[0xFC, 0x00, 0x00]).is_err());
     }
 }
 

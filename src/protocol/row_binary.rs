@@ -67,8 +67,9 @@ pub fn read_value(r: &mut Reader<'_>, t: WireType) -> Result<Vec<u8>, SgError> {
             let n = r.u8()?;
             let b = r.take(usize::from(n))?;
             let get = |i: usize| b.get(i).copied().unwrap_or(0);
-            let days = u32::from_le_bytes([get(1), get(2), get(3), get(4)]);
-            let mut s = format!("{}{:02}:{:02}:{:02}", if get(0) == 1 { "-" } else { "" }, days * 24 + u32::from(get(5)), get(6), get(7));
+            // u64: a malformed value may claim 2^32 days (found by fuzzing, tests/fuzz).
+            let days = u64::from(u32::from_le_bytes([get(1), get(2), get(3), get(4)]));
+            let mut s = format!("{}{:02}:{:02}:{:02}", if get(0) == 1 { "-" } else { "" }, days * 24 + u64::from(get(5)), get(6), get(7));
             if n >= 12 {
                 s.push_str(&format!(".{:06}", u32::from_le_bytes([get(8), get(9), get(10), get(11)])));
             }
@@ -171,6 +172,19 @@ pub fn encode_binary_row(values: &[Option<Vec<u8>>], types: &[WireType]) -> Resu
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::*;
+
+    #[test]
+    fn a_time_of_four_billion_days_decodes_without_overflow() {
+        let t = WireType { type_byte: 11, unsigned: false };
+        let value = [8u8, 0, 0xFF, 0xFF, 0xFF, 0xFF, 23, 59, 59];
+        let text = read_value(&mut Reader::new(&value), t).unwrap();
+        assert_eq!(String::from_utf8(text).unwrap(), "103079215103:59:59");
+    }
 }
 
 #[cfg(test)]

@@ -28,8 +28,9 @@ pub fn socket_as_null(sql: &str) -> Option<String> {
                 }
                 let name = sql[start + 2..end].to_ascii_lowercase();
                 if matches!(name.as_str(), "socket" | "session.socket" | "global.socket" | "local.socket") {
-                    let rest = sql[end..].trim_start();
-                    let aliased = rest.len() >= 2 && rest[..2].eq_ignore_ascii_case("as") && rest[2..].starts_with(|c: char| !c.is_alphanumeric() && c != '_');
+                    // Bytes, not str slices: what follows may be any character (found by fuzzing, tests/fuzz).
+                    let rest = sql[end..].trim_start().as_bytes();
+                    let aliased = rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"as") && rest.get(2).is_none_or(|c| !c.is_ascii_alphanumeric() && *c != b'_');
                     out.push_str(&sql[copied..start]);
                     out.push_str("NULL");
                     if !aliased {
@@ -60,5 +61,13 @@ mod tests {
         );
         assert_eq!(socket_as_null("SELECT '@@socket', @@version"), None);
         assert_eq!(socket_as_null("SELECT 1"), None);
+    }
+
+    #[test]
+    fn fuzz_regressions() {
+        for bytes in [&include_bytes!("../../tests/fuzz/regressions/router-sysvars-1")[..], &include_bytes!("../../tests/fuzz/regressions/router-sysvars-2")[..]] {
+            let _ = socket_as_null(&String::from_utf8_lossy(bytes));
+        }
+        assert_eq!(socket_as_null("SELECT @@socket é").as_deref(), Some("SELECT NULL AS `@@socket` é"));
     }
 }
