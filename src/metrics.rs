@@ -21,9 +21,7 @@ pub const ROUTES: [&str; 4] = ["single", "scatter", "broadcast", "proxy"];
 
 /// The kind of a statement (index into [`KINDS`]).
 pub fn kind_of(sql: &str) -> usize {
-    let s = sql.trim_start();
-    let s = s.strip_prefix("/*").and_then(|r| r.split_once("*/")).map_or(s, |(_, r)| r.trim_start());
-    let word = &s[..s.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(s.len())];
+    let word = crate::sql::lexer::first_word(sql);
     ["SELECT", "INSERT", "UPDATE", "DELETE"]
         .iter()
         .position(|k| k.eq_ignore_ascii_case(word))

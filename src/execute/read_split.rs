@@ -35,18 +35,10 @@ pub fn wants_replica(session: &Session, sql: &str) -> bool {
     match crate::sql::lexer::hint(sql) {
         Some(Ok(h)) if h.read_primary == Some(true) => false,
         Some(Ok(h)) if h.read_primary == Some(false) => {
-            let word = sql.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
-            crate::sql::reads::is_plain_read(sql) || word_after_comments(word).eq_ignore_ascii_case("SELECT")
+            crate::sql::reads::is_plain_read(sql) || crate::sql::lexer::first_word(sql).eq_ignore_ascii_case("SELECT")
         }
         _ => crate::sql::reads::is_plain_read(sql),
     }
-}
-
-fn word_after_comments(mut s: &str) -> &str {
-    while let Some(rest) = s.strip_prefix("/*") {
-        s = rest.split_once("*/").map_or("", |(_, r)| r).trim_start_matches(|c: char| c.is_whitespace() || c == '(');
-    }
-    &s[..s.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(s.len())]
 }
 
 /// How a plan runs: the protocol of the statement it comes from.

@@ -237,14 +237,15 @@ impl Session {
                     payload = &rewritten;
                 }
                 let sql = String::from_utf8_lossy(&payload[1..]);
-                if execute::xa::applies(self) {
+                let xa = execute::xa::applies(self);
+                if xa {
                     self.statement_writes = !crate::sql::reads::is_plain_read(&sql);
                 }
                 let shared = &self.shared;
                 let plan = plan(classify(&sql), &sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
                 self.route = crate::metrics::route_of(&plan);
                 // DDL and friends commit the open transaction and run outside any (XA rejects them inside).
-                let outside = execute::xa::applies(self) && crate::sql::reads::commits_implicitly(&sql);
+                let outside = xa && crate::sql::reads::commits_implicitly(&sql);
                 if outside {
                     execute::xa::commit(self).await?;
                 }

@@ -330,6 +330,16 @@ pub fn hint(sql: &str) -> Option<Result<Hint, String>> {
     None
 }
 
+/// The first word of `sql` after whitespace, `/* … */` comments (hints) and opening parentheses; empty when
+/// there is none. What cheap checks (statement kind, implicit commit, replica hints) look at.
+pub fn first_word(sql: &str) -> &str {
+    let mut s = sql.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+    while let Some(rest) = s.strip_prefix("/*") {
+        s = rest.split_once("*/").map_or("", |(_, r)| r).trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+    }
+    &s[..s.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(s.len())]
+}
+
 /// SQL LIKE matching (`%`, `_`, backslash escape), case-insensitive as for identifiers.
 pub fn like_matches(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.to_lowercase().chars().collect();
@@ -380,6 +390,8 @@ mod tests {
         assert_eq!(classify("RELOAD RULES"), Statement::Admin(Admin::Reload));
         assert_eq!(classify("SET SHARDGATE NODE 'ds_0/replica1' OFFLINE"), Statement::Admin(Admin::Node("ds_0/replica1".into(), true)));
         assert_eq!(classify("set shardgate node 'x' online;"), Statement::Admin(Admin::Node("x".into(), false)));
+        assert_eq!(first_word("  /* shardgate: read=replica */ /* x */ (SELECT 1)"), "SELECT");
+        assert_eq!(first_word("/* only a comment */"), "");
         assert_eq!(classify("begin"), Statement::Begin(false));
         assert_eq!(classify("START TRANSACTION;"), Statement::Begin(false));
         assert_eq!(classify("start transaction read only"), Statement::Begin(true));

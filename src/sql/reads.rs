@@ -61,19 +61,14 @@ pub fn is_plain_read(sql: &str) -> bool {
 /// statements, table maintenance, and `SET autocommit = 1`.
 pub fn commits_implicitly(sql: &str) -> bool {
     const WORDS: &[&str] = &["ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE", "LOCK", "UNLOCK", "GRANT", "REVOKE", "ANALYZE", "OPTIMIZE", "REPAIR"];
-    let text = sql.trim_start();
-    let text = match text.strip_prefix("/*").and_then(|r| r.split_once("*/")) {
-        Some((_, rest)) => rest.trim_start(),
-        None => text,
-    };
-    let word = &text[..text.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(text.len())];
+    let word = super::lexer::first_word(sql);
     if WORDS.iter().any(|w| w.eq_ignore_ascii_case(word)) {
         return true;
     }
     if !word.eq_ignore_ascii_case("SET") {
         return false;
     }
-    let squeezed: String = text.chars().filter(|c| !c.is_whitespace() && *c != '`' && *c != '@').collect::<String>().to_ascii_lowercase();
+    let squeezed: String = sql.chars().filter(|c| !c.is_whitespace() && *c != '`' && *c != '@').collect::<String>().to_ascii_lowercase();
     ["autocommit=1", "autocommit=on", "autocommit=true", "session.autocommit=1", "session.autocommit=on"].iter().any(|p| squeezed.contains(p))
 }
 
