@@ -278,6 +278,42 @@ def chart(doc, cells, cfg, names, png):
     plt.close(fig)
 
 
+def soak_section(here):
+    """The newest bench/results/soak-*.json (bench/soak.sh), if any, as a section."""
+    runs = sorted(f for f in os.listdir(os.path.join(here, "results")) if f.startswith("soak-") and f.endswith(".json"))
+    if not runs:
+        return []
+    with open(os.path.join(here, "results", runs[-1])) as f:
+        s = json.load(f)
+    m = s.get("meta", {})
+    env = " ".join(f"{k}={v}" for k, v in m.get("env", {}).items())
+    out = ["## Soak (issue 11)", "",
+           f"From `bench/results/{runs[-1]}`: `{env} {m.get('command')}`, started {m.get('started_utc')}, commit "
+           f"{str(m.get('git_commit'))[:12]}{' (dirty tree)' if m.get('git_dirty') else ''}, on {m.get('machine')}; "
+           "the clients, the proxy and both MariaDB primaries share these cores. shardgate runs as its own "
+           "process; RSS is its VmRSS. Backend connections are the primaries' Threads_connected above their "
+           "count before the run.", "",
+           f"- {s['clients']} client connections for {s['seconds']} s, each looping over a mix of point selects "
+           "(text and prepared), single-row updates, merged range selects (ORDER BY … LIMIT over both shards), "
+           "COUNT ranges, one-shard transactions (SELECT … FOR UPDATE + UPDATE) and insert/delete pairs; a third "
+           "of them with their own sql_mode, checked as they go.",
+           f"- Statements: {s['statements_ok']:,} succeeded, **{s['errors']} errors**; {fmt(s['ops_per_s'])} per s overall.",
+           f"- Backend connections at most {s['backend_connections_max']} (ds_0, ds_1) with pools of "
+           f"{s['pool_max_connections_per_data_source']} each: sessions share connections between statements.",
+           f"- RSS after warm-up {s['rss_kib_after_warm_up'] / 1024:.1f} MiB, highest later "
+           f"{s['rss_kib_max_after_warm_up'] / 1024:.1f} MiB.",
+           f"- Idle: {s['idle_sessions']:,} sessions opened in {s['idle_open_s']:.1f} s and held; RSS "
+           f"{s['rss_kib_before_idle'] / 1024:.1f} → {s['rss_kib_with_idle'] / 1024:.1f} MiB, "
+           f"{s['kib_per_idle_session']} KiB per idle session; backend connections meanwhile "
+           f"{s['idle_backend_connections']} (idle sessions hold none; the pools keep their idle ones).", "",
+           "| t (s) | statements/s | errors so far | RSS (MiB) | backend connections ds_0, ds_1 |",
+           "|---:|---:|---:|---:|---|"]
+    for p in s["samples"]:
+        out.append(f"| {fmt(p['t_s'])} | {fmt(p['ops_per_s'])} | {p['errors']} | {p['rss_kib'] / 1024:.1f} | "
+                   f"{', '.join(map(str, p['backend_connections']))} |")
+    return out + [""]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
@@ -339,6 +375,7 @@ def main():
         for m in cfg["modes"]:
             out += cell_table(doc, cells, w, m, cfg, names)
     out += failures(doc)
+    out += soak_section(here)
     with open(a.md, "w") as f:
         f.write("\n".join(out))
     chart(doc, cells, cfg, names, a.png)

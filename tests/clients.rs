@@ -184,6 +184,8 @@ async fn pooled_connections_come_back_clean() {
     let mut c = Conn::new(opts(&proxy, "app", "app", None)).await.unwrap();
     let id_c: Option<u64> = c.query_first("SELECT CONNECTION_ID()").await.unwrap();
     assert!(id_c.is_some());
+    // A user variable ties c to its backend connection (no multiplexing for it from now on).
+    c.query_drop("SET @mine = 1").await.unwrap();
     let active = shardgate::stats::Stats::get(&proxy.stats.sessions_active);
     assert_eq!(active, 1);
     // A session waiting for the only connection gets it as soon as its holder leaves (well within the

@@ -86,8 +86,15 @@ async fn metrics_admin_statements_and_guard_rails() {
     }
     let stats: Vec<(String, String)> = c.query("SHOW SHARDGATE STATS").await.unwrap();
     assert!(stats.iter().any(|(k, v)| k == "questions" && v.parse::<u64>().unwrap() > 20), "{stats:?}");
-    let sessions: Vec<(String, String, String)> = c.query("SHOW SHARDGATE SESSIONS").await.unwrap();
-    assert!(sessions.iter().any(|(id, user, threads)| id == &c.id().to_string() && user == "app" && threads.contains("ds_0:")), "{sessions:?}");
+    // Between statements a session holds backend connections only when something ties it to them.
+    let sessions: Vec<(String, String, String, String)> = c.query("SHOW SHARDGATE SESSIONS").await.unwrap();
+    assert!(sessions.iter().any(|(id, _, threads, pinned)| id == &c.id().to_string() && threads.is_empty() && pinned.is_empty()), "{sessions:?}");
+    c.query_drop("SET @pin = 1").await.unwrap();
+    let sessions: Vec<(String, String, String, String)> = c.query("SHOW SHARDGATE SESSIONS").await.unwrap();
+    assert!(
+        sessions.iter().any(|(id, user, threads, pinned)| id == &c.id().to_string() && user == "app" && threads.contains("ds_0:") && pinned == "a user variable"),
+        "{sessions:?}"
+    );
     let rules: Vec<(String, String, String)> = c.query("SHOW SHARDGATE RULES").await.unwrap();
     assert!(rules.iter().any(|(kind, name, _)| kind == "sharded_table" && name == &format!("demo.{t}")));
     let mut bob = Conn::new(opts(&p, "bob", "bob", Some("demo"))).await.unwrap();

@@ -80,6 +80,8 @@ async fn every_parameter_type_round_trips_and_routes_by_value() {
     }
     // Single-shard executions run as server-side statements on the backend connection (this session's
     // connection to ds_0 counts its own COM_STMT_EXECUTEs; the describe at prepare time executes nothing).
+    // A user variable keeps the session on that one connection, so SHOW SESSION STATUS reads its counters.
+    c.query_drop("SET @stay = 1").await.unwrap();
     for user in 1..=20i64 {
         let _: Option<mysql_async::Row> = c.exec_first(&select, (user,)).await.unwrap();
     }

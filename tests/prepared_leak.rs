@@ -1,6 +1,9 @@
-//! No backend statement leaks: Prepared_stmt_count on every backend returns to its starting value after
-//! 10,000 prepare/execute/close cycles from several clients. Alone in its binary so that no other test's
-//! statements are counted.
+//! No backend statement leaks: after 10,000 prepare/execute/close cycles from several clients,
+//! Prepared_stmt_count on every backend is at most what the proxy's per-connection statement caches may hold
+//! for the statement texts used (sessions share backend connections between statements, and a statement
+//! prepared on a pooled connection stays there for the next session that prepares the same text, as in
+//! ProxySQL's statement cache) — it does not grow with the number of cycles. Alone in its binary so that no
+//! other test's statements are counted.
 
 mod common;
 
@@ -49,6 +52,11 @@ async fn ten_thousand_prepare_execute_close_cycles_leak_nothing() {
         c.await.unwrap();
     }
     let after = prepared_count().await;
-    assert_eq!(after, before, "Prepared_stmt_count on ds_0 and ds_1 back where it started");
+    // Backend texts: the sharded statement on each physical table (two per data source) and, on ds_0, the
+    // statement on no table; at most four backend connections per data source (four clients).
+    let bound = [3 * 4, 2 * 4];
+    for i in 0..2 {
+        assert!(after[i] - before[i] <= bound[i], "Prepared_stmt_count on ds_{i}: {} → {} (at most {} cached)", before[i], after[i], bound[i]);
+    }
     setup.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }

@@ -1,5 +1,10 @@
 //! Connections to one data source: a bounded set, idle ones kept per variant for reuse. A connection holds
 //! its permit while idle too, so `max_connections` bounds every connection open to the data source.
+//!
+//! Checking a connection out takes a slot from a second, fair (first come, first served) semaphore of the
+//! same size, so under contention sessions get connections in the order they asked — with multiplexing a
+//! thousand clients may share a few dozen connections, and a wake-everyone scheme starves some of them past
+//! the acquire timeout. A session that holds a slot always finds an idle connection or room for a new one.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,13 +22,28 @@ pub struct Pool {
     /// Data source name.
     pub name: String,
     rule: DataSourceRule,
+    /// One per open connection (busy or idle).
     permits: Arc<Semaphore>,
+    /// One per checked-out connection; fair, so waiters are served in order.
+    slots: Arc<Semaphore>,
     idle: Mutex<Vec<PooledConn>>,
-    /// Wakes sessions waiting for a connection when one is returned idle.
-    returned: tokio::sync::Notify,
     /// Sessions waiting for a connection now.
     waiting: std::sync::atomic::AtomicUsize,
     stats: Arc<Stats>,
+}
+
+/// Counts a session as waiting for a connection while it lives.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+impl<'a> Waiting<'a> {
+    fn new(count: &'a std::sync::atomic::AtomicUsize) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A connection checked out of a pool; it holds one of the pool's permits until dropped or released.
@@ -31,6 +51,8 @@ pub struct PooledConn {
     /// The connection.
     pub conn: BackendConn,
     _permit: OwnedSemaphorePermit,
+    /// The checkout slot, while checked out.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Pool {
@@ -39,9 +61,9 @@ impl Pool {
         Arc::new(Pool {
             name: name.to_string(),
             permits: Arc::new(Semaphore::new(rule.max_connections)),
+            slots: Arc::new(Semaphore::new(rule.max_connections)),
             rule,
             idle: Mutex::new(Vec::new()),
-            returned: tokio::sync::Notify::new(),
             waiting: Default::default(),
             stats,
         })
@@ -61,53 +83,51 @@ impl Pool {
     }
 
     /// Checks out a connection of `variant` with `database` selected (or none selected), reusing an idle one
-    /// when possible. Waits up to the data source's acquire timeout when all connections are busy.
+    /// when possible. Waits (in turn) up to the data source's acquire timeout when all connections are busy.
     pub async fn get(&self, variant: Variant, database: Option<&str>) -> Result<PooledConn, SgError> {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.rule.acquire_timeout_ms);
-        let permit = loop {
-            // Register for "a connection came back" before looking, so a return between the look and the
-            // wait is not missed.
-            let returned = self.returned.notified();
-            tokio::pin!(returned);
-            returned.as_mut().enable();
-            while let Some(mut pooled) = self.take_idle(variant, database) {
-                if pooled.conn.is_closed() {
-                    Stats::add(&self.stats.backend_errors, 1);
-                    continue;
+        let timeout = Duration::from_millis(self.rule.acquire_timeout_ms);
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                let _waiting = Waiting::new(&self.waiting);
+                match tokio::time::timeout(timeout, self.slots.clone().acquire_owned()).await {
+                    Ok(Ok(slot)) => slot,
+                    _ => return Err(SgError::PoolExhausted(self.name.clone(), self.rule.max_connections)),
                 }
-                if pooled.conn.database.as_deref() != database {
-                    // `take_idle` only hands out a mismatch when a database is wanted: select it.
-                    if let Err(reason) = pooled.conn.init_db(database.unwrap_or_default()).await {
-                        return Err(self.unreachable(reason));
-                    }
+            }
+        };
+        while let Some(mut pooled) = self.take_idle(variant, database) {
+            if pooled.conn.is_closed() {
+                Stats::add(&self.stats.backend_errors, 1);
+                continue;
+            }
+            if pooled.conn.database.as_deref() != database {
+                // `take_idle` only hands out a mismatch when a database is wanted: select it.
+                if let Err(reason) = pooled.conn.init_db(database.unwrap_or_default()).await {
+                    return Err(self.unreachable(reason));
                 }
-                return Ok(pooled);
             }
-            if let Ok(p) = self.permits.clone().try_acquire_owned() {
-                break p;
-            }
-            if let Some(p) = self.evict_idle() {
-                break p;
-            }
-            // All connections are busy: wait for a permit or for one to come back idle (it keeps its permit).
-            self.waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let outcome = tokio::select! {
-                p = self.permits.clone().acquire_owned() => Some(p.ok()),
-                _ = &mut returned => None,
-                _ = tokio::time::sleep_until(deadline) => Some(None),
-            };
-            self.waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-            match outcome {
-                None => continue,
-                Some(Some(p)) => break p,
-                Some(None) => return Err(SgError::PoolExhausted(self.name.clone(), self.rule.max_connections)),
-            }
+            pooled.slot = Some(slot);
+            return Ok(pooled);
+        }
+        // No idle connection of this kind: open one, making room by closing an idle one of another kind if
+        // every permit is taken (with a slot in hand, busy connections number fewer than the permits).
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => match self.evict_idle() {
+                Some(p) => p,
+                // A connection being dropped right now frees its permit in a moment.
+                None => match tokio::time::timeout(timeout, self.permits.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => p,
+                    _ => return Err(SgError::PoolExhausted(self.name.clone(), self.rule.max_connections)),
+                },
+            },
         };
         let conn = BackendConn::connect(&self.name, &self.rule, variant, database).await.inspect_err(|_| {
             Stats::add(&self.stats.backend_errors, 1);
         })?;
         Stats::add(&self.stats.backend_connects, 1);
-        Ok(PooledConn { conn, _permit: permit })
+        Ok(PooledConn { conn, _permit: permit, slot: Some(slot) })
     }
 
     /// Closes the longest-idle connection (of a variant nobody asked for) to free its permit.
@@ -136,19 +156,21 @@ impl Pool {
     pub async fn release(&self, mut pooled: PooledConn) {
         match pooled.conn.command(&[com::RESET_CONNECTION]).await {
             Ok(reply) if reply.payload.first() == Some(&0x00) => {
-                // The reset deallocated every statement prepared on it.
+                // The reset deallocated every statement prepared on it and undid every SET.
                 pooled.conn.statements.clear();
-                self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(pooled);
-                self.returned.notify_waiters();
+                pooled.conn.settings = 0;
+                self.put_clean(pooled);
             }
             _ => Stats::add(&self.stats.backend_errors, 1),
         }
     }
 
     /// Returns a connection that is known to be clean (no session state changed) without a reset.
-    pub fn put_clean(&self, pooled: PooledConn) {
+    pub fn put_clean(&self, mut pooled: PooledConn) {
+        let slot = pooled.slot.take();
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(pooled);
-        self.returned.notify_waiters();
+        // The next waiter (if any) gets the slot only now, with the connection already idle for it.
+        drop(slot);
     }
 
     fn unreachable(&self, reason: String) -> SgError {

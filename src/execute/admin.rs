@@ -63,10 +63,11 @@ pub async fn run(session: &mut Session, admin: Admin) -> Result<(), SgError> {
                 .iter()
                 .map(|h| {
                     let threads: Vec<String> = h.threads().iter().map(|(pool, t)| format!("{pool}:{t}")).collect();
-                    vec![text(h.id), text(h.user.lock().unwrap_or_else(|e| e.into_inner()).clone()), text(threads.join(", "))]
+                    let pinned = h.pinned.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or("");
+                    vec![text(h.id), text(h.user.lock().unwrap_or_else(|e| e.into_inner()).clone()), text(threads.join(", ")), text(pinned)]
                 })
                 .collect();
-            table(session, &["id", "user", "backend_threads"], rows).await
+            table(session, &["id", "user", "backend_threads", "pinned_by"], rows).await
         }
         Admin::Stats => {
             let s = &session.shared.stats;

@@ -189,6 +189,35 @@ fn replica_serving(shared: &crate::server::Shared, node: &str) -> bool {
     find_replica(shared, node).is_some_and(|r| r.health.serving())
 }
 
+/// Looks up and remembers the GTID of the session's last write on `ds`, from the primary connection that
+/// made it.
+async fn last_gtid(session: &mut Session, ds: &str) -> Option<String> {
+    let conn = &mut session.backends.get_mut(ds)?.conn;
+    let rows = conn.query_rows("SELECT @@last_gtid").await.ok()?;
+    let g = rows.first().and_then(|r| r.first().cloned().flatten()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    session.writes.get_mut(ds)?.gtid = Some(g.clone());
+    Some(g)
+}
+
+/// Before the session gives its primary connections back (multiplexing): learns the GTID of every write
+/// whose GTID is not known yet, while the connection that made it is still at hand.
+pub async fn settle_writes(session: &mut Session) {
+    if session.writes.is_empty() {
+        return;
+    }
+    let open: Vec<String> = session
+        .writes
+        .iter()
+        .filter(|(ds, mark)| mark.gtid.is_none() && session.backends.contains_key(ds.as_str()))
+        .filter(|(ds, _)| session.shared.rules.data_sources.get(ds.as_str()).is_some_and(|r| r.read_your_writes == ReadYourWrites::Gtid))
+        .map(|(ds, _)| ds.clone())
+        .collect();
+    for ds in open {
+        // Not learnt (the connection broke): the mark stays unresolved and reads there go to the primary.
+        let _ = last_gtid(session, &ds).await;
+    }
+}
+
 /// The replica a read on `ds` goes to for this session, or `None` for the primary.
 async fn choose(session: &mut Session, ds: &str) -> Option<String> {
     let set = session.shared.replicas.get(ds)?.clone();
@@ -204,14 +233,9 @@ async fn choose(session: &mut Session, ds: &str) -> Option<String> {
     }
     let gtid = match mark.gtid.clone() {
         Some(g) => g,
-        None => {
-            // The primary connection that wrote is still pinned (pins last the session); if not, play safe.
-            let conn = &mut session.backends.get_mut(ds)?.conn;
-            let rows = conn.query_rows("SELECT @@last_gtid").await.ok()?;
-            let g = rows.first().and_then(|r| r.first().cloned().flatten()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-            session.writes.get_mut(ds)?.gtid = Some(g.clone());
-            g
-        }
+        // The primary connection that wrote is still held (it is given back only after settle_writes); if
+        // not, play safe.
+        None => last_gtid(session, ds).await?,
     };
     if !gtid.is_empty() {
         session.ensure_backend(&replica).await.ok()?;

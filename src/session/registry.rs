@@ -16,6 +16,8 @@ pub struct SessionHandle {
     /// The logged-in user (KILL is allowed on one's own sessions).
     pub user: Mutex<String>,
     threads: Mutex<Vec<(String, u32)>>,
+    /// Why the session keeps its backend connections between statements (none: it shares them).
+    pub pinned: Mutex<Option<&'static str>>,
     killed: AtomicBool,
     /// Wakes the session when it is killed while waiting for its client.
     pub kill: tokio::sync::Notify,
@@ -52,6 +54,7 @@ impl Registry {
             id,
             user: Mutex::new(user.to_string()),
             threads: Mutex::new(Vec::new()),
+            pinned: Mutex::new(None),
             killed: AtomicBool::new(false),
             kill: tokio::sync::Notify::new(),
         });
@@ -118,6 +121,11 @@ impl Backends {
             self.mirror();
         }
         conn
+    }
+
+    /// Whether the session holds no connection.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
     }
 
     /// Names of the pools the session holds connections from.

@@ -1,8 +1,9 @@
 //! The per-client loop: read a command, plan it, execute it, until the client quits.
 //!
-//! A session pins one backend connection per data source it has used and keeps it until it ends, so
-//! session state (variables, transactions, prepared statements, temporary tables) lives where it was made.
-//! On exit the connections are reset and returned to their pools.
+//! A session holds one backend connection per data source a statement uses. Between statements it gives them
+//! back to their pools (multiplexing) unless session state lives on them — a transaction, user variables,
+//! locks, temporary tables, statements prepared on the backend (see `sql::affinity`); SET statements are
+//! replayed on whichever connection a session takes next. On exit the connections are reset and returned.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,6 +62,10 @@ pub struct Session {
     /// Statements prepared through the proxy (sharded schemas), by proxy id.
     pub statements: HashMap<u32, super::prepared::Prepared>,
     next_statement: u32,
+    /// Why the session keeps its backend connections until it is reset or ends (no multiplexing).
+    pub sticky: Option<&'static str>,
+    /// The last statement wrote: keep its connections through the next one (LAST_INSERT_ID, ROW_COUNT).
+    keep_next: bool,
 }
 
 /// The statement id of a COM_STMT_* payload (0 if the packet is too short).
@@ -131,6 +136,8 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
         statement_writes: true,
         statements: HashMap::new(),
         next_statement: super::prepared::PROXY_ID_BASE,
+        sticky: None,
+        keep_next: false,
     };
     session.serve().await;
     session.close().await;
@@ -171,6 +178,15 @@ impl Session {
             self.reply_seq = packet.last_seq.wrapping_add(1);
             let start = std::time::Instant::now();
             (self.route, self.rows_out, self.last_error) = (3, 0, None);
+            let affinity = self.shared.rules.server.multiplexing.then(|| self.affinity_of(&packet.payload));
+            if let Some(a) = affinity {
+                // Connections kept after a write are for LAST_INSERT_ID() / ROW_COUNT(): any other statement
+                // gives them back first, so the session never holds one while waiting for another.
+                if self.keep_next && !a.needs_previous {
+                    self.keep_next = false;
+                    self.give_back_backends(true).await;
+                }
+            }
             let outcome = if packet.seq != 0 {
                 Err(SgError::OutOfOrder { expected: 0, got: packet.seq })
             } else {
@@ -189,6 +205,10 @@ impl Session {
             if command == com::QUERY || command == com::STMT_EXECUTE {
                 self.account(&packet.payload, start.elapsed());
             }
+            if let Some(a) = affinity.filter(|_| !matches!(outcome, Result::Ok(Flow::Quit) | Err(SgError::ClientIo(_)))) {
+                let clean = outcome.is_ok() && self.last_reply_ok;
+                self.share_backends(a, clean).await;
+            }
             match outcome {
                 Result::Ok(Flow::Continue) => {}
                 Result::Ok(Flow::Quit) => return,
@@ -201,6 +221,65 @@ impl Session {
                     }
                 }
             }
+        }
+    }
+
+    /// After a statement: gives the session's backend connections back to their pools unless the session
+    /// is tied to them (`sql::affinity`), in a transaction, or the statement wrote (the next one may ask for
+    /// LAST_INSERT_ID). A statement that failed returns them reset, since what it left behind is unknown.
+    async fn share_backends(&mut self, affinity: crate::sql::affinity::Affinity, clean: bool) {
+        use crate::sql::affinity::Hold;
+        if let Hold::Session(why) = affinity.hold {
+            self.pin(why);
+        }
+        self.keep_next = affinity.hold == Hold::NextStatement;
+        if !self.keep_next {
+            self.give_back_backends(clean).await;
+        }
+    }
+
+    /// What statement command `payload` needs from the session's backend connections.
+    fn affinity_of(&self, payload: &[u8]) -> crate::sql::affinity::Affinity {
+        use crate::sql::affinity::{self, Affinity};
+        match payload.first() {
+            Some(&com::QUERY) => affinity::of(&String::from_utf8_lossy(&payload[1..])),
+            Some(&com::STMT_EXECUTE) => self.statements.get(&statement_id(payload)).map_or(Affinity::FREE, |s| affinity::of(&s.sql)),
+            _ => Affinity::FREE,
+        }
+    }
+
+    /// Gives every backend connection back to its pool unless the session is tied to them or in a
+    /// transaction; `clean`: as they are (the next session with the same settings takes them without a
+    /// round trip), else reset.
+    async fn give_back_backends(&mut self, clean: bool) {
+        if self.sticky.is_some() || self.backends.is_empty() {
+            return;
+        }
+        if self.xa.is_some() || !self.enlisted.is_empty() || self.state.status & crate::protocol::constants::status::IN_TRANS != 0 {
+            return;
+        }
+        if self.state.status & crate::protocol::constants::status::AUTOCOMMIT == 0 {
+            return;
+        }
+        // Read-your-writes needs the GTID of the session's last write before the connection that made it goes.
+        execute::read_split::settle_writes(self).await;
+        let settings = self.state.settings_fingerprint();
+        for (name, mut pooled) in self.backends.drain() {
+            let Some(pool) = self.shared.pools.get(&name) else { continue };
+            if clean {
+                pooled.conn.settings = settings;
+                pool.put_clean(pooled);
+            } else {
+                pool.release(pooled).await;
+            }
+        }
+    }
+
+    /// Keeps the session's backend connections until it is reset or ends, because of `why`.
+    fn pin(&mut self, why: &'static str) {
+        if self.sticky.is_none() {
+            self.sticky = Some(why);
+            *self.handle.pinned.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
         }
     }
 
@@ -280,7 +359,9 @@ impl Session {
                 if self.schema_has_rules() || replica_read {
                     super::prepared::prepare(self, &sql).await?;
                 } else {
-                    execute::passthrough::run(self, &current(), payload, ReplyKind::Prepare).await?
+                    let ds = current();
+                    self.pin("statements prepared on the backend (a schema without rules)");
+                    execute::passthrough::run(self, &ds, payload, ReplyKind::Prepare).await?
                 }
             }
             com::STMT_EXECUTE | com::STMT_CLOSE | com::STMT_RESET | com::STMT_SEND_LONG_DATA | com::STMT_FETCH
@@ -371,7 +452,24 @@ impl Session {
             .clone();
         let mut conn = pool.get(self.state.variant(), database).await?;
         // Session settings made earlier (SET NAMES, SET sql_mode, …) apply on every data source the session
-        // reaches, including ones it reaches only now.
+        // reaches, including ones it reaches only now; a connection another session left with other settings
+        // is reset first.
+        let settings = self.state.settings_fingerprint();
+        if conn.conn.settings == settings {
+            self.backends.insert(data_source.to_string(), conn);
+            return Result::Ok(());
+        }
+        if conn.conn.settings != 0 {
+            match conn.conn.command(&[com::RESET_CONNECTION]).await {
+                Result::Ok(reply) if reply.payload.first() == Some(&0x00) => {
+                    conn.conn.statements.clear();
+                    conn.conn.settings = 0;
+                }
+                Result::Ok(reply) => return Err(SgError::BackendLost(data_source.to_string(), crate::backend::conn::describe_err(&reply.payload))),
+                Err(reason) => return Err(SgError::BackendLost(data_source.to_string(), reason)),
+            }
+        }
+        conn.conn.settings = settings;
         for sql in &self.state.settings {
             if let Err(reason) = conn.conn.query_ok(sql).await {
                 return Err(SgError::Backend {
@@ -457,6 +555,9 @@ impl Session {
     /// Back to a fresh session (COM_RESET_CONNECTION, COM_CHANGE_USER): the transaction rolled back, settings,
     /// prepared statements and backend connections dropped; user and schema stay.
     pub async fn reset(&mut self) {
+        self.sticky = None;
+        *self.handle.pinned.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.keep_next = false;
         execute::xa::rollback(self).await;
         self.release_backends().await;
         self.state.settings.clear();

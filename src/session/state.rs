@@ -49,6 +49,17 @@ impl SessionState {
         self.settings.push(sql.to_string());
     }
 
+    /// Fingerprint of `settings` (0 when there are none), compared with a pooled connection's.
+    pub fn settings_fingerprint(&self) -> u64 {
+        if self.settings.is_empty() {
+            return 0;
+        }
+        use std::hash::{Hash, Hasher};
+        let mut h = fnv::FnvHasher::default();
+        self.settings.hash(&mut h);
+        h.finish() | 1
+    }
+
     /// Whether the client negotiated CLIENT_DEPRECATE_EOF.
     pub fn deprecate_eof(&self) -> bool {
         self.capabilities & cap::DEPRECATE_EOF != 0

@@ -1,5 +1,6 @@
 //! Reading SQL: classification now; analysis and rewriting for sharding come next.
 
+pub mod affinity;
 pub mod analyze;
 pub mod lexer;
 pub mod normalize;

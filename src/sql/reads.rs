@@ -10,51 +10,100 @@ const PRIMARY_ONLY: &[&str] = &[
     "INTO", "SHARE", "UPDATE", "LOCK",
 ];
 
-/// Whether `sql` is a plain read: a SELECT with no `FOR UPDATE` / `FOR SHARE` / `LOCK IN SHARE MODE`, no
-/// `INTO`, no user-variable use or assignment, no lock, sequence or last-insert-id functions. Words inside
-/// strings and quoted names do not count; words inside comments do (erring towards the primary).
-pub fn is_plain_read(sql: &str) -> bool {
+/// One thing the word scanner saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Token<'a> {
+    /// A bare word (keyword, function or unquoted name).
+    Word(&'a str),
+    /// A user variable (`@x`, not `@@x`) or a `:=` assignment.
+    UserVariable,
+    /// A string, quoted name or comment that does not end: the statement cannot be judged.
+    Unterminated,
+}
+
+/// Calls `visit` for every bare word and user variable of `sql`, skipping strings and quoted names (their
+/// words do not count) and line comments; `/* … */` comments before the first word are skipped (hints live
+/// there), later ones are read as words (erring towards caution). Stops when `visit` returns false.
+pub(crate) fn scan<'a>(sql: &'a str, mut visit: impl FnMut(Token<'a>) -> bool) {
     let s = sql.as_bytes();
     let mut i = 0;
     let mut first = true;
     while i < s.len() {
-        match s[i] {
+        let token = match s[i] {
             b'\'' | b'"' => match string_end(s, i) {
-                Some(end) => i = end,
-                None => return false,
+                Some(end) => {
+                    i = end;
+                    continue;
+                }
+                None => Token::Unterminated,
             },
             b'`' => match quoted_identifier_end(s, i) {
-                Some(end) => i = end,
-                None => return false,
+                Some(end) => {
+                    i = end;
+                    continue;
+                }
+                None => Token::Unterminated,
             },
-            b'#' => i = line_end(s, i),
-            b'-' if s.get(i + 1) == Some(&b'-') && s.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) => i = line_end(s, i),
-            // Comments before the first word are skipped (hints live there); later ones are read as words.
+            b'#' => {
+                i = line_end(s, i);
+                continue;
+            }
+            b'-' if s.get(i + 1) == Some(&b'-') && s.get(i + 2).is_none_or(|c| c.is_ascii_whitespace()) => {
+                i = line_end(s, i);
+                continue;
+            }
             b'/' if first && s.get(i + 1) == Some(&b'*') => match s[i + 2..].windows(2).position(|w| w == b"*/") {
-                Some(p) => i += p + 4,
-                None => return false,
+                Some(p) => {
+                    i += p + 4;
+                    continue;
+                }
+                None => Token::Unterminated,
             },
-            b'@' if s.get(i + 1) == Some(&b'@') => i += 2,
-            b'@' | b':' => return false,
+            b'@' if s.get(i + 1) == Some(&b'@') => {
+                i += 2;
+                continue;
+            }
+            b'@' | b':' => {
+                i += 1;
+                Token::UserVariable
+            }
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let start = i;
                 while i < s.len() && (s[i].is_ascii_alphanumeric() || s[i] == b'_' || s[i] == b'$') {
                     i += 1;
                 }
-                let word = &sql[start..i];
-                if first {
-                    if !word.eq_ignore_ascii_case("SELECT") {
-                        return false;
-                    }
-                    first = false;
-                } else if PRIMARY_ONLY.iter().any(|w| w.eq_ignore_ascii_case(word)) {
-                    return false;
-                }
+                first = false;
+                Token::Word(&sql[start..i])
             }
-            _ => i += 1,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        if !visit(token) || token == Token::Unterminated {
+            return;
         }
     }
-    !first
+}
+
+/// Whether `sql` is a plain read: a SELECT with no `FOR UPDATE` / `FOR SHARE` / `LOCK IN SHARE MODE`, no
+/// `INTO`, no user-variable use or assignment, no lock, sequence or last-insert-id functions. Words inside
+/// strings and quoted names do not count; words inside comments do (erring towards the primary).
+pub fn is_plain_read(sql: &str) -> bool {
+    let mut first = true;
+    let mut plain = false;
+    scan(sql, |token| {
+        match token {
+            Token::Word(word) if first => {
+                first = false;
+                plain = word.eq_ignore_ascii_case("SELECT");
+            }
+            Token::Word(word) => plain = !PRIMARY_ONLY.iter().any(|w| w.eq_ignore_ascii_case(word)),
+            Token::UserVariable | Token::Unterminated => plain = false,
+        }
+        plain
+    });
+    plain
 }
 
 /// Whether MySQL commits the open transaction before running `sql`: DDL, LOCK/UNLOCK TABLES, account
