@@ -72,3 +72,62 @@ async fn cli_and_pymysql_over_tls_and_plain_refused_when_required() {
     let out = cli(&["--ssl", "-e", &format!("DROP TABLE {table}")]);
     assert!(out.status.success());
 }
+
+/// The lab's CA (tests/lab/lab.sh makes it and serves TLS on every instance with a certificate it signed).
+fn lab_ca() -> PathBuf {
+    let dir = std::env::var("LAB_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-lab"));
+    let ca = dir.join("tls/ca.pem");
+    assert!(ca.exists(), "the lab's CA at {} (set LAB_DIR to the lab's directory)", ca.display());
+    ca
+}
+
+/// Rules whose ds_0 is reached with `tls` settings.
+fn with_backend_tls(text: String, tls: &str) -> String {
+    let edited = text.replacen("password = \"app\"\n\n[data_sources.ds_1]", &format!("password = \"app\"\n{tls}\n\n[data_sources.ds_1]"), 1);
+    assert_ne!(edited, text, "ds_0 got the TLS settings");
+    edited
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backends_over_tls_with_each_verification_mode() {
+    use mysql_async::prelude::*;
+    let ca = lab_ca();
+    // verify_identity: the lab's certificate names 127.0.0.1 and the lab's CA signed it.
+    for mode in ["required", "verify_ca", "verify_identity"] {
+        let tls = format!("tls_mode = \"{mode}\"\ntls_ca = \"{}\"", ca.display());
+        let p = start_proxy_with(|t| with_backend_tls(t, &tls)).await;
+        let mut c = mysql_async::Conn::new(opts(&p, "app", "app", Some("demo"))).await.unwrap();
+        let cipher: Option<(String, String)> = c.query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'").await.unwrap();
+        let cipher = cipher.unwrap().1;
+        assert!(!cipher.is_empty(), "{mode}: the backend connection is encrypted");
+        let version: Option<(String, String)> = c.query_first("SHOW SESSION STATUS LIKE 'Ssl_version'").await.unwrap();
+        assert!(version.unwrap().1.starts_with("TLSv1."), "{mode}");
+    }
+    // Without tls_mode the same query shows a plain connection.
+    let p = start_proxy_with(|t| t).await;
+    let mut c = mysql_async::Conn::new(opts(&p, "app", "app", Some("demo"))).await.unwrap();
+    let cipher: Option<(String, String)> = c.query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'").await.unwrap();
+    assert_eq!(cipher.unwrap().1, "", "plain by default");
+
+    // A CA that did not sign the server's certificate: the backend is unreachable, said so, and the client's
+    // connection stays usable for statements that need no backend.
+    let (other_ca, _) = certificate();
+    let tls = format!("tls_mode = \"verify_ca\"\ntls_ca = \"{}\"", other_ca.display());
+    let p = start_proxy_with(|t| {
+        let edited = t.replacen("password = \"app\"\n\n[schemas.demo]", &format!("password = \"app\"\n{tls}\n\n[schemas.demo]"), 1);
+        assert_ne!(edited, t, "ds_1 got the TLS settings");
+        edited + "\n[schemas.on_ds1]\ndata_source = \"ds_1\"\ndatabase = \"demo\"\n"
+    })
+    .await;
+    let mut c = mysql_async::Conn::new(opts(&p, "app", "app", Some("demo"))).await.unwrap();
+    let err = c.query_drop("USE on_ds1").await.unwrap_err();
+    let mysql_async::Error::Server(e) = err else { panic!("{err:?}") };
+    assert!(e.message.contains("TLS handshake failed") && e.message.contains("ertificate"), "{}", e.message);
+    c.ping().await.unwrap();
+
+    // verify modes need the CA: `shardgate check` (the same validation) says which setting is missing.
+    let text = with_backend_tls(common::rules_text(""), "tls_mode = \"verify_identity\"");
+    let problems: Vec<String> = shardgate::config::parse(&text, std::path::Path::new("t.toml")).unwrap_err().iter().map(|e| e.to_string()).collect();
+    let problems = problems.join("\n");
+    assert!(problems.contains("data_sources.ds_0.tls_ca") && problems.contains("needs tls_ca"), "{problems}");
+}

@@ -1,5 +1,6 @@
 //! The proxy's login to a backend: mysql_native_password (MariaDB, MySQL 5.7) or caching_sha2_password (MySQL
-//! 8's default: fast path, or the full path with the server's RSA public key over a plain connection), and
+//! 8's default: fast path, or the full path with the password over TLS or sealed with the server's RSA
+//! public key over a plain connection), and
 //! AuthSwitchRequests between them.
 
 use crate::protocol::auth::{native_token, NATIVE_PASSWORD};
@@ -26,6 +27,7 @@ pub async fn finish(
     password: &[u8],
     mut plugin: &'static str,
     mut nonce: Vec<u8>,
+    tls: bool,
     describe: impl Fn(&[u8]) -> String,
 ) -> Result<(), String> {
     loop {
@@ -57,6 +59,11 @@ pub async fn finish(
             }
             Some(0x01) if plugin == CACHING_SHA2_PASSWORD => match payload.get(1) {
                 Some(&FAST_AUTH_SUCCESS) => {} // the OK follows
+                Some(&PERFORM_FULL_AUTH) if tls => {
+                    // Over TLS the server takes the password itself (NUL-terminated), as MySQL clients send it.
+                    let clear = [password, &[0]].concat();
+                    io.write_packet(seq, &clear).await.map_err(|e| e.to_string())?;
+                }
                 Some(&PERFORM_FULL_AUTH) => {
                     io.write_packet(seq, &[REQUEST_PUBLIC_KEY]).await.map_err(|e| e.to_string())?;
                     let key = read(io).await?;

@@ -81,6 +81,9 @@ pub struct BackendConn {
     pub connection_id: u32,
     /// Statements prepared on this connection for executions routed here.
     pub statements: super::statements::StatementCache,
+    /// Fingerprint of the SET statements applied on it since it was opened or reset (0: none), so a session
+    /// with the same settings takes it as it is.
+    pub settings: u64,
 }
 
 impl BackendConn {
@@ -111,6 +114,13 @@ impl BackendConn {
         if missing != 0 {
             return Err(format!("backend lacks capabilities {missing:#x} the client negotiated"));
         }
+        let connector = super::tls::connector(rule)?;
+        if connector.is_some() {
+            if greeting.capabilities & cap::SSL == 0 {
+                return Err("the data source's tls_mode asks for TLS but the server does not offer it (set ssl_cert and ssl_key in its configuration)".into());
+            }
+            caps |= cap::SSL;
+        }
         let (plugin, token) = super::auth::first_token(&greeting.auth_plugin, rule.password.as_bytes(), &greeting.scramble);
         let response = HandshakeResponse {
             capabilities: caps,
@@ -121,8 +131,18 @@ impl BackendConn {
             database: database.map(str::to_string),
             auth_plugin: Some(plugin.to_string()),
         };
-        io.write_packet(first.seq.wrapping_add(1), &response.encode()).await.map_err(|e| e.to_string())?;
-        super::auth::finish(&mut io, rule.password.as_bytes(), plugin, greeting.scramble.clone(), describe_err).await?;
+        let mut seq = first.seq.wrapping_add(1);
+        let encoded = response.encode();
+        if let Some(connector) = connector {
+            // SSLRequest: the response's fixed part, then TLS, then the whole response over it.
+            io.write_packet(seq, &encoded[..crate::protocol::handshake::SSL_REQUEST_LEN]).await.map_err(|e| e.to_string())?;
+            seq = seq.wrapping_add(1);
+            let server = rustls::pki_types::ServerName::IpAddress(rule.primary.ip().into());
+            io.start_tls_client(&connector, server).await.map_err(|e| format!("TLS handshake failed: {e}"))?;
+        }
+        io.write_packet(seq, &encoded).await.map_err(|e| e.to_string())?;
+        let tls = io.is_tls();
+        super::auth::finish(&mut io, rule.password.as_bytes(), plugin, greeting.scramble.clone(), tls, describe_err).await?;
         Ok(BackendConn {
             io,
             variant,
@@ -130,6 +150,7 @@ impl BackendConn {
             server_version: greeting.server_version,
             connection_id: greeting.connection_id,
             statements: Default::default(),
+            settings: 0,
         })
     }
 
@@ -302,7 +323,8 @@ async fn read(io: &mut PacketStream) -> Result<Packet, String> {
     }
 }
 
-fn describe_err(payload: &[u8]) -> String {
+/// A backend ERR packet as one line of text for an error message.
+pub fn describe_err(payload: &[u8]) -> String {
     match decode_err(payload) {
         Ok(e) => format!("backend error {} ({}): {}", e.code, e.sqlstate, e.message),
         Err(_) => "malformed error packet from backend".into(),

@@ -105,6 +105,18 @@ fn verdict(row: Option<mysql_async::Row>) -> Result<u64, String> {
     field("Seconds_Behind_Master").parse::<u64>().map_err(|_| "Seconds_Behind_Master is NULL".to_string())
 }
 
+/// The health checker's TLS settings: the data source's `tls_mode`, as its data connections use it.
+fn ssl_opts(rule: &DataSourceRule) -> Option<mysql_async::SslOpts> {
+    use crate::config::rules::BackendTls;
+    let roots = || rule.tls_ca.iter().map(|p| p.clone().into()).collect::<Vec<_>>();
+    match rule.tls_mode {
+        BackendTls::Disabled => None,
+        BackendTls::Required => Some(mysql_async::SslOpts::default().with_danger_accept_invalid_certs(true)),
+        BackendTls::VerifyCa => Some(mysql_async::SslOpts::default().with_root_certs(roots()).with_danger_skip_domain_validation(true)),
+        BackendTls::VerifyIdentity => Some(mysql_async::SslOpts::default().with_root_certs(roots())),
+    }
+}
+
 /// Checks one replica every `health_check_interval_ms` for as long as the process runs (or until `health`
 /// has no other owner, i.e. the rules it belongs to were replaced). `ejections` is woken whenever a replica
 /// leaves service, so reads in flight on it stop waiting for a server that will not answer.
@@ -114,7 +126,8 @@ pub fn spawn(name: String, address: SocketAddr, rule: &DataSourceRule, health: A
         .tcp_port(address.port())
         .user(Some(rule.user.clone()))
         .pass(Some(rule.password.clone()))
-        .prefer_socket(false);
+        .prefer_socket(false)
+        .ssl_opts(ssl_opts(rule));
     let interval = Duration::from_millis(rule.health_check_interval_ms);
     let timeout = Duration::from_millis(rule.health_check_timeout_ms);
     let health = Arc::downgrade(&health);

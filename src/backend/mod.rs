@@ -6,5 +6,6 @@ pub mod health;
 pub mod pool;
 pub mod replicas;
 pub mod statements;
+pub mod tls;
 pub mod xa_log;
 pub mod xa_recovery;

@@ -103,6 +103,15 @@ pub struct ServerRules {
     /// The authentication plugin the greeting proposes (clients may ask for the other one).
     #[serde(default)]
     pub auth_plugin: AuthPlugin,
+    /// Give a session's backend connections back to the pools between statements when nothing ties the
+    /// session to them (no transaction, user variable, lock, temporary table, …), so many clients share few
+    /// backend connections, as ProxySQL does. Off: each session keeps its connections until it ends.
+    #[serde(default = "default_true")]
+    pub multiplexing: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Authentication plugins the proxy speaks with clients.
@@ -188,6 +197,26 @@ pub struct DataSourceRule {
     /// before the read goes to the primary; window mode: how long after a write reads stay on the primary.
     #[serde(default = "default_read_your_writes_ms")]
     pub read_your_writes_ms: u64,
+    /// TLS to this data source's servers (primary and replicas, health checks included).
+    #[serde(default)]
+    pub tls_mode: BackendTls,
+    /// The CA certificate(s), PEM, that signed the servers' certificates (verify_ca, verify_identity).
+    pub tls_ca: Option<std::path::PathBuf>,
+}
+
+/// TLS to a data source, as MySQL clients' `--ssl-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendTls {
+    /// Plain TCP.
+    #[default]
+    Disabled,
+    /// Encrypted; the server's certificate is not checked.
+    Required,
+    /// Encrypted; the certificate must be signed by `tls_ca`.
+    VerifyCa,
+    /// Encrypted; signed by `tls_ca` and naming the server's IP address.
+    VerifyIdentity,
 }
 
 /// One replica of a data source's primary.

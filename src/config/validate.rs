@@ -35,6 +35,10 @@ pub fn validate(rules: &Rules) -> Vec<Problem> {
         if ds.health_check_interval_ms == 0 || ds.health_check_timeout_ms == 0 {
             add(format!("data_sources.{name}.health_check_interval_ms"), "health-check interval and timeout must be at least 1 ms".into(), None);
         }
+        // The TLS settings are checked the way a connection builds them (the CA file read and parsed).
+        if let Err(reason) = crate::backend::tls::connector(ds) {
+            add(format!("data_sources.{name}.tls_ca"), reason, None);
+        }
         for (i, r) in ds.replicas.iter().enumerate() {
             if r.weight == 0 {
                 add(format!("data_sources.{name}.replicas[{i}].weight"), "must be at least 1 (remove the replica to take it out)".into(), None);

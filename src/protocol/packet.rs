@@ -176,6 +176,15 @@ impl PacketStream {
         Ok(())
     }
 
+    /// Starts TLS as the client (to a backend, after sending its SSLRequest).
+    pub async fn start_tls_client(&mut self, connector: &tokio_rustls::TlsConnector, server: rustls::pki_types::ServerName<'static>) -> io::Result<()> {
+        let Transport::Tcp(tcp) = std::mem::replace(&mut self.stream, Transport::Switching) else {
+            return Err(io::Error::other("TLS already started"));
+        };
+        self.stream = Transport::TlsClient(Box::new(connector.connect(server, tcp).await?));
+        Ok(())
+    }
+
     /// Whether the connection is encrypted.
     pub fn is_tls(&self) -> bool {
         self.stream.is_tls()

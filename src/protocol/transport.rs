@@ -1,4 +1,5 @@
-//! The byte stream under a PacketStream: plain TCP, or TLS (rustls) after a client's SSLRequest.
+//! The byte stream under a PacketStream: plain TCP, or TLS (rustls) after a client's SSLRequest, or TLS the
+//! proxy started to a backend.
 
 use std::io;
 use std::pin::Pin;
@@ -13,6 +14,8 @@ pub enum Transport {
     Tcp(TcpStream),
     /// TLS over TCP, the proxy being the TLS server.
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// TLS over TCP to a backend, the proxy being the TLS client.
+    TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     /// Between the two, while the TLS handshake runs (or after it failed): no I/O.
     Switching,
 }
@@ -27,6 +30,7 @@ impl Transport {
         match self {
             Transport::Tcp(s) => Ok(s),
             Transport::Tls(s) => Ok(s.get_ref().0),
+            Transport::TlsClient(s) => Ok(s.get_ref().0),
             Transport::Switching => Err(gone()),
         }
     }
@@ -38,7 +42,7 @@ impl Transport {
 
     /// Whether the stream is encrypted.
     pub fn is_tls(&self) -> bool {
-        matches!(self, Transport::Tls(_))
+        matches!(self, Transport::Tls(_) | Transport::TlsClient(_))
     }
 }
 
@@ -47,6 +51,7 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::Switching => Poll::Ready(Err(gone())),
         }
     }
@@ -57,6 +62,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::Switching => Poll::Ready(Err(gone())),
         }
     }
@@ -64,6 +70,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::Switching => Poll::Ready(Err(gone())),
         }
     }
@@ -71,6 +78,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::Switching => Poll::Ready(Ok(())),
         }
     }

@@ -137,6 +137,24 @@ SQL
   touch "$t/.ready"
 }
 
+# A CA and a server certificate for 127.0.0.1 that every instance serves TLS with (made once per lab dir),
+# so tests can reach backends over TLS (data source tls_mode) and check verification against the CA.
+make_tls() {
+  local t=$LAB_DIR/tls
+  [[ -f $t/.ready ]] && return 0
+  rm -rf "$t" && mkdir -p "$t"
+  log "making the lab's TLS CA and server certificate"
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=shardgate lab CA" \
+      -keyout "$t/ca-key.pem" -out "$t/ca.pem"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=shardgate lab server" -keyout "$t/server-key.pem" -out "$t/server.csr"
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$t/server.ext"
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca-key.pem" -CAcreateserial -days 3650 \
+      -extfile "$t/server.ext" -out "$t/server.pem"
+  } >"$t/openssl.log" 2>&1 || { cat "$t/openssl.log" >&2; die "openssl could not make the lab's certificates"; }
+  touch "$t/.ready"
+}
+
 write_cnf() {
   local n=$1 d=$LAB_DIR/$1 ro=""
   [[ -n ${PRIMARY_OF[$n]:-} ]] && ro="read_only=ON"
@@ -164,6 +182,9 @@ character_set_server=utf8mb4
 collation_server=utf8mb4_general_ci
 max_connections=500
 skip-name-resolve
+ssl_ca=$LAB_DIR/tls/ca.pem
+ssl_cert=$LAB_DIR/tls/server.pem
+ssl_key=$LAB_DIR/tls/server-key.pem
 $ro
 EOF
 }
@@ -234,6 +255,7 @@ cmd_up() {
   mkdir -p "$LAB_DIR"; touch "$LAB_DIR/.shardgate-lab" # marker: 'wipe' only removes a lab dir
   lock
   make_template
+  make_tls
   local n started=()
   for n in "${INSTANCES[@]}"; do
     if pid_of "$n" >/dev/null; then
