@@ -11,10 +11,10 @@ import os
 import statistics
 from collections import defaultdict
 
-ORDER = ["direct", "haproxy", "splice", "shardgate", "shardgate-1w", "shardgate-sharded"]
+ORDER = ["direct", "haproxy", "splice", "shardgate", "shardgate-1w", "shardgate-pinned", "shardgate-replicas", "shardgate-sharded"]
 REFS = ["direct", "haproxy", "splice"]  # ratio columns: target QPS / this target's QPS
 COLORS = {"direct": "#444444", "haproxy": "#1f77b4", "splice": "#2ca02c", "shardgate": "#d62728",
-          "shardgate-1w": "#9467bd", "shardgate-sharded": "#ff7f0e"}
+          "shardgate-1w": "#9467bd", "shardgate-pinned": "#8c564b", "shardgate-sharded": "#ff7f0e"}
 TRX_WORKLOADS = {"oltp_read_only", "oltp_read_write", "oltp_write_only"}  # the ones --skip_trx changes
 
 

@@ -7,6 +7,7 @@
 #   splice             bench/splice: tokio copy_bidirectional, nothing else (the floor of a tokio proxy)
 #   shardgate          shardgate pass-through, one data source (ds0)
 #   shardgate-1w       the same with worker_threads = 1 (opt-in: not in the default TARGETS)
+#   shardgate-pinned   the same with multiplexing = false (opt-in: what sharing backend connections costs)
 #   shardgate-replicas shardgate, one data source: ds0's primary plus its two replicas (read/write split)
 #   shardgate-sharded  shardgate over ds0 + ds1 with sbtest1..N sharded by id (bench/sharded-rules.toml.in),
 #                      tables in database sbtest_sharded, prepared through shardgate itself
@@ -30,8 +31,8 @@ die() { echo "bench: ERROR: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- the matrix (env overrides everything)
 ALL_WORKLOADS="oltp_point_select oltp_read_only oltp_read_write oltp_write_only oltp_insert"
-ALL_TARGETS="direct haproxy splice shardgate shardgate-1w shardgate-replicas shardgate-sharded"
-DEFAULT_TARGETS="direct haproxy splice shardgate shardgate-replicas shardgate-sharded" # shardgate-1w: opt-in
+ALL_TARGETS="direct haproxy splice shardgate shardgate-1w shardgate-pinned shardgate-replicas shardgate-sharded"
+DEFAULT_TARGETS="direct haproxy splice shardgate shardgate-replicas shardgate-sharded" # shardgate-1w, shardgate-pinned: opt-in
 if [[ ${QUICK:-0} == 1 ]]; then
   : "${WORKLOADS:=oltp_point_select oltp_read_only oltp_read_write}" "${MODES:=auto disable}" "${THREADS:=1 8}"
   : "${TIME:=5}" "${ROUNDS:=1}" "${WARMUP:=2}"
@@ -106,7 +107,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if wants shardgate || wants shardgate-1w || wants shardgate-replicas || wants shardgate-sharded; then
+if wants shardgate || wants shardgate-1w || wants shardgate-pinned || wants shardgate-replicas || wants shardgate-sharded; then
   [[ -x $SHARDGATE_BIN ]] || die "no shardgate binary at $SHARDGATE_BIN (cargo build --release, or set SHARDGATE_BIN)"
   # A copy: the original may be rebuilt while we run.
   cp -p "$SHARDGATE_BIN" "$WORK/shardgate"
@@ -247,6 +248,17 @@ start_shardgate_1w() {
   add_target shardgate-1w proxy "$port" "$pid" ds0 "$DIRECT_PORT" - "shardgate pass-through, one data source, worker_threads 1"
 }
 
+# Without multiplexing (each session keeps its backend connection for life), to measure what sharing costs.
+start_shardgate_pinned() {
+  local port pid; port=$(free_port)
+  write_rules "$WORK/shardgate-pinned.toml" "$port"
+  sed -i '/^\[server\]/a multiplexing = false' "$WORK/shardgate-pinned.toml"
+  "$WORK/shardgate" serve --config "$WORK/shardgate-pinned.toml" >"$WORK/shardgate-pinned.log" 2>&1 8>&- </dev/null &
+  pid=$!; PIDS+=("$pid")
+  wait_ready shardgate-pinned "$port" "$pid" "$WORK/shardgate-pinned.log"
+  add_target shardgate-pinned proxy "$port" "$pid" ds0 "$DIRECT_PORT" - "shardgate pass-through, one data source, multiplexing off"
+}
+
 # Read/write split: ds0's primary and both its replicas (weight 1 each), default health and lag settings.
 start_shardgate_replicas() {
   local port pid; port=$(free_port)
@@ -317,6 +329,7 @@ for t in $TARGETS; do
     splice) start_splice ;;
     shardgate) start_shardgate ;;
     shardgate-1w) start_shardgate_1w ;;
+    shardgate-pinned) start_shardgate_pinned ;;
     shardgate-replicas) start_shardgate_replicas ;;
     shardgate-sharded) start_shardgate_sharded ;;
   esac

@@ -53,6 +53,8 @@ pub struct PooledConn {
     _permit: OwnedSemaphorePermit,
     /// The checkout slot, while checked out.
     slot: Option<OwnedSemaphorePermit>,
+    /// When it was last put back idle.
+    idle_since: std::time::Instant,
 }
 
 impl Pool {
@@ -97,7 +99,9 @@ impl Pool {
             }
         };
         while let Some(mut pooled) = self.take_idle(variant, database) {
-            if pooled.conn.is_closed() {
+            // A connection back from a statement moments ago is not probed (a syscall per statement with
+            // multiplexing); one that sat idle longer may have been closed by the server (wait_timeout, restart).
+            if pooled.idle_since.elapsed() > Duration::from_secs(1) && pooled.conn.is_closed() {
                 Stats::add(&self.stats.backend_errors, 1);
                 continue;
             }
@@ -127,7 +131,7 @@ impl Pool {
             Stats::add(&self.stats.backend_errors, 1);
         })?;
         Stats::add(&self.stats.backend_connects, 1);
-        Ok(PooledConn { conn, _permit: permit, slot: Some(slot) })
+        Ok(PooledConn { conn, _permit: permit, slot: Some(slot), idle_since: std::time::Instant::now() })
     }
 
     /// Closes the longest-idle connection (of a variant nobody asked for) to free its permit.
@@ -168,6 +172,7 @@ impl Pool {
     /// Returns a connection that is known to be clean (no session state changed) without a reset.
     pub fn put_clean(&self, mut pooled: PooledConn) {
         let slot = pooled.slot.take();
+        pooled.idle_since = std::time::Instant::now();
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).push(pooled);
         // The next waiter (if any) gets the slot only now, with the connection already idle for it.
         drop(slot);

@@ -16,6 +16,8 @@ pub struct SessionHandle {
     /// The logged-in user (KILL is allowed on one's own sessions).
     pub user: Mutex<String>,
     threads: Mutex<Vec<(String, u32)>>,
+    /// Connections a merge has taken out of the session's set while it streams from them.
+    lent: Mutex<Vec<(String, u32)>>,
     /// Why the session keeps its backend connections between statements (none: it shares them).
     pub pinned: Mutex<Option<&'static str>>,
     killed: AtomicBool,
@@ -26,7 +28,14 @@ pub struct SessionHandle {
 impl SessionHandle {
     /// The (pool, backend thread id) pairs working for the session now.
     pub fn threads(&self) -> Vec<(String, u32)> {
-        self.threads.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let mut all = self.threads.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        all.extend(self.lent.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        all
+    }
+
+    /// The connections a merge streams from right now (KILL QUERY must reach them too); empty when done.
+    pub fn set_lent(&self, lent: Vec<(String, u32)>) {
+        *self.lent.lock().unwrap_or_else(|e| e.into_inner()) = lent;
     }
 
     /// Marks the session killed and wakes it.
@@ -54,6 +63,7 @@ impl Registry {
             id,
             user: Mutex::new(user.to_string()),
             threads: Mutex::new(Vec::new()),
+            lent: Mutex::new(Vec::new()),
             pinned: Mutex::new(None),
             killed: AtomicBool::new(false),
             kill: tokio::sync::Notify::new(),
@@ -94,8 +104,9 @@ impl Backends {
     }
 
     fn mirror(&self) {
-        let threads = self.map.iter().map(|(k, c)| (k.clone(), c.conn.connection_id)).collect();
-        *self.handle.threads.lock().unwrap_or_else(|e| e.into_inner()) = threads;
+        let mut threads = self.handle.threads.lock().unwrap_or_else(|e| e.into_inner());
+        threads.clear(); // keeps its allocation: this runs twice per statement with multiplexing
+        threads.extend(self.map.iter().map(|(k, c)| (k.clone(), c.conn.connection_id)));
     }
 
     /// The connection to `name`.
