@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{opts, start_proxy_with, unique};
+use common::{ds0_port, ds1_port, opts, start_proxy_with, unique};
 use mysql_async::prelude::*;
 use mysql_async::{ChangeUserOpts, Conn};
 
@@ -124,6 +124,41 @@ async fn change_user_reauthenticates_and_starts_a_fresh_session() {
         other => panic!("expected 1045, got {other:?}"),
     }
     assert!(c.query_drop("SELECT 1").await.is_err(), "the connection is closed after a failed change of user");
+}
+
+/// Backend threads on `port` still running a statement whose text contains `needle`.
+async fn running(port: u16, needle: &str) -> usize {
+    let rows: Vec<(Option<String>,)> = common::direct(port, None).await.query("SELECT INFO FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query'").await.unwrap();
+    rows.iter().filter(|(info,)| info.as_deref().is_some_and(|i| i.contains(needle) && !i.contains("PROCESSLIST"))).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_query_stops_a_merged_statement_on_every_shard() {
+    let t = unique("sess");
+    let p = proxy(&t).await;
+    let mut a = Conn::new(opts(&p, "app", "app", Some("demo"))).await.unwrap();
+    a.query_drop(format!("CREATE TABLE {t} (id BIGINT PRIMARY KEY)")).await.unwrap();
+    a.query_drop(format!("INSERT INTO {t} (id) VALUES (1), (2)")).await.unwrap();
+    let mut b = Conn::new(opts(&p, "app", "app", Some("demo"))).await.unwrap();
+    let a_id = a.id();
+    // ORDER BY over both shards: a merge that streams from a connection per shard.
+    let sql = format!("SELECT id, SLEEP(30) FROM {t} ORDER BY id");
+    let sleeping = tokio::spawn(async move {
+        let r: Result<Vec<(i64, i64)>, _> = a.query(sql).await;
+        (a, r.map_err(|e| e.to_string()), std::time::Instant::now())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let needle = format!("SLEEP(30) FROM `{t}`");
+    assert_eq!((running(ds0_port(), &needle).await, running(ds1_port(), &needle).await), (1, 1), "the statement runs on both shards");
+    let killed_at = std::time::Instant::now();
+    b.query_drop(format!("KILL QUERY {a_id}")).await.unwrap();
+    let (mut a, result, returned_at) = sleeping.await.unwrap();
+    let took = returned_at - killed_at;
+    assert!(took < std::time::Duration::from_secs(1), "KILL QUERY returned the merged statement after {took:?} ({result:?})");
+    assert_eq!((running(ds0_port(), &needle).await, running(ds1_port(), &needle).await), (0, 0), "stopped on every shard");
+    let alive: Option<i64> = a.query_first("SELECT 1").await.unwrap();
+    assert_eq!(alive, Some(1), "KILL QUERY leaves the connection usable");
+    a.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

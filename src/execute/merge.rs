@@ -125,12 +125,14 @@ async fn connections(session: &mut Session, targets: &[Target]) -> Result<Vec<Sh
             cap,
         });
     }
+    session.handle.set_lent(streams.iter().map(|s| (s.data_source.clone(), s.pooled.conn.connection_id)).collect());
     Ok(streams)
 }
 
 /// Gives connections back: pinned ones to the session, extra ones to their pool; a connection whose reply
 /// could not be drained is closed.
 async fn give_back(session: &mut Session, streams: Vec<ShardStream>) {
+    session.handle.set_lent(Vec::new());
     for mut s in streams {
         if s.drain().await.is_err() {
             continue;
