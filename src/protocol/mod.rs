@@ -6,6 +6,7 @@ pub mod caching_sha2;
 pub mod codec;
 pub mod constants;
 pub mod handshake;
+pub mod multi_result;
 pub mod packet;
 pub mod reply;
 pub mod response;

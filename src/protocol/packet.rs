@@ -32,6 +32,8 @@ pub struct PacketStream {
     wbuf: Vec<u8>,
     writes: u64,
     max_packet: usize,
+    /// While set, writes land here instead of the socket (one statement of a multi-statement query).
+    capture: Option<Vec<u8>>,
 }
 
 /// Length and sequence id of the frame at the start of `buf`, if its header is complete.
@@ -46,7 +48,7 @@ impl PacketStream {
     /// Wraps a connected socket; disables Nagle so small replies leave at once.
     pub fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
-        PacketStream { stream: Transport::Tcp(stream), rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024), writes: 0, max_packet: usize::MAX }
+        PacketStream { stream: Transport::Tcp(stream), rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024), writes: 0, max_packet: usize::MAX, capture: None }
     }
 
     /// The peer's address, for messages.
@@ -141,10 +143,23 @@ impl PacketStream {
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {
             self.writes += 1;
-            self.stream.write_all(&self.wbuf).await?;
+            match &mut self.capture {
+                Some(captured) => captured.extend_from_slice(&self.wbuf),
+                None => self.stream.write_all(&self.wbuf).await?,
+            }
             self.wbuf.clear();
         }
         Ok(())
+    }
+
+    /// From now on, keeps what is written instead of sending it (until `take_capture`).
+    pub fn start_capture(&mut self) {
+        self.capture = Some(Vec::new());
+    }
+
+    /// Stops capturing and returns what was written meanwhile.
+    pub fn take_capture(&mut self) -> Vec<u8> {
+        self.capture.take().unwrap_or_default()
     }
 
     /// Queues and flushes one packet; returns the next sequence id.
@@ -158,7 +173,13 @@ impl PacketStream {
     pub async fn write_raw(&mut self, framed: &[u8]) -> io::Result<()> {
         self.flush().await?;
         self.writes += 1;
-        self.stream.write_all(framed).await
+        match &mut self.capture {
+            Some(captured) => {
+                captured.extend_from_slice(framed);
+                Ok(())
+            }
+            None => self.stream.write_all(framed).await,
+        }
     }
 
     /// Refuses logical packets longer than `max` bytes (an `InvalidData` error), so a peer cannot make the

@@ -14,8 +14,9 @@ use crate::stats::Stats;
 
 use super::state::SessionState;
 
-/// What shardgate offers clients. Not offered yet: SSL, COMPRESS, LOCAL_FILES, MULTI_STATEMENTS and
-/// SESSION_TRACK, each of which changes packets the relay would have to understand.
+/// What shardgate offers clients (SSL is added when TLS is configured). Not offered yet: COMPRESS,
+/// LOCAL_FILES and SESSION_TRACK, each of which changes packets the relay would have to understand.
+/// MULTI_STATEMENTS: the proxy splits the text and runs each statement on its own (session::multi).
 pub const SERVER_CAPS: u32 = cap::LONG_PASSWORD
     | cap::FOUND_ROWS
     | cap::LONG_FLAG
@@ -25,6 +26,7 @@ pub const SERVER_CAPS: u32 = cap::LONG_PASSWORD
     | cap::INTERACTIVE
     | cap::TRANSACTIONS
     | cap::SECURE_CONNECTION
+    | cap::MULTI_STATEMENTS
     | cap::MULTI_RESULTS
     | cap::PS_MULTI_RESULTS
     | cap::PLUGIN_AUTH

@@ -2,6 +2,7 @@
 
 pub mod change_user;
 pub mod login;
+pub mod multi;
 pub mod prepared;
 pub mod registry;
 pub mod session;

@@ -66,6 +66,8 @@ pub struct Session {
     pub sticky: Option<&'static str>,
     /// The last statement wrote: keep its connections through the next one (LAST_INSERT_ID, ROW_COUNT).
     keep_next: bool,
+    /// COM_QUERY may hold several statements (CLIENT_MULTI_STATEMENTS, or COM_SET_OPTION).
+    pub multi_statements: bool,
 }
 
 /// The statement id of a COM_STMT_* payload (0 if the packet is too short).
@@ -138,7 +140,9 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
         next_statement: super::prepared::PROXY_ID_BASE,
         sticky: None,
         keep_next: false,
+        multi_statements: false,
     };
+    session.multi_statements = session.state.capabilities & crate::protocol::constants::cap::MULTI_STATEMENTS != 0;
     session.serve().await;
     session.close().await;
 }
@@ -309,31 +313,26 @@ impl Session {
             com::QUIT => return Result::Ok(Flow::Quit),
             com::PING => self.send_ok().await?,
             com::QUERY => {
-                let rewritten;
-                let mut payload = payload;
-                if let Some(text) = crate::sql::sysvars::socket_as_null(&String::from_utf8_lossy(&payload[1..])) {
-                    rewritten = [&[com::QUERY][..], text.as_bytes()].concat();
-                    payload = &rewritten;
+                // Several statements in one COM_QUERY (the client enabled multi-statements): each on its own.
+                if self.multi_statements && payload[1..].contains(&b';') {
+                    let text = String::from_utf8_lossy(&payload[1..]).into_owned();
+                    let statements = crate::sql::split::statements(&text);
+                    if statements.len() > 1 {
+                        super::multi::run(self, &statements).await?;
+                        return Result::Ok(Flow::Continue);
+                    }
                 }
-                let sql = String::from_utf8_lossy(&payload[1..]);
-                let xa = execute::xa::applies(self);
-                if xa {
-                    self.statement_writes = !crate::sql::reads::is_plain_read(&sql);
+                self.query(payload).await?
+            }
+            com::SET_OPTION => {
+                // 0: MYSQL_OPTION_MULTI_STATEMENTS_ON, 1: _OFF; answered with EOF (OK under DEPRECATE_EOF).
+                match payload.get(1..3).map(|b| u16::from_le_bytes([b[0], b[1]])) {
+                    Some(0) => self.multi_statements = true,
+                    Some(1) => self.multi_statements = false,
+                    _ => return Err(SgError::UnknownCommand(command, "COM_SET_OPTION takes 0 (multi-statements on) or 1 (off)")),
                 }
-                let shared = &self.shared;
-                let plan = plan(classify(&sql), &sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
-                self.route = crate::metrics::route_of(&plan);
-                // DDL and friends commit the open transaction and run outside any (XA rejects them inside).
-                let outside = xa && crate::sql::reads::commits_implicitly(&sql);
-                if outside {
-                    execute::xa::commit(self).await?;
-                }
-                self.outside_transaction = outside;
-                if self.shared.replicas.is_empty() {
-                    execute::run(self, plan, payload).await?;
-                } else {
-                    execute::read_split::run_or_note(self, &sql, plan, execute::read_split::Exec::Text(payload)).await?;
-                }
+                let end = crate::protocol::response::encode_end_of_rows(self.state.deprecate_eof(), self.state.status);
+                self.send_payload(&end).await?;
             }
             com::INIT_DB => {
                 let name = String::from_utf8_lossy(&payload[1..]).into_owned();
@@ -373,7 +372,7 @@ impl Session {
             // source (their ids are the backend's).
             com::STMT_EXECUTE => execute::passthrough::run(self, &current(), payload, ReplyKind::ResultSets).await?,
             com::STMT_FETCH => execute::passthrough::run(self, &current(), payload, ReplyKind::RowsOnly).await?,
-            com::STMT_RESET | com::SET_OPTION => execute::passthrough::run(self, &current(), payload, ReplyKind::Single).await?,
+            com::STMT_RESET => execute::passthrough::run(self, &current(), payload, ReplyKind::Single).await?,
             com::STMT_CLOSE | com::STMT_SEND_LONG_DATA => execute::passthrough::send_only(self, &current(), payload).await?,
             com::STATISTICS => {
                 let text = self.statistics();
@@ -391,6 +390,40 @@ impl Session {
             _ => return Err(SgError::UnknownCommand(command, "shardgate does not implement this command")),
         }
         Result::Ok(Flow::Continue)
+    }
+
+    /// One statement of a COM_QUERY (`payload` = the command byte and its text): plan, then run it.
+    pub(crate) async fn query(&mut self, payload: &[u8]) -> Result<(), SgError> {
+        let rewritten;
+        let mut payload = payload;
+        if let Some(text) = crate::sql::sysvars::socket_as_null(&String::from_utf8_lossy(&payload[1..])) {
+            rewritten = [&[com::QUERY][..], text.as_bytes()].concat();
+            payload = &rewritten;
+        }
+        let sql = String::from_utf8_lossy(&payload[1..]);
+        let xa = execute::xa::applies(self);
+        if xa {
+            self.statement_writes = !crate::sql::reads::is_plain_read(&sql);
+        }
+        let shared = &self.shared;
+        let plan = plan(classify(&sql), &sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
+        self.route = crate::metrics::route_of(&plan);
+        // DDL and friends commit the open transaction and run outside any (XA rejects them inside).
+        let outside = xa && crate::sql::reads::commits_implicitly(&sql);
+        if outside {
+            execute::xa::commit(self).await?;
+        }
+        self.outside_transaction = outside;
+        if self.shared.replicas.is_empty() {
+            execute::run(self, plan, payload).await
+        } else {
+            execute::read_split::run_or_note(self, &sql, plan, execute::read_split::Exec::Text(payload)).await
+        }
+    }
+
+    /// Sets the sequence id the proxy's own reply packets start with (multi-statement replies renumber).
+    pub(crate) fn set_reply_seq(&mut self, seq: u8) {
+        self.reply_seq = seq;
     }
 
     /// A fresh id for a statement prepared through the proxy.

@@ -5,5 +5,6 @@ pub mod analyze;
 pub mod lexer;
 pub mod normalize;
 pub mod reads;
+pub mod split;
 pub mod sysvars;
 pub mod tokens;
