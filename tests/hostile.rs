@@ -147,11 +147,13 @@ async fn nothing_breaks_out_through_names_hints_or_literals() {
         "INSERT INTO inj_t (id, v) VALUES (6, 'y\\'); DROP TABLE inj_victim; -- ')".to_string(),
         "SELECT * FROM inj_t WHERE id = 1 /* shardgate: shard_key=1'; DROP TABLE inj_victim; -- */".to_string(),
         "/* shardgate: data_source=ds_0; DROP TABLE inj_victim */ SELECT 1".to_string(),
-        "SELECT * FROM inj_t WHERE id = 1; DROP TABLE inj_victim".to_string(),
         "UPDATE inj_t SET v = 'z`; DROP TABLE inj_victim; --' WHERE id = 5".to_string(),
         "UPDATE inj_t SET id = 7 WHERE id = 6 AND v <> '`); DROP TABLE inj_victim; --'".to_string(),
         "SELECT * FROM `inj_t` WHERE id IN (5, '6`; DROP TABLE inj_victim; --')".to_string(),
     ];
+    // (`…; DROP TABLE inj_victim` outside any literal is the client's own second statement, which a client
+    // that enabled CLIENT_MULTI_STATEMENTS may send: tests/multi_statements.rs. Here every `;` is inside a
+    // literal, a quoted name, a comment or a hint, where the statement splitter must not cut.)
     for sql in &attempts {
         let _ = c.query_drop(sql).await; // refused, an error or a harmless answer: never the DROP
     }

@@ -135,10 +135,9 @@ async fn reads_go_to_replicas_by_weight_and_everything_else_to_the_primary() {
     c.query_drop("COMMIT").await.unwrap();
     c.query_drop("SET autocommit = 1").await.unwrap();
     let [primary, r1, r2] = delta(counts("Com_select").await, before);
-    // + 3 SELECTs in the transactions and 1 with autocommit off; + 3 read-your-writes lookups of
-    // @@last_gtid: the first three statements (possible writes) gave their connection back to the pool, and
-    // GET_LOCK then tied the session to its connections, so no lookup followed.
-    assert_eq!((primary, r1 + r2), (primary_only.len() as u64 + 4 + 3, 0), "primary-only statements landed on the primary");
+    // + 3 SELECTs in the transactions and 1 with autocommit off; no read-your-writes lookup of @@last_gtid:
+    // no plain read followed a write, and the session kept its primary connection (nobody else wanted it).
+    assert_eq!((primary, r1 + r2), (primary_only.len() as u64 + 4, 0), "primary-only statements landed on the primary");
     assert_eq!(status(ds0_port(), "Com_insert").await - inserts, 1, "the INSERT ran on the primary");
 
     // A replica hint sends even a SELECT the proxy would keep on the primary to a replica (a fresh session:

@@ -5,6 +5,7 @@
 //! same size, so under contention sessions get connections in the order they asked — with multiplexing a
 //! thousand clients may share a few dozen connections, and a wake-everyone scheme starves some of them past
 //! the acquire timeout. A session that holds a slot always finds an idle connection or room for a new one.
+//! A session that must wait wakes the sessions holding connections they could give back.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +32,11 @@ pub struct Pool {
     waiting: std::sync::atomic::AtomicUsize,
     stats: Arc<Stats>,
 }
+
+/// Wakes sessions that hold connections they could give back (multiplexing) whenever a session has to
+/// wait for one: they give them back if their pool is the one wanted. One for the process, since pools
+/// outlive rule reloads.
+pub static CONNECTIONS_WANTED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// Counts a session as waiting for a connection while it lives.
 struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
@@ -92,6 +98,7 @@ impl Pool {
             Ok(slot) => slot,
             Err(_) => {
                 let _waiting = Waiting::new(&self.waiting);
+                CONNECTIONS_WANTED.notify_waiters();
                 match tokio::time::timeout(timeout, self.slots.clone().acquire_owned()).await {
                     Ok(Ok(slot)) => slot,
                     _ => return Err(SgError::PoolExhausted(self.name.clone(), self.rule.max_connections)),
@@ -181,6 +188,16 @@ impl Pool {
     fn unreachable(&self, reason: String) -> SgError {
         Stats::add(&self.stats.backend_errors, 1);
         SgError::BackendUnreachable { ds: self.name.clone(), addr: self.rule.primary.to_string(), reason }
+    }
+
+    /// Whether sessions are waiting for a connection of this pool.
+    pub fn wanted(&self) -> bool {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed) > 0
+    }
+
+    /// Whether a checkout would have to wait (every connection is checked out).
+    pub fn exhausted(&self) -> bool {
+        self.slots.available_permits() == 0
     }
 
     /// Idle connections right now (for tests and admin).

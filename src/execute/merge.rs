@@ -101,6 +101,10 @@ async fn connections(session: &mut Session, targets: &[Target]) -> Result<Vec<Sh
     let database = session.state.schema.as_deref().and_then(|s| session.shared.layouts.get(s)).map(|l| l.database.clone());
     let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let cap = session.shared.rules.server.max_merge_rows;
+    // The session's own connections first, in name order (see session::sharing).
+    for ds in super::scatter::data_sources(targets) {
+        session.ensure_backend(&ds).await?;
+    }
     for t in targets {
         let first = !streams.iter().any(|s| s.data_source == t.data_source);
         let pooled = if first {

@@ -12,7 +12,7 @@ use crate::protocol::response::{decode_ok, encode_ok, Ok};
 use crate::session::session::Session;
 use crate::sharding::table::ShardedTable;
 
-/// Data sources of `targets`, in first-use order.
+/// Data sources of `targets`, sorted by name.
 pub fn data_sources(targets: &[Target]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for t in targets {
@@ -20,6 +20,8 @@ pub fn data_sources(targets: &[Target]) -> Vec<String> {
             out.push(t.data_source.clone());
         }
     }
+    // Every statement takes its connections in name order, so two statements never wait for each other's.
+    out.sort();
     out
 }
 

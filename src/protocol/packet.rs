@@ -34,6 +34,8 @@ pub struct PacketStream {
     max_packet: usize,
     /// While set, writes land here instead of the socket (one statement of a multi-statement query).
     capture: Option<Vec<u8>>,
+    /// The compressed protocol, once negotiated: frames are (de)compressed below the framing.
+    compress: Option<Box<super::compress::Compressed>>,
 }
 
 /// Length and sequence id of the frame at the start of `buf`, if its header is complete.
@@ -48,7 +50,7 @@ impl PacketStream {
     /// Wraps a connected socket; disables Nagle so small replies leave at once.
     pub fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
-        PacketStream { stream: Transport::Tcp(stream), rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024), writes: 0, max_packet: usize::MAX, capture: None }
+        PacketStream { stream: Transport::Tcp(stream), rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024), writes: 0, max_packet: usize::MAX, capture: None, compress: None }
     }
 
     /// The peer's address, for messages.
@@ -57,37 +59,33 @@ impl PacketStream {
     }
 
     /// Reads one logical packet. `Ok(None)` means the peer closed the connection between packets.
+    /// Cancel-safe: nothing is consumed until the whole packet (all its frames) is buffered, so a session
+    /// may stop waiting for its client (to give a connection back) and wait again without losing bytes.
     pub async fn read_packet(&mut self) -> io::Result<Option<Packet>> {
-        let mut payload: Option<BytesMut> = None;
-        let mut first_seq = 0;
         loop {
-            if let Some((len, seq)) = frame_header(&self.rbuf) {
-                if payload.as_ref().map_or(0, |p| p.len()) + len > self.max_packet {
+            // Walk the buffered frames of the next packet without consuming them.
+            let (mut at, mut total) = (0usize, 0usize);
+            let mut need = 4;
+            while let Some((len, seq)) = frame_header(&self.rbuf[at..]) {
+                total += len;
+                if total > self.max_packet {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, "packet bigger than max_allowed_packet"));
                 }
-                if self.rbuf.len() >= 4 + len {
-                    self.rbuf.advance(4);
-                    let chunk = self.rbuf.split_to(len);
-                    let acc = match payload.as_mut() {
-                        Some(acc) => {
-                            acc.extend_from_slice(&chunk);
-                            acc
-                        }
-                        None => {
-                            first_seq = seq;
-                            payload.insert(chunk)
-                        }
-                    };
-                    if len < MAX_FRAME {
-                        let payload = std::mem::take(acc).freeze();
-                        return Ok(Some(Packet { seq: first_seq, last_seq: seq, payload }));
-                    }
-                    continue;
+                if self.rbuf.len() < at + 4 + len {
+                    need = at + 4 + len;
+                    break;
                 }
-                self.rbuf.reserve(4 + len - self.rbuf.len());
+                at += 4 + len;
+                if len < MAX_FRAME {
+                    return Ok(Some(self.take_packet(at, total, seq)));
+                }
+                need = at + 4;
+            }
+            if self.rbuf.capacity() < need {
+                self.rbuf.reserve(need - self.rbuf.len());
             }
             if self.read_more().await? == 0 {
-                if self.rbuf.is_empty() && payload.is_none() {
+                if self.rbuf.is_empty() {
                     return Ok(None);
                 }
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a packet"));
@@ -95,12 +93,55 @@ impl PacketStream {
         }
     }
 
+    /// Consumes the `bytes` buffered bytes of one complete packet (`payload_len` bytes of payload in one or
+    /// more frames).
+    fn take_packet(&mut self, bytes: usize, payload_len: usize, last_seq: u8) -> Packet {
+        let seq = self.rbuf[3];
+        let mut raw = self.rbuf.split_to(bytes);
+        if bytes == payload_len + 4 {
+            raw.advance(4);
+            return Packet { seq, last_seq, payload: raw.freeze() };
+        }
+        let mut payload = BytesMut::with_capacity(payload_len);
+        while let Some((len, _)) = frame_header(&raw) {
+            payload.extend_from_slice(&raw[4..4 + len]);
+            raw.advance(4 + len);
+        }
+        Packet { seq, last_seq, payload: payload.freeze() }
+    }
+
     /// Reads whatever the socket has into the read buffer; 0 means end of stream.
     pub async fn read_more(&mut self) -> io::Result<usize> {
+        if let Some(c) = self.compress.as_mut() {
+            let before = self.rbuf.len();
+            loop {
+                while c.decode_one(&mut self.rbuf, self.max_packet.min(1 << 30))? {
+                    if self.rbuf.len() > before {
+                        return Ok(self.rbuf.len() - before);
+                    }
+                }
+                if c.raw.capacity() - c.raw.len() < 4096 {
+                    c.raw.reserve(16 * 1024);
+                }
+                if self.stream.read_buf(&mut c.raw).await? == 0 {
+                    return Ok(0);
+                }
+            }
+        }
         if self.rbuf.capacity() - self.rbuf.len() < 4096 {
             self.rbuf.reserve(16 * 1024);
         }
         self.stream.read_buf(&mut self.rbuf).await
+    }
+
+    /// Switches to the compressed protocol (after the handshake's last packet, in both directions).
+    pub fn enable_compression(&mut self) {
+        self.compress = Some(Box::default());
+    }
+
+    /// Whether the compressed protocol is on.
+    pub fn is_compressed(&self) -> bool {
+        self.compress.is_some()
     }
 
     /// Checks without blocking whether the peer has closed the connection (or sent something unasked,
@@ -120,6 +161,12 @@ impl PacketStream {
 
     /// Queues one packet, split into frames as needed; returns the sequence id after it.
     pub fn queue_packet(&mut self, mut seq: u8, payload: &[u8]) -> u8 {
+        if seq == 0 {
+            // A command starts: so does the compressed sequence.
+            if let Some(c) = self.compress.as_mut() {
+                c.restart();
+            }
+        }
         let mut rest = payload;
         loop {
             let n = rest.len().min(MAX_FRAME);
@@ -143,9 +190,14 @@ impl PacketStream {
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {
             self.writes += 1;
-            match &mut self.capture {
-                Some(captured) => captured.extend_from_slice(&self.wbuf),
-                None => self.stream.write_all(&self.wbuf).await?,
+            match (&mut self.capture, &mut self.compress) {
+                (Some(captured), _) => captured.extend_from_slice(&self.wbuf),
+                (None, Some(c)) => {
+                    let mut packed = Vec::with_capacity(self.wbuf.len() / 2 + 16);
+                    c.encode(&self.wbuf, &mut packed);
+                    self.stream.write_all(&packed).await?
+                }
+                (None, None) => self.stream.write_all(&self.wbuf).await?,
             }
             self.wbuf.clear();
         }
@@ -173,12 +225,17 @@ impl PacketStream {
     pub async fn write_raw(&mut self, framed: &[u8]) -> io::Result<()> {
         self.flush().await?;
         self.writes += 1;
-        match &mut self.capture {
-            Some(captured) => {
+        match (&mut self.capture, &mut self.compress) {
+            (Some(captured), _) => {
                 captured.extend_from_slice(framed);
                 Ok(())
             }
-            None => self.stream.write_all(framed).await,
+            (None, Some(c)) => {
+                let mut packed = Vec::with_capacity(framed.len() / 2 + 16);
+                c.encode(framed, &mut packed);
+                self.stream.write_all(&packed).await
+            }
+            (None, None) => self.stream.write_all(framed).await,
         }
     }
 

@@ -1,9 +1,8 @@
 //! The per-client loop: read a command, plan it, execute it, until the client quits.
 //!
-//! A session holds one backend connection per data source a statement uses. Between statements it gives them
-//! back to their pools (multiplexing) unless session state lives on them — a transaction, user variables,
-//! locks, temporary tables, statements prepared on the backend (see `sql::affinity`); SET statements are
-//! replayed on whichever connection a session takes next. On exit the connections are reset and returned.
+//! A session holds one backend connection per data source a statement uses and keeps it between statements;
+//! when another session waits for one of its pool's connections it gives it back (multiplexing, see
+//! `sharing`) unless session state lives on it. On exit the connections are reset and returned.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,7 +64,11 @@ pub struct Session {
     /// Why the session keeps its backend connections until it is reset or ends (no multiplexing).
     pub sticky: Option<&'static str>,
     /// The last statement wrote: keep its connections through the next one (LAST_INSERT_ID, ROW_COUNT).
-    keep_next: bool,
+    pub(super) keep_next: bool,
+    /// Data sources the current statement has used (connections it holds for itself).
+    pub(super) used: Vec<String>,
+    /// A statement failed since the connections were taken: reset them when giving them back.
+    pub(super) dirty: bool,
     /// COM_QUERY may hold several statements (CLIENT_MULTI_STATEMENTS, or COM_SET_OPTION).
     pub multi_statements: bool,
 }
@@ -140,6 +143,8 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
         next_statement: super::prepared::PROXY_ID_BASE,
         sticky: None,
         keep_next: false,
+        used: Vec::new(),
+        dirty: false,
         multi_statements: false,
     };
     session.multi_statements = session.state.capabilities & crate::protocol::constants::cap::MULTI_STATEMENTS != 0;
@@ -155,10 +160,22 @@ impl Session {
             }
             let handle = self.handle.clone();
             let idle = self.shared.rules.server.idle_timeout_s.map(std::time::Duration::from_secs);
-            let read = tokio::select! {
-                read = self.client.read_packet() => read,
-                _ = handle.kill.notified() => return,
-                _ = async { tokio::time::sleep(idle.unwrap_or_default()).await }, if idle.is_some() => return,
+            let read = loop {
+                // While waiting for the client, a connection another session waits for goes back to its pool.
+                let wanted = crate::backend::pool::CONNECTIONS_WANTED.notified();
+                tokio::pin!(wanted);
+                wanted.as_mut().enable();
+                let can_give = self.can_give_back();
+                if can_give && self.held_pool_wanted() {
+                    self.give_back_backends().await;
+                    continue;
+                }
+                tokio::select! {
+                    read = self.client.read_packet() => break read,
+                    _ = handle.kill.notified() => return,
+                    _ = async { tokio::time::sleep(idle.unwrap_or_default()).await }, if idle.is_some() => return,
+                    _ = &mut wanted, if can_give => continue,
+                }
             };
             let packet = match read {
                 Result::Ok(Some(p)) => p,
@@ -184,13 +201,10 @@ impl Session {
             (self.route, self.rows_out, self.last_error) = (3, 0, None);
             let affinity = self.shared.rules.server.multiplexing.then(|| self.affinity_of(&packet.payload));
             if let Some(a) = affinity {
-                // Connections kept after a write are for LAST_INSERT_ID() / ROW_COUNT(): any other statement
-                // gives them back first, so the session never holds one while waiting for another.
-                if self.keep_next && !a.needs_previous {
-                    self.keep_next = false;
-                    self.give_back_backends(true).await;
-                }
+                // Connections kept after a write are for LAST_INSERT_ID() / ROW_COUNT() only.
+                self.keep_next &= a.needs_previous;
             }
+            self.used.clear();
             let outcome = if packet.seq != 0 {
                 Err(SgError::OutOfOrder { expected: 0, got: packet.seq })
             } else {
@@ -210,8 +224,8 @@ impl Session {
                 self.account(&packet.payload, start.elapsed());
             }
             if let Some(a) = affinity.filter(|_| !matches!(outcome, Result::Ok(Flow::Quit) | Err(SgError::ClientIo(_)))) {
-                let clean = outcome.is_ok() && self.last_reply_ok;
-                self.share_backends(a, clean).await;
+                let failed = outcome.is_err() || !self.last_reply_ok;
+                self.after_statement(a, failed).await;
             }
             match outcome {
                 Result::Ok(Flow::Continue) => {}
@@ -225,65 +239,6 @@ impl Session {
                     }
                 }
             }
-        }
-    }
-
-    /// After a statement: gives the session's backend connections back to their pools unless the session
-    /// is tied to them (`sql::affinity`), in a transaction, or the statement wrote (the next one may ask for
-    /// LAST_INSERT_ID). A statement that failed returns them reset, since what it left behind is unknown.
-    async fn share_backends(&mut self, affinity: crate::sql::affinity::Affinity, clean: bool) {
-        use crate::sql::affinity::Hold;
-        if let Hold::Session(why) = affinity.hold {
-            self.pin(why);
-        }
-        self.keep_next = affinity.hold == Hold::NextStatement;
-        if !self.keep_next {
-            self.give_back_backends(clean).await;
-        }
-    }
-
-    /// What statement command `payload` needs from the session's backend connections.
-    fn affinity_of(&self, payload: &[u8]) -> crate::sql::affinity::Affinity {
-        use crate::sql::affinity::{self, Affinity};
-        match payload.first() {
-            Some(&com::QUERY) => affinity::of(&String::from_utf8_lossy(&payload[1..])),
-            Some(&com::STMT_EXECUTE) => self.statements.get(&statement_id(payload)).map_or(Affinity::FREE, |s| affinity::of(&s.sql)),
-            _ => Affinity::FREE,
-        }
-    }
-
-    /// Gives every backend connection back to its pool unless the session is tied to them or in a
-    /// transaction; `clean`: as they are (the next session with the same settings takes them without a
-    /// round trip), else reset.
-    async fn give_back_backends(&mut self, clean: bool) {
-        if self.sticky.is_some() || self.backends.is_empty() {
-            return;
-        }
-        if self.xa.is_some() || !self.enlisted.is_empty() || self.state.status & crate::protocol::constants::status::IN_TRANS != 0 {
-            return;
-        }
-        if self.state.status & crate::protocol::constants::status::AUTOCOMMIT == 0 {
-            return;
-        }
-        // Read-your-writes needs the GTID of the session's last write before the connection that made it goes.
-        execute::read_split::settle_writes(self).await;
-        let settings = self.state.settings_fingerprint();
-        for (name, mut pooled) in self.backends.drain() {
-            let Some(pool) = self.shared.pools.get(&name) else { continue };
-            if clean {
-                pooled.conn.settings = settings;
-                pool.put_clean(pooled);
-            } else {
-                pool.release(pooled).await;
-            }
-        }
-    }
-
-    /// Keeps the session's backend connections until it is reset or ends, because of `why`.
-    fn pin(&mut self, why: &'static str) {
-        if self.sticky.is_none() {
-            self.sticky = Some(why);
-            *self.handle.pinned.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
         }
     }
 
@@ -314,9 +269,9 @@ impl Session {
             com::PING => self.send_ok().await?,
             com::QUERY => {
                 // Several statements in one COM_QUERY (the client enabled multi-statements): each on its own.
-                if self.multi_statements && payload[1..].contains(&b';') {
-                    let text = String::from_utf8_lossy(&payload[1..]).into_owned();
-                    let statements = crate::sql::split::statements(&text);
+                // (Text that is not UTF-8 is run as one statement: splitting would change its bytes.)
+                if let (true, Result::Ok(text)) = (self.multi_statements && payload[1..].contains(&b';'), std::str::from_utf8(&payload[1..])) {
+                    let statements = crate::sql::split::statements(text);
                     if statements.len() > 1 {
                         super::multi::run(self, &statements).await?;
                         return Result::Ok(Flow::Continue);
@@ -408,6 +363,15 @@ impl Session {
         let shared = &self.shared;
         let plan = plan(classify(&sql), &sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
         self.route = crate::metrics::route_of(&plan);
+        // Only the client's own bytes may reach a backend: a plan that sends rewritten text would carry the
+        // replacement characters of the lossy conversion instead of the statement's binary data.
+        if matches!(sql, std::borrow::Cow::Owned(_)) && !matches!(plan, crate::plan::Plan::Passthrough { sql: None, .. }) {
+            return Err(SgError::NotSupported(
+                "a statement whose text is not valid UTF-8 where shardgate must rewrite it for the shards; send binary values as hex \
+                 literals (X'…') or as prepared-statement parameters"
+                    .into(),
+            ));
+        }
         // DDL and friends commit the open transaction and run outside any (XA rejects them inside).
         let outside = xa && crate::sql::reads::commits_implicitly(&sql);
         if outside {
@@ -464,6 +428,9 @@ impl Session {
     /// Makes sure the session has a connection to `data_source`, with the current schema's database
     /// selected (a sharded schema's database exists on every data source that holds its tables).
     pub async fn ensure_backend(&mut self, data_source: &str) -> Result<(), SgError> {
+        if !self.used.iter().any(|d| d == data_source) {
+            self.used.push(data_source.to_string());
+        }
         if self.backends.contains_key(data_source) {
             return Result::Ok(());
         }
@@ -483,6 +450,14 @@ impl Session {
             .get(data_source)
             .ok_or_else(|| SgError::NotSupported(format!("routing to unknown data source '{data_source}'")))?
             .clone();
+        if !self.used.iter().any(|d| d == data_source) {
+            self.used.push(data_source.to_string());
+        }
+        if pool.exhausted() {
+            // About to wait: first give back what this statement has not used, so no two sessions wait for
+            // each other's connections.
+            self.give_back_unused().await;
+        }
         let mut conn = pool.get(self.state.variant(), database).await?;
         // Session settings made earlier (SET NAMES, SET sql_mode, …) apply on every data source the session
         // reaches, including ones it reaches only now; a connection another session left with other settings
@@ -591,6 +566,7 @@ impl Session {
         self.sticky = None;
         *self.handle.pinned.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.keep_next = false;
+        self.dirty = false;
         execute::xa::rollback(self).await;
         self.release_backends().await;
         self.state.settings.clear();
