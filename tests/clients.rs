@@ -133,6 +133,33 @@ async fn mariadb_cli_batch_create_insert_select_and_use() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_cli_over_the_compressed_protocol_with_compressed_backends() {
+    // The client scenario with --compress: DDL fan-out, a multi-row INSERT over both shards, a merged read,
+    // a large compressible result and USE; ds_0 is reached in the compressed protocol too.
+    let table = unique("cli_z");
+    let proxy = common::start_proxy_with(|t| {
+        let edited = t.replacen("password = \"app\"\n\n[data_sources.ds_1]", "password = \"app\"\ncompress = true\n\n[data_sources.ds_1]", 1);
+        assert_ne!(edited, t);
+        edited + &format!("\n[schemas.demo.tables.{table}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{table}\"\nalgorithm = \"mod\"\n")
+    })
+    .await;
+    let script = format!(
+        "CREATE TABLE {table} (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO {table} (id, v) VALUES (1,'one'),(2,NULL),(3,'three'); \
+         SELECT id, v FROM {table} ORDER BY id; SELECT LENGTH(REPEAT('ab', 500000)) AS n, MD5(REPEAT('ab', 500000)) = MD5(x) AS same \
+         FROM (SELECT REPEAT('ab', 500000) AS x) d; SHOW SESSION STATUS LIKE 'Compression'; use sbtest; SELECT DATABASE(); \
+         use demo; DROP TABLE {table}; \\s"
+    );
+    let out = stdout(&cli(&proxy, &["--compress", "-uapp", "-papp", "demo", "-e", &script]).await);
+    assert!(out.starts_with("id\tv\n1\tone\n2\tNULL\n3\tthree\nn\tsame\n1000000\t1\n"), "{out}");
+    assert!(out.contains("Compression\tON\n"), "the backend connection (ds_0) is compressed: {out}");
+    assert!(out.contains("DATABASE()\nsbtest\n"), "{out}");
+    assert!(out.contains("Protocol:\t\tCompressed"), "the CLI's own connection is compressed: {out}");
+    // A 2 MB result travels compressed to the client and back intact.
+    let big = stdout(&cli(&proxy, &["--compress", "-uapp", "-papp", "demo", "-N", "-e", "SELECT REPEAT('abc', 700000)"]).await);
+    assert_eq!(big.trim_end().len(), 2_100_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_cli_interactive_with_auto_rehash_over_sharded_tables() {
     // A terminal (util-linux `script`) makes the CLI interactive: at connect it reads every table's
     // columns for completion (SHOW TABLES, then COM_FIELD_LIST per table), then runs what is typed.

@@ -114,6 +114,12 @@ impl BackendConn {
         if missing != 0 {
             return Err(format!("backend lacks capabilities {missing:#x} the client negotiated"));
         }
+        if rule.compress {
+            if greeting.capabilities & cap::COMPRESS == 0 {
+                return Err("the data source asks for compression but the server does not offer it".into());
+            }
+            caps |= cap::COMPRESS;
+        }
         let connector = super::tls::connector(rule)?;
         if connector.is_some() {
             if greeting.capabilities & cap::SSL == 0 {
@@ -143,6 +149,9 @@ impl BackendConn {
         io.write_packet(seq, &encoded).await.map_err(|e| e.to_string())?;
         let tls = io.is_tls();
         super::auth::finish(&mut io, rule.password.as_bytes(), plugin, greeting.scramble.clone(), tls, describe_err).await?;
+        if caps & cap::COMPRESS != 0 {
+            io.enable_compression();
+        }
         Ok(BackendConn {
             io,
             variant,

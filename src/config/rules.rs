@@ -202,6 +202,10 @@ pub struct DataSourceRule {
     pub tls_mode: BackendTls,
     /// The CA certificate(s), PEM, that signed the servers' certificates (verify_ca, verify_identity).
     pub tls_ca: Option<std::path::PathBuf>,
+    /// Talk to its servers in the compressed protocol (zlib): less traffic for large results over slow
+    /// links, more CPU on both ends.
+    #[serde(default)]
+    pub compress: bool,
 }
 
 /// TLS to a data source, as MySQL clients' `--ssl-mode`.

@@ -12,6 +12,8 @@ pub mod cap {
     pub const LONG_FLAG: u32 = 1 << 2;
     /// A default database may be named in the handshake response.
     pub const CONNECT_WITH_DB: u32 = 1 << 3;
+    /// The compressed protocol (zlib) after the handshake.
+    pub const COMPRESS: u32 = 1 << 5;
     /// Client may use LOAD DATA LOCAL.
     pub const LOCAL_FILES: u32 = 1 << 7;
     /// Parser ignores spaces before '(': changes how statements parse, so backends must agree.

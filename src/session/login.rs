@@ -14,8 +14,9 @@ use crate::stats::Stats;
 
 use super::state::SessionState;
 
-/// What shardgate offers clients (SSL is added when TLS is configured). Not offered yet: COMPRESS,
-/// LOCAL_FILES and SESSION_TRACK, each of which changes packets the relay would have to understand.
+/// What shardgate offers clients (SSL is added when TLS is configured). Not offered yet: LOCAL_FILES and
+/// SESSION_TRACK, each of which changes packets the relay would have to understand. COMPRESS: the framing
+/// layer (de)compresses, the relay sees plain frames.
 /// MULTI_STATEMENTS: the proxy splits the text and runs each statement on its own (session::multi).
 pub const SERVER_CAPS: u32 = cap::LONG_PASSWORD
     | cap::FOUND_ROWS
@@ -27,6 +28,7 @@ pub const SERVER_CAPS: u32 = cap::LONG_PASSWORD
     | cap::TRANSACTIONS
     | cap::SECURE_CONNECTION
     | cap::MULTI_STATEMENTS
+    | cap::COMPRESS
     | cap::MULTI_RESULTS
     | cap::PS_MULTI_RESULTS
     | cap::PLUGIN_AUTH
@@ -72,6 +74,9 @@ pub async fn login(client: &mut PacketStream, shared: &Shared, connection_id: u3
             let state = SessionState { connection_id, ..state };
             let ok = Ok { status: status::AUTOCOMMIT, ..Ok::default() };
             client.write_packet(seq, &encode_ok(&ok, 0)).await?;
+            if state.capabilities & cap::COMPRESS != 0 {
+                client.enable_compression();
+            }
             Result::Ok(state)
         }
         Err(e) => {
