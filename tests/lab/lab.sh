@@ -181,6 +181,7 @@ performance_schema=OFF
 character_set_server=utf8mb4
 collation_server=utf8mb4_general_ci
 max_connections=500
+max_allowed_packet=128M
 skip-name-resolve
 ssl_ca=$LAB_DIR/tls/ca.pem
 ssl_cert=$LAB_DIR/tls/server.pem
