@@ -3,6 +3,7 @@
 pub mod affinity;
 pub mod analyze;
 pub mod lexer;
+pub mod load_data;
 pub mod normalize;
 pub mod reads;
 pub mod split;
