@@ -33,7 +33,8 @@ impl Variant {
 }
 
 /// Capabilities the proxy always asks a backend for.
-const BASE_CAPS: u32 = cap::LONG_PASSWORD
+const BASE_CAPS: u32 = cap::LOCAL_FILES // the proxy feeds LOAD DATA LOCAL itself (execute::load_data)
+    | cap::LONG_PASSWORD
     | cap::LONG_FLAG
     | cap::PROTOCOL_41
     | cap::TRANSACTIONS
@@ -191,6 +192,11 @@ impl BackendConn {
         payload.push(com::QUERY);
         payload.extend_from_slice(sql.as_bytes());
         self.io.queue_packet(0, &payload);
+    }
+
+    /// Queues one packet with sequence id `seq` (a LOAD DATA file's data); returns the next id.
+    pub fn queue_packet(&mut self, seq: u8, payload: &[u8]) -> u8 {
+        self.io.queue_packet(seq, payload)
     }
 
     /// Sends one command packet (sequence id 0) right away.

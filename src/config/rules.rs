@@ -103,11 +103,22 @@ pub struct ServerRules {
     /// The authentication plugin the greeting proposes (clients may ask for the other one).
     #[serde(default)]
     pub auth_plugin: AuthPlugin,
+    /// Allow LOAD DATA LOCAL INFILE (the proxy reads the client's file and routes its rows); off by default,
+    /// as in MySQL 8.
+    #[serde(default)]
+    pub local_infile: bool,
+    /// Largest file a LOAD DATA LOCAL may send through the proxy, in bytes (it is held while routed).
+    #[serde(default = "default_max_load_data_bytes")]
+    pub max_load_data_bytes: u64,
     /// Give a session's backend connections back to the pools between statements when nothing ties the
     /// session to them (no transaction, user variable, lock, temporary table, …), so many clients share few
     /// backend connections, as ProxySQL does. Off: each session keeps its connections until it ends.
     #[serde(default = "default_true")]
     pub multiplexing: bool,
+}
+
+fn default_max_load_data_bytes() -> u64 {
+    1 << 30
 }
 
 fn default_true() -> bool {

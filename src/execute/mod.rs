@@ -6,6 +6,7 @@ pub mod having;
 pub mod insert_split;
 pub mod kill;
 pub mod limit;
+pub mod load_data;
 pub mod merge;
 pub mod passthrough;
 pub mod read_split;
@@ -189,6 +190,7 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
         }
         Plan::Savepoint => savepoint(session, command).await,
         Plan::Set { data_source } => set(session, &data_source, command).await,
+        Plan::LoadData(p) => load_data::run(session, &p).await,
         Plan::Refuse(reason) => Err(SgError::NotSupported(reason)),
     }
 }

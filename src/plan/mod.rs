@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod insert;
+pub mod load_data;
 pub mod merge;
 pub mod move_rows;
 pub mod planner;

@@ -107,6 +107,8 @@ pub enum Plan {
     /// SAVEPOINT / ROLLBACK TO / RELEASE SAVEPOINT of an XA-managed session: only while one data source is in
     /// the transaction.
     Savepoint,
+    /// LOAD DATA LOCAL INFILE: the proxy reads the client's file and loads each target's rows.
+    LoadData(Box<super::load_data::LoadPlan>),
     /// Refuse with ER_NOT_SUPPORTED_YET and this reason.
     Refuse(String),
 }
@@ -116,6 +118,7 @@ impl Plan {
     pub fn describe(&self, original: &str) -> Vec<(String, String)> {
         match self {
             Plan::Passthrough { data_source, sql } => vec![(data_source.clone(), sql.clone().unwrap_or_else(|| original.to_string()))],
+            Plan::LoadData(p) => p.targets.iter().map(|t| (t.data_source.clone(), t.sql.clone())).collect(),
             Plan::Set { data_source } => vec![(data_source.clone(), original.to_string())],
             Plan::RenameResult { data_source, sql, .. } => vec![(data_source.clone(), sql.clone())],
             Plan::Scatter { targets, .. } | Plan::Merge { targets, .. } => targets.iter().map(|t| (t.data_source.clone(), t.sql.clone())).collect(),
@@ -189,6 +192,15 @@ pub fn plan_with_params(
     layouts: &HashMap<String, SchemaLayout>,
     params: &[Literal],
 ) -> Plan {
+    // LOAD DATA: its own reader (sqlparser cannot parse it), in any schema, since the file comes through the
+    // proxy.
+    if crate::sql::lexer::first_word(sql).eq_ignore_ascii_case("LOAD") {
+        let layout = schema.and_then(|s| layouts.get(s));
+        return match super::load_data::plan(sql, layout, &data_source_for(schema, rules)) {
+            Ok(p) => Plan::LoadData(Box::new(p)),
+            Err(reason) => Plan::Refuse(reason),
+        };
+    }
     match statement {
         Statement::Use(name) => Plan::UseSchema(name),
         Statement::ShowDatabases { like } => Plan::ShowDatabases { like },

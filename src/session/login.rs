@@ -14,8 +14,9 @@ use crate::stats::Stats;
 
 use super::state::SessionState;
 
-/// What shardgate offers clients (SSL is added when TLS is configured). Not offered yet: LOCAL_FILES and
-/// SESSION_TRACK, each of which changes packets the relay would have to understand. COMPRESS: the framing
+/// What shardgate offers clients (SSL is added when TLS is configured). Not offered yet: SESSION_TRACK, which
+/// changes packets the relay would have to understand. LOCAL_FILES: offered, as MySQL does; whether LOAD
+/// DATA LOCAL runs is `[server] local_infile` (execute::load_data). COMPRESS: the framing
 /// layer (de)compresses, the relay sees plain frames.
 /// MULTI_STATEMENTS: the proxy splits the text and runs each statement on its own (session::multi).
 pub const SERVER_CAPS: u32 = cap::LONG_PASSWORD
@@ -29,6 +30,7 @@ pub const SERVER_CAPS: u32 = cap::LONG_PASSWORD
     | cap::SECURE_CONNECTION
     | cap::MULTI_STATEMENTS
     | cap::COMPRESS
+    | cap::LOCAL_FILES
     | cap::MULTI_RESULTS
     | cap::PS_MULTI_RESULTS
     | cap::PLUGIN_AUTH

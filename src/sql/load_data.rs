@@ -12,6 +12,8 @@ use super::tokens::Tok;
 pub struct LoadData {
     /// `LOCAL`: the client sends the file.
     pub local: bool,
+    /// The file name as written (the proxy asks the client for it by this name).
+    pub file: String,
     /// Index of the table name's token.
     pub table_token: usize,
     /// The table name as written.
@@ -75,9 +77,10 @@ pub fn parse(toks: &[Tok]) -> Result<LoadData, String> {
     if local {
         i += 1;
     }
-    if !kw(i, "INFILE") || toks.get(i + 1).and_then(string).is_none() {
-        return Err("expected INFILE 'file name'".into());
-    }
+    let file = match toks.get(i + 1).map(|t| &t.token) {
+        Some(Token::SingleQuotedString(s) | Token::DoubleQuotedString(s)) if kw(i, "INFILE") => String::from_utf8_lossy(&unescape(s)).into_owned(),
+        _ => return Err("expected INFILE 'file name'".into()),
+    };
     i += 2;
     if kw(i, "REPLACE") || kw(i, "IGNORE") {
         i += 1;
@@ -95,6 +98,7 @@ pub fn parse(toks: &[Tok]) -> Result<LoadData, String> {
     i += 1;
     let mut d = LoadData {
         local,
+        file,
         table_token,
         table,
         field_end: b"\t".to_vec(),

@@ -1,0 +1,272 @@
+//! LOAD DATA LOCAL INFILE: the proxy asks the client for the file, cuts it into rows with the statement's
+//! FIELDS / LINES options, routes each row (by its sharding key, to every copy of a broadcast table, or all
+//! to the one data source of a table without rules), and loads each target's rows with its own LOAD DATA
+//! LOCAL on the backend, feeding the rows byte for byte so the backend parses them exactly as one server
+//! would. Rows skipped by IGNORE n LINES are sent ahead of every target's rows, which its server skips.
+//! Across several data sources the loads are one transaction (XA in xa mode). The reply sums the backends'
+//! counts. The file is held in memory while it is routed (`max_allowed_packet` bounds a statement, not a
+//! file: `[server] max_load_data_bytes` bounds this).
+
+use crate::error::SgError;
+use crate::plan::load_data::{LoadPlan, Routing};
+use crate::protocol::codec::Reader;
+use crate::protocol::constants::{cap, com};
+use crate::session::session::Session;
+use crate::sharding::key::Literal;
+use crate::sql::load_data::rows;
+
+/// ER_CLIENT_LOCAL_FILES_DISABLED: what MySQL 8 answers when local infile is off.
+const LOCAL_FILES_DISABLED: u16 = 3948;
+
+/// Bytes per data packet sent to a backend.
+const CHUNK: usize = 64 * 1024;
+
+/// Totals of the backends' replies.
+#[derive(Debug, Default)]
+struct Counts {
+    affected: u64,
+    warnings: u64,
+    records: u64,
+    deleted: u64,
+    skipped: u64,
+}
+
+/// Runs a planned LOAD DATA LOCAL.
+pub async fn run(session: &mut Session, plan: &LoadPlan) -> Result<(), SgError> {
+    let limit = session.shared.rules.server.max_load_data_bytes;
+    if !session.shared.rules.server.local_infile {
+        return Err(disabled("set `local_infile = true` under [server] in the rules"));
+    }
+    if session.state.capabilities & cap::LOCAL_FILES == 0 {
+        return Err(disabled("enable it in the client (for the mariadb CLI: --local-infile=1)"));
+    }
+    let key_field = match &plan.routing {
+        Routing::ByKey(table) => Some(key_position(session, plan, &table.column).await?),
+        _ => None,
+    };
+    let file = receive_file(session, plan, limit).await?;
+
+    // Route every row; the bytes for each target, header (IGNORE n LINES) first.
+    let mut per_target: Vec<Vec<u8>> = vec![Vec::new(); plan.targets.len()];
+    let all = rows(&plan.spec, &file, key_field.unwrap_or(0));
+    let header_rows = (plan.spec.ignore_lines as usize).min(all.len());
+    let header: Vec<u8> = all[..header_rows].iter().flat_map(|r| terminated(r.bytes, &plan.spec.line_end)).collect();
+    for (n, row) in all[header_rows..].iter().enumerate() {
+        let bytes = terminated(row.bytes, &plan.spec.line_end);
+        match &plan.routing {
+            Routing::ByKey(table) => {
+                let node = match &row.key {
+                    Some(key) => table.node_for(&literal(key)),
+                    // A line without the STARTING BY prefix is skipped by whichever server gets it.
+                    None if !plan.spec.line_start.is_empty() && !contains(row.bytes, &plan.spec.line_start) => Some(0),
+                    None => None,
+                };
+                let Some(node) = node else {
+                    return Err(SgError::NotSupported(format!(
+                        "LOAD DATA row {} has no usable value for the sharding column '{}' (NULL or missing), so it cannot be routed; \
+                         nothing was loaded",
+                        n + 1 + header_rows,
+                        table.column
+                    )));
+                };
+                per_target[node].extend_from_slice(&bytes);
+            }
+            Routing::Everywhere => per_target.iter_mut().for_each(|t| t.extend_from_slice(&bytes)),
+            Routing::Single => per_target[0].extend_from_slice(&bytes),
+        }
+    }
+    let used: Vec<usize> = (0..plan.targets.len()).filter(|&i| !per_target[i].is_empty() || plan.targets.len() == 1).collect();
+    let mut sources: Vec<&str> = used.iter().map(|&i| plan.targets[i].data_source.as_str()).collect();
+    sources.sort();
+    sources.dedup();
+
+    // One transaction over several data sources: XA where it applies, else BEGIN … COMMIT on each.
+    let atomic = sources.len() > 1 && !session.in_transaction();
+    let xa = atomic && super::xa::applies(session);
+    if atomic && !xa {
+        for ds in &sources {
+            session.ensure_backend(ds).await?;
+            session.backends.get_mut(ds).expect("pinned").conn.query_ok("BEGIN").await.map_err(|e| SgError::BackendLost(ds.to_string(), e))?;
+        }
+    } else {
+        super::check_transaction(session, &sources).await?;
+    }
+    if xa {
+        for ds in &sources {
+            if let Err(e) = super::xa::enlist(session, ds).await {
+                super::xa::rollback(session).await;
+                return Err(e);
+            }
+        }
+    }
+    let mut counts = Counts::default();
+    let mut failure = None;
+    for &i in &used {
+        let mut data = header.clone();
+        data.extend_from_slice(&per_target[i]);
+        if let Err(e) = load_one(session, &plan.targets[i].data_source, &plan.targets[i].sql, &data, &mut counts).await {
+            failure = Some(e);
+            break;
+        }
+    }
+    if xa {
+        match failure {
+            None => super::xa::commit(session).await?,
+            Some(e) => {
+                super::xa::rollback(session).await;
+                return Err(e);
+            }
+        }
+    } else if atomic {
+        let end = if failure.is_some() { "ROLLBACK" } else { "COMMIT" };
+        for ds in &sources {
+            if let Some(pooled) = session.backends.get_mut(ds) {
+                if let Err(e) = pooled.conn.query_ok(end).await {
+                    failure.get_or_insert(SgError::BackendLost(ds.to_string(), e));
+                }
+            }
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    reply(session, &counts).await
+}
+
+fn disabled(what: &str) -> SgError {
+    SgError::Backend {
+        code: LOCAL_FILES_DISABLED,
+        sqlstate: "42000".into(),
+        message: format!("Loading local data is disabled; this must be enabled on both the client and server sides: {what}"),
+    }
+}
+
+/// The 0-based field of the sharding column in each row: from the column list, or the table's own column
+/// order (asked of its first node).
+async fn key_position(session: &mut Session, plan: &LoadPlan, column: &str) -> Result<usize, SgError> {
+    if let Some(cols) = &plan.spec.columns {
+        return cols.iter().position(|c| c.eq_ignore_ascii_case(column)).ok_or_else(|| SgError::NotSupported(format!("no column '{column}' in the list")));
+    }
+    let Routing::ByKey(table) = &plan.routing else { return Ok(0) };
+    let node = &table.nodes[0];
+    session.ensure_backend(&node.data_source).await?;
+    let conn = &mut session.backends.get_mut(&node.data_source).expect("pinned").conn;
+    let sql = format!("SHOW COLUMNS FROM {}", crate::sql::tokens::quote_ident(&node.table, None));
+    let rows = conn.query_rows(&sql).await.map_err(|e| SgError::BackendLost(node.data_source.clone(), e))?;
+    rows.iter()
+        .position(|r| r.first().cloned().flatten().is_some_and(|name| String::from_utf8_lossy(&name).eq_ignore_ascii_case(column)))
+        .ok_or_else(|| SgError::NotSupported(format!("table '{}' has no column '{column}'", plan.spec.table)))
+}
+
+/// Asks the client for the file (the 0xFB request naming it, as the statement did) and reads it to its
+/// empty closing packet.
+async fn receive_file(session: &mut Session, plan: &LoadPlan, limit: u64) -> Result<Vec<u8>, SgError> {
+    let mut request = vec![0xFB];
+    request.extend_from_slice(plan.spec.file.as_bytes());
+    session.send_payload(&request).await?;
+    let mut file = Vec::new();
+    let mut too_big = false;
+    loop {
+        let Some(packet) = session.client.read_packet().await? else {
+            return Err(SgError::ClientIo(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "client left during LOAD DATA")));
+        };
+        session.set_reply_seq(packet.last_seq.wrapping_add(1));
+        if packet.payload.is_empty() {
+            break;
+        }
+        // Past the limit the rest is read and dropped, so the connection stays in step.
+        too_big |= (file.len() + packet.payload.len()) as u64 > limit;
+        if !too_big {
+            file.extend_from_slice(&packet.payload);
+        }
+    }
+    if too_big {
+        return Err(SgError::NotSupported(format!(
+            "a LOAD DATA file over max_load_data_bytes ({limit}); split the file or raise the limit under [server]; nothing was loaded"
+        )));
+    }
+    Ok(file)
+}
+
+/// Runs one backend LOAD DATA LOCAL with `data` as its file and adds its counts.
+async fn load_one(session: &mut Session, ds: &str, sql: &str, data: &[u8], counts: &mut Counts) -> Result<(), SgError> {
+    session.ensure_backend(ds).await?;
+    let conn = &mut session.backends.get_mut(ds).expect("pinned").conn;
+    let lost = |e: String| SgError::BackendLost(ds.to_string(), e);
+    let mut command = Vec::with_capacity(1 + sql.len());
+    command.push(com::QUERY);
+    command.extend_from_slice(sql.as_bytes());
+    conn.send_queued(&command).await.map_err(lost)?;
+    let request = conn.read_packet().await.map_err(lost)?;
+    match request.payload.first() {
+        Some(0xFB) => {}
+        Some(0xFF) => return Err(backend_error(&request.payload)),
+        _ => return Err(lost("the backend did not ask for the file (is local_infile on there?)".into())),
+    }
+    let mut seq = request.seq.wrapping_add(1);
+    for chunk in data.chunks(CHUNK) {
+        seq = conn.queue_packet(seq, chunk);
+    }
+    conn.queue_packet(seq, &[]);
+    conn.flush().await.map_err(lost)?;
+    let reply = conn.read_packet().await.map_err(lost)?;
+    if reply.payload.first() == Some(&0xFF) {
+        return Err(backend_error(&reply.payload));
+    }
+    let mut r = Reader::new(&reply.payload[1..]);
+    counts.affected += r.lenenc_int().unwrap_or(0);
+    let _insert_id = r.lenenc_int();
+    let _status = r.u16();
+    counts.warnings += u64::from(r.u16().unwrap_or(0));
+    // "Records: 3  Deleted: 0  Skipped: 0  Warnings: 0"
+    let info = String::from_utf8_lossy(r.remaining());
+    let field = |name: &str| info.split(name).nth(1).and_then(|rest| rest.split_whitespace().next()).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    counts.records += field("Records:");
+    counts.deleted += field("Deleted:");
+    counts.skipped += field("Skipped:");
+    Ok(())
+}
+
+fn backend_error(payload: &[u8]) -> SgError {
+    match crate::protocol::response::decode_err(payload) {
+        Ok(e) => SgError::Backend { code: e.code, sqlstate: e.sqlstate, message: e.message },
+        Err(_) => SgError::malformed("a malformed error packet from a backend"),
+    }
+}
+
+/// The OK packet with the summed counts and MySQL's info line.
+async fn reply(session: &mut Session, c: &Counts) -> Result<(), SgError> {
+    let ok = crate::protocol::response::Ok {
+        affected_rows: c.affected,
+        last_insert_id: 0,
+        status: session.state.status,
+        warnings: c.warnings.min(u64::from(u16::MAX)) as u16,
+    };
+    let mut payload = crate::protocol::response::encode_ok(&ok, 0);
+    // The info line as MariaDB sends it: a length-encoded string (libmariadb reads it so).
+    let info = format!("Records: {}  Deleted: {}  Skipped: {}  Warnings: {}", c.records, c.deleted, c.skipped, c.warnings);
+    crate::protocol::codec::put_lenenc_bytes(&mut payload, info.as_bytes());
+    session.send_payload(&payload).await
+}
+
+/// The key bytes as the router reads a literal.
+fn literal(key: &[u8]) -> Literal {
+    let text = String::from_utf8_lossy(key);
+    match text.trim().parse::<i64>() {
+        Ok(n) => Literal::Int(i128::from(n)),
+        Err(_) => Literal::Str(text.into_owned()),
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len().max(1)).any(|w| w == needle)
+}
+
+/// `row` ending with the line terminator (the file's last row may lack it; rows are concatenated).
+fn terminated(row: &[u8], line_end: &[u8]) -> Vec<u8> {
+    let mut out = row.to_vec();
+    if !row.ends_with(line_end) {
+        out.extend_from_slice(line_end);
+    }
+    out
+}
