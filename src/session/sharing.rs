@@ -41,42 +41,52 @@ impl Session {
         }
         self.keep_next = affinity.hold == Hold::NextStatement;
         self.dirty |= failed;
-        if self.can_give_back() && self.held_pool_wanted() {
+        if self.held_pool_wanted() {
             self.give_back_backends().await;
         }
     }
 
-    /// Whether the session's connections may go back to the pools now.
-    pub(super) fn can_give_back(&self) -> bool {
-        self.shared.rules.server.multiplexing
-            && self.sticky.is_none()
-            && !self.keep_next
-            && !self.backends.is_empty()
-            && self.xa.is_none()
-            && self.enlisted.is_empty()
-            && self.state.status & status::IN_TRANS == 0
-            && self.state.status & status::AUTOCOMMIT != 0
-    }
-
-    /// Whether another session waits for a connection of a pool this session holds one of.
-    pub(super) fn held_pool_wanted(&self) -> bool {
-        self.backends.keys().any(|name| self.shared.pools.get(name).is_some_and(|p| p.wanted()))
-    }
-
-    /// Gives every backend connection back to its pool: as it is (the next session with the same settings
-    /// takes it without a round trip), or reset after a failed statement, whose leftovers are unknown.
-    pub(super) async fn give_back_backends(&mut self) {
-        let names: Vec<String> = self.backends.keys().cloned().collect();
-        let reset = std::mem::take(&mut self.dirty);
-        self.give_back(&names, reset).await;
-    }
-
-    /// Before waiting for a pool: gives back the connections the current statement has not used.
-    pub(super) async fn give_back_unused(&mut self) {
-        if !self.can_give_back() {
-            return;
+    /// Whether the connection to `name` may go back to its pool now: no state of the session lives on it.
+    /// In a transaction, the connections outside it (held from before BEGIN, or never joined) may.
+    fn releasable(&self, name: &str) -> bool {
+        if !self.shared.rules.server.multiplexing || self.sticky.is_some() || self.keep_next || self.state.status & status::AUTOCOMMIT == 0 {
+            return false;
         }
-        let unused: Vec<String> = self.backends.keys().filter(|name| !self.used.contains(name)).cloned().collect();
+        if let Some(xa) = &self.xa {
+            return !xa.branches.iter().any(|b| b == name);
+        }
+        if self.state.status & status::IN_TRANS != 0 {
+            let home = crate::plan::planner::data_source_for(self.state.schema.as_deref(), &self.shared.rules);
+            return name != home && !self.enlisted.contains(name);
+        }
+        true
+    }
+
+    /// Whether the session holds a connection it could give back.
+    pub(super) fn can_give_back(&self) -> bool {
+        self.backends.keys().any(|name| self.releasable(name))
+    }
+
+    /// Whether another session waits for a connection of a pool this session could give one back to.
+    pub(super) fn held_pool_wanted(&self) -> bool {
+        self.backends.keys().any(|name| self.releasable(name) && self.shared.pools.get(name).is_some_and(|p| p.wanted()))
+    }
+
+    /// Gives back every connection that may go: as it is (the next session with the same settings takes it
+    /// without a round trip), or reset after a failed statement, whose leftovers are unknown.
+    pub(super) async fn give_back_backends(&mut self) {
+        let names: Vec<String> = self.backends.keys().filter(|name| self.releasable(name)).cloned().collect();
+        let reset = self.dirty;
+        self.give_back(&names, reset).await;
+        if self.backends.is_empty() {
+            self.dirty = false;
+        }
+    }
+
+    /// Before waiting for a pool: gives back the connections that may go and the current statement has not
+    /// used, so no two sessions wait for each other's connections.
+    pub(super) async fn give_back_unused(&mut self) {
+        let unused: Vec<String> = self.backends.keys().filter(|name| !self.used.contains(name) && self.releasable(name)).cloned().collect();
         self.give_back(&unused, self.dirty).await;
     }
 
