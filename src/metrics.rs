@@ -85,7 +85,19 @@ impl Metrics {
         let rows_merged = counter("shardgate_rows_merged_total", &[]);
         let reloads_ok = counter("shardgate_reloads_total", &[("result", "ok".into())]);
         let reloads_failed = counter("shardgate_reloads_total", &[("result", "error".into())]);
-        Ok(Arc::new(Metrics { recorder, handle, statements, latency, rows_merged, reloads_ok, reloads_failed }))
+        let metrics = Arc::new(Metrics { recorder, handle, statements, latency, rows_merged, reloads_ok, reloads_failed });
+        // Histograms keep every sample until drained: drain them every 5 s whether or not anyone scrapes
+        // (without it memory grows with every statement; tests/soak.rs watches for that).
+        let weak = Arc::downgrade(&metrics);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                let Some(m) = weak.upgrade() else { return };
+                m.handle.run_upkeep();
+            }
+        });
+        Ok(metrics)
     }
 
     /// Counts a statement and its duration.
