@@ -43,7 +43,7 @@ impl Server {
     }
 
     async fn bind_with(rules: Rules, path: Option<std::path::PathBuf>) -> io::Result<Server> {
-        let listener = TcpListener::bind(rules.server.listen).await?;
+        let listener = listen(rules.server.listen)?;
         let shared = Shared::build(rules, path.clone(), None).await?;
         let live: Live = Arc::new(ArcSwap::from_pointee(shared));
         crate::reload::publish_metrics(&live);
@@ -94,4 +94,13 @@ impl Server {
     pub async fn serve(self) {
         self.serve_until(std::future::pending()).await
     }
+}
+
+/// A listening socket with a deep accept queue: a thousand clients connecting at once must not overflow it
+/// (mio's default of 128 drops the handshake's last ACK, leaving clients that wait for a greeting forever).
+fn listen(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
