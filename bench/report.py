@@ -286,6 +286,8 @@ def soak_section(here):
     with open(os.path.join(here, "results", runs[-1])) as f:
         s = json.load(f)
     m = s.get("meta", {})
+    rss = [p["rss_kib"] for p in s["samples"]]
+    half = rss[len(rss) // 2:] or [0]
     env = " ".join(f"{k}={v}" for k, v in m.get("env", {}).items())
     out = ["## Soak (issue 11)", "",
            f"From `bench/results/{runs[-1]}`: `{env} {m.get('command')}`, started {m.get('started_utc')}, commit "
@@ -300,8 +302,10 @@ def soak_section(here):
            f"- Statements: {s['statements_ok']:,} succeeded, **{s['errors']} errors**; {fmt(s['ops_per_s'])} per s overall.",
            f"- Backend connections at most {s['backend_connections_max']} (ds_0, ds_1) with pools of "
            f"{s['pool_max_connections_per_data_source']} each: sessions share connections between statements.",
-           f"- RSS after warm-up {s['rss_kib_after_warm_up'] / 1024:.1f} MiB, highest later "
-           f"{s['rss_kib_max_after_warm_up'] / 1024:.1f} MiB.",
+           f"- RSS after warm-up (the first third) {s['rss_kib_after_warm_up'] / 1024:.1f} MiB, highest later "
+           f"{s['rss_kib_max_after_warm_up'] / 1024:.1f} MiB; over the second half of the run "
+           f"{half[0] / 1024:.1f} → {half[-1] / 1024:.1f} MiB (per-session buffers and the allocator settle in "
+           "the first minute; a leak would keep climbing).",
            f"- Idle: {s['idle_sessions']:,} sessions opened in {s['idle_open_s']:.1f} s and held; RSS "
            f"{s['rss_kib_before_idle'] / 1024:.1f} → {s['rss_kib_with_idle'] / 1024:.1f} MiB, "
            f"{s['kib_per_idle_session']} KiB per idle session; backend connections meanwhile "

@@ -117,9 +117,10 @@ impl Tally {
 /// one-shard transactions and insert/delete pairs; a third of the clients run with their own sql_mode and
 /// check it now and then (the proxy replays it on whichever backend connection serves them).
 async fn client(n: u64, opts: mysql_async::Opts, table: String, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
-    let mut c = match mysql_async::Conn::new(opts).await {
-        Ok(c) => c,
-        Err(e) => return tally.fail(format!("client {n} connect: {e}")),
+    let mut c = match tokio::time::timeout(Duration::from_secs(20), mysql_async::Conn::new(opts)).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return tally.fail(format!("client {n} connect: {e}")),
+        Err(_) => return tally.fail(format!("client {n} connect: no greeting within 20 s")),
     };
     let mode = (n % 3 == 0).then_some("STRICT_ALL_TABLES,NO_ZERO_DATE");
     if let Some(m) = mode {
@@ -133,7 +134,7 @@ async fn client(n: u64, opts: mysql_async::Opts, table: String, stop: Arc<Atomic
             let mut rng = rand::thread_rng();
             (rng.gen_range(0..100u32), rng.gen_range(1..=ROWS))
         };
-        let result: Result<(), mysql_async::Error> = async {
+        let op = async {
             match pick {
                 0..=34 => {
                     let v: Option<i64> = c.query_first(format!("SELECT v FROM {table} WHERE id = {k}")).await?;
@@ -182,14 +183,15 @@ async fn client(n: u64, opts: mysql_async::Opts, table: String, stop: Arc<Atomic
                     }
                 }
             }
-            Ok(())
-        }
-        .await;
-        match result {
-            Ok(()) => {
+            Ok::<(), mysql_async::Error>(())
+        };
+        // A statement that hangs is an error too (the pools' acquire timeout is 5 s).
+        match tokio::time::timeout(Duration::from_secs(20), op).await {
+            Ok(Ok(())) => {
                 tally.ops.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => tally.fail(format!("client {n}: {e}")),
+            Ok(Err(e)) => tally.fail(format!("client {n}: {e}")),
+            Err(_) => return tally.fail(format!("client {n}: a statement took over 20 s")),
         }
     }
     if let Err(e) = c.disconnect().await {
@@ -262,11 +264,12 @@ async fn thousand_clients_mixed_load_then_thousands_idle() {
     let mut held = Vec::new();
     let idle_started = Instant::now();
     for batch in (0..idle).collect::<Vec<_>>().chunks(250) {
-        let opened = futures_join(batch.iter().map(|_| mysql_async::Conn::new(opts.clone())).collect()).await;
+        let opened = futures_join(batch.iter().map(|_| tokio::time::timeout(Duration::from_secs(20), mysql_async::Conn::new(opts.clone()))).collect()).await;
         for c in opened {
             match c {
-                Ok(c) => held.push(c),
-                Err(e) => tally.fail(format!("idle connect: {e}")),
+                Ok(Ok(c)) => held.push(c),
+                Ok(Err(e)) => tally.fail(format!("idle connect: {e}")),
+                Err(_) => tally.fail("idle connect: no greeting within 20 s".into()),
             }
         }
     }
@@ -310,7 +313,7 @@ async fn thousand_clients_mixed_load_then_thousands_idle() {
     assert!(ops > clients, "every client got work done: {ops} statements");
     assert!(max_backend.iter().all(|&n| n as usize <= POOL), "backend connections within the pools' bound {POOL}: {max_backend:?}");
     assert!(rss_max <= rss_warm + rss_warm / 5 + 8 * 1024, "memory grew after warm-up: {rss_warm} KiB → {rss_max} KiB");
-    assert_eq!(held_count as u64, idle, "every idle connection was accepted");
+    assert_eq!(held_count as u64, idle, "every idle connection was accepted: {:?}", tally.first_errors.lock().unwrap());
     assert!(idle_backend.iter().all(|&n| n as usize <= POOL), "idle sessions hold no backend connections beyond the pools: {idle_backend:?}");
 }
 
