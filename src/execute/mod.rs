@@ -179,7 +179,7 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
         Plan::ShowDatabases { like } => show_databases::run(session, like.as_deref()).await,
         Plan::Admin(a) => admin::run(session, a).await,
         Plan::Kill { query, id } => kill::run(session, query, id).await,
-        Plan::ShowTables { like } => show_tables::run(session, like.as_deref()).await,
+        Plan::ShowTables { full, like } => show_tables::run(session, full, like.as_deref()).await,
         Plan::Explain(inner, inner_sql) => explain::run(session, &inner, &inner_sql).await,
         Plan::EndTransaction(commit) => end_transaction(session, commit, command).await,
         Plan::Begin => {
@@ -191,8 +191,34 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
         Plan::Savepoint => savepoint(session, command).await,
         Plan::Set { data_source } => set(session, &data_source, command).await,
         Plan::LoadData(p) => load_data::run(session, &p).await,
+        Plan::LearnColumns(table) => {
+            learn_columns(session, &table).await?;
+            let sql = String::from_utf8_lossy(&command[1..]).into_owned();
+            let shared = session.shared.clone();
+            match crate::plan::planner::plan(crate::sql::lexer::classify(&sql), &sql, session.state.schema.as_deref(), &shared.rules, &shared.layouts) {
+                Plan::LearnColumns(t) => Err(SgError::NotSupported(format!("an INSERT whose columns could not be learnt from table '{}'", t.name))),
+                plan => Box::pin(run(session, plan, command)).await,
+            }
+        }
         Plan::Refuse(reason) => Err(SgError::NotSupported(reason)),
     }
+}
+
+/// Learns `table`'s columns, in order, from its first node.
+async fn learn_columns(session: &mut Session, table: &crate::sharding::table::ShardedTable) -> Result<(), SgError> {
+    let node = &table.nodes[0];
+    session.ensure_backend(&node.data_source).await?;
+    let conn = &mut session.backends.get_mut(&node.data_source).expect("pinned").conn;
+    let rows = conn
+        .query_rows(&format!("SHOW COLUMNS FROM {}", crate::sql::tokens::quote_ident(&node.table, None)))
+        .await
+        .map_err(|e| SgError::BackendLost(node.data_source.clone(), e))?;
+    let columns: Vec<String> = rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).map(|b| String::from_utf8_lossy(&b).into_owned()).collect();
+    if columns.is_empty() {
+        return Err(SgError::NotSupported(format!("an INSERT without a column list into '{}', whose columns could not be read", table.name)));
+    }
+    table.set_columns(columns);
+    Ok(())
 }
 
 /// SAVEPOINT and friends in an XA-managed session: on the one data source in the transaction.

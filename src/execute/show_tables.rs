@@ -1,24 +1,29 @@
 //! SHOW TABLES speaks of logical tables: the default data source's tables minus the physical shards of
 //! sharded tables, plus the sharded tables' logical names.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use crate::error::SgError;
 use crate::protocol::resultset::{encode_resultset, ColumnType};
 use crate::session::session::Session;
 use crate::sql::lexer::like_matches;
 
-/// Answers SHOW TABLES [LIKE 'pattern'] for the current schema.
-pub async fn run(session: &mut Session, like: Option<&str>) -> Result<(), SgError> {
+/// Answers SHOW [FULL] TABLES [LIKE 'pattern'] for the current schema.
+pub async fn run(session: &mut Session, full: bool, like: Option<&str>) -> Result<(), SgError> {
     let schema = session.state.schema.clone().ok_or(SgError::NoDatabase)?;
     let shared = session.shared.clone();
     let layout = &shared.layouts[&schema];
     let ds = layout.default_data_source.clone();
     session.ensure_backend(&ds).await?;
     let conn = &mut session.backends.get_mut(&ds).expect("pinned").conn;
-    let mut names = BTreeSet::new();
-    match conn.query_rows("SHOW TABLES").await {
-        Ok(rows) => names.extend(rows.into_iter().filter_map(|r| r.into_iter().next().flatten()).map(|b| String::from_utf8_lossy(&b).into_owned())),
+    let mut names = BTreeMap::new();
+    match conn.query_rows("SHOW FULL TABLES").await {
+        Ok(rows) => names.extend(rows.into_iter().filter_map(|r| {
+            let mut cells = r.into_iter();
+            let name = String::from_utf8_lossy(&cells.next().flatten()?).into_owned();
+            let kind = cells.next().flatten().map_or_else(|| "BASE TABLE".to_string(), |k| String::from_utf8_lossy(&k).into_owned());
+            Some((name, kind))
+        })),
         Err(reason) if reason.starts_with("backend error") => {
             return Err(SgError::Backend { code: crate::error::code::UNKNOWN, sqlstate: "HY000".into(), message: reason })
         }
@@ -32,11 +37,16 @@ pub async fn run(session: &mut Session, like: Option<&str>) -> Result<(), SgErro
             names.remove(&n.table);
         }
     }
-    names.extend(layout.tables.keys().cloned());
+    // (Physical tables of sharded tables named like their logical table stay listed once, as the table.)
+    names.extend(layout.tables.keys().map(|t| (t.clone(), "BASE TABLE".to_string())));
     names.remove(crate::sharding::keygen::SEQUENCE_TABLE);
-    let rows: Vec<Vec<Option<Vec<u8>>>> =
-        names.into_iter().filter(|n| like.is_none_or(|p| like_matches(p, n))).map(|n| vec![Some(n.into_bytes())]).collect();
+    let rows: Vec<Vec<Option<Vec<u8>>>> = names
+        .into_iter()
+        .filter(|(n, _)| like.is_none_or(|p| like_matches(p, n)))
+        .map(|(n, kind)| if full { vec![Some(n.into_bytes()), Some(kind.into_bytes())] } else { vec![Some(n.into_bytes())] })
+        .collect();
     let title = format!("Tables_in_{schema}");
-    let packets = encode_resultset(&[(&title, ColumnType::Text)], &rows, session.state.deprecate_eof(), session.state.status);
+    let columns: &[(&str, ColumnType)] = if full { &[(&title, ColumnType::Text), ("Table_type", ColumnType::Text)] } else { &[(&title, ColumnType::Text)] };
+    let packets = encode_resultset(columns, &rows, session.state.deprecate_eof(), session.state.status);
     session.send_packets(&packets).await
 }

@@ -89,6 +89,8 @@ pub enum Plan {
     },
     /// Answer with the schema's logical tables.
     ShowTables {
+        /// With their Table_type.
+        full: bool,
         /// LIKE filter.
         like: Option<String>,
     },
@@ -107,6 +109,9 @@ pub enum Plan {
     /// SAVEPOINT / ROLLBACK TO / RELEASE SAVEPOINT of an XA-managed session: only while one data source is in
     /// the transaction.
     Savepoint,
+    /// Learn a sharded table's columns from its first node, then plan the statement again (an INSERT
+    /// without a column list).
+    LearnColumns(Arc<ShardedTable>),
     /// LOAD DATA LOCAL INFILE: the proxy reads the client's file and loads each target's rows.
     LoadData(Box<super::load_data::LoadPlan>),
     /// Refuse with ER_NOT_SUPPORTED_YET and this reason.
@@ -119,6 +124,7 @@ impl Plan {
         match self {
             Plan::Passthrough { data_source, sql } => vec![(data_source.clone(), sql.clone().unwrap_or_else(|| original.to_string()))],
             Plan::LoadData(p) => p.targets.iter().map(|t| (t.data_source.clone(), t.sql.clone())).collect(),
+            Plan::LearnColumns(t) => vec![(t.nodes[0].data_source.clone(), format!("SHOW COLUMNS FROM `{}` (then the statement, planned with them)", t.nodes[0].table))],
             Plan::Set { data_source } => vec![(data_source.clone(), original.to_string())],
             Plan::RenameResult { data_source, sql, .. } => vec![(data_source.clone(), sql.clone())],
             Plan::Scatter { targets, .. } | Plan::Merge { targets, .. } => targets.iter().map(|t| (t.data_source.clone(), t.sql.clone())).collect(),
@@ -201,12 +207,23 @@ pub fn plan_with_params(
             Err(reason) => Plan::Refuse(reason),
         };
     }
+    if let Some(layout) = schema.and_then(|s| layouts.get(s)).filter(|l| !l.tables.is_empty() || !l.broadcast.is_empty()) {
+        let first = crate::sql::lexer::first_word(sql);
+        if first.eq_ignore_ascii_case("LOCK") || first.eq_ignore_ascii_case("UNLOCK") {
+            if let Some(p) = super::lock_tables::plan(sql, layout) {
+                return p;
+            }
+        }
+        if let Some(p) = super::info_schema::plan(sql, layout) {
+            return p;
+        }
+    }
     match statement {
         Statement::Use(name) => Plan::UseSchema(name),
         Statement::ShowDatabases { like } => Plan::ShowDatabases { like },
         Statement::Admin(a) => Plan::Admin(a),
         Statement::Kill { query, id } => Plan::Kill { query, id },
-        Statement::ShowTables { like } if schema.is_some() => Plan::ShowTables { like },
+        Statement::ShowTables { full, like } if schema.is_some() => Plan::ShowTables { full, like },
         Statement::Unsupported(what) => Plan::Refuse(what.to_string()),
         Statement::EndTransaction(commit) => Plan::EndTransaction(commit),
         Statement::Begin(_) | Statement::Savepoint | Statement::ClientXa if !xa_managed(schema, rules, layouts) => {

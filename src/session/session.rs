@@ -71,6 +71,8 @@ pub struct Session {
     pub(super) dirty: bool,
     /// COM_QUERY may hold several statements (CLIENT_MULTI_STATEMENTS, or COM_SET_OPTION).
     pub multi_statements: bool,
+    /// LOCK TABLES is in force (no transaction may start until UNLOCK TABLES).
+    pub locked_tables: bool,
 }
 
 /// The statement id of a COM_STMT_* payload (0 if the packet is too short).
@@ -146,6 +148,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
         used: Vec::new(),
         dirty: false,
         multi_statements: false,
+        locked_tables: false,
     };
     session.multi_statements = session.state.capabilities & crate::protocol::constants::cap::MULTI_STATEMENTS != 0;
     session.serve().await;
@@ -349,8 +352,11 @@ impl Session {
 
     /// One statement of a COM_QUERY (`payload` = the command byte and its text): plan, then run it.
     pub(crate) async fn query(&mut self, payload: &[u8]) -> Result<(), SgError> {
+        // A statement that is one versioned comment (mariadb-dump's `/*!40103 SET TIME_ZONE=… */`) is planned
+        // and sent as the statement inside, which is what MariaDB runs.
+        let unwrapped = crate::sql::lexer::versioned_inner(&String::from_utf8_lossy(&payload[1..])).map(|inner| [&[com::QUERY][..], inner.as_bytes()].concat());
         let rewritten;
-        let mut payload = payload;
+        let mut payload = unwrapped.as_deref().unwrap_or(payload);
         if let Some(text) = crate::sql::sysvars::socket_as_null(&String::from_utf8_lossy(&payload[1..])) {
             rewritten = [&[com::QUERY][..], text.as_bytes()].concat();
             payload = &rewritten;
@@ -378,11 +384,17 @@ impl Session {
             execute::xa::commit(self).await?;
         }
         self.outside_transaction = outside;
-        if self.shared.replicas.is_empty() {
+        let first = crate::sql::lexer::first_word(&sql);
+        let (lock, unlock) = (first.eq_ignore_ascii_case("LOCK"), first.eq_ignore_ascii_case("UNLOCK"));
+        let result = if self.shared.replicas.is_empty() {
             execute::run(self, plan, payload).await
         } else {
             execute::read_split::run_or_note(self, &sql, plan, execute::read_split::Exec::Text(payload)).await
+        };
+        if (lock || unlock) && result.is_ok() && self.last_reply_ok {
+            self.locked_tables = lock;
         }
+        result
     }
 
     /// Sets the sequence id the proxy's own reply packets start with (multi-statement replies renumber).
@@ -567,6 +579,7 @@ impl Session {
         *self.handle.pinned.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.keep_next = false;
         self.dirty = false;
+        self.locked_tables = false;
         execute::xa::rollback(self).await;
         self.release_backends().await;
         self.state.settings.clear();

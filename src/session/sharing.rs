@@ -24,7 +24,10 @@ impl Session {
     /// What statement command `payload` needs from the session's backend connections.
     pub(super) fn affinity_of(&self, payload: &[u8]) -> Affinity {
         match payload.first() {
-            Some(&com::QUERY) => affinity::of(&String::from_utf8_lossy(&payload[1..])),
+            Some(&com::QUERY) => {
+                let text = String::from_utf8_lossy(&payload[1..]);
+                affinity::of(crate::sql::lexer::versioned_inner(&text).unwrap_or(&text))
+            }
             Some(&com::STMT_EXECUTE) => {
                 let id = payload.get(1..5).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
                 self.statements.get(&id).map_or(Affinity::FREE, |s| affinity::of(&s.sql))

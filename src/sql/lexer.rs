@@ -12,8 +12,10 @@ pub enum Statement {
         /// The LIKE pattern, unquoted.
         like: Option<String>,
     },
-    /// `SHOW TABLES`, with an optional LIKE pattern.
+    /// `SHOW [FULL] TABLES`, with an optional LIKE pattern.
     ShowTables {
+        /// FULL: a Table_type column too.
+        full: bool,
         /// The LIKE pattern, unquoted.
         like: Option<String>,
     },
@@ -260,11 +262,13 @@ pub fn classify(sql: &str) -> Statement {
             };
             return if matches!(lx.next(), None | Some(Token::Semicolon)) { Statement::Admin(admin) } else { Statement::Other };
         }
+        let full = is_word(&what, "full");
+        let what = if full { lx.next() } else { what };
         if is_word(&what, "tables") {
             return match lx.next() {
-                None | Some(Token::Semicolon) => Statement::ShowTables { like: None },
+                None | Some(Token::Semicolon) => Statement::ShowTables { full, like: None },
                 t if is_word(&t, "like") => match lx.next() {
-                    Some(Token::Quoted(p)) if lx.at_end() => Statement::ShowTables { like: Some(p) },
+                    Some(Token::Quoted(p)) if lx.at_end() => Statement::ShowTables { full, like: Some(p) },
                     _ => Statement::Other,
                 },
                 _ => Statement::Other,
@@ -328,6 +332,35 @@ pub fn hint(sql: &str) -> Option<Result<Hint, String>> {
         return Some(Ok(h));
     }
     None
+}
+
+/// The statement inside a MySQL versioned comment that is the whole statement (`/*!40101 SET … */`, as
+/// mariadb-dump writes them), which MariaDB runs: planning must see it (a SET for every data source, an
+/// ALTER of a sharded table). `None` for anything else, `/*M!999999\- … */` client commands included.
+pub fn versioned_inner(sql: &str) -> Option<&str> {
+    // Comments before it are skipped: the CLI sends a dump's leading `-- …` lines and its
+    // `/*M!999999\- enable the sandbox mode */` (a version no server reaches) with the first statement.
+    let mut t = sql.trim().trim_end_matches(';').trim_end();
+    loop {
+        if t.starts_with("--") || t.starts_with('#') {
+            t = t.split_once('\n').map_or("", |(_, rest)| rest).trim_start();
+        } else if t.starts_with("/*") && versioned(t).is_none_or(|(version, _)| version > 999_998) {
+            t = t.split_once("*/").map_or("", |(_, rest)| rest).trim_start();
+        } else {
+            break;
+        }
+    }
+    let (_, body) = versioned(t)?;
+    let body = body.strip_suffix("*/")?;
+    let inner = body.trim();
+    (!body.contains("*/") && !inner.is_empty()).then_some(inner)
+}
+
+/// The version and the rest of a `/*!NNNNN …` or `/*M!NNNNNN …` comment at the start of `t`.
+fn versioned(t: &str) -> Option<(u32, &str)> {
+    let rest = t.strip_prefix("/*M!").or_else(|| t.strip_prefix("/*!"))?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    Some((rest[..digits].parse().ok()?, &rest[digits..]))
 }
 
 /// The first word of `sql` after whitespace, `/* … */` comments (hints) and opening parentheses; empty when
@@ -408,9 +441,17 @@ mod tests {
         assert_eq!(classify("SHOW SCHEMAS;"), Statement::ShowDatabases { like: None });
         assert_eq!(classify("show databases like 'de%'"), Statement::ShowDatabases { like: Some("de%".into()) });
         assert!(matches!(classify("show databases where `Database` = 'x'"), Statement::Unsupported(_)));
-        assert_eq!(classify("show tables"), Statement::ShowTables { like: None });
-        assert_eq!(classify("SHOW TABLES LIKE 't%';"), Statement::ShowTables { like: Some("t%".into()) });
-        assert_eq!(classify("show full tables"), Statement::Other);
+        assert_eq!(classify("show tables"), Statement::ShowTables { full: false, like: None });
+        assert_eq!(classify("SHOW TABLES LIKE 't%';"), Statement::ShowTables { full: false, like: Some("t%".into()) });
+        assert_eq!(classify("SHOW FULL TABLES"), Statement::ShowTables { full: true, like: None });
+        assert_eq!(super::versioned_inner("/*!40103 SET TIME_ZONE='+00:00' */;"), Some("SET TIME_ZONE='+00:00'"));
+        assert_eq!(super::versioned_inner("/*!40000 ALTER TABLE `t` DISABLE KEYS */"), Some("ALTER TABLE `t` DISABLE KEYS"));
+        assert_eq!(super::versioned_inner("/*M!999999\\- enable the sandbox mode */"), None);
+        assert_eq!(super::versioned_inner("/*!50003 CREATE*/ /*!50017 DEFINER=`a`@`b`*/ /*!50003 TRIGGER t */"), None);
+        assert_eq!(super::versioned_inner("SELECT 1"), None);
+        let first = "/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.19\n--\n\n/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */";
+        assert_eq!(super::versioned_inner(first), Some("SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT"));
+        assert_eq!(classify("show full tables"), Statement::ShowTables { full: true, like: None });
         assert_eq!(classify("EXPLAIN SHARDING select 1 "), Statement::Explain("select 1".into()));
         assert_eq!(classify("explain select 1"), Statement::Other);
         assert_eq!(classify("PREPARE s FROM 'select 1'"), Statement::TextPrepared);
