@@ -81,7 +81,8 @@ pub async fn run(session: &mut Session, plan: &LoadPlan) -> Result<(), SgError> 
     sources.dedup();
 
     // One transaction over several data sources: XA where it applies, else BEGIN … COMMIT on each.
-    let atomic = sources.len() > 1 && !session.in_transaction();
+    // (Under LOCK TABLES no transaction may start: each data source's load commits alone, as in scatter.)
+    let atomic = sources.len() > 1 && !session.in_transaction() && !session.locked_tables;
     let xa = atomic && super::xa::applies(session);
     if atomic && !xa {
         for ds in &sources {

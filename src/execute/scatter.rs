@@ -68,10 +68,15 @@ pub async fn run(
 ) -> Result<(), SgError> {
     let sources = data_sources(targets);
     if combine == Combine::First {
-        // DDL may change column collations the merge has cached.
+        // DDL may change column collations the merge has cached, and tables' column lists.
         session.shared.collations.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        for layout in session.shared.layouts.values() {
+            layout.tables.values().for_each(|t| t.forget_columns());
+        }
     }
-    let atomic = combine == Combine::SumAffected && sources.len() > 1 && !session.in_transaction();
+    // Under LOCK TABLES MySQL allows no transaction (BEGIN would unlock, XA START fails): each data source's
+    // part commits alone, as a statement does on MySQL with autocommit; the README says so.
+    let atomic = combine == Combine::SumAffected && sources.len() > 1 && !session.in_transaction() && !session.locked_tables;
     let xa = atomic && super::xa::applies(session);
     if xa {
         // One XA transaction over the data sources: all of them change, or none.

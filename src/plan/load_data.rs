@@ -87,15 +87,12 @@ fn set_mentions(toks: &[crate::sql::tokens::Tok], column: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse as parse_rules;
 
     fn layout() -> std::collections::HashMap<String, SchemaLayout> {
-        let text = "[server]\nlisten = \"127.0.0.1:0\"\n[[users]]\nname = \"u\"\npassword = \"p\"\n\
-                    [data_sources.ds_0]\nprimary = \"127.0.0.1:1\"\nuser = \"u\"\n[data_sources.ds_1]\nprimary = \"127.0.0.1:2\"\nuser = \"u\"\n\
-                    [schemas.s]\ndata_source = \"ds_0\"\nbroadcast_tables = [\"b\"]\n\
-                    [schemas.s.tables.t]\nsharding_column = \"id\"\nactual_nodes = \"ds_${0..1}.t_${0..1}\"\nalgorithm = \"mod\"\n";
-        let rules = parse_rules(text, std::path::Path::new("t.toml")).unwrap();
-        crate::sharding::table::build(&rules).unwrap()
+        crate::plan::test_layouts(
+            "[schemas.s]\ndata_source = \"ds_0\"\nbroadcast_tables = [\"b\"]\n\
+             [schemas.s.tables.t]\nsharding_column = \"id\"\nactual_nodes = \"ds_${0..1}.t_${0..1}\"\nalgorithm = \"mod\"\n",
+        )
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Planning: statement + rules → what the executor runs.
 
 pub mod cache;
+pub mod info_schema;
 pub mod insert;
 pub mod load_data;
+pub mod lock_tables;
 pub mod merge;
 pub mod move_rows;
 pub mod planner;
@@ -10,3 +12,14 @@ pub mod route;
 pub mod template;
 
 pub use planner::Plan;
+
+/// Layouts of rules with two data sources (ds_0, ds_1) plus `schemas`, for planners' unit tests.
+#[cfg(test)]
+pub(crate) fn test_layouts(schemas: &str) -> std::collections::HashMap<String, crate::sharding::table::SchemaLayout> {
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[[users]]\nname = \"u\"\npassword = \"p\"\n\
+         [data_sources.ds_0]\nprimary = \"127.0.0.1:1\"\nuser = \"u\"\n[data_sources.ds_1]\nprimary = \"127.0.0.1:2\"\nuser = \"u\"\n{schemas}"
+    );
+    let rules = crate::config::parse(&text, std::path::Path::new("t.toml")).expect("test rules");
+    crate::sharding::table::build(&rules).expect("test layouts")
+}

@@ -121,8 +121,15 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
             Ok(s) => s,
             Err(_) => return default(),
         };
-        let Some(info) = analyze::insert_info(&stmt, &params) else { return default() };
+        let Some(mut info) = analyze::insert_info(&stmt, &params) else { return default() };
         let table = sharded[0];
+        if info.columns.is_empty() {
+            // No column list: the table's own order, learnt once from its first node.
+            match table.known_columns() {
+                Some(columns) => info.columns = columns,
+                None => return Template::Once(Plan::LearnColumns(table.clone())),
+            }
+        }
         if forced_key.is_some() {
             return refuse("a shard_key hint on INSERT (each row is routed by its own key)".into());
         }

@@ -39,9 +39,27 @@ pub struct ShardedTable {
     pub key_generator: Option<(String, KeyGenerator)>,
     /// Binding group number, if bound.
     pub binding_group: Option<usize>,
+    /// The table's columns in order, learnt from its first node when an INSERT names none (mariadb-dump
+    /// writes `INSERT INTO t VALUES …`); forgotten after any DDL.
+    pub columns: std::sync::RwLock<Option<Vec<String>>>,
 }
 
 impl ShardedTable {
+    /// The columns in table order, if learnt.
+    pub fn known_columns(&self) -> Option<Vec<String>> {
+        self.columns.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Remembers the columns in table order.
+    pub fn set_columns(&self, columns: Vec<String>) {
+        *self.columns.write().unwrap_or_else(|e| e.into_inner()) = Some(columns);
+    }
+
+    /// Forgets the columns (the table's definition may have changed).
+    pub fn forget_columns(&self) {
+        *self.columns.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// The node of a literal key, if it is a usable key.
     pub fn node_for(&self, lit: &Literal) -> Option<usize> {
         self.algorithm.node_for(&KeyValue::from_literal(lit, self.key_type)?)
@@ -158,6 +176,7 @@ fn build_table(schema: &str, name: &str, rule: &TableRule, rules: &Rules, proble
         algorithm,
         key_generator,
         binding_group: None,
+        columns: Default::default(),
     })
 }
 
