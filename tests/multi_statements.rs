@@ -122,5 +122,26 @@ async fn statements_of_one_query_route_each_on_their_own() {
     assert_eq!(packets[0].seq, r.end.seq.wrapping_add(1), "sequence ids continue across results");
     assert_eq!(u16::from_le_bytes([packets[4].payload[3], packets[4].payload[4]]) & 0x0008, 0, "the last result ends the reply");
 
+    // A stored procedure's several results pass through (CALL on the default data source), alone and inside a
+    // multi-statement string; its body's own `;` do not split the CREATE PROCEDURE.
+    let proc = format!("{t}_p");
+    c.query_drop(format!("CREATE PROCEDURE {proc}() BEGIN SELECT 1 AS a; SELECT 'two' AS b; END")).await.unwrap();
+    let mut r = c.query_iter(format!("CALL {proc}()")).await.unwrap();
+    let a: Vec<i64> = r.collect().await.unwrap();
+    let b: Vec<String> = r.collect().await.unwrap();
+    drop(r);
+    assert_eq!((a, b), (vec![1], vec!["two".to_string()]));
+    let mut r = c.query_iter(format!("CALL {proc}(); SELECT id FROM {t} ORDER BY id")).await.unwrap();
+    let mut sets = Vec::new();
+    while !r.is_empty() {
+        let rows: Vec<mysql_async::Row> = r.collect().await.unwrap();
+        sets.push(rows.iter().map(|row| row.get::<String, _>(0).unwrap()).collect::<Vec<_>>());
+    }
+    drop(r);
+    let ids: Vec<String> = c.query(format!("SELECT id FROM {t} ORDER BY id")).await.unwrap();
+    assert_eq!(sets.first(), Some(&vec!["1".to_string()]));
+    assert_eq!(sets.last(), Some(&ids), "the statement after the CALL: {sets:?}");
+    c.query_drop(format!("DROP PROCEDURE {proc}")).await.unwrap();
+
     c.query_drop(format!("DROP TABLE {t}; DROP TABLE {plain}")).await.unwrap();
 }
