@@ -33,11 +33,12 @@ fn cli(port: u16, sql: &str) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_thousand_csv_rows_land_each_on_its_node() {
-    let (t, b) = (unique("ld"), unique("ld_bc"));
+    let (t, b, g) = (unique("ld"), unique("ld_bc"), unique("ld_gen"));
     let p = start_proxy_with(|text| {
         text.replacen("listen = \"127.0.0.1:0\"\n", "listen = \"127.0.0.1:0\"\nlocal_infile = true\n", 1)
             + &format!(
-                "\n[schemas.demo.tables.{t}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{t}\"\nalgorithm = \"mod\"\n"
+                "\n[schemas.demo.tables.{t}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{t}\"\nalgorithm = \"mod\"\n\
+                 \n[schemas.demo.tables.{g}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{g}\"\nalgorithm = \"mod\"\nkey_generator = \"sequence\"\n"
             )
     })
     .await;
@@ -89,6 +90,24 @@ async fn a_hundred_thousand_csv_rows_land_each_on_its_node() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let on0: Option<i64> = direct(ds0_port(), Some("demo")).await.query_first(format!("SELECT COUNT(*) FROM {b}")).await.unwrap();
     assert_eq!(on0, Some(3));
+
+    // A file without the sharding column: the table's key generator gives every row its key.
+    c.query_drop(format!("CREATE TABLE {g} (id BIGINT PRIMARY KEY, name VARCHAR(60), amount DECIMAL(10,2))")).await.unwrap();
+    let keyless = std::env::temp_dir().join(format!("{t}-keyless.csv"));
+    std::fs::write(&keyless, (1..=1000).map(|i| format!("\"row {i}\",{i}.5\n")).collect::<String>()).unwrap();
+    let out = cli(p.addr.port(), &format!("LOAD DATA LOCAL INFILE '{}' INTO TABLE {g} FIELDS TERMINATED BY ',' ENCLOSED BY '\"' (name, amount)", keyless.display()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (n, distinct, lo): (i64, i64, i64) = c.query_first(format!("SELECT COUNT(*), COUNT(DISTINCT id), MIN(id) FROM {g}")).await.unwrap().unwrap();
+    assert_eq!((n, distinct), (1000, 1000), "every row got its own generated key");
+    assert!(lo >= 1);
+    for (port, parity) in [(ds0_port(), 0), (ds1_port(), 1)] {
+        let wrong: Option<i64> = direct(port, Some("demo")).await.query_first(format!("SELECT COALESCE(SUM(id % 2 <> {parity}), 0) FROM {g}")).await.unwrap();
+        assert_eq!(wrong, Some(0), "generated keys routed to their nodes (port {port})");
+    }
+    let row: Option<(String, String)> = c.query_first(format!("SELECT name, amount FROM {g} WHERE amount = 500.5")).await.unwrap();
+    assert_eq!(row, Some(("row 500".to_string(), "500.50".to_string())));
+    c.query_drop(format!("DROP TABLE {g}")).await.unwrap();
+    let _ = std::fs::remove_file(&keyless);
 
     // Off unless the rules allow it: MySQL 8's error, and the session goes on.
     let off = common::start_proxy("").await;

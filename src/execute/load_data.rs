@@ -4,7 +4,8 @@
 //! LOCAL on the backend, feeding the rows byte for byte so the backend parses them exactly as one server
 //! would. Rows skipped by IGNORE n LINES are sent ahead of every target's rows, which its server skips.
 //! Across several data sources the loads are one transaction (XA in xa mode). The reply sums the backends'
-//! counts. The file is held in memory while it is routed (`max_allowed_packet` bounds a statement, not a
+//! counts. A file without the sharding column gets keys from the table's key generator, appended to each row
+//! as its last field. The file is held in memory while it is routed (`max_allowed_packet` bounds a statement, not a
 //! file: `[server] max_load_data_bytes` bounds this).
 
 use crate::error::SgError;
@@ -41,6 +42,7 @@ pub async fn run(session: &mut Session, plan: &LoadPlan) -> Result<(), SgError> 
         return Err(disabled("enable it in the client (for the mariadb CLI: --local-infile=1)"));
     }
     let key_field = match &plan.routing {
+        Routing::ByKey(_) if plan.generate => None,
         Routing::ByKey(table) => Some(key_position(session, plan, &table.column).await?),
         _ => None,
     };
@@ -51,11 +53,23 @@ pub async fn run(session: &mut Session, plan: &LoadPlan) -> Result<(), SgError> 
     let all = rows(&plan.spec, &file, key_field.unwrap_or(0));
     let header_rows = (plan.spec.ignore_lines as usize).min(all.len());
     let header: Vec<u8> = all[..header_rows].iter().flat_map(|r| terminated(r.bytes, &plan.spec.line_end)).collect();
+    // Generated keys: one per row, appended as the last field (the statement lists the key column last).
+    let ids = match &plan.routing {
+        Routing::ByKey(table) if plan.generate => super::insert_split::generate(session, table, all.len() - header_rows).await?,
+        _ => Vec::new(),
+    };
     for (n, row) in all[header_rows..].iter().enumerate() {
-        let bytes = terminated(row.bytes, &plan.spec.line_end);
+        let mut bytes = terminated(row.bytes, &plan.spec.line_end);
+        let generated = ids.get(n).map(|id| {
+            bytes.truncate(bytes.len() - plan.spec.line_end.len());
+            bytes.extend_from_slice(&plan.spec.field_end);
+            bytes.extend_from_slice(id.to_string().as_bytes());
+            bytes.extend_from_slice(&plan.spec.line_end);
+            id.to_string().into_bytes()
+        });
         match &plan.routing {
             Routing::ByKey(table) => {
-                let node = match &row.key {
+                let node = match generated.as_ref().or(row.key.as_ref()) {
                     Some(key) => table.node_for(&literal(key)),
                     // A line without the STARTING BY prefix is skipped by whichever server gets it.
                     None if !plan.spec.line_start.is_empty() && !contains(row.bytes, &plan.spec.line_start) => Some(0),

@@ -37,6 +37,9 @@ pub struct LoadPlan {
     pub routing: Routing,
     /// The targets (node order for `ByKey`).
     pub targets: Vec<LoadTarget>,
+    /// The file lacks the sharding column: the table's key generator gives each row its key, appended as a
+    /// last field (and column).
+    pub generate: bool,
 }
 
 /// Plans `sql`, a LOAD DATA statement, in a schema with `layout` (none: a schema without rules) whose
@@ -48,34 +51,44 @@ pub fn plan(sql: &str, layout: Option<&SchemaLayout>, default_ds: &str) -> Resul
         return Err("LOAD DATA INFILE without LOCAL (a file on the database server) through shardgate; use LOAD DATA LOCAL INFILE".into());
     }
     let name_tok = &toks[spec.table_token];
-    let retarget = |table: &str| {
-        let mut out = String::with_capacity(sql.len() + 8);
+    // The table renamed and, for generated keys, the key column added to the column list.
+    let retarget = |table: &str, add_column: Option<&str>| {
+        let mut out = String::with_capacity(sql.len() + 16);
         out.push_str(&sql[..name_tok.start]);
         out.push_str(&quote_ident(table, name_tok.quote()));
-        out.push_str(&sql[name_tok.end..]);
+        match (add_column, spec.columns_close) {
+            (Some(column), Some(close)) => {
+                out.push_str(&sql[name_tok.end..close]);
+                out.push_str(", ");
+                out.push_str(&quote_ident(column, None));
+                out.push_str(&sql[close..]);
+            }
+            _ => out.push_str(&sql[name_tok.end..]),
+        }
         out
     };
     if let Some(table) = layout.and_then(|l| l.tables.get(&spec.table)) {
-        let targets = table.nodes.iter().map(|n| LoadTarget { data_source: n.data_source.clone(), sql: retarget(&n.table) }).collect();
-        if let Some(cols) = &spec.columns {
-            if !cols.iter().any(|c| c.eq_ignore_ascii_case(&table.column)) {
-                return Err(format!(
-                    "LOAD DATA into sharded table '{}' whose column list lacks the sharding column '{}' (rows could not be \
-                     routed; generated keys are not supported here); include it in the file and the column list",
-                    spec.table, table.column
-                ));
-            }
+        let lacks_key = spec.columns.as_ref().is_some_and(|cols| !cols.iter().any(|c| c.eq_ignore_ascii_case(&table.column)));
+        let generator = table.key_generator.as_ref().is_some_and(|(c, _)| c.eq_ignore_ascii_case(&table.column));
+        if lacks_key && (!generator || spec.has_set) {
+            return Err(format!(
+                "LOAD DATA into sharded table '{}' whose column list lacks the sharding column '{}' (rows could not be \
+                 routed); include it in the file and the column list, or give the table a key generator",
+                spec.table, table.column
+            ));
         }
         if spec.has_set && set_mentions(&toks, &table.column) {
             return Err(format!("LOAD DATA … SET that assigns the sharding column '{}' (rows could not be routed)", table.column));
         }
-        return Ok(LoadPlan { spec, routing: Routing::ByKey(table.clone()), targets });
+        let added = lacks_key.then_some(table.column.as_str());
+        let targets = table.nodes.iter().map(|n| LoadTarget { data_source: n.data_source.clone(), sql: retarget(&n.table, added) }).collect();
+        return Ok(LoadPlan { spec, routing: Routing::ByKey(table.clone()), targets, generate: lacks_key });
     }
     if let Some(layout) = layout.filter(|l| l.broadcast.contains(&spec.table)) {
         let targets = layout.all_data_sources.iter().map(|ds| LoadTarget { data_source: ds.clone(), sql: sql.to_string() }).collect();
-        return Ok(LoadPlan { spec, routing: Routing::Everywhere, targets });
+        return Ok(LoadPlan { spec, routing: Routing::Everywhere, targets, generate: false });
     }
-    Ok(LoadPlan { spec, routing: Routing::Single, targets: vec![LoadTarget { data_source: default_ds.to_string(), sql: sql.to_string() }] })
+    Ok(LoadPlan { spec, routing: Routing::Single, targets: vec![LoadTarget { data_source: default_ds.to_string(), sql: sql.to_string() }], generate: false })
 }
 
 /// Whether the SET clause names `column`.

@@ -32,6 +32,8 @@ pub struct LoadData {
     pub ignore_lines: u64,
     /// The column list, if any.
     pub columns: Option<Vec<String>>,
+    /// Byte offset of the column list's closing parenthesis.
+    pub columns_close: Option<usize>,
     /// Whether a SET clause follows (computed columns).
     pub has_set: bool,
 }
@@ -108,6 +110,7 @@ pub fn parse(toks: &[Tok]) -> Result<LoadData, String> {
         line_end: b"\n".to_vec(),
         ignore_lines: 0,
         columns: None,
+        columns_close: None,
         has_set: false,
     };
     let by = |i: usize| -> Result<Vec<u8>, String> {
@@ -174,6 +177,7 @@ pub fn parse(toks: &[Tok]) -> Result<LoadData, String> {
                 i += 1;
             }
             d.columns = Some(cols);
+            d.columns_close = toks.get(i).map(|t| t.start);
             i += 1;
         } else if kw(i, "SET") {
             d.has_set = true;
