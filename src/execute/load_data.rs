@@ -61,16 +61,18 @@ pub async fn run(session: &mut Session, plan: &LoadPlan) -> Result<(), SgError> 
     for (n, row) in all[header_rows..].iter().enumerate() {
         let mut bytes = terminated(row.bytes, &plan.spec.line_end);
         let generated = ids.get(n).map(|id| {
+            let id = id.to_string().into_bytes();
             bytes.truncate(bytes.len() - plan.spec.line_end.len());
             bytes.extend_from_slice(&plan.spec.field_end);
-            bytes.extend_from_slice(id.to_string().as_bytes());
+            bytes.extend_from_slice(&id);
             bytes.extend_from_slice(&plan.spec.line_end);
-            id.to_string().into_bytes()
+            id
         });
         match &plan.routing {
             Routing::ByKey(table) => {
                 let node = match generated.as_ref().or(row.key.as_ref()) {
-                    Some(key) => table.node_for(&literal(key)),
+                    // As a string literal: the key type decides how it is read, as for an INSERT's '0123'.
+                    Some(key) => table.node_for(&Literal::Str(String::from_utf8_lossy(key).into_owned())),
                     // A line without the STARTING BY prefix is skipped by whichever server gets it.
                     None if !plan.spec.line_start.is_empty() && !contains(row.bytes, &plan.spec.line_start) => Some(0),
                     None => None,
@@ -107,12 +109,7 @@ pub async fn run(session: &mut Session, plan: &LoadPlan) -> Result<(), SgError> 
         super::check_transaction(session, &sources).await?;
     }
     if xa {
-        for ds in &sources {
-            if let Err(e) = super::xa::enlist(session, ds).await {
-                super::xa::rollback(session).await;
-                return Err(e);
-            }
-        }
+        super::xa::enlist_all(session, &sources).await?;
     }
     let mut counts = Counts::default();
     let mut failure = None;
@@ -215,7 +212,7 @@ async fn load_one(session: &mut Session, ds: &str, sql: &str, data: &[u8], count
     let request = conn.read_packet().await.map_err(lost)?;
     match request.payload.first() {
         Some(0xFB) => {}
-        Some(0xFF) => return Err(backend_error(&request.payload)),
+        Some(0xFF) => return Err(SgError::from_err_payload(&request.payload)),
         _ => return Err(lost("the backend did not ask for the file (is local_infile on there?)".into())),
     }
     let mut seq = request.seq.wrapping_add(1);
@@ -226,7 +223,7 @@ async fn load_one(session: &mut Session, ds: &str, sql: &str, data: &[u8], count
     conn.flush().await.map_err(lost)?;
     let reply = conn.read_packet().await.map_err(lost)?;
     if reply.payload.first() == Some(&0xFF) {
-        return Err(backend_error(&reply.payload));
+        return Err(SgError::from_err_payload(&reply.payload));
     }
     let mut r = Reader::new(&reply.payload[1..]);
     counts.affected += r.lenenc_int().unwrap_or(0);
@@ -242,13 +239,6 @@ async fn load_one(session: &mut Session, ds: &str, sql: &str, data: &[u8], count
     Ok(())
 }
 
-fn backend_error(payload: &[u8]) -> SgError {
-    match crate::protocol::response::decode_err(payload) {
-        Ok(e) => SgError::Backend { code: e.code, sqlstate: e.sqlstate, message: e.message },
-        Err(_) => SgError::malformed("a malformed error packet from a backend"),
-    }
-}
-
 /// The OK packet with the summed counts and MySQL's info line.
 async fn reply(session: &mut Session, c: &Counts) -> Result<(), SgError> {
     let ok = crate::protocol::response::Ok {
@@ -262,15 +252,6 @@ async fn reply(session: &mut Session, c: &Counts) -> Result<(), SgError> {
     let info = format!("Records: {}  Deleted: {}  Skipped: {}  Warnings: {}", c.records, c.deleted, c.skipped, c.warnings);
     crate::protocol::codec::put_lenenc_bytes(&mut payload, info.as_bytes());
     session.send_payload(&payload).await
-}
-
-/// The key bytes as the router reads a literal.
-fn literal(key: &[u8]) -> Literal {
-    let text = String::from_utf8_lossy(key);
-    match text.trim().parse::<i64>() {
-        Ok(n) => Literal::Int(i128::from(n)),
-        Err(_) => Literal::Str(text.into_owned()),
-    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -79,13 +79,7 @@ pub async fn run(
     let atomic = combine == Combine::SumAffected && sources.len() > 1 && !session.in_transaction() && !session.locked_tables;
     let xa = atomic && super::xa::applies(session);
     if xa {
-        // One XA transaction over the data sources: all of them change, or none.
-        for ds in &sources {
-            if let Err(e) = super::xa::enlist(session, ds).await {
-                super::xa::rollback(session).await;
-                return Err(e);
-            }
-        }
+        super::xa::enlist_all(session, &sources).await?;
     }
     let replies = match send_all(session, targets, (atomic && !xa).then_some("BEGIN")).await {
         Ok(r) => r,

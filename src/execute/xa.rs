@@ -48,6 +48,18 @@ fn xid(gtrid: &str, ds: &str) -> String {
     format!("'{}','{}'", gtrid.replace('\'', "''"), ds.replace('\'', "''"))
 }
 
+/// Makes every data source of `sources` a branch of one XA transaction, so a statement over them changes
+/// all or none; if one cannot join, the transaction is rolled back.
+pub async fn enlist_all(session: &mut Session, sources: &[impl AsRef<str>]) -> Result<(), SgError> {
+    for ds in sources {
+        if let Err(e) = enlist(session, ds.as_ref()).await {
+            rollback(session).await;
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 /// Makes `ds` a branch of the session's transaction (starting it if needed), noting whether the current
 /// statement may write there.
 pub async fn enlist(session: &mut Session, ds: &str) -> Result<(), SgError> {
