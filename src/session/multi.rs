@@ -22,22 +22,21 @@ pub async fn run(session: &mut Session, statements: &[&str]) -> Result<(), SgErr
         session.set_reply_seq(1);
         session.last_reply_ok = true;
         let outcome = session.query(&payload).await;
-        let mut reply = session.client.take_capture();
         let mut closing = None;
         if let Err(e) = outcome {
             if let SgError::ClientIo(_) = e {
+                session.client.take_capture();
                 return Err(e);
             }
             session.shared.metrics.error(e.code());
             session.last_reply_ok = false;
-            let packet = encode_error(&e);
-            reply.extend_from_slice(&(packet.len() as u32).to_le_bytes()[..3]);
-            reply.push(0);
-            reply.extend_from_slice(&packet);
+            // Still capturing: the ERR joins this statement's reply, numbered with it below.
+            session.client.write_packet(1, &encode_error(&e)).await?;
             if !e.keeps_session() {
                 closing = Some(e);
             }
         }
+        let mut reply = session.client.take_capture();
         let last = i + 1 == statements.len();
         let chained = chain(&mut reply, seq, !last, deprecate_eof);
         seq = chained.next_seq;

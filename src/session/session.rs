@@ -76,7 +76,7 @@ pub struct Session {
 }
 
 /// The statement id of a COM_STMT_* payload (0 if the packet is too short).
-fn statement_id(payload: &[u8]) -> u32 {
+pub(super) fn statement_id(payload: &[u8]) -> u32 {
     payload.get(1..5).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
 }
 
@@ -352,26 +352,24 @@ impl Session {
 
     /// One statement of a COM_QUERY (`payload` = the command byte and its text): plan, then run it.
     pub(crate) async fn query(&mut self, payload: &[u8]) -> Result<(), SgError> {
+        let original = String::from_utf8_lossy(&payload[1..]);
         // A statement that is one versioned comment (mariadb-dump's `/*!40103 SET TIME_ZONE=… */`) is planned
-        // and sent as the statement inside, which is what MariaDB runs.
-        let unwrapped = crate::sql::lexer::versioned_inner(&String::from_utf8_lossy(&payload[1..])).map(|inner| [&[com::QUERY][..], inner.as_bytes()].concat());
-        let rewritten;
-        let mut payload = unwrapped.as_deref().unwrap_or(payload);
-        if let Some(text) = crate::sql::sysvars::socket_as_null(&String::from_utf8_lossy(&payload[1..])) {
-            rewritten = [&[com::QUERY][..], text.as_bytes()].concat();
-            payload = &rewritten;
-        }
-        let sql = String::from_utf8_lossy(&payload[1..]);
+        // and sent as the statement inside, which is what MariaDB runs; `@@socket` reads NULL.
+        let inner = crate::sql::lexer::versioned_inner(&original).unwrap_or(&original);
+        let socket = crate::sql::sysvars::socket_as_null(inner);
+        let sql: &str = socket.as_deref().unwrap_or(inner);
+        let rewritten = (sql.len() != original.len() || socket.is_some()).then(|| [&[com::QUERY][..], sql.as_bytes()].concat());
+        let payload = rewritten.as_deref().unwrap_or(payload);
         let xa = execute::xa::applies(self);
         if xa {
-            self.statement_writes = !crate::sql::reads::is_plain_read(&sql);
+            self.statement_writes = !crate::sql::reads::is_plain_read(sql);
         }
         let shared = &self.shared;
-        let plan = plan(classify(&sql), &sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
+        let plan = plan(classify(sql), sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
         self.route = crate::metrics::route_of(&plan);
         // Only the client's own bytes may reach a backend: a plan that sends rewritten text would carry the
         // replacement characters of the lossy conversion instead of the statement's binary data.
-        if matches!(sql, std::borrow::Cow::Owned(_)) && !matches!(plan, crate::plan::Plan::Passthrough { sql: None, .. }) {
+        if matches!(original, std::borrow::Cow::Owned(_)) && (rewritten.is_some() || !matches!(plan, crate::plan::Plan::Passthrough { sql: None, .. })) {
             return Err(SgError::NotSupported(
                 "a statement whose text is not valid UTF-8 where shardgate must rewrite it for the shards; send binary values as hex \
                  literals (X'…') or as prepared-statement parameters"
@@ -379,17 +377,17 @@ impl Session {
             ));
         }
         // DDL and friends commit the open transaction and run outside any (XA rejects them inside).
-        let outside = xa && crate::sql::reads::commits_implicitly(&sql);
+        let outside = xa && crate::sql::reads::commits_implicitly(sql);
         if outside {
             execute::xa::commit(self).await?;
         }
         self.outside_transaction = outside;
-        let first = crate::sql::lexer::first_word(&sql);
+        let first = crate::sql::lexer::first_word(sql);
         let (lock, unlock) = (first.eq_ignore_ascii_case("LOCK"), first.eq_ignore_ascii_case("UNLOCK"));
         let result = if self.shared.replicas.is_empty() {
             execute::run(self, plan, payload).await
         } else {
-            execute::read_split::run_or_note(self, &sql, plan, execute::read_split::Exec::Text(payload)).await
+            execute::read_split::run_or_note(self, sql, plan, execute::read_split::Exec::Text(payload)).await
         };
         if (lock || unlock) && result.is_ok() && self.last_reply_ok {
             self.locked_tables = lock;

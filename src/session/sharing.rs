@@ -28,10 +28,7 @@ impl Session {
                 let text = String::from_utf8_lossy(&payload[1..]);
                 affinity::of(crate::sql::lexer::versioned_inner(&text).unwrap_or(&text))
             }
-            Some(&com::STMT_EXECUTE) => {
-                let id = payload.get(1..5).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")));
-                self.statements.get(&id).map_or(Affinity::FREE, |s| affinity::of(&s.sql))
-            }
+            Some(&com::STMT_EXECUTE) => self.statements.get(&super::session::statement_id(payload)).map_or(Affinity::FREE, |s| affinity::of(&s.sql)),
             _ => Affinity::FREE,
         }
     }
