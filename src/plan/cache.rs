@@ -147,33 +147,14 @@ mod tests {
     use super::*;
     use crate::plan::route::route;
 
-    const RULES: &str = r#"
-[server]
-listen = "127.0.0.1:1"
-[[users]]
-name = "u"
-password = "p"
-[data_sources.ds_0]
-primary = "127.0.0.1:2"
-user = "u"
-[data_sources.ds_1]
-primary = "127.0.0.1:3"
-user = "u"
-[schemas.s]
-data_source = "ds_0"
-[schemas.s.tables.t]
-sharding_column = "id"
-actual_nodes = "ds_${0..1}.t_${0..1}"
-[schemas.s.tables.r]
-sharding_column = "k"
-algorithm = "range"
-boundaries = [100, 200, 300]
-actual_nodes = "ds_${0..1}.r_${0..1}"
-"#;
-
     fn layout() -> SchemaLayout {
-        let rules = crate::config::parse(RULES, std::path::Path::new("test.toml")).expect("rules");
-        crate::sharding::table::build(&rules).expect("layouts").remove("s").expect("schema s")
+        crate::plan::test_layouts(
+            "[schemas.s]\ndata_source = \"ds_0\"\n\
+             [schemas.s.tables.t]\nsharding_column = \"id\"\nactual_nodes = \"ds_${0..1}.t_${0..1}\"\n\
+             [schemas.s.tables.r]\nsharding_column = \"k\"\nalgorithm = \"range\"\nboundaries = [100, 200, 300]\nactual_nodes = \"ds_${0..1}.r_${0..1}\"\n",
+        )
+        .remove("s")
+        .expect("schema s")
     }
 
     /// Statements of one shape with different values: the cached plan (a miss, then hits) must be exactly
@@ -207,7 +188,7 @@ actual_nodes = "ds_${0..1}.r_${0..1}"
         for shape in shapes {
             for (a, b) in values {
                 let sql = shape.replace("{a}", &a.to_string()).replace("{b}", &b.to_string());
-                let forced = crate::sql::lexer::hint(&sql).and_then(|h| h.ok()).and_then(|h| h.shard_key).map(|k| k.parse::<i128>().map_or(Literal::Str(k), Literal::Int));
+                let forced = crate::sql::lexer::hint(&sql).and_then(|h| h.ok()).and_then(|h| h.shard_key).map(crate::plan::planner::forced_key);
                 let expected = format!("{:?}", route(&sql, &layout, forced.as_ref(), &[]));
                 assert_eq!(format!("{:?}", layout.plans.plan(&sql, &layout, forced.as_ref())), expected, "{sql}");
             }

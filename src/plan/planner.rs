@@ -164,7 +164,8 @@ fn xa_managed(schema: Option<&str>, rules: &Rules, layouts: &HashMap<String, Sch
         && schema.and_then(|s| layouts.get(s)).is_some_and(|l| !l.tables.is_empty() || !l.broadcast.is_empty())
 }
 
-fn forced_key(k: String) -> Literal {
+/// A `shard_key` hint's value as a literal (a number when it reads as one).
+pub(crate) fn forced_key(k: String) -> Literal {
     k.parse::<i128>().map_or(Literal::Str(k), Literal::Int)
 }
 
