@@ -27,8 +27,9 @@ sql() { local n=$1; shift; mariadb --no-defaults --socket="$(sock_of "$n")" -uro
 ping_ok() { mariadb-admin --no-defaults --socket="$(sock_of "$1")" -uroot --connect-timeout=2 ping >/dev/null 2>&1; }
 
 ensure_packages() {
-  command -v mariadbd >/dev/null && command -v mariadb >/dev/null && return 0
-  log "installing mariadb-server and mariadb-client"
+  # openssl makes the lab's TLS certificates (make_tls); minimal Debian images lack the command.
+  command -v mariadbd >/dev/null && command -v mariadb >/dev/null && command -v openssl >/dev/null && return 0
+  log "installing mariadb-server, mariadb-client and openssl"
   local sudo=()
   if [[ $(id -u) != 0 ]]; then
     command -v sudo >/dev/null || die "mariadb is not installed and we are neither root nor have sudo"
@@ -37,7 +38,7 @@ ensure_packages() {
   # The lock timeout lets us wait for another apt run instead of failing on the dpkg lock.
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    -o DPkg::Lock::Timeout=300 mariadb-server mariadb-client >/dev/null
+    -o DPkg::Lock::Timeout=300 mariadb-server mariadb-client openssl >/dev/null
   command -v mariadbd >/dev/null || die "mariadbd still missing after install"
 }
 
