@@ -28,11 +28,20 @@ python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
 # The driver suite's clients (Python, Node, Go, Java drivers): tests/drivers/*/install.sh.
 tests/drivers/install.sh
 
+# A full disk shows up as a linker "Bus error" deep in the build; say it plainly instead.
+free_kb=$(df -Pk "$root" | awk 'NR==2 {print $4}')
+if [ "$free_kb" -lt $((6 * 1024 * 1024)) ]; then
+  echo "run.sh: warning: only $((free_kb / 1024)) MiB free under $root; the build and the lab need about 6 GiB"
+fi
+# One build per CI run: incremental caches would only cost disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 export LAB_DIR="${TEST_LAB_DIR:-$root/target/test-lab}"
 export LAB_PORT="${TEST_LAB_PORT:-23310}"
 mkdir -p "$(dirname "$LAB_DIR")"
 tests/lab/lab.sh up
-trap 'tests/lab/lab.sh down' EXIT
+# The lab's data (binlogs of the big-packet and LOAD DATA tests run to GBs) goes with it.
+trap 'tests/lab/lab.sh down; rm -rf "$LAB_DIR"' EXIT
 
 cargo build --all-targets
 cargo test --no-fail-fast "$@"
