@@ -21,6 +21,8 @@ cnf_of()  { echo "$LAB_DIR/$1/my.cnf"; }
 sock_of() { echo "$LAB_DIR/$1/mariadbd.sock"; }
 pidf_of() { echo "$LAB_DIR/$1/mariadbd.pid"; }
 err_of()  { echo "$LAB_DIR/$1/error.log"; }
+# shellcheck source=tests/lab/etcd.sh
+. "$(dirname "${BASH_SOURCE[0]}")/etcd.sh"
 
 # Root over the instance's own socket; --no-defaults keeps /etc/mysql and ~/.my.cnf out of it.
 sql() { local n=$1; shift; mariadb --no-defaults --socket="$(sock_of "$n")" -uroot -N -B "$@"; }
@@ -246,6 +248,7 @@ LAB_REFERENCE_PORT=$(port_of reference)
 LAB_DS0_REPLICA2_PORT=$(port_of ds0-replica2)
 LAB_APP_USER=app
 LAB_APP_PASSWORD=app
+LAB_ETCD_ENDPOINTS=$(etcd_endpoints)
 EOF
   mv "$LAB_DIR/lab.env.tmp" "$LAB_DIR/lab.env"
 }
@@ -273,14 +276,16 @@ cmd_up() {
       sql "$n" -e 'CREATE DATABASE IF NOT EXISTS demo; CREATE DATABASE IF NOT EXISTS sbtest;'
   done
   for n in "${!PRIMARY_OF[@]}"; do wait_caught_up "$n"; done
+  etcd_up
   write_env
-  log "up: ports $(port_of ds0-primary)-$(port_of ds0-replica2), env in $LAB_DIR/lab.env"
+  log "up: ports $(port_of ds0-primary)-$(port_of ds0-replica2), etcd $(etcd_endpoints), env in $LAB_DIR/lab.env"
 }
 
 cmd_down() {
   [[ -d $LAB_DIR ]] || return 0
   lock
   stop_instances "${INSTANCES[@]}" template
+  etcd_down
 }
 
 cmd_wipe() {
@@ -315,5 +320,8 @@ case ${1:-} in
   down) if [[ ${LAB_WIPE:-0} == 1 ]]; then cmd_wipe; else cmd_down; fi ;;
   wipe) cmd_wipe ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|status|wipe   (env: LAB_DIR, LAB_PORT, LAB_WIPE=1 with down)" >&2; exit 2 ;;
+  # The fleet tests stop and start etcd members: etcd-down [member…] / etcd-up [member…] (default all).
+  etcd-up) shift; lock; etcd_up "$@" ;;
+  etcd-down) shift; etcd_down "$@" ;;
+  *) echo "usage: $0 up|down|status|wipe|etcd-up|etcd-down   (env: LAB_DIR, LAB_PORT, LAB_WIPE=1 with down)" >&2; exit 2 ;;
 esac
