@@ -8,6 +8,7 @@ pub mod backend;
 pub mod config;
 pub mod error;
 pub mod execute;
+pub mod fleet;
 pub mod metrics;
 pub mod plan;
 pub mod protocol;

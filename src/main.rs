@@ -22,10 +22,39 @@ enum Command {
     ///
     /// The rules are validated first; on any error nothing is started and the errors are printed as
     /// `file:line:column: key: message`. Logging follows RUST_LOG (default `info`).
+    ///
+    /// With `--fleet FILE` instead, the rules come from etcd (see `shardgate rules`), new revisions are
+    /// applied as they are pushed, and the instance registers itself; FILE is a small bootstrap TOML
+    /// (etcd endpoints, prefix, instance id, local addresses; see rules/fleet-*.toml).
     Serve {
         /// The rules file (TOML), e.g. rules/demo.toml.
-        #[arg(short, long)]
-        config: PathBuf,
+        #[arg(short, long, required_unless_present = "fleet", conflicts_with = "fleet")]
+        config: Option<PathBuf>,
+        /// A fleet bootstrap file: take the rules from etcd.
+        #[arg(long)]
+        fleet: Option<PathBuf>,
+    },
+    /// The fleet's rules in etcd: get, push (validated, with a compare-and-swap), history, rollback.
+    Rules {
+        /// etcd endpoints, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        etcd: Vec<String>,
+        /// The fleet's key prefix, e.g. /shardgate/prod.
+        #[arg(long)]
+        prefix: String,
+        #[command(subcommand)]
+        op: RulesCommand,
+    },
+    /// The fleet's instances as registered in etcd; exits 1 if one runs older rules than etcd holds.
+    Fleet {
+        /// etcd endpoints, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        etcd: Vec<String>,
+        /// The fleet's key prefix.
+        #[arg(long)]
+        prefix: String,
+        #[command(subcommand)]
+        op: FleetCommand,
     },
     /// Print the plan of one statement: the data sources and the SQL each would receive. Connects to nothing
     /// (ids a key generator would produce are shown as 0). The same is available on a live connection as
@@ -52,6 +81,45 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Print the rules with a first line naming their revision (keep it: push reads it).
+    Get,
+    /// Validate FILE as `check` does, then write it unless the rules changed since the revision it was
+    /// based on (its first line, or --revision); the loser of two concurrent pushes is told so.
+    Push {
+        /// The edited rules.
+        file: PathBuf,
+        /// The revision FILE was based on (0 for the very first push).
+        #[arg(long)]
+        revision: Option<i64>,
+        /// Overwrite whatever revision is there.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The last N revisions (etcd's history).
+    History {
+        /// How many.
+        #[arg(short, default_value_t = 10)]
+        n: usize,
+    },
+    /// Push an older revision's document again as the newest revision.
+    Rollback {
+        /// The revision to return to.
+        rev: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// List the instances, their rules revision and whether they are behind.
+    Status,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
 }
 
 fn load(path: &PathBuf) -> Option<shardgate::config::Rules> {
@@ -103,7 +171,28 @@ fn main() -> ExitCode {
             }
             if matches!(plan, shardgate::plan::Plan::Refuse(_)) { ExitCode::FAILURE } else { ExitCode::SUCCESS }
         }
-        Command::Serve { config } => {
+        Command::Rules { etcd, prefix, op } => {
+            use shardgate::fleet::cli::RulesOp;
+            let op = match op {
+                RulesCommand::Get => RulesOp::Get,
+                RulesCommand::Push { file, revision, force } => RulesOp::Push { file, revision, force },
+                RulesCommand::History { n } => RulesOp::History(n),
+                RulesCommand::Rollback { rev } => RulesOp::Rollback(rev),
+            };
+            runtime().block_on(shardgate::fleet::cli::rules(shardgate::fleet::cli::Target { etcd, prefix }, op))
+        }
+        Command::Fleet { etcd, prefix, op: FleetCommand::Status } => {
+            runtime().block_on(shardgate::fleet::cli::status(shardgate::fleet::cli::Target { etcd, prefix }))
+        }
+        Command::Serve { config: None, fleet: Some(boot) } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+                .init();
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            runtime.block_on(serve(|| shardgate::server::Server::bind_fleet(&boot)))
+        }
+        Command::Serve { config, .. } => {
+            let Some(config) = config else { return ExitCode::FAILURE };
             let Some(rules) = load(&config) else { return ExitCode::FAILURE };
             let level = rules.server.log_level.clone().unwrap_or_else(|| "info".into());
             tracing_subscriber::fmt()
@@ -114,13 +203,13 @@ fn main() -> ExitCode {
                 builder.worker_threads(n);
             }
             let runtime = builder.enable_all().build().expect("tokio runtime");
-            runtime.block_on(serve(&config))
+            runtime.block_on(serve(|| shardgate::server::Server::bind_file(&config)))
         }
     }
 }
 
-async fn serve(config: &std::path::Path) -> ExitCode {
-    let server = match shardgate::server::Server::bind_file(config).await {
+async fn serve<F: std::future::Future<Output = std::io::Result<shardgate::server::Server>>>(bind: impl FnOnce() -> F) -> ExitCode {
+    let server = match bind().await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cannot listen: {e}");

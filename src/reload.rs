@@ -42,15 +42,35 @@ fn placement_changes(old: &Rules, new: &Rules) -> Vec<String> {
     out
 }
 
-/// Reloads the rules file of the state in force. `Ok` says what changed; `Err` why nothing did.
+/// Reloads the rules of the state in force: the rules file, or for a fleet the document in etcd now.
+/// `Ok` says what changed; `Err` why nothing did.
 pub async fn reload(live: &Live) -> Result<String, String> {
     let old = live.load_full();
-    let result = async {
+    if let Some(fleet) = old.fleet.clone() {
+        return crate::fleet::watch::refresh(live, &fleet).await;
+    }
+    let read = || {
         let path = old.rules_path.clone().ok_or("this server was not started from a rules file")?;
-        let rules = crate::config::load(&path).map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
+        crate::config::load(&path).map(|r| (r, path.clone())).map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
+    };
+    match read() {
+        Ok((rules, path)) => install(live, rules, &path.display().to_string()).await,
+        Err(e) => {
+            old.metrics.reloads_failed.increment(1);
+            tracing::error!(error = %e, "rules NOT reloaded; the previous rules keep serving");
+            Err(e)
+        }
+    }
+}
+
+/// Swaps in `rules` (already validated) unless they change what cannot change live; `origin` names where
+/// they came from in messages. Counts and logs the outcome.
+pub async fn install(live: &Live, rules: Rules, origin: &str) -> Result<String, String> {
+    let old = live.load_full();
+    let result = async {
         let refused = placement_changes(&old.rules, &rules);
         if !refused.is_empty() {
-            return Err(format!("{}: {}", path.display(), refused.join("; ")));
+            return Err(format!("{origin}: {}", refused.join("; ")));
         }
         let summary = format!(
             "{} data sources, {} schemas, {} users (was {}, {}, {})",
@@ -61,14 +81,14 @@ pub async fn reload(live: &Live) -> Result<String, String> {
             old.rules.schemas.len(),
             old.rules.users.len()
         );
-        let new = Shared::build(rules, Some(path), Some(&old)).await.map_err(|e| e.to_string())?;
+        let new = Shared::build(rules, old.rules_path.clone(), Some(&old)).await.map_err(|e| e.to_string())?;
         live.store(Arc::new(new));
         Ok(summary)
     };
     match result.await {
         Ok(summary) => {
             old.metrics.reloads_ok.increment(1);
-            tracing::info!(%summary, "rules reloaded");
+            tracing::info!(%summary, %origin, "rules reloaded");
             Ok(summary)
         }
         Err(e) => {
@@ -148,6 +168,12 @@ pub fn publish_metrics(live: &Live) {
             m.counter_at("shardgate_xa_recovered_total", &[("outcome", "commit".into())], S::get(&st.xa_recovered_commits));
             m.counter_at("shardgate_xa_recovered_total", &[("outcome", "rollback".into())], S::get(&st.xa_recovered_rollbacks));
             m.gauge("shardgate_prepared_statements", &[], S::get(&st.prepared_statements) as f64);
+            if let Some(fleet) = &s.fleet {
+                let f = fleet.status();
+                m.gauge("shardgate_rules_revision", &[], f.revision as f64);
+                m.gauge("shardgate_rules_rejected_revision", &[], f.rejected.as_ref().map_or(0.0, |r| r.0 as f64));
+                m.gauge("shardgate_etcd_up", &[], f64::from(u8::from(f.etcd_up)));
+            }
             for (name, pool) in &s.pools {
                 let (in_use, idle, waiting) = pool.counts();
                 for (state, v) in [("in_use", in_use), ("idle", idle), ("waiting", waiting)] {

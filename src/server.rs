@@ -42,6 +42,24 @@ impl Server {
         Self::bind_with(rules, Some(path.to_path_buf())).await
     }
 
+    /// Like [`Server::bind`] for a member of a fleet: the rules come from etcd (or the local cache while
+    /// etcd is unreachable) as the bootstrap file at `path` says, new revisions are applied as they are
+    /// pushed, and the instance registers itself.
+    pub async fn bind_fleet(path: &Path) -> io::Result<Server> {
+        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let boot = crate::fleet::Bootstrap::load(path).map_err(invalid)?;
+        let fleet = Arc::new(crate::fleet::Fleet::new(boot).await.map_err(invalid)?);
+        let rules = crate::fleet::watch::initial(&fleet).await.map_err(invalid)?;
+        let listener = listen(rules.server.listen)?;
+        let mut shared = Shared::build(rules, None, None).await?;
+        shared.fleet = Some(fleet.clone());
+        let live: Live = Arc::new(ArcSwap::from_pointee(shared));
+        crate::reload::publish_metrics(&live);
+        crate::fleet::watch::spawn(&live, fleet.clone());
+        crate::fleet::membership::spawn(fleet, listener.local_addr()?);
+        Ok(Server { listener, live })
+    }
+
     async fn bind_with(rules: Rules, path: Option<std::path::PathBuf>) -> io::Result<Server> {
         let listener = listen(rules.server.listen)?;
         let shared = Shared::build(rules, path.clone(), None).await?;

@@ -48,6 +48,8 @@ pub struct Shared {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The rules file, when the server was started from one (RELOAD RULES reads it again).
     pub rules_path: Option<std::path::PathBuf>,
+    /// The fleet this instance belongs to, when its rules come from etcd.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
     next_connection_id: Arc<AtomicU32>,
 }
 
@@ -134,6 +136,7 @@ impl Shared {
             collations: previous.map_or_else(Default::default, |p| p.collations.clone()),
             started: previous.map_or_else(Instant::now, |p| p.started),
             rules_path: path,
+            fleet: previous.and_then(|p| p.fleet.clone()),
             next_connection_id: previous.map_or_else(|| Arc::new(AtomicU32::new(1)), |p| p.next_connection_id.clone()),
             rules,
         })

@@ -233,14 +233,7 @@ impl Process {
     }
 
     fn opts(&self) -> mysql_async::Opts {
-        mysql_async::OptsBuilder::default()
-            .ip_or_hostname("127.0.0.1")
-            .tcp_port(self.port)
-            .user(Some("app"))
-            .pass(Some("app"))
-            .db_name(Some("demo"))
-            .prefer_socket(false)
-            .into()
+        common::opts_at(self.port, "app", "app", Some("demo"))
     }
 
     async fn wait_exit(&mut self) -> i32 {

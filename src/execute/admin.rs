@@ -88,6 +88,18 @@ pub async fn run(session: &mut Session, admin: Admin) -> Result<(), SgError> {
             .collect();
             table(session, &["name", "value"], rows).await
         }
+        Admin::Proxies => {
+            let Some(fleet) = session.shared.fleet.clone() else {
+                return Err(SgError::NotSupported("SHOW SHARDGATE PROXIES: this instance is not part of a fleet (start it with `shardgate serve --fleet FILE`)".into()));
+            };
+            let (newest, regs) = crate::fleet::membership::list(&fleet.client, &fleet.keys).await.map_err(|e| SgError::Backend {
+                code: crate::error::code::UNKNOWN,
+                sqlstate: "HY000".into(),
+                message: format!("etcd is unreachable ({e}); this instance keeps serving rules revision {}", fleet.status().revision),
+            })?;
+            let rows = crate::fleet::membership::rows(newest, &regs).into_iter().map(|r| r.into_iter().map(text).collect()).collect();
+            table(session, &["instance", "address", "version", "revision", "state", "since"], rows).await
+        }
         Admin::Reload => match crate::reload::reload(&session.live).await {
             Ok(summary) => table(session, &["reloaded"], vec![vec![text(summary)]]).await,
             Err(e) => Err(SgError::Backend { code: crate::error::code::UNKNOWN, sqlstate: "HY000".into(), message: format!("rules not reloaded (the previous rules keep serving): {e}") }),

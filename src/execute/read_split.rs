@@ -86,13 +86,11 @@ pub async fn run_or_note(session: &mut Session, sql: &str, plan: Plan, how: Exec
 }
 
 /// Remembers that the session may have written on every primary it holds (a statement that is not a
-/// plain read just ran): its next reads there must see it.
+/// plain read just ran): its next reads there must see it. Marked even where the data source has no
+/// replica yet: a reload (or a fleet's new rules revision) may add one before the session's next read.
 fn note_write(session: &mut Session) {
-    if session.shared.replicas.is_empty() {
-        return;
-    }
     let now = Instant::now();
-    let held: Vec<String> = session.backends.keys().filter(|ds| session.shared.replicas.contains_key(*ds)).cloned().collect();
+    let held: Vec<String> = session.backends.keys().filter(|ds| session.shared.rules.data_sources.contains_key(*ds)).cloned().collect();
     for ds in held {
         session.writes.insert(ds, WriteMark { at: now, gtid: None, synced: Vec::new() });
     }
@@ -209,6 +207,9 @@ pub async fn settle_writes(session: &mut Session) {
         .writes
         .iter()
         .filter(|(ds, mark)| mark.gtid.is_none() && session.backends.contains_key(ds.as_str()))
+        // No replica to read from (yet): no round trip; should one be added, reads there find the GTID
+        // unknown and go to the primary.
+        .filter(|(ds, _)| session.shared.replicas.contains_key(ds.as_str()))
         .filter(|(ds, _)| session.shared.rules.data_sources.get(ds.as_str()).is_some_and(|r| r.read_your_writes == ReadYourWrites::Gtid))
         .map(|(ds, _)| ds.clone())
         .collect();

@@ -61,6 +61,8 @@ pub enum Admin {
     Sessions,
     /// `SHOW SHARDGATE STATS`: the counters.
     Stats,
+    /// `SHOW SHARDGATE PROXIES`: the fleet's instances registered in etcd and the rules revision each runs.
+    Proxies,
     /// `RELOAD RULES`: read the rules file again.
     Reload,
     /// `SET SHARDGATE NODE 'name' OFFLINE|ONLINE`: take a replica out of (or back into) read rotation.
@@ -257,8 +259,10 @@ pub fn classify(sql: &str) -> Statement {
                 Admin::Sessions
             } else if is_word(&which, "stats") {
                 Admin::Stats
+            } else if is_word(&which, "proxies") {
+                Admin::Proxies
             } else {
-                return Statement::Unsupported("SHOW SHARDGATE …: shardgate knows NODES, BACKENDS, RULES, SESSIONS and STATS");
+                return Statement::Unsupported("SHOW SHARDGATE …: shardgate knows NODES, BACKENDS, RULES, SESSIONS, STATS and PROXIES");
             };
             return if matches!(lx.next(), None | Some(Token::Semicolon)) { Statement::Admin(admin) } else { Statement::Other };
         }
@@ -421,6 +425,7 @@ mod tests {
         assert_eq!(classify("SHOW SHARDGATE NODES;"), Statement::Admin(Admin::Nodes));
         assert_eq!(classify("show shardgate backends"), Statement::Admin(Admin::Nodes));
         assert_eq!(classify("RELOAD RULES"), Statement::Admin(Admin::Reload));
+        assert_eq!(classify("show shardgate proxies;"), Statement::Admin(Admin::Proxies));
         assert_eq!(classify("SET SHARDGATE NODE 'ds_0/replica1' OFFLINE"), Statement::Admin(Admin::Node("ds_0/replica1".into(), true)));
         assert_eq!(classify("set shardgate node 'x' online;"), Statement::Admin(Admin::Node("x".into(), false)));
         assert_eq!(first_word("  /* shardgate: read=replica */ /* x */ (SELECT 1)"), "SELECT");

@@ -110,9 +110,14 @@ pub async fn start_proxy_with(edit: impl FnOnce(String) -> String) -> Proxy {
 /// mysql_async options for `user`/`password` on `db` through the proxy (TCP only: mysql_async would
 /// otherwise switch to the backend's unix socket, DESIGN.md §3).
 pub fn opts(proxy: &Proxy, user: &str, password: &str, db: Option<&str>) -> mysql_async::Opts {
+    opts_at(proxy.addr.port(), user, password, db)
+}
+
+/// mysql_async options for a shardgate process of the test's own on 127.0.0.1:`port`.
+pub fn opts_at(port: u16, user: &str, password: &str, db: Option<&str>) -> mysql_async::Opts {
     mysql_async::OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
-        .tcp_port(proxy.addr.port())
+        .tcp_port(port)
         .user(Some(user))
         .pass(Some(password))
         .db_name(db)
