@@ -186,6 +186,8 @@ fn main() -> ExitCode {
         }
         Command::Serve { config: None, fleet: Some(boot) } => {
             tracing_subscriber::fmt()
+                // Colours only on a terminal: log files and journald get plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
                 .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
                 .init();
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
@@ -196,6 +198,8 @@ fn main() -> ExitCode {
             let Some(rules) = load(&config) else { return ExitCode::FAILURE };
             let level = rules.server.log_level.clone().unwrap_or_else(|| "info".into());
             tracing_subscriber::fmt()
+                // Colours only on a terminal: log files and journald get plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
                 .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
                 .init();
             let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -51,12 +51,18 @@ impl Server {
         let fleet = Arc::new(crate::fleet::Fleet::new(boot).await.map_err(invalid)?);
         let rules = crate::fleet::watch::initial(&fleet).await.map_err(invalid)?;
         let listener = listen(rules.server.listen)?;
+        // The decision log is opened first with this instance's id as its gtrid prefix; Shared::build finds
+        // it open (one log per file in a process).
+        let xa_log = crate::backend::xa_log::XaLog::open_as(&rules.xa_log, Some(&crate::fleet::xa::prefix_for(fleet.boot.instance())))?;
+        let _ = fleet.xa_prefix.set(xa_log.prefix().to_string());
         let mut shared = Shared::build(rules, None, None).await?;
         shared.fleet = Some(fleet.clone());
         let live: Live = Arc::new(ArcSwap::from_pointee(shared));
         crate::reload::publish_metrics(&live);
         crate::fleet::watch::spawn(&live, fleet.clone());
+        crate::fleet::xa::spawn(&live, fleet.clone());
         crate::fleet::membership::spawn(fleet, listener.local_addr()?);
+        drop(xa_log);
         Ok(Server { listener, live })
     }
 

@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -61,6 +61,8 @@ struct Instance {
     port: u16,
     boot: std::path::PathBuf,
     child: Option<Child>,
+    /// SHARDGATE_TEST_FAULT for the process (src/execute/xa.rs).
+    fault: Option<String>,
 }
 
 impl Drop for Instance {
@@ -86,12 +88,16 @@ impl Instance {
             ),
         )
         .unwrap();
-        Instance { name: name.into(), port, boot, child: None }
+        Instance { name: name.into(), port, boot, child: None, fault: None }
     }
 
     async fn start(&mut self) {
         let log = std::fs::File::create(self.boot.with_extension("log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_shardgate"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardgate"));
+        if let Some(f) = &self.fault {
+            cmd.env("SHARDGATE_TEST_FAULT", f);
+        }
+        let child = cmd
             .args(["serve", "--fleet"])
             .arg(&self.boot)
             .env("RUST_LOG", "info")
@@ -401,6 +407,72 @@ async fn a_fleet_follows_etcd_through_changes_and_outages() {
     }
     assert_eq!(ids.len(), 600);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 600, "duplicate sequence ids across instances");
+
+    // 9. Instances dying inside two-phase commits: sg-x after its commit decision (SIGKILL while paused
+    //    there), sg-y after PREPARE without one. A peer resolves each after its lease expires: sg-x's
+    //    transfer commits, sg-y's rolls back; XA RECOVER ends empty and the money adds up.
+    let bank = unique("bank");
+    fleet.change(|d| format!("{d}\n[schemas.demo.tables.{bank}]\nsharding_column = \"id\"\nalgorithm = \"mod\"\nactual_nodes = \"ds_${{0..1}}.{bank}\"\n"));
+    for ds in [common::ds0_port(), common::ds1_port()] {
+        let mut c = common::direct(ds, Some("demo")).await;
+        c.query_drop(format!("CREATE TABLE {bank} (id INT PRIMARY KEY, bal INT NOT NULL)")).await.unwrap();
+    }
+    until_all(&instances, &format!("demo.{bank}"), Instant::now()).await;
+    let mut c = mysql_async::Conn::new(instances[0].opts()).await.unwrap();
+    c.query_drop(format!("INSERT INTO {bank} (id, bal) VALUES (0, 100), (1, 100), (2, 100), (3, 100)")).await.unwrap();
+    let mut dying = Vec::new();
+    for (name, fault, from, to) in [("sg-x", "pause_after_decision_ms=60000", 0, 1), ("sg-y", "exit_after_prepare", 3, 2)] {
+        let mut i = Instance::new(&fleet, name);
+        i.fault = Some(fault.into());
+        i.start().await;
+        until_all(std::slice::from_ref(&i), &format!("demo.{bank}"), Instant::now()).await;
+        let (opts, bank) = (i.opts(), bank.clone());
+        tokio::spawn(async move {
+            let mut c = mysql_async::Conn::new(opts).await.unwrap();
+            c.query_drop("BEGIN").await.unwrap();
+            c.query_drop(format!("UPDATE {bank} SET bal = bal - 10 WHERE id = {from}")).await.unwrap();
+            c.query_drop(format!("UPDATE {bank} SET bal = bal + 10 WHERE id = {to}")).await.unwrap();
+            let _ = c.query_drop("COMMIT").await; // never answered: the instance dies in it
+        });
+        dying.push(i);
+    }
+    let mut probe = common::direct(common::ds0_port(), None).await;
+    let start = Instant::now();
+    loop {
+        let xids: Vec<(i64, i64, i64, String)> = probe.query("XA RECOVER").await.unwrap();
+        let gtrid = |p: &str| xids.iter().any(|x| x.3.starts_with(p));
+        if gtrid("sg-sg_x-") && gtrid("sg-sg_y-") && dying[1].child.as_mut().unwrap().try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "both transfers prepared: {xids:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await; // sg-x is asleep after writing its decision
+    dying[0].kill();
+    let killed = Instant::now();
+    loop {
+        let mut left = 0;
+        for ds in [common::ds0_port(), common::ds1_port()] {
+            let mut p = common::direct(ds, None).await;
+            left += p.query::<(i64, i64, i64, String), _>("XA RECOVER").await.unwrap().len();
+        }
+        if left == 0 {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(20), "{left} branches still prepared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("fleet: a peer resolved the dead instances' prepared branches {:?} after the SIGKILL", killed.elapsed());
+    let bal: Vec<(i32, i32)> = c.query(format!("SELECT id, bal FROM {bank} ORDER BY id")).await.unwrap();
+    assert_eq!(bal, vec![(0, 90), (1, 110), (2, 100), (3, 100)], "sg-x's decided transfer committed, sg-y's rolled back");
+    for (name, outcome) in [("sg-x", "committed=2 rolled_back=0"), ("sg-y", "committed=0 rolled_back=2")] {
+        let resolvers: Vec<&str> = instances
+            .iter()
+            .filter(|i| i.log().contains(&format!("instance={name} {outcome}")))
+            .map(|i| i.name.as_str())
+            .collect();
+        assert_eq!(resolvers.len(), 1, "exactly one peer resolved {name}: {resolvers:?}");
+    }
 
     let errors = load.errors();
     let done = load.finish().await;

@@ -35,6 +35,12 @@ fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<XaLog>>> {
 impl XaLog {
     /// Opens (or creates) the log at `path`, keeping only decisions not known to be done.
     pub fn open(path: &Path) -> std::io::Result<Arc<XaLog>> {
+        Self::open_as(path, None)
+    }
+
+    /// Like [`XaLog::open`]; a new log takes `prefix` (a fleet member's id) instead of a random one. An
+    /// existing log keeps its own: its open decisions are under it.
+    pub fn open_as(path: &Path, prefix: Option<&str>) -> std::io::Result<Arc<XaLog>> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
@@ -46,6 +52,7 @@ impl XaLog {
         if let Some(log) = reg.get(&canonical).and_then(Weak::upgrade) {
             return Ok(log);
         }
+        let wanted = prefix;
         let mut prefix = None;
         let mut decided = HashSet::new();
         for line in BufReader::new(File::open(&canonical)?).lines() {
@@ -61,7 +68,7 @@ impl XaLog {
                 _ => {} // a torn last line from a crash: that decision was never acknowledged
             }
         }
-        let prefix = prefix.unwrap_or_else(|| format!("{:08x}", rand::random::<u32>()));
+        let prefix = prefix.unwrap_or_else(|| wanted.map_or_else(|| format!("{:08x}", rand::random::<u32>()), str::to_string));
         // Compact: rewrite the header and the open decisions, then continue appending to that.
         let tmp = canonical.with_extension("tmp");
         {
@@ -84,6 +91,11 @@ impl XaLog {
         });
         reg.insert(canonical, Arc::downgrade(&log));
         Ok(log)
+    }
+
+    /// The prefix of this instance's gtrids (`sg-<prefix>-…`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// Where the log is.

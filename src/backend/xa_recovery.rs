@@ -25,12 +25,21 @@ pub struct Recovered {
 }
 
 /// The gtrid of an `XA RECOVER FORMAT='SQL'` xid (`'gtrid','bqual'` or `X'…',…`), if it is plain text.
-fn gtrid_of(xid: &str) -> Option<&str> {
+pub fn gtrid_of(xid: &str) -> Option<&str> {
     xid.strip_prefix('\'')?.split('\'').next()
 }
 
 /// One pass over every data source in `pools` (primaries only: replicas hold no XA of their own).
 pub async fn recover(log: &XaLog, pools: &HashMap<String, Arc<Pool>>, data_sources: &[String], stats: &Stats) -> Recovered {
+    recover_with(pools, data_sources, stats, |gtrid| std::future::ready((log.owns(&gtrid) && !log.in_flight(&gtrid)).then(|| log.committed(&gtrid)))).await
+}
+
+/// One pass that resolves the prepared branches `decide` claims: `Some(true)` commits, `Some(false)` rolls
+/// back, `None` leaves the branch alone (another instance's, or running). It may ask elsewhere (etcd).
+pub async fn recover_with<F>(pools: &HashMap<String, Arc<Pool>>, data_sources: &[String], stats: &Stats, decide: impl Fn(String) -> F) -> Recovered
+where
+    F: std::future::Future<Output = Option<bool>>,
+{
     let mut out = Recovered::default();
     for ds in data_sources {
         let Some(pool) = pools.get(ds) else { continue };
@@ -52,10 +61,7 @@ pub async fn recover(log: &XaLog, pools: &HashMap<String, Arc<Pool>>, data_sourc
         for row in rows {
             let Some(xid) = row.get(3).cloned().flatten().map(|b| String::from_utf8_lossy(&b).into_owned()) else { continue };
             let Some(gtrid) = gtrid_of(&xid) else { continue };
-            if !log.owns(gtrid) || log.in_flight(gtrid) {
-                continue;
-            }
-            let commit = log.committed(gtrid);
+            let Some(commit) = decide(gtrid.to_string()).await else { continue };
             let sql = format!("XA {} {xid}", if commit { "COMMIT" } else { "ROLLBACK" });
             match pooled.conn.query_ok(&sql).await {
                 Ok(_) if commit => {

@@ -187,6 +187,15 @@ pub async fn commit(session: &mut Session) -> Result<(), SgError> {
         return Err(SgError::Backend { code: code::XA_RBROLLBACK, sqlstate: "XA100".into(), message });
     }
     fault("after_prepare");
+    // A fleet member records the decision in etcd first, where a peer finds it should this instance die.
+    if let Some(fleet) = session.shared.fleet.clone() {
+        if let Err(e) = crate::fleet::xa::decide(&fleet, &g).await {
+            roll_back(session, &txn.branches, &g).await;
+            log.finished(&g, false);
+            let message = format!("COMMIT failed: the fleet's decision record could not be written ({e}); the transaction was rolled back");
+            return Err(SgError::Backend { code: code::XA_RBROLLBACK, sqlstate: "XA100".into(), message });
+        }
+    }
     if let Err(e) = log.decide_commit(&g) {
         roll_back(session, &txn.branches, &g).await;
         log.finished(&g, false);
@@ -197,6 +206,9 @@ pub async fn commit(session: &mut Session) -> Result<(), SgError> {
     let committed = each(session, &txn.branches, |ds| vec![format!("XA COMMIT {}", x(ds))]).await;
     let pending: Vec<String> = committed.iter().filter_map(|(ds, f)| f.as_ref().map(|f| format!("'{ds}' ({f})"))).collect();
     log.finished(&g, pending.is_empty());
+    if let (true, Some(fleet)) = (pending.is_empty(), &session.shared.fleet) {
+        crate::fleet::xa::forget(fleet, &g);
+    }
     Stats::add(&session.shared.stats.xa_two_phase_commits, 1);
     if pending.is_empty() {
         return Ok(());

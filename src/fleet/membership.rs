@@ -28,6 +28,8 @@ pub struct Registration {
     pub from_cache: bool,
     /// The last revision it refused, and why.
     pub rejected: Option<(i64, String)>,
+    /// The prefix of its XA gtrids.
+    pub xa_prefix: Option<String>,
 }
 
 fn registration(fleet: &Fleet, address: SocketAddr) -> Registration {
@@ -40,6 +42,7 @@ fn registration(fleet: &Fleet, address: SocketAddr) -> Registration {
         since: fleet.since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         from_cache: s.from_cache,
         rejected: s.rejected,
+        xa_prefix: fleet.xa_prefix.get().cloned(),
     }
 }
 
@@ -56,6 +59,7 @@ pub fn spawn(fleet: Arc<Fleet>, address: SocketAddr) {
             let session: Result<(), etcd_client::Error> = async {
                 let lease = c.lease_grant(ttl, None).await?.id();
                 let (mut keeper, mut acks) = c.lease_keep_alive(lease).await?;
+                super::xa::announce(&fleet).await?;
                 *fleet.lease.lock().unwrap_or_else(|e| e.into_inner()) = Some(lease);
                 let mut written = None;
                 loop {

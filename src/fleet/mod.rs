@@ -10,6 +10,7 @@ pub mod cli;
 pub mod membership;
 pub mod rules_store;
 pub mod watch;
+pub mod xa;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -65,8 +66,9 @@ impl Bootstrap {
             let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
             format!("{host}-{}", b.listen.map_or(0, |a| a.port()))
         });
-        if instance.is_empty() || !instance.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(format!("{}: instance: use letters, digits, '-', '_' and '.' only ('{instance}')", path.display()));
+        // No '_': XA gtrids carry the id with '-' written '_', which must stay one-to-one.
+        if instance.is_empty() || !instance.chars().all(|c| c.is_ascii_alphanumeric() || "-.".contains(c)) {
+            return Err(format!("{}: instance: use letters, digits, '-' and '.' only ('{instance}')", path.display()));
         }
         b.cache = Some(dir.join(b.cache.clone().unwrap_or_else(|| PathBuf::from(format!("{instance}.rules-cache.toml")))));
         b.xa_log = b.xa_log.map(|x| dir.join(x));
@@ -179,6 +181,8 @@ pub struct Fleet {
     pub changed: tokio::sync::Notify,
     /// When it started.
     pub since: SystemTime,
+    /// The prefix of its XA gtrids, once its decision log is open.
+    pub xa_prefix: std::sync::OnceLock<String>,
 }
 
 impl Fleet {
@@ -193,6 +197,7 @@ impl Fleet {
             lease: Mutex::new(None),
             changed: tokio::sync::Notify::new(),
             since: SystemTime::now(),
+            xa_prefix: std::sync::OnceLock::new(),
         })
     }
 
