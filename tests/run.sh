@@ -11,6 +11,9 @@ command -v mariadb >/dev/null || need+=(mariadb-client)
 command -v sysbench >/dev/null || need+=(sysbench)
 command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v script >/dev/null || need+=(bsdutils)
+command -v protoc >/dev/null || need+=(protobuf-compiler) # etcd-client's build
+command -v etcd >/dev/null || need+=(etcd-server)         # the lab's config center (tests/fleet.rs)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "run.sh: installing ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo

@@ -217,3 +217,39 @@ impl Fleet {
         *self.lease.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_bootstrap_files_load_and_localize_a_document() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let a = Bootstrap::load(&dir.join("fleet-a.toml")).unwrap();
+        let b = Bootstrap::load(&dir.join("fleet-b.toml")).unwrap();
+        assert_eq!((a.instance(), b.instance()), ("demo-a", "demo-b"));
+        assert_ne!(a.listen, b.listen);
+        let mut rules = crate::config::load(&dir.join("demo.toml")).unwrap();
+        a.localize(&mut rules);
+        assert_eq!(rules.server.listen, a.listen.unwrap());
+        assert_eq!(rules.xa_log, a.xa_log.clone().unwrap());
+    }
+
+    #[test]
+    fn instance_ids_map_to_distinct_xa_prefixes() {
+        let dir = std::env::temp_dir().join(format!("sg-boot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("b.toml");
+        std::fs::write(&path, "etcd = [\"127.0.0.1:1\"]\nprefix = \"/x\"\ninstance = \"a_b\"\n").unwrap();
+        assert!(Bootstrap::load(&path).unwrap_err().contains("use letters, digits, '-' and '.' only"));
+        std::fs::write(&path, "etcd = [\"127.0.0.1:1\"]\nprefix = \"/x/\"\ninstance = \"a-b\"\n").unwrap();
+        assert!(Bootstrap::load(&path).unwrap_err().contains("prefix"));
+        assert_ne!(xa::prefix_for("a-b"), xa::prefix_for("a.b"));
+        // With '-' written '_', one instance's gtrids never look like another's: sg-a_b-… is not sg-a-….
+        let log = crate::backend::xa_log::XaLog::open_as(&dir.join("xa.log"), Some(&xa::prefix_for("a-b"))).unwrap();
+        let g = log.begin();
+        assert!(g.starts_with("sg-a_b-") && log.owns(&g));
+        assert!(!g.starts_with(&format!("sg-{}-", xa::prefix_for("a"))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
