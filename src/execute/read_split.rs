@@ -90,9 +90,19 @@ pub async fn run_or_note(session: &mut Session, sql: &str, plan: Plan, how: Exec
 /// replica yet: a reload (or a fleet's new rules revision) may add one before the session's next read.
 fn note_write(session: &mut Session) {
     let now = Instant::now();
-    let held: Vec<String> = session.backends.keys().filter(|ds| session.shared.rules.data_sources.contains_key(*ds)).cloned().collect();
-    for ds in held {
-        session.writes.insert(ds, WriteMark { at: now, gtid: None, synced: Vec::new() });
+    let Session { backends, writes, shared, .. } = session;
+    for ds in backends.keys().filter(|ds| shared.rules.data_sources.contains_key(*ds)) {
+        // Reuse the mark (no allocation per write on the hot path).
+        match writes.get_mut(ds.as_str()) {
+            Some(mark) => {
+                mark.at = now;
+                mark.gtid = None;
+                mark.synced.clear();
+            }
+            None => {
+                writes.insert(ds.clone(), WriteMark { at: now, gtid: None, synced: Vec::new() });
+            }
+        }
     }
 }
 

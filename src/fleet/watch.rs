@@ -165,7 +165,7 @@ pub fn spawn(live: &Live, fleet: Arc<Fleet>) {
             drop(live);
             fleet.update(|s| s.etcd_up = false);
             tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(1));
+            backoff = (backoff * 2).min(Duration::from_millis(500));
         }
     });
 }
