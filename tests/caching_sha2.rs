@@ -56,6 +56,9 @@ enum Mode {
 /// A one-connection MySQL 8 stand-in: greets, authenticates `user`/`password` the way `mode` says (checking
 /// the token or the decrypted password itself, independently of shardgate's code), answers OK or ERR.
 async fn fake_mysql8(mode: Mode, password: &'static [u8]) -> (std::net::SocketAddr, tokio::task::JoinHandle<bool>) {
+    // The RSA key is made before anyone connects: unoptimised key generation on a busy 2-core machine
+    // can take longer than the proxy's login timeout, which would fail the test for the wrong reason.
+    let key = matches!(mode, Mode::FullWithRsa).then(|| RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
@@ -102,7 +105,7 @@ async fn fake_mysql8(mode: Mode, password: &'static [u8]) -> (std::net::SocketAd
                 if ask.payload[..] != [0x02] {
                     return false;
                 }
-                let key = RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap();
+                let key = key.expect("made for FullWithRsa");
                 let pem = key.to_public_key().to_public_key_pem(rsa::pkcs8::LineEnding::LF).unwrap();
                 let mut msg = vec![0x01];
                 msg.extend_from_slice(pem.as_bytes());
@@ -127,7 +130,7 @@ async fn fake_mysql8(mode: Mode, password: &'static [u8]) -> (std::net::SocketAd
 async fn shardgate_logs_in_to_mysql8_backends_with_caching_sha2_password() {
     for mode in [Mode::Fast, Mode::FullWithRsa, Mode::SwitchFromNative] {
         let (addr, server) = fake_mysql8(mode, b"s3cret").await;
-        let rule: shardgate::config::rules::DataSourceRule = toml::from_str(&format!("primary = \"{addr}\"\nuser = \"app\"\npassword = \"s3cret\"\n")).unwrap();
+        let rule: shardgate::config::rules::DataSourceRule = toml::from_str(&format!("primary = \"{addr}\"\nuser = \"app\"\npassword = \"s3cret\"\nconnect_timeout_ms = 30000\n")).unwrap();
         let variant = Variant { caps: cap::DEPRECATE_EOF | cap::MULTI_RESULTS | cap::PS_MULTI_RESULTS, collation: 45 };
         let conn = BackendConn::connect("mysql8", &rule, variant, None).await;
         let accepted = server.await.unwrap();
@@ -137,7 +140,7 @@ async fn shardgate_logs_in_to_mysql8_backends_with_caching_sha2_password() {
     }
     // A wrong password is an error, not a hang.
     let (addr, server) = fake_mysql8(Mode::FullWithRsa, b"s3cret").await;
-    let rule: shardgate::config::rules::DataSourceRule = toml::from_str(&format!("primary = \"{addr}\"\nuser = \"app\"\npassword = \"nope\"\n")).unwrap();
+    let rule: shardgate::config::rules::DataSourceRule = toml::from_str(&format!("primary = \"{addr}\"\nuser = \"app\"\npassword = \"nope\"\nconnect_timeout_ms = 30000\n")).unwrap();
     let variant = Variant { caps: cap::DEPRECATE_EOF, collation: 45 };
     assert!(BackendConn::connect("mysql8", &rule, variant, None).await.is_err());
     assert!(!server.await.unwrap());
