@@ -43,7 +43,7 @@ enum Command {
         #[arg(long)]
         prefix: String,
         #[command(subcommand)]
-        op: RulesCommand,
+        op: shardgate::fleet::cli::RulesOp,
     },
     /// The fleet's instances as registered in etcd; exits 1 if one runs older rules than etcd holds.
     Fleet {
@@ -80,35 +80,6 @@ enum Command {
         /// The rules file (TOML).
         #[arg(short, long)]
         config: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum RulesCommand {
-    /// Print the rules with a first line naming their revision (keep it: push reads it).
-    Get,
-    /// Validate FILE as `check` does, then write it unless the rules changed since the revision it was
-    /// based on (its first line, or --revision); the loser of two concurrent pushes is told so.
-    Push {
-        /// The edited rules.
-        file: PathBuf,
-        /// The revision FILE was based on (0 for the very first push).
-        #[arg(long)]
-        revision: Option<i64>,
-        /// Overwrite whatever revision is there.
-        #[arg(long)]
-        force: bool,
-    },
-    /// The last N revisions (etcd's history).
-    History {
-        /// How many.
-        #[arg(short, default_value_t = 10)]
-        n: usize,
-    },
-    /// Push an older revision's document again as the newest revision.
-    Rollback {
-        /// The revision to return to.
-        rev: i64,
     },
 }
 
@@ -172,13 +143,6 @@ fn main() -> ExitCode {
             if matches!(plan, shardgate::plan::Plan::Refuse(_)) { ExitCode::FAILURE } else { ExitCode::SUCCESS }
         }
         Command::Rules { etcd, prefix, op } => {
-            use shardgate::fleet::cli::RulesOp;
-            let op = match op {
-                RulesCommand::Get => RulesOp::Get,
-                RulesCommand::Push { file, revision, force } => RulesOp::Push { file, revision, force },
-                RulesCommand::History { n } => RulesOp::History(n),
-                RulesCommand::Rollback { rev } => RulesOp::Rollback(rev),
-            };
             runtime().block_on(shardgate::fleet::cli::rules(shardgate::fleet::cli::Target { etcd, prefix }, op))
         }
         Command::Fleet { etcd, prefix, op: FleetCommand::Status } => {

@@ -55,12 +55,15 @@ pub async fn reload(live: &Live) -> Result<String, String> {
     };
     match read() {
         Ok((rules, path)) => install(live, rules, &path.display().to_string()).await,
-        Err(e) => {
-            old.metrics.reloads_failed.increment(1);
-            tracing::error!(error = %e, "rules NOT reloaded; the previous rules keep serving");
-            Err(e)
-        }
+        Err(e) => Err(refused(&old, e)),
     }
+}
+
+/// Counts and logs rules that were not taken (invalid, or changing what cannot change live); returns why.
+pub fn refused(shared: &Shared, why: String) -> String {
+    shared.metrics.reloads_failed.increment(1);
+    tracing::error!(error = %why, "rules NOT reloaded; the previous rules keep serving");
+    why
 }
 
 /// Swaps in `rules` (already validated) unless they change what cannot change live; `origin` names where
@@ -91,11 +94,7 @@ pub async fn install(live: &Live, rules: Rules, origin: &str) -> Result<String, 
             tracing::info!(%summary, %origin, "rules reloaded");
             Ok(summary)
         }
-        Err(e) => {
-            old.metrics.reloads_failed.increment(1);
-            tracing::error!(error = %e, "rules NOT reloaded; the previous rules keep serving");
-            Err(e)
-        }
+        Err(e) => Err(refused(&old, e)),
     }
 }
 

@@ -18,6 +18,16 @@ pub use crate::shared::Shared;
 /// The state in force, as sessions and the reloader see it.
 pub type Live = Arc<ArcSwap<Shared>>;
 
+/// Where a server's rules come from, and so what reloads them.
+enum Source {
+    /// Given by the caller: reloaded by nobody.
+    Given,
+    /// A rules file: SIGHUP, RELOAD RULES and changes to the file.
+    File(std::path::PathBuf),
+    /// A fleet's etcd: every new revision.
+    Fleet(Arc<crate::fleet::Fleet>),
+}
+
 /// A bound, not yet serving, shardgate server.
 pub struct Server {
     listener: TcpListener,
@@ -29,7 +39,7 @@ impl Server {
     /// version comes from the rules or from one login to the default data source; if that data source is down,
     /// the server still starts.
     pub async fn bind(rules: Rules) -> io::Result<Server> {
-        Self::bind_with(rules, None).await
+        Self::bind_with(rules, Source::Given).await
     }
 
     /// Like [`Server::bind`] with the rules read from `path`, which SIGHUP, `RELOAD RULES` and changes to
@@ -39,7 +49,7 @@ impl Server {
             let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
             io::Error::new(io::ErrorKind::InvalidInput, text.join("\n"))
         })?;
-        Self::bind_with(rules, Some(path.to_path_buf())).await
+        Self::bind_with(rules, Source::File(path.to_path_buf())).await
     }
 
     /// Like [`Server::bind`] for a member of a fleet: the rules come from etcd (or the local cache while
@@ -50,29 +60,33 @@ impl Server {
         let boot = crate::fleet::Bootstrap::load(path).map_err(invalid)?;
         let fleet = Arc::new(crate::fleet::Fleet::new(boot).await.map_err(invalid)?);
         let rules = crate::fleet::watch::initial(&fleet).await.map_err(invalid)?;
-        let listener = listen(rules.server.listen)?;
         // The decision log is opened first with this instance's id as its gtrid prefix; Shared::build finds
-        // it open (one log per file in a process).
+        // it open (one log per file in a process) while this handle lives.
         let xa_log = crate::backend::xa_log::XaLog::open_as(&rules.xa_log, Some(&crate::fleet::xa::prefix_for(fleet.boot.instance())))?;
         let _ = fleet.xa_prefix.set(xa_log.prefix().to_string());
-        let mut shared = Shared::build(rules, None, None).await?;
-        shared.fleet = Some(fleet.clone());
-        let live: Live = Arc::new(ArcSwap::from_pointee(shared));
-        crate::reload::publish_metrics(&live);
-        crate::fleet::watch::spawn(&live, fleet.clone());
-        crate::fleet::xa::spawn(&live, fleet.clone());
-        crate::fleet::membership::spawn(fleet, listener.local_addr()?);
-        drop(xa_log);
-        Ok(Server { listener, live })
+        Self::bind_with(rules, Source::Fleet(fleet)).await
     }
 
-    async fn bind_with(rules: Rules, path: Option<std::path::PathBuf>) -> io::Result<Server> {
+    async fn bind_with(rules: Rules, source: Source) -> io::Result<Server> {
         let listener = listen(rules.server.listen)?;
-        let shared = Shared::build(rules, path.clone(), None).await?;
+        let path = match &source {
+            Source::File(p) => Some(p.clone()),
+            _ => None,
+        };
+        let mut shared = Shared::build(rules, path, None).await?;
+        if let Source::Fleet(fleet) = &source {
+            shared.fleet = Some(fleet.clone());
+        }
         let live: Live = Arc::new(ArcSwap::from_pointee(shared));
         crate::reload::publish_metrics(&live);
-        if let Some(path) = path {
-            crate::reload::watch(&live, &path);
+        match source {
+            Source::Given => {}
+            Source::File(path) => crate::reload::watch(&live, &path),
+            Source::Fleet(fleet) => {
+                crate::fleet::watch::spawn(&live, fleet.clone());
+                crate::fleet::xa::spawn(&live, fleet.clone());
+                crate::fleet::membership::spawn(fleet, listener.local_addr()?);
+            }
         }
         Ok(Server { listener, live })
     }

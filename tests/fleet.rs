@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{ds0_port, rules_text, unique};
+use common::{rules_text, unique};
 use mysql_async::prelude::*;
 
 fn endpoints() -> String {
@@ -233,13 +233,11 @@ async fn a_fleet_follows_etcd_through_changes_and_outages() {
     std::fs::create_dir_all(&dir).unwrap();
     let fleet = Fleet { prefix: format!("/shardgate-test/{}", unique("f")), dir: dir.clone() };
     let (t, seq) = (unique("ft"), unique("fs"));
-    let mut admin = common::direct(ds0_port(), Some("demo")).await;
     for ds in [common::ds0_port(), common::ds1_port()] {
         let mut c = common::direct(ds, Some("demo")).await;
         c.query_drop(format!("CREATE TABLE {t} (id BIGINT PRIMARY KEY, v BIGINT)")).await.unwrap();
         c.query_drop(format!("CREATE TABLE {seq} (id BIGINT PRIMARY KEY, who VARCHAR(8))")).await.unwrap();
     }
-    admin.query_drop("SELECT 1").await.unwrap();
 
     // The first push must say it creates the document (--revision 0); an unvalidated file is refused.
     let first = dir.join("rules.toml");

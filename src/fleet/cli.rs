@@ -14,23 +14,41 @@ pub struct Target {
     pub prefix: String,
 }
 
-/// What `shardgate rules` can do.
+/// What `shardgate rules` can do (its subcommands, as the command line shows them).
+#[derive(clap::Subcommand)]
 pub enum RulesOp {
-    /// Print the document with its revision header.
+    /// Print the rules with a first line naming their revision (keep it: push reads it).
     Get,
-    /// Validate a file and write it with a compare-and-swap.
+    /// Validate FILE as `check` does, then write it unless the rules changed since the revision it was
+    /// based on (its first line, or --revision); the loser of two concurrent pushes is told so.
     Push {
-        /// The edited document.
+        /// The edited rules.
         file: std::path::PathBuf,
-        /// The revision it was based on, when its header does not say (0: the key must not exist yet).
+        /// The revision FILE was based on (0 for the very first push).
+        #[arg(long)]
         revision: Option<i64>,
-        /// Overwrite whatever is there.
+        /// Overwrite whatever revision is there.
+        #[arg(long)]
         force: bool,
     },
-    /// The last `n` revisions.
-    History(usize),
-    /// Write revision `rev`'s document as the newest revision.
-    Rollback(i64),
+    /// The last N revisions (etcd's history).
+    History {
+        /// How many.
+        #[arg(short, default_value_t = 10)]
+        n: usize,
+    },
+    /// Push an older revision's document again as the newest revision.
+    Rollback {
+        /// The revision to return to.
+        rev: i64,
+    },
+}
+
+impl Target {
+    /// The fleet's keys and a (lazy) etcd client.
+    async fn open(&self) -> Result<(etcd_client::Client, Keys), String> {
+        Ok((connect(&self.etcd).await?, Keys { prefix: self.prefix.trim_end_matches('/').to_string() }))
+    }
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -68,9 +86,8 @@ async fn write(client: &etcd_client::Client, keys: &Keys, text: &str, expected: 
 
 /// Runs a `shardgate rules` command.
 pub async fn rules(target: Target, op: RulesOp) -> ExitCode {
-    let keys = Keys { prefix: target.prefix.trim_end_matches('/').to_string() };
-    let client = match connect(&target.etcd).await {
-        Ok(c) => c,
+    let (client, keys) = match target.open().await {
+        Ok(open) => open,
         Err(e) => return fail(e),
     };
     match op {
@@ -104,7 +121,7 @@ pub async fn rules(target: Target, op: RulesOp) -> ExitCode {
             };
             write(&client, &keys, &stored, Some(expected)).await
         }
-        RulesOp::History(n) => match rules_store::history(&client, &keys.rules(), n).await {
+        RulesOp::History { n } => match rules_store::history(&client, &keys.rules(), n).await {
             Ok(docs) if docs.is_empty() => fail(format!("no rules at {}", keys.rules())),
             Ok(docs) => {
                 for d in docs {
@@ -115,7 +132,7 @@ pub async fn rules(target: Target, op: RulesOp) -> ExitCode {
             }
             Err(e) => fail(format!("etcd: {e}")),
         },
-        RulesOp::Rollback(rev) => {
+        RulesOp::Rollback { rev } => {
             let old = match rules_store::get(&client, &keys.rules(), Some(rev)).await {
                 Ok(Some(d)) if d.revision == rev => d,
                 Ok(Some(d)) => return fail(format!("revision {rev} is not a revision of the rules (the document then was revision {}); see `shardgate rules history`", d.revision)),
@@ -136,9 +153,8 @@ pub async fn rules(target: Target, op: RulesOp) -> ExitCode {
 
 /// `shardgate fleet status`: every registered instance, flagged when behind; exit 1 if any is.
 pub async fn status(target: Target) -> ExitCode {
-    let keys = Keys { prefix: target.prefix.trim_end_matches('/').to_string() };
-    let client = match connect(&target.etcd).await {
-        Ok(c) => c,
+    let (client, keys) = match target.open().await {
+        Ok(open) => open,
         Err(e) => return fail(e),
     };
     match super::membership::list(&client, &keys).await {

@@ -81,11 +81,7 @@ async fn apply(live: &Live, fleet: &Fleet, doc: Doc) -> Result<String, String> {
     let origin = format!("etcd:{}@{}", fleet.keys.rules(), doc.revision);
     let installed = match parse(fleet, &doc) {
         Ok(rules) => crate::reload::install(live, rules, &origin).await,
-        Err(e) => {
-            live.load().metrics.reloads_failed.increment(1);
-            tracing::error!(error = %e, revision = doc.revision, "rules revision refused; the previous rules keep serving");
-            Err(e)
-        }
+        Err(e) => Err(crate::reload::refused(&live.load(), e)), // e names etcd:<key>@<revision>
     };
     match &installed {
         Ok(_) => {
