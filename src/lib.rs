@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod plan;
 pub mod protocol;
 pub mod reload;
+pub mod reshard;
 pub mod server;
 pub mod session;
 pub mod shared;

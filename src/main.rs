@@ -72,6 +72,11 @@ enum Command {
     /// Print the `password_hash` line for a password read from standard input (one line), so the rules
     /// need not hold plain passwords: `echo -n 'secret' | shardgate passwd`.
     Passwd,
+    /// Online resharding: so far `plan` (what would move where). Moving the rows is not built yet.
+    Reshard {
+        #[command(subcommand)]
+        op: ReshardCommand,
+    },
     /// Validate a rules file and exit: 0 if valid, 1 with `file:line:column: key: message` lines if not.
     ///
     /// Checks syntax, unknown keys, value types and ranges, and references between sections (a schema's
@@ -80,6 +85,21 @@ enum Command {
         /// The rules file (TOML).
         #[arg(short, long)]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReshardCommand {
+    /// Show what changing the rules to NEW_RULES would move: per table, which node's keys go to which node,
+    /// the share and the estimated rows and bytes (information_schema sizes times a sample of the keys),
+    /// and what would be refused. Reads the primaries of the rules in force; changes nothing.
+    Plan {
+        /// The rules in force (TOML).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The new rules (TOML): the same tables on more or fewer nodes.
+        #[arg(long)]
+        to: PathBuf,
     },
 }
 
@@ -141,6 +161,24 @@ fn main() -> ExitCode {
                 println!("{ds}\t{text}");
             }
             if matches!(plan, shardgate::plan::Plan::Refuse(_)) { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        }
+        Command::Reshard { op: ReshardCommand::Plan { config, to } } => {
+            let (Some(old), Some(new)) = (load(&config), load(&to)) else { return ExitCode::FAILURE };
+            let moves = match shardgate::reshard::plan::diff(&old, &new) {
+                Ok(m) => m,
+                Err(refused) => {
+                    for r in refused {
+                        eprintln!("refused: {r}");
+                    }
+                    return ExitCode::FAILURE;
+                }
+            };
+            let estimate = runtime().block_on(shardgate::reshard::estimate::estimate(&old, &moves));
+            print!("{}", shardgate::reshard::estimate::render(&estimate, shardgate::reshard::estimate::ideal_share(&moves[0])));
+            for r in &estimate.refused {
+                eprintln!("refused: {r}");
+            }
+            if estimate.refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Command::Rules { etcd, prefix, op } => {
             runtime().block_on(shardgate::fleet::cli::rules(shardgate::fleet::cli::Target { etcd, prefix }, op))

@@ -117,17 +117,22 @@ fn ssl_opts(rule: &DataSourceRule) -> Option<mysql_async::SslOpts> {
     }
 }
 
-/// Checks one replica every `health_check_interval_ms` for as long as the process runs (or until `health`
-/// has no other owner, i.e. the rules it belongs to were replaced). `ejections` is woken whenever a replica
-/// leaves service, so reads in flight on it stop waiting for a server that will not answer.
-pub fn spawn(name: String, address: SocketAddr, rule: &DataSourceRule, health: Arc<NodeHealth>, ejections: Arc<tokio::sync::Notify>) {
-    let opts = mysql_async::OptsBuilder::default()
+/// mysql_async options for a control-plane connection to `address` with the data source's login and TLS.
+pub fn control_opts(address: SocketAddr, rule: &DataSourceRule) -> mysql_async::OptsBuilder {
+    mysql_async::OptsBuilder::default()
         .ip_or_hostname(address.ip().to_string())
         .tcp_port(address.port())
         .user(Some(rule.user.clone()))
         .pass(Some(rule.password.clone()))
         .prefer_socket(false)
-        .ssl_opts(ssl_opts(rule));
+        .ssl_opts(ssl_opts(rule))
+}
+
+/// Checks one replica every `health_check_interval_ms` for as long as the process runs (or until `health`
+/// has no other owner, i.e. the rules it belongs to were replaced). `ejections` is woken whenever a replica
+/// leaves service, so reads in flight on it stop waiting for a server that will not answer.
+pub fn spawn(name: String, address: SocketAddr, rule: &DataSourceRule, health: Arc<NodeHealth>, ejections: Arc<tokio::sync::Notify>) {
+    let opts = control_opts(address, rule);
     let interval = Duration::from_millis(rule.health_check_interval_ms);
     let timeout = Duration::from_millis(rule.health_check_timeout_ms);
     let health = Arc::downgrade(&health);

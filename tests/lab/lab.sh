@@ -10,7 +10,10 @@ PATH=$PATH:/usr/sbin:/sbin # mariadbd lives in /usr/sbin, not on a normal user's
 
 # ds0-replica2 (a second replica of ds0) comes last so the older offsets stay as they were.
 INSTANCES=(ds0-primary ds0-replica ds1-primary ds1-replica reference ds0-replica2)
-declare -A OFFSET=([ds0-primary]=0 [ds0-replica]=1 [ds1-primary]=2 [ds1-replica]=3 [reference]=4 [ds0-replica2]=5)
+# A third shard (ds2) starts only on demand (`shard3-up`): resharding grows the lab from two shards to three.
+SHARD3=(ds2-primary ds2-replica)
+declare -A OFFSET=([ds0-primary]=0 [ds0-replica]=1 [ds1-primary]=2 [ds1-replica]=3 [reference]=4 [ds0-replica2]=5
+  [ds2-primary]=6 [ds2-replica]=7)
 declare -A PRIMARY_OF=([ds0-replica]=ds0-primary [ds1-replica]=ds1-primary [ds0-replica2]=ds0-primary)
 
 log() { echo "lab: $*" >&2; }
@@ -246,6 +249,8 @@ LAB_DS1_PRIMARY_PORT=$(port_of ds1-primary)
 LAB_DS1_REPLICA_PORT=$(port_of ds1-replica)
 LAB_REFERENCE_PORT=$(port_of reference)
 LAB_DS0_REPLICA2_PORT=$(port_of ds0-replica2)
+LAB_DS2_PRIMARY_PORT=$(port_of ds2-primary)
+LAB_DS2_REPLICA_PORT=$(port_of ds2-replica)
 LAB_APP_USER=app
 LAB_APP_PASSWORD=app
 LAB_ETCD_ENDPOINTS=$(etcd_endpoints)
@@ -284,8 +289,25 @@ cmd_up() {
 cmd_down() {
   [[ -d $LAB_DIR ]] || return 0
   lock
-  stop_instances "${INSTANCES[@]}" template
+  stop_instances "${INSTANCES[@]}" "${SHARD3[@]}" template
   etcd_down
+}
+
+# The third shard: a primary and its replica with the same databases as the others; idempotent.
+cmd_shard3_up() {
+  [[ -f $LAB_DIR/template/.ready ]] || die "the lab is not up; run 'up' first"
+  lock
+  local n started=()
+  for n in "${SHARD3[@]}"; do
+    pid_of "$n" >/dev/null || { start_instance "$n"; started+=("$n"); }
+  done
+  for n in "${started[@]}"; do wait_ping "$n"; done
+  PRIMARY_OF[ds2-replica]=ds2-primary
+  setup_replica ds2-replica
+  [[ $(sql ds2-primary -e "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('demo','sbtest')") == 2 ]] ||
+    sql ds2-primary -e 'CREATE DATABASE IF NOT EXISTS demo; CREATE DATABASE IF NOT EXISTS sbtest;'
+  wait_caught_up ds2-replica
+  log "shard3 up: ports $(port_of ds2-primary) (primary), $(port_of ds2-replica) (replica)"
 }
 
 cmd_wipe() {
@@ -323,5 +345,7 @@ case ${1:-} in
   # The fleet tests stop and start etcd members: etcd-down [member…] / etcd-up [member…] (default all).
   etcd-up) shift; lock; etcd_up "$@" ;;
   etcd-down) shift; etcd_down "$@" ;;
-  *) echo "usage: $0 up|down|status|wipe|etcd-up|etcd-down   (env: LAB_DIR, LAB_PORT, LAB_WIPE=1 with down)" >&2; exit 2 ;;
+  shard3-up) cmd_shard3_up ;;
+  shard3-down) lock; stop_instances "${SHARD3[@]}" ;;
+  *) echo "usage: $0 up|down|status|wipe|etcd-up|etcd-down|shard3-up|shard3-down   (env: LAB_DIR, LAB_PORT, LAB_WIPE=1 with down)" >&2; exit 2 ;;
 esac

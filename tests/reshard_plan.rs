@@ -1,0 +1,116 @@
+//! `shardgate reshard plan` against the lab grown to three shards: the moves it reports go only to the new
+//! node, their estimated rows match the rows that really move, and what is not a reshard is refused.
+
+mod common;
+
+use mysql_async::prelude::Queryable;
+use shardgate::sharding::key::Literal;
+
+fn lab_dir() -> String {
+    std::env::var("LAB_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-lab").to_string())
+}
+
+fn shard3_up() -> u16 {
+    let status = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/lab.sh"))
+        .arg("shard3-up")
+        .env("LAB_DIR", lab_dir())
+        .env("LAB_PORT", common::lab_port().to_string())
+        .status()
+        .expect("run tests/lab/lab.sh shard3-up");
+    assert!(status.success(), "lab.sh shard3-up failed");
+    common::lab_port() + 6
+}
+
+fn rules(table: &str, nodes: &str, algorithm: &str, ds2: u16) -> String {
+    common::rules_text(&format!(
+        r#"
+[schemas.demo.tables.{table}]
+sharding_column = "id"
+actual_nodes = "{nodes}"
+algorithm = "{algorithm}"
+
+[data_sources.ds_2]
+primary = "127.0.0.1:{ds2}"
+user = "app"
+password = "app"
+"#
+    ))
+}
+
+fn write(name: &str, text: &str) -> std::path::PathBuf {
+    let p = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{}-{name}.toml", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn plan(config: &std::path::Path, to: &std::path::Path) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardgate"))
+        .args(["reshard", "plan", "--config"])
+        .arg(config)
+        .arg("--to")
+        .arg(to)
+        .output()
+        .expect("run shardgate reshard plan");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_two_to_three_reports_the_moving_keys_and_refuses_what_is_not_a_reshard() {
+    common::require_lab();
+    let ds2 = shard3_up();
+    let t = common::unique("rplan");
+    let two = rules(&t, &format!("ds_${{0..1}}.{t}"), "consistent_hash", ds2);
+    let three = two.replace(&format!("ds_${{0..1}}.{t}"), &format!("ds_${{0..2}}.{t}"));
+    let proxy = common::start_proxy_with(|_| two.clone()).await;
+    let mut c = mysql_async::Conn::new(common::opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(20))")).await.unwrap();
+    const N: i128 = 3000;
+    for chunk in (1..=N).collect::<Vec<_>>().chunks(500) {
+        let values: Vec<String> = chunk.iter().map(|i| format!("({i}, 'v{i}')")).collect();
+        c.query_drop(format!("INSERT INTO {t} (id, v) VALUES {}", values.join(","))).await.unwrap();
+    }
+    // InnoDB's TABLE_ROWS is an estimate refreshed by ANALYZE; the plan reads it.
+    for port in [common::ds0_port(), common::ds1_port()] {
+        common::direct(port, Some("demo")).await.query_drop(format!("ANALYZE TABLE {t}")).await.unwrap();
+    }
+
+    // The rows that really move, by the same rings the proxy routes with.
+    let (two_path, three_path) = (write("two", &two), write("three", &three));
+    let moves = shardgate::reshard::plan::diff(&shardgate::config::load(&two_path).unwrap(), &shardgate::config::load(&three_path).unwrap()).unwrap();
+    let m = &moves[0];
+    let mut really = [0u64; 2];
+    for id in 1..=N {
+        let from = m.old.node_for(&Literal::Int(id)).unwrap();
+        if m.destination(from, &Literal::Int(id)).is_some() {
+            really[from] += 1;
+        }
+    }
+
+    let (ok, out, err) = plan(&two_path, &three_path);
+    assert!(ok, "plan failed: {out}\n{err}");
+    println!("{out}");
+    let mut estimated = [0u64; 2];
+    for line in out.lines().filter(|l| l.starts_with(&format!("demo.{t} "))) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f[2], format!("ds_2.{t}"), "a key moved between the old nodes: {line}");
+        let from = if f[1] == format!("ds_0.{t}") { 0 } else { 1 };
+        estimated[from] = f[4].parse().unwrap();
+    }
+    for i in 0..2 {
+        let (e, r) = (estimated[i] as f64, really[i] as f64);
+        assert!(r > 0.0 && (e - r).abs() <= r * 0.25, "ds_{i}: estimated {e} rows, really {r}");
+    }
+    let share = (really[0] + really[1]) as f64 / N as f64;
+    assert!((0.22..0.45).contains(&share), "moved share {share} (ideal 1/3)");
+    assert!(out.contains("ideal share for the nodes added or removed is 33.3%"), "{out}");
+
+    // Going back from three to two: the third node's table must exist to be measured; here it does not.
+    let (ok, _, err) = plan(&three_path, &two_path);
+    assert!(!ok && err.contains(&format!("ds_2.{t}")) && err.contains("does not exist"), "{err}");
+    // A change of algorithm is not a reshard.
+    let modulo = write("mod", &three.replace("algorithm = \"consistent_hash\"", "algorithm = \"mod\""));
+    let (ok, _, err) = plan(&two_path, &modulo);
+    assert!(!ok && err.contains("algorithm") && err.contains(&format!("demo.{t}")), "{err}");
+
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+}
