@@ -114,3 +114,62 @@ async fn plan_two_to_three_reports_the_moving_keys_and_refuses_what_is_not_a_res
 
     c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }
+
+/// Reads the binlog until `n` row changes of `table` arrived; returns them and the commit positions seen.
+async fn changes_of(
+    reader: &mut shardgate::reshard::binlog::BinlogReader,
+    table: &str,
+    n: usize,
+) -> (Vec<shardgate::reshard::binlog::Change>, Vec<shardgate::reshard::binlog::Position>) {
+    use shardgate::reshard::binlog::Item;
+    let (mut changes, mut commits) = (Vec::new(), Vec::new());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while changes.len() < n {
+        let item = tokio::time::timeout_at(deadline, reader.next()).await.expect("binlog changes within 20 s").expect("binlog read");
+        match item {
+            Item::Rows { database, table: t, changes: c } if database == "demo" && t == table => changes.extend(c),
+            Item::Commit(p) => commits.push(p),
+            _ => {}
+        }
+    }
+    (changes, commits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binlog_reader_decodes_mariadb_row_events_and_resumes_at_a_commit() {
+    use mysql_async::Value as V;
+    use shardgate::reshard::binlog::{current, BinlogReader, Change};
+    common::require_lab();
+    let port = shard3_up();
+    let text = rules("unused", "ds_${0..1}.unused", "consistent_hash", port);
+    let rules = shardgate::config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+    let ds = &rules.data_sources["ds_2"];
+    let t = common::unique("rbin");
+    let start = current("ds_2", ds).await.unwrap();
+    let mut c = common::direct(port, Some("demo")).await;
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(20), d DECIMAL(10,2), n INT NULL)")).await.unwrap();
+    c.query_drop(format!("INSERT INTO {t} VALUES (1, 'a', 1.50, NULL), (2, 'b', 2.00, 7)")).await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET v = 'a2' WHERE id = 1")).await.unwrap();
+    c.query_drop(format!("DELETE FROM {t} WHERE id = 2")).await.unwrap();
+
+    let mut reader = BinlogReader::open("ds_2", ds, &start, 0x7fff_0001).await.unwrap();
+    let (got, commits) = changes_of(&mut reader, &t, 4).await;
+    let row = |id: i64, v: &str, d: &str, n: Option<i64>| vec![V::Int(id), V::Bytes(v.into()), V::Bytes(d.into()), n.map_or(V::NULL, V::Int)];
+    assert_eq!(
+        got,
+        vec![
+            Change::Insert(row(1, "a", "1.50", None)),
+            Change::Insert(row(2, "b", "2.00", Some(7))),
+            Change::Update(row(1, "a", "1.50", None), row(1, "a2", "1.50", None)),
+            Change::Delete(row(2, "b", "2.00", Some(7))),
+        ]
+    );
+    // The CREATE TABLE and the INSERT's transaction are commits; reopening after the INSERT's commit starts
+    // with the UPDATE.
+    assert!(commits.len() >= 2 && commits.iter().all(|p| *p > start), "{commits:?} after {start:?}");
+    let after_insert = commits[1].clone();
+    let mut again = BinlogReader::open("ds_2", ds, &after_insert, 0x7fff_0002).await.unwrap();
+    let (resumed, _) = changes_of(&mut again, &t, 2).await;
+    assert!(matches!(&resumed[0], Change::Update(..)) && matches!(&resumed[1], Change::Delete(..)), "{resumed:?}");
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+}
