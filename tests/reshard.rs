@@ -173,3 +173,63 @@ async fn the_binlog_reader_decodes_mariadb_row_events_and_resumes_at_a_commit() 
     assert!(matches!(&resumed[0], Change::Update(..)) && matches!(&resumed[1], Change::Delete(..)), "{resumed:?}");
     c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_moves_exactly_the_leaving_rows_and_resumes_from_its_cursor() {
+    use shardgate::reshard::copy::{prepare, Copier, CopyProgress};
+    common::require_lab();
+    let ds2 = shard3_up();
+    let t = common::unique("rcopy");
+    let two = rules(&t, &format!("ds_${{0..1}}.{t}"), "consistent_hash", ds2);
+    let three = two.replace(&format!("ds_${{0..1}}.{t}"), &format!("ds_${{0..2}}.{t}"));
+    let proxy = common::start_proxy_with(|_| two.clone()).await;
+    let mut c = mysql_async::Conn::new(common::opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(20), d DECIMAL(12,4), n DOUBLE NULL)")).await.unwrap();
+    const N: i64 = 2000;
+    let values: Vec<String> = (1..=N).map(|i| format!("({i}, 'v{i}', {i}.0125, {})", if i % 7 == 0 { "NULL".into() } else { format!("{i}.5e-3") })).collect();
+    c.query_drop(format!("INSERT INTO {t} VALUES {}", values.join(","))).await.unwrap();
+
+    let (old, new) = (shardgate::config::parse(&two, "a.toml".as_ref()).unwrap(), shardgate::config::parse(&three, "b.toml".as_ref()).unwrap());
+    let moves = shardgate::reshard::plan::diff(&old, &new).unwrap();
+    let m = &moves[0];
+    assert_eq!(prepare(&old, &new, m).await.unwrap(), vec![format!("ds_2.{t}")]);
+    // Node 0: two chunks, then the copier is dropped (a crash) and a new one resumes from the progress.
+    let mut p0 = CopyProgress::default();
+    {
+        let mut copier = Copier::open(&old, &new, m, 0).await.unwrap();
+        assert!(copier.chunk(&mut p0, 300).await.unwrap());
+        assert!(copier.chunk(&mut p0, 300).await.unwrap());
+    }
+    assert_eq!(p0.scanned, 600);
+    let mut copier = Copier::open(&old, &new, m, 0).await.unwrap();
+    while copier.chunk(&mut p0, 300).await.unwrap() {}
+    // Node 1 in one go; then node 0 again from the start: REPLACE makes the repeat harmless.
+    let mut p1 = CopyProgress::default();
+    let mut copier = Copier::open(&old, &new, m, 1).await.unwrap();
+    while copier.chunk(&mut p1, 500).await.unwrap() {}
+    let mut again = CopyProgress::default();
+    let mut copier = Copier::open(&old, &new, m, 0).await.unwrap();
+    while copier.chunk(&mut again, 1000).await.unwrap() {}
+    assert_eq!(again.copied, p0.copied);
+    assert_eq!(p0.scanned + p1.scanned, N as u64);
+
+    let expected: Vec<i64> = (1..=N)
+        .filter(|&i| {
+            let from = m.old.node_for(&Literal::Int(i.into())).unwrap();
+            m.destination(from, &Literal::Int(i.into())).is_some()
+        })
+        .collect();
+    assert_eq!(p0.copied + p1.copied, expected.len() as u64);
+    let mut d2 = common::direct(ds2, Some("demo")).await;
+    let landed: Vec<(i64, String, String, Option<f64>)> = d2.query(format!("SELECT id, v, CAST(d AS CHAR), n FROM {t} ORDER BY id")).await.unwrap();
+    assert_eq!(landed.iter().map(|r| r.0).collect::<Vec<_>>(), expected, "the new node holds exactly the leaving rows");
+    for (id, v, d, n) in &landed {
+        assert_eq!((v.clone(), d.clone()), (format!("v{id}"), format!("{id}.0125")));
+        assert_eq!(*n, (id % 7 != 0).then(|| format!("{id}.5e-3").parse::<f64>().unwrap()));
+    }
+    // The sources are untouched until cut-over.
+    let total: Option<i64> = c.query_first(format!("SELECT COUNT(*) FROM {t}")).await.unwrap();
+    assert_eq!(total, Some(N));
+    d2.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+}

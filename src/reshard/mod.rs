@@ -6,3 +6,4 @@
 pub mod plan;
 pub mod estimate;
 pub mod binlog;
+pub mod copy;

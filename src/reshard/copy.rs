@@ -1,0 +1,155 @@
+//! Resharding's prepare and copy phases for one table. Prepare creates the table on the nodes the new rules
+//! add, with the source's exact DDL. Copy walks one source node in primary-key order in bounded chunks
+//! (binary protocol, so every value keeps its type), keeps the rows whose key leaves that node, and writes
+//! them on their new node with REPLACE: a chunk copied twice (after a crash between a chunk and the
+//! progress that records it) changes nothing, so progress is just the last key copied.
+
+use std::collections::{BTreeMap, HashMap};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Params, Row, Value};
+
+use super::plan::TableMove;
+use crate::config::Rules;
+use crate::sharding::key::Literal;
+
+/// How far the copy of one source node got; persisted between chunks.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CopyProgress {
+    /// The primary key of the last row read, as SQL literals (`None`: from the start).
+    pub cursor: Option<Vec<String>>,
+    /// Rows read on the source.
+    pub scanned: u64,
+    /// Rows written on their new node.
+    pub copied: u64,
+    /// The whole node was read.
+    pub done: bool,
+}
+
+fn ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+async fn connect(rules: &Rules, ds: &str) -> Result<Conn, String> {
+    let rule = rules.data_sources.get(ds).ok_or_else(|| format!("unknown data source {ds}"))?;
+    Conn::new(crate::backend::health::control_opts(rule.primary, rule)).await.map_err(|e| format!("cannot connect to {ds} ({}): {e}", rule.primary))
+}
+
+/// Creates the table on every node the new rules add (if it is missing), with the DDL of the first old
+/// node; returns the nodes where it was created.
+pub async fn prepare(old: &Rules, new: &Rules, m: &TableMove) -> Result<Vec<String>, String> {
+    let source = &m.old.nodes[0];
+    let mut conn = connect(old, &source.data_source).await?;
+    let ddl: Option<(String, String)> =
+        conn.query_first(format!("SHOW CREATE TABLE {}.{}", ident(&m.database), ident(&source.table))).await.map_err(|e| e.to_string())?;
+    let ddl = ddl.ok_or_else(|| format!("{}.{} has no definition on {}", m.database, source.table, source.data_source))?.1;
+    let mut created = Vec::new();
+    for node in m.added() {
+        let text = ddl.replacen(&format!("CREATE TABLE {}", ident(&source.table)), &format!("CREATE TABLE IF NOT EXISTS {}.{}", ident(&m.database), ident(&node.table)), 1);
+        let mut target = connect(new, &node.data_source).await?;
+        target.query_drop(text).await.map_err(|e| format!("creating {}.{} on {}: {e}", m.database, node.table, node.data_source))?;
+        created.push(format!("{}.{}", node.data_source, node.table));
+    }
+    Ok(created)
+}
+
+/// Copies one source node of one table, a chunk at a time.
+pub struct Copier<'a> {
+    m: &'a TableMove,
+    from: usize,
+    source: Conn,
+    targets: HashMap<String, Conn>,
+    new: &'a Rules,
+    columns: Vec<String>,
+    primary: Vec<usize>,
+    key: usize,
+}
+
+fn literal(v: &Value) -> Literal {
+    match v {
+        Value::Int(i) => Literal::Int(i128::from(*i)),
+        Value::UInt(u) => Literal::Int(i128::from(*u)),
+        Value::Bytes(b) => Literal::Str(String::from_utf8_lossy(b).into_owned()),
+        Value::NULL => Literal::Null,
+        _ => Literal::Other,
+    }
+}
+
+impl<'a> Copier<'a> {
+    /// Opens the source node `from` of `m` (old rules) and learns its columns and primary key.
+    pub async fn open(old: &Rules, new: &'a Rules, m: &'a TableMove, from: usize) -> Result<Copier<'a>, String> {
+        let node = &m.old.nodes[from];
+        let mut source = connect(old, &node.data_source).await?;
+        let columns: Vec<String> = source
+            .exec(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (&m.database, &node.table),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let pk: Vec<String> = source
+            .exec(
+                "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
+                (&m.database, &node.table),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let position = |c: &str| columns.iter().position(|x| x.eq_ignore_ascii_case(c));
+        let primary: Vec<usize> = pk.iter().filter_map(|c| position(c)).collect();
+        if primary.is_empty() {
+            return Err(format!("{}.{} on {} has no PRIMARY KEY; add one before resharding", m.database, node.table, node.data_source));
+        }
+        let key = position(&m.old.column).ok_or_else(|| format!("{}.{} has no column {}", m.database, node.table, m.old.column))?;
+        Ok(Copier { m, from, source, targets: HashMap::new(), new, columns, primary, key })
+    }
+
+    /// Copies the next chunk of up to `rows` rows after `progress.cursor`; returns whether rows remain.
+    pub async fn chunk(&mut self, progress: &mut CopyProgress, rows: usize) -> Result<bool, String> {
+        let node = &self.m.old.nodes[self.from];
+        let pk = |i: &usize| ident(&self.columns[*i]);
+        let order = self.primary.iter().map(pk).collect::<Vec<_>>().join(", ");
+        let after = match &progress.cursor {
+            Some(c) => format!("WHERE ({order}) > ({})", c.join(", ")),
+            None => String::new(),
+        };
+        let sql = format!("SELECT * FROM {}.{} {after} ORDER BY {order} LIMIT {rows}", ident(&self.m.database), ident(&node.table));
+        let chunk: Vec<Row> = self.source.exec(sql, ()).await.map_err(|e| format!("reading {}.{}: {e}", node.data_source, node.table))?;
+        let mut by_target: BTreeMap<usize, Vec<Value>> = BTreeMap::new();
+        for row in &chunk {
+            let values: Vec<Value> = (0..row.len()).map(|i| row.as_ref(i).cloned().unwrap_or(Value::NULL)).collect();
+            if let Some(to) = self.m.destination(self.from, &literal(&values[self.key])) {
+                by_target.entry(to).or_default().extend(values);
+                progress.copied += 1;
+            }
+        }
+        let width = self.columns.len();
+        let names = self.columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+        for (to, values) in by_target {
+            let target = &self.m.new.nodes[to];
+            if !self.targets.contains_key(&target.data_source) {
+                let conn = connect(self.new, &target.data_source).await?;
+                self.targets.insert(target.data_source.clone(), conn);
+            }
+            let one = format!("({})", vec!["?"; width].join(", "));
+            let conn = self.targets.get_mut(&target.data_source).expect("connected above");
+            // A prepared statement takes at most 65 535 parameters.
+            for batch in values.chunks((60_000 / width).max(1) * width) {
+                let sql = format!(
+                    "REPLACE INTO {}.{} ({names}) VALUES {}",
+                    ident(&self.m.database),
+                    ident(&target.table),
+                    vec![one.as_str(); batch.len() / width].join(", ")
+                );
+                conn.exec_drop(sql, Params::Positional(batch.to_vec()))
+                    .await
+                    .map_err(|e| format!("writing {}.{}: {e}", target.data_source, target.table))?;
+            }
+        }
+        progress.scanned += chunk.len() as u64;
+        if let Some(last) = chunk.last() {
+            progress.cursor = Some(self.primary.iter().map(|&i| last.as_ref(i).cloned().unwrap_or(Value::NULL).as_sql(false)).collect());
+        }
+        progress.done = chunk.len() < rows;
+        Ok(!progress.done)
+    }
+}
