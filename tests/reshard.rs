@@ -54,15 +54,30 @@ fn plan(config: &std::path::Path, to: &std::path::Path) -> (bool, String, String
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plan_two_to_three_reports_the_moving_keys_and_refuses_what_is_not_a_reshard() {
+/// A table sharded over two nodes through a proxy of its own, and the rules that grow it to three.
+struct Grow {
+    ds2: u16,
+    t: String,
+    two: String,
+    three: String,
+    c: mysql_async::Conn,
+    proxy: common::Proxy,
+}
+
+async fn grow(prefix: &str) -> Grow {
     common::require_lab();
     let ds2 = shard3_up();
-    let t = common::unique("rplan");
+    let t = common::unique(prefix);
     let two = rules(&t, &format!("ds_${{0..1}}.{t}"), "consistent_hash", ds2);
     let three = two.replace(&format!("ds_${{0..1}}.{t}"), &format!("ds_${{0..2}}.{t}"));
     let proxy = common::start_proxy_with(|_| two.clone()).await;
-    let mut c = mysql_async::Conn::new(common::opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
+    let c = mysql_async::Conn::new(common::opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
+    Grow { ds2, t, two, three, c, proxy }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_two_to_three_reports_the_moving_keys_and_refuses_what_is_not_a_reshard() {
+    let Grow { t, two, three, mut c, proxy: _proxy, .. } = grow("rplan").await;
     c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(20))")).await.unwrap();
     const N: i128 = 3000;
     for chunk in (1..=N).collect::<Vec<_>>().chunks(500) {
@@ -166,7 +181,7 @@ async fn the_binlog_reader_decodes_mariadb_row_events_and_resumes_at_a_commit() 
     );
     // The CREATE TABLE and the INSERT's transaction are commits; reopening after the INSERT's commit starts
     // with the UPDATE.
-    assert!(commits.len() >= 2 && commits.iter().all(|p| *p > start), "{commits:?} after {start:?}");
+    assert!(commits.len() >= 2 && commits.iter().all(|p| *p > start && p.file == start.file), "{commits:?} after {start:?}");
     let after_insert = commits[1].clone();
     let mut again = BinlogReader::open("ds_2", ds, &after_insert, 0x7fff_0002).await.unwrap();
     let (resumed, _) = changes_of(&mut again, &t, 2).await;
@@ -177,13 +192,7 @@ async fn the_binlog_reader_decodes_mariadb_row_events_and_resumes_at_a_commit() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_moves_exactly_the_leaving_rows_and_resumes_from_its_cursor() {
     use shardgate::reshard::copy::{prepare, Copier, CopyProgress};
-    common::require_lab();
-    let ds2 = shard3_up();
-    let t = common::unique("rcopy");
-    let two = rules(&t, &format!("ds_${{0..1}}.{t}"), "consistent_hash", ds2);
-    let three = two.replace(&format!("ds_${{0..1}}.{t}"), &format!("ds_${{0..2}}.{t}"));
-    let proxy = common::start_proxy_with(|_| two.clone()).await;
-    let mut c = mysql_async::Conn::new(common::opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
+    let Grow { ds2, t, two, three, mut c, proxy: _proxy } = grow("rcopy").await;
     c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(20), d DECIMAL(12,4), n DOUBLE NULL)")).await.unwrap();
     const N: i64 = 2000;
     let values: Vec<String> = (1..=N).map(|i| format!("({i}, 'v{i}', {i}.0125, {})", if i % 7 == 0 { "NULL".into() } else { format!("{i}.5e-3") })).collect();
@@ -230,6 +239,72 @@ async fn copy_moves_exactly_the_leaving_rows_and_resumes_from_its_cursor() {
     // The sources are untouched until cut-over.
     let total: Option<i64> = c.query_first(format!("SELECT COUNT(*) FROM {t}")).await.unwrap();
     assert_eq!(total, Some(N));
+    d2.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_then_binlog_catch_up_leaves_the_new_node_equal_to_the_leaving_rows_under_writes() {
+    use shardgate::reshard::binlog::{current, BinlogReader};
+    use shardgate::reshard::catchup::{catch_up_to, Applier};
+    use shardgate::reshard::copy::{prepare, Copier, CopyProgress};
+    let Grow { ds2, t, two, three, mut c, proxy: _proxy } = grow("rcatch").await;
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(40))")).await.unwrap();
+    const N: i64 = 1500;
+    let rows: Vec<String> = (1..=N).map(|i| format!("({i}, 'v{i}')")).collect();
+    c.query_drop(format!("INSERT INTO {t} VALUES {}", rows.join(","))).await.unwrap();
+
+    let (old, new) = (shardgate::config::parse(&two, "a.toml".as_ref()).unwrap(), shardgate::config::parse(&three, "b.toml".as_ref()).unwrap());
+    let moves = shardgate::reshard::plan::diff(&old, &new).unwrap();
+    let m = &moves[0];
+    prepare(&old, &new, m).await.unwrap();
+    // Where catch-up will start: before the copy reads anything.
+    let mut starts = Vec::new();
+    for ds in ["ds_0", "ds_1"] {
+        starts.push(current(ds, &old.data_sources[ds]).await.unwrap());
+    }
+    let mut p0 = CopyProgress::default();
+    let mut copier = Copier::open(&old, &new, m, 0).await.unwrap();
+    copier.chunk(&mut p0, 400).await.unwrap();
+    // Writes during the copy: updates, deletes, inserts of new keys (through the proxy, old rules).
+    c.query_drop(format!("UPDATE {t} SET v = CONCAT('u', id) WHERE id % 3 = 0")).await.unwrap();
+    c.query_drop(format!("DELETE FROM {t} WHERE id % 11 = 0")).await.unwrap();
+    let more: Vec<String> = (N + 1..=N + 300).map(|i| format!("({i}, 'n{i}')")).collect();
+    c.query_drop(format!("INSERT INTO {t} VALUES {}", more.join(","))).await.unwrap();
+    while copier.chunk(&mut p0, 400).await.unwrap() {}
+    let mut p1 = CopyProgress::default();
+    let mut copier = Copier::open(&old, &new, m, 1).await.unwrap();
+    while copier.chunk(&mut p1, 400).await.unwrap() {}
+    // And after it.
+    c.query_drop(format!("UPDATE {t} SET v = 'late' WHERE id % 5 = 0")).await.unwrap();
+    c.query_drop(format!("DELETE FROM {t} WHERE id > {N} AND id <= {}", N + 50)).await.unwrap();
+
+    let mut applied = 0;
+    for (from, ds) in ["ds_0", "ds_1"].into_iter().enumerate() {
+        let until = current(ds, &old.data_sources[ds]).await.unwrap();
+        let mut reader = BinlogReader::open(ds, &old.data_sources[ds], &starts[from], 0x7fff_0100 + from as u32).await.unwrap();
+        let mut appliers = vec![Applier::open(&old, &new, m, from).await.unwrap()];
+        let reached = tokio::time::timeout(std::time::Duration::from_secs(30), catch_up_to(&mut reader, &mut appliers, &starts[from], &until))
+            .await
+            .expect("caught up within 30 s")
+            .unwrap();
+        assert!(reached >= until);
+        applied += appliers[0].applied;
+    }
+    assert!(applied > 0, "catch-up applied nothing");
+
+    let all: Vec<(i64, String)> = c.query(format!("SELECT id, v FROM {t} ORDER BY id")).await.unwrap();
+    let expected: Vec<(i64, String)> = all
+        .into_iter()
+        .filter(|(id, _)| {
+            let key = Literal::Int((*id).into());
+            m.destination(m.old.node_for(&key).unwrap(), &key).is_some()
+        })
+        .collect();
+    let mut d2 = common::direct(ds2, Some("demo")).await;
+    let landed: Vec<(i64, String)> = d2.query(format!("SELECT id, v FROM {t} ORDER BY id")).await.unwrap();
+    assert!(expected.len() > 400, "{} rows leave", expected.len());
+    assert_eq!(landed, expected, "the new node differs from the leaving rows on the sources");
     d2.query_drop(format!("DROP TABLE {t}")).await.unwrap();
     c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }

@@ -57,6 +57,8 @@ pub struct BinlogReader {
     conn: BackendConn,
     esr: EventStreamReader,
     file: String,
+    checksum: bool,
+    format_seen: bool,
 }
 
 /// The primary's current binlog position (SHOW MASTER STATUS).
@@ -84,13 +86,15 @@ impl BinlogReader {
         ] {
             conn.query_ok(sql).await.map_err(|e| format!("{ds}: {sql}: {e}"))?;
         }
+        let rows = conn.query_rows("SELECT @@global.binlog_checksum").await?;
+        let checksum = rows.first().and_then(|r| r.first().cloned().flatten()).is_some_and(|v| !v.eq_ignore_ascii_case(b"NONE"));
         let mut dump = vec![0x12];
         dump.extend_from_slice(&u32::try_from(from.pos).map_err(|_| "binlog offset beyond 4 GiB".to_string())?.to_le_bytes());
         dump.extend_from_slice(&0u16.to_le_bytes());
         dump.extend_from_slice(&server_id.to_le_bytes());
         dump.extend_from_slice(from.file.as_bytes());
         conn.send(&dump).await.map_err(|e| format!("{ds}: binlog dump: {e}"))?;
-        Ok(BinlogReader { conn, esr: EventStreamReader::new(BinlogVersion::Version4), file: from.file.clone() })
+        Ok(BinlogReader { conn, esr: EventStreamReader::new(BinlogVersion::Version4), file: from.file.clone(), checksum, format_seen: false })
     }
 
     /// Reads the next event.
@@ -108,11 +112,15 @@ impl BinlogReader {
         let kind = header.event_type_raw();
         if kind == EventType::ROTATE_EVENT as u8 {
             let rotate: RotateEvent<'_> = event.read_event().map_err(|e| format!("rotate event: {e}"))?;
-            // The first (fake) rotate comes before the format description, so its checksum is still
-            // read as part of the name: a binlog file name ends at its first byte outside [A-Za-z0-9._-].
-            let name = rotate.name();
-            self.file = name.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).collect();
+            // The first (fake) rotate comes before the format description that tells the parser about
+            // checksums, so its 4-byte checksum is still read as the end of the name.
+            let name = rotate.name_raw();
+            let name = if self.format_seen || !self.checksum { name } else { &name[..name.len().saturating_sub(4)] };
+            self.file = String::from_utf8_lossy(name).into_owned();
             return Ok(Item::Other);
+        }
+        if kind == EventType::FORMAT_DESCRIPTION_EVENT as u8 {
+            self.format_seen = true;
         }
         if kind == EventType::XID_EVENT as u8 {
             return Ok(Item::Commit(end));

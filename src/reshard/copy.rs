@@ -53,16 +53,108 @@ pub async fn prepare(old: &Rules, new: &Rules, m: &TableMove) -> Result<Vec<Stri
     Ok(created)
 }
 
+/// The columns of a table in order, which of them form the primary key, and which is the sharding column.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// Column names in table order.
+    pub columns: Vec<String>,
+    /// Indexes of the primary key's columns, in key order.
+    pub primary: Vec<usize>,
+    /// Index of the sharding column.
+    pub key: usize,
+}
+
+impl Shape {
+    /// Reads the shape of `m`'s table on its old node `from` over `conn`.
+    pub async fn read(conn: &mut Conn, m: &TableMove, from: usize) -> Result<Shape, String> {
+        let node = &m.old.nodes[from];
+        let columns: Vec<String> = conn
+            .exec(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (&m.database, &node.table),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let pk: Vec<String> = conn
+            .exec(
+                "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
+                (&m.database, &node.table),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let position = |c: &str| columns.iter().position(|x| x.eq_ignore_ascii_case(c));
+        let primary: Vec<usize> = pk.iter().filter_map(|c| position(c)).collect();
+        if primary.is_empty() {
+            return Err(format!("{}.{} on {} has no PRIMARY KEY; add one before resharding", m.database, node.table, node.data_source));
+        }
+        let key = position(&m.old.column).ok_or_else(|| format!("{}.{} has no column {}", m.database, node.table, m.old.column))?;
+        Ok(Shape { columns, primary, key })
+    }
+
+    /// Where the row `values` (on old node `from`) goes, if it leaves.
+    pub fn destination(&self, m: &TableMove, from: usize, values: &[Value]) -> Option<usize> {
+        m.destination(from, &literal(&values[self.key]))
+    }
+}
+
+/// Connections to the new nodes, and the two writes resharding makes there.
+pub struct Targets<'a> {
+    new: &'a Rules,
+    conns: HashMap<String, Conn>,
+}
+
+impl<'a> Targets<'a> {
+    /// No connection yet; they open on first use.
+    pub fn new(new: &'a Rules) -> Self {
+        Targets { new, conns: HashMap::new() }
+    }
+
+    async fn conn(&mut self, ds: &str) -> Result<&mut Conn, String> {
+        if !self.conns.contains_key(ds) {
+            let conn = connect(self.new, ds).await?;
+            self.conns.insert(ds.to_string(), conn);
+        }
+        Ok(self.conns.get_mut(ds).expect("inserted above"))
+    }
+
+    /// Writes whole rows (`values` holds them one after another) on new node `to` with REPLACE.
+    pub async fn replace(&mut self, m: &TableMove, to: usize, shape: &Shape, values: Vec<Value>) -> Result<(), String> {
+        let target = &m.new.nodes[to];
+        let width = shape.columns.len();
+        let names = shape.columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+        let one = format!("({})", vec!["?"; width].join(", "));
+        let conn = self.conn(&target.data_source).await?;
+        // A prepared statement takes at most 65 535 parameters.
+        for batch in values.chunks((60_000 / width).max(1) * width) {
+            let sql = format!(
+                "REPLACE INTO {}.{} ({names}) VALUES {}",
+                ident(&m.database),
+                ident(&target.table),
+                vec![one.as_str(); batch.len() / width].join(", ")
+            );
+            conn.exec_drop(sql, Params::Positional(batch.to_vec())).await.map_err(|e| format!("writing {}.{}: {e}", target.data_source, target.table))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the row with the primary key of `row` from new node `to`.
+    pub async fn delete(&mut self, m: &TableMove, to: usize, shape: &Shape, row: &[Value]) -> Result<(), String> {
+        let target = &m.new.nodes[to];
+        let cond = shape.primary.iter().map(|&i| format!("{} = ?", ident(&shape.columns[i]))).collect::<Vec<_>>().join(" AND ");
+        let params: Vec<Value> = shape.primary.iter().map(|&i| row[i].clone()).collect();
+        let sql = format!("DELETE FROM {}.{} WHERE {cond}", ident(&m.database), ident(&target.table));
+        let conn = self.conn(&target.data_source).await?;
+        conn.exec_drop(sql, Params::Positional(params)).await.map_err(|e| format!("deleting on {}.{}: {e}", target.data_source, target.table))
+    }
+}
+
 /// Copies one source node of one table, a chunk at a time.
 pub struct Copier<'a> {
     m: &'a TableMove,
     from: usize,
     source: Conn,
-    targets: HashMap<String, Conn>,
-    new: &'a Rules,
-    columns: Vec<String>,
-    primary: Vec<usize>,
-    key: usize,
+    targets: Targets<'a>,
+    shape: Shape,
 }
 
 fn literal(v: &Value) -> Literal {
@@ -80,34 +172,14 @@ impl<'a> Copier<'a> {
     pub async fn open(old: &Rules, new: &'a Rules, m: &'a TableMove, from: usize) -> Result<Copier<'a>, String> {
         let node = &m.old.nodes[from];
         let mut source = connect(old, &node.data_source).await?;
-        let columns: Vec<String> = source
-            .exec(
-                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-                (&m.database, &node.table),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let pk: Vec<String> = source
-            .exec(
-                "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
-                (&m.database, &node.table),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        let position = |c: &str| columns.iter().position(|x| x.eq_ignore_ascii_case(c));
-        let primary: Vec<usize> = pk.iter().filter_map(|c| position(c)).collect();
-        if primary.is_empty() {
-            return Err(format!("{}.{} on {} has no PRIMARY KEY; add one before resharding", m.database, node.table, node.data_source));
-        }
-        let key = position(&m.old.column).ok_or_else(|| format!("{}.{} has no column {}", m.database, node.table, m.old.column))?;
-        Ok(Copier { m, from, source, targets: HashMap::new(), new, columns, primary, key })
+        let shape = Shape::read(&mut source, m, from).await?;
+        Ok(Copier { m, from, source, targets: Targets::new(new), shape })
     }
 
     /// Copies the next chunk of up to `rows` rows after `progress.cursor`; returns whether rows remain.
     pub async fn chunk(&mut self, progress: &mut CopyProgress, rows: usize) -> Result<bool, String> {
         let node = &self.m.old.nodes[self.from];
-        let pk = |i: &usize| ident(&self.columns[*i]);
-        let order = self.primary.iter().map(pk).collect::<Vec<_>>().join(", ");
+        let order = self.shape.primary.iter().map(|&i| ident(&self.shape.columns[i])).collect::<Vec<_>>().join(", ");
         let after = match &progress.cursor {
             Some(c) => format!("WHERE ({order}) > ({})", c.join(", ")),
             None => String::new(),
@@ -117,37 +189,17 @@ impl<'a> Copier<'a> {
         let mut by_target: BTreeMap<usize, Vec<Value>> = BTreeMap::new();
         for row in &chunk {
             let values: Vec<Value> = (0..row.len()).map(|i| row.as_ref(i).cloned().unwrap_or(Value::NULL)).collect();
-            if let Some(to) = self.m.destination(self.from, &literal(&values[self.key])) {
+            if let Some(to) = self.shape.destination(self.m, self.from, &values) {
                 by_target.entry(to).or_default().extend(values);
                 progress.copied += 1;
             }
         }
-        let width = self.columns.len();
-        let names = self.columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
         for (to, values) in by_target {
-            let target = &self.m.new.nodes[to];
-            if !self.targets.contains_key(&target.data_source) {
-                let conn = connect(self.new, &target.data_source).await?;
-                self.targets.insert(target.data_source.clone(), conn);
-            }
-            let one = format!("({})", vec!["?"; width].join(", "));
-            let conn = self.targets.get_mut(&target.data_source).expect("connected above");
-            // A prepared statement takes at most 65 535 parameters.
-            for batch in values.chunks((60_000 / width).max(1) * width) {
-                let sql = format!(
-                    "REPLACE INTO {}.{} ({names}) VALUES {}",
-                    ident(&self.m.database),
-                    ident(&target.table),
-                    vec![one.as_str(); batch.len() / width].join(", ")
-                );
-                conn.exec_drop(sql, Params::Positional(batch.to_vec()))
-                    .await
-                    .map_err(|e| format!("writing {}.{}: {e}", target.data_source, target.table))?;
-            }
+            self.targets.replace(self.m, to, &self.shape, values).await?;
         }
         progress.scanned += chunk.len() as u64;
         if let Some(last) = chunk.last() {
-            progress.cursor = Some(self.primary.iter().map(|&i| last.as_ref(i).cloned().unwrap_or(Value::NULL).as_sql(false)).collect());
+            progress.cursor = Some(self.shape.primary.iter().map(|&i| last.as_ref(i).cloned().unwrap_or(Value::NULL).as_sql(false)).collect());
         }
         progress.done = chunk.len() < rows;
         Ok(!progress.done)

@@ -7,3 +7,4 @@ pub mod plan;
 pub mod estimate;
 pub mod binlog;
 pub mod copy;
+pub mod catchup;
