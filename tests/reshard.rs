@@ -305,6 +305,15 @@ async fn copy_then_binlog_catch_up_leaves_the_new_node_equal_to_the_leaving_rows
     let landed: Vec<(i64, String)> = d2.query(format!("SELECT id, v FROM {t} ORDER BY id")).await.unwrap();
     assert!(expected.len() > 400, "{} rows leave", expected.len());
     assert_eq!(landed, expected, "the new node differs from the leaving rows on the sources");
+    // Verification agrees, and catches a changed row.
+    use shardgate::reshard::verify::{differences, sources, targets};
+    let left = sources(&old, m).await.unwrap();
+    assert_eq!(left.values().map(|t| t.rows).sum::<u64>(), expected.len() as u64);
+    assert_eq!(differences(m, &left, &targets(&new, m).await.unwrap()), Vec::<String>::new());
+    d2.query_drop(format!("UPDATE {t} SET v = 'changed' WHERE id = {}", expected[0].0)).await.unwrap();
+    let diff = differences(m, &left, &targets(&new, m).await.unwrap());
+    assert_eq!(diff.len(), 1, "{diff:?}");
+    assert!(diff[0].contains(&format!("ds_2.{t}")), "{diff:?}");
     d2.query_drop(format!("DROP TABLE {t}")).await.unwrap();
     c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }

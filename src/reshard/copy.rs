@@ -53,6 +53,16 @@ pub async fn prepare(old: &Rules, new: &Rules, m: &TableMove) -> Result<Vec<Stri
     Ok(created)
 }
 
+/// The column names of `database.table` in table order.
+pub async fn columns(conn: &mut Conn, database: &str, table: &str) -> Result<Vec<String>, String> {
+    conn.exec(
+        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+        (database, table),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
 /// The columns of a table in order, which of them form the primary key, and which is the sharding column.
 #[derive(Debug, Clone)]
 pub struct Shape {
@@ -68,13 +78,7 @@ impl Shape {
     /// Reads the shape of `m`'s table on its old node `from` over `conn`.
     pub async fn read(conn: &mut Conn, m: &TableMove, from: usize) -> Result<Shape, String> {
         let node = &m.old.nodes[from];
-        let columns: Vec<String> = conn
-            .exec(
-                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-                (&m.database, &node.table),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        let columns = columns(conn, &m.database, &node.table).await?;
         let pk: Vec<String> = conn
             .exec(
                 "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
