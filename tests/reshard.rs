@@ -239,6 +239,26 @@ async fn copy_moves_exactly_the_leaving_rows_and_resumes_from_its_cursor() {
     // The sources are untouched until cut-over.
     let total: Option<i64> = c.query_first(format!("SELECT COUNT(*) FROM {t}")).await.unwrap();
     assert_eq!(total, Some(N));
+    // Cut-over's clean-up: the sources drop their leaving rows (throttled batches); then every row is on
+    // exactly the node the new rules say, once.
+    use shardgate::reshard::cleanup::delete_foreign;
+    let mut deleted = 0;
+    for node in &m.old.nodes {
+        deleted += delete_foreign(&old, m, node, &m.new, 250, std::time::Duration::from_millis(1)).await.unwrap();
+    }
+    assert_eq!(deleted, expected.len() as u64);
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, port) in [common::ds0_port(), common::ds1_port(), ds2].into_iter().enumerate() {
+        let ids: Vec<i64> = common::direct(port, Some("demo")).await.query(format!("SELECT id FROM {t}")).await.unwrap();
+        for id in ids {
+            assert_eq!(m.new.node_for(&Literal::Int(id.into())), Some(i), "row {id} on the wrong node");
+            assert!(seen.insert(id), "row {id} twice");
+        }
+    }
+    assert_eq!(seen.len() as i64, N);
+    // Aborting instead would empty the new node: nothing there belongs to it under the old rules.
+    let gone = delete_foreign(&new, m, &m.new.nodes[2], &m.old, 1000, std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(gone, expected.len() as u64);
     d2.query_drop(format!("DROP TABLE {t}")).await.unwrap();
     c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }

@@ -78,20 +78,25 @@ impl Shape {
     /// Reads the shape of `m`'s table on its old node `from` over `conn`.
     pub async fn read(conn: &mut Conn, m: &TableMove, from: usize) -> Result<Shape, String> {
         let node = &m.old.nodes[from];
-        let columns = columns(conn, &m.database, &node.table).await?;
+        Self::of(conn, &m.database, &node.table, &m.old.column).await.map_err(|e| format!("{e} (on {})", node.data_source))
+    }
+
+    /// Reads the shape of `database.table`, sharded by `key_column`, over `conn`.
+    pub async fn of(conn: &mut Conn, database: &str, table: &str, key_column: &str) -> Result<Shape, String> {
+        let columns = columns(conn, database, table).await?;
         let pk: Vec<String> = conn
             .exec(
                 "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX",
-                (&m.database, &node.table),
+                (database, table),
             )
             .await
             .map_err(|e| e.to_string())?;
         let position = |c: &str| columns.iter().position(|x| x.eq_ignore_ascii_case(c));
         let primary: Vec<usize> = pk.iter().filter_map(|c| position(c)).collect();
         if primary.is_empty() {
-            return Err(format!("{}.{} on {} has no PRIMARY KEY; add one before resharding", m.database, node.table, node.data_source));
+            return Err(format!("{database}.{table} has no PRIMARY KEY; add one before resharding"));
         }
-        let key = position(&m.old.column).ok_or_else(|| format!("{}.{} has no column {}", m.database, node.table, m.old.column))?;
+        let key = position(key_column).ok_or_else(|| format!("{database}.{table} has no column {key_column}"))?;
         Ok(Shape { columns, primary, key })
     }
 

@@ -4,8 +4,9 @@
 //! - [`copy`]: prepare (the source's DDL on added nodes) and a chunked, resumable copy of the leaving rows;
 //! - [`binlog`] and [`catchup`]: the sources' ROW binlog from a position, applied for the leaving keys;
 //! - [`verify`]: per move, row counts and checksums on both sides.
+//! - [`cleanup`]: throttled deletion of the rows a node holds for keys placed elsewhere (residue, abort).
 //! Not built yet: the job that runs these phases with persisted progress and throttling, the cut-over (hold
-//! writes, drain, switch the rules everywhere, release), the clean-up, and the admin SQL and CLI around them.
+//! writes, drain, switch the rules everywhere, release), and the admin SQL and CLI around them.
 
 pub mod plan;
 pub mod estimate;
@@ -13,3 +14,4 @@ pub mod binlog;
 pub mod copy;
 pub mod catchup;
 pub mod verify;
+pub mod cleanup;
