@@ -1,8 +1,9 @@
 //! A source primary's binlog as row changes, for resharding's catch-up: a COM_BINLOG_DUMP from a position
-//! (file, offset) on one of the proxy's own backend connections, events decoded by mysql_common. MariaDB
-//! needs `@master_binlog_checksum` set to its own algorithm (mysql_async's binlog stream sends 'ALL', which
-//! MariaDB does not take) and `@mariadb_slave_capability` so it sends its GTID events unrewritten; its own
-//! event types (GTID, GTID list, annotate, checkpoint) are skipped. Positions handed out are transaction
+//! (file, offset) on one of the proxy's own backend connections, events decoded by mysql_common. The dump
+//! is ours because mysql_async's binlog stream sets `@master_binlog_checksum='ALL'` (MySQL's convention)
+//! and leaves no way to set MariaDB's variables first: here the checksum variable takes the server's own
+//! algorithm and `@mariadb_slave_capability` asks for MariaDB's GTID events unrewritten; its own event types
+//! (GTID, GTID list, annotate, checkpoint) are skipped. Positions handed out are transaction
 //! boundaries only, so a reader reopened at one never starts inside a transaction (whose table maps it would
 //! lack).
 
