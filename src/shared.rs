@@ -50,6 +50,11 @@ pub struct Shared {
     pub rules_path: Option<std::path::PathBuf>,
     /// The fleet this instance belongs to, when its rules come from etcd.
     pub fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// Counts the rules installed in this process (0 at start): whatever was planned with an older
+    /// generation is planned again.
+    pub generation: u64,
+    /// The cut-over gate of the reshard under way, if any (outlives reloads: the cut-over is one).
+    pub reshard_gate: Arc<arc_swap::ArcSwapOption<crate::reshard::gate::Gate>>,
     next_connection_id: Arc<AtomicU32>,
 }
 
@@ -137,6 +142,8 @@ impl Shared {
             started: previous.map_or_else(Instant::now, |p| p.started),
             rules_path: path,
             fleet: previous.and_then(|p| p.fleet.clone()),
+            reshard_gate: previous.map_or_else(Default::default, |p| p.reshard_gate.clone()),
+            generation: previous.map_or(0, |p| p.generation + 1),
             next_connection_id: previous.map_or_else(|| Arc::new(AtomicU32::new(1)), |p| p.next_connection_id.clone()),
             rules,
         })

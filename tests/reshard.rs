@@ -61,7 +61,8 @@ struct Grow {
     two: String,
     three: String,
     c: mysql_async::Conn,
-    proxy: common::Proxy,
+    port: u16,
+    live: shardgate::server::Live,
 }
 
 async fn grow(prefix: &str) -> Grow {
@@ -70,14 +71,16 @@ async fn grow(prefix: &str) -> Grow {
     let t = common::unique(prefix);
     let two = rules(&t, &format!("ds_${{0..1}}.{t}"), "consistent_hash", ds2);
     let three = two.replace(&format!("ds_${{0..1}}.{t}"), &format!("ds_${{0..2}}.{t}"));
-    let proxy = common::start_proxy_with(|_| two.clone()).await;
-    let c = mysql_async::Conn::new(common::opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
-    Grow { ds2, t, two, three, c, proxy }
+    let server = shardgate::server::Server::bind(shardgate::config::parse(&two, "two.toml".as_ref()).unwrap()).await.unwrap();
+    let (port, live) = (server.local_addr().port(), server.live());
+    tokio::spawn(server.serve());
+    let c = mysql_async::Conn::new(common::opts_at(port, "app", "app", Some("demo"))).await.unwrap();
+    Grow { ds2, t, two, three, c, port, live }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_two_to_three_reports_the_moving_keys_and_refuses_what_is_not_a_reshard() {
-    let Grow { t, two, three, mut c, proxy: _proxy, .. } = grow("rplan").await;
+    let Grow { t, two, three, mut c, .. } = grow("rplan").await;
     c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(20))")).await.unwrap();
     const N: i128 = 3000;
     for chunk in (1..=N).collect::<Vec<_>>().chunks(500) {
@@ -192,7 +195,7 @@ async fn the_binlog_reader_decodes_mariadb_row_events_and_resumes_at_a_commit() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_moves_exactly_the_leaving_rows_and_resumes_from_its_cursor() {
     use shardgate::reshard::copy::{prepare, Copier, CopyProgress};
-    let Grow { ds2, t, two, three, mut c, proxy: _proxy } = grow("rcopy").await;
+    let Grow { ds2, t, two, three, mut c, .. } = grow("rcopy").await;
     c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(20), d DECIMAL(12,4), n DOUBLE NULL)")).await.unwrap();
     const N: i64 = 2000;
     let values: Vec<String> = (1..=N).map(|i| format!("({i}, 'v{i}', {i}.0125, {})", if i % 7 == 0 { "NULL".into() } else { format!("{i}.5e-3") })).collect();
@@ -268,7 +271,7 @@ async fn copy_then_binlog_catch_up_leaves_the_new_node_equal_to_the_leaving_rows
     use shardgate::reshard::binlog::{current, BinlogReader};
     use shardgate::reshard::catchup::{catch_up_to, Applier};
     use shardgate::reshard::copy::{prepare, Copier, CopyProgress};
-    let Grow { ds2, t, two, three, mut c, proxy: _proxy } = grow("rcatch").await;
+    let Grow { ds2, t, two, three, mut c, .. } = grow("rcatch").await;
     c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(40))")).await.unwrap();
     const N: i64 = 1500;
     let rows: Vec<String> = (1..=N).map(|i| format!("({i}, 'v{i}')")).collect();
@@ -336,4 +339,78 @@ async fn copy_then_binlog_catch_up_leaves_the_new_node_equal_to_the_leaving_rows
     assert!(diff[0].contains(&format!("ds_2.{t}")), "{diff:?}");
     d2.query_drop(format!("DROP TABLE {t}")).await.unwrap();
     c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_over_holds_the_tables_switches_the_rules_and_releases_with_no_row_missing_or_doubled() {
+    use shardgate::reshard::cleanup::delete_foreign;
+    use shardgate::reshard::copy::{prepare, Copier, CopyProgress};
+    use shardgate::reshard::gate::Gate;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let Grow { ds2, t, two, three, c: mut a, port, live } = grow("rcut").await;
+    let parse = |text: &str| shardgate::config::parse(text, "r.toml".as_ref()).unwrap();
+    let opts = common::opts_at(port, "app", "app", Some("demo"));
+    a.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(20))")).await.unwrap();
+    const N: i64 = 400;
+    let rows: Vec<String> = (1..=N).map(|i| format!("({i}, 'v{i}')")).collect();
+    a.query_drop(format!("INSERT INTO {t} VALUES {}", rows.join(","))).await.unwrap();
+    let (old, new) = (parse(&two), parse(&three));
+    let moves = shardgate::reshard::plan::diff(&old, &new).unwrap();
+    let m = &moves[0];
+    let leaves = |id: i64| {
+        let key = Literal::Int(id.into());
+        m.destination(m.old.node_for(&key).unwrap(), &key).is_some()
+    };
+    let (moved, stays) = ((1..=N).find(|&i| leaves(i)).unwrap(), (1..=N).find(|&i| !leaves(i)).unwrap());
+    prepare(&old, &new, m).await.unwrap();
+    for from in 0..2 {
+        let mut p = CopyProgress::default();
+        let mut copier = Copier::open(&old, &new, m, from).await.unwrap();
+        while copier.chunk(&mut p, 150).await.unwrap() {}
+    }
+    let stmt = a.prep(format!("SELECT v FROM {t} WHERE id = ?")).await.unwrap();
+    let gate = Arc::new(Gate::new(&[t.clone()]));
+    live.load().reshard_gate.store(Some(gate.clone()));
+
+    // A transaction that touched the table keeps the cut-over out until it ends.
+    let mut b = mysql_async::Conn::new(opts.clone()).await.unwrap();
+    b.query_drop("BEGIN").await.unwrap();
+    b.query_drop(format!("UPDATE {t} SET v = 'b' WHERE id = {stays}")).await.unwrap();
+    assert!(gate.hold(Duration::from_millis(300)).await.is_none(), "held while a transaction was open");
+    b.query_drop("COMMIT").await.unwrap();
+    let mut reader = mysql_async::Conn::new(opts.clone()).await.unwrap();
+    let hold = gate.hold(Duration::from_secs(5)).await.expect("held once the transaction ended");
+    let held = Instant::now();
+    let count = tokio::spawn({
+        let sql = format!("SELECT COUNT(*) FROM {t}");
+        async move { reader.query_first::<i64, _>(sql).await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!count.is_finished(), "a read of the table ran during the hold");
+    // Under the hold: verify, delete the sources' residue, switch the rules.
+    use shardgate::reshard::verify::{differences, sources, targets};
+    assert!(differences(m, &sources(&old, m).await.unwrap(), &targets(&new, m).await.unwrap()).is_empty());
+    for node in &m.old.nodes {
+        delete_foreign(&old, m, node, &m.new, 500, Duration::ZERO).await.unwrap();
+    }
+    shardgate::reload::switch(&live, new.clone(), "the test's cut-over").await.unwrap();
+    drop(hold);
+    let pause = held.elapsed();
+    assert_eq!(count.await.unwrap(), Some(N), "the held read saw a row missing or doubled");
+    println!("cut-over pause (incl. the 200 ms the test waits) {pause:?}");
+
+    // After: the statement prepared before the switch finds the moved row on its new node; writes go there.
+    let v: Option<String> = a.exec_first(&stmt, (moved,)).await.unwrap();
+    assert_eq!(v, Some(format!("v{moved}")));
+    a.query_drop(format!("UPDATE {t} SET v = 'after' WHERE id = {moved}")).await.unwrap();
+    let on2: Option<String> = common::direct(ds2, Some("demo")).await.query_first(format!("SELECT v FROM {t} WHERE id = {moved}")).await.unwrap();
+    assert_eq!(on2.as_deref(), Some("after"));
+    for port in [common::ds0_port(), common::ds1_port()] {
+        let n: Option<i64> = common::direct(port, Some("demo")).await.query_first(format!("SELECT COUNT(*) FROM {t} WHERE id = {moved}")).await.unwrap();
+        assert_eq!(n, Some(0), "the moved row is still on its old node");
+    }
+    let b_value: Option<String> = a.query_first(format!("SELECT v FROM {t} WHERE id = {stays}")).await.unwrap();
+    assert_eq!(b_value.as_deref(), Some("b"));
+    a.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }

@@ -5,8 +5,11 @@
 //! - [`binlog`] and [`catchup`]: the sources' ROW binlog from a position, applied for the leaving keys;
 //! - [`verify`]: per move, row counts and checksums on both sides.
 //! - [`cleanup`]: throttled deletion of the rows a node holds for keys placed elsewhere (residue, abort).
-//! Not built yet: the job that runs these phases with persisted progress and throttling, the cut-over (hold
-//! writes, drain, switch the rules everywhere, release), and the admin SQL and CLI around them.
+//! - [`gate`]: the cut-over hold sessions pass through (per transaction), and `reload::switch`, which
+//!   installs rules whose tables moved; rehearsed on one proxy in tests/reshard.rs.
+//! Not built yet: the job that runs these phases with persisted progress and throttling, the cut-over's
+//! final binlog drain and replica wait inside the hold, switching a fleet through etcd, and the admin SQL and
+//! CLI around them (`reshard run`).
 
 pub mod plan;
 pub mod estimate;
@@ -15,3 +18,4 @@ pub mod copy;
 pub mod catchup;
 pub mod verify;
 pub mod cleanup;
+pub mod gate;

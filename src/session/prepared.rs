@@ -37,8 +37,9 @@ pub struct Prepared {
     pub long_data: HashMap<usize, Vec<u8>>,
     /// Backend statements its executions used: (data source, statement text), closed with it.
     pub native: Vec<(String, String)>,
-    /// Its plan template and the schema it was made in, once planned (`None` inside: plan each execution).
-    pub template: Option<(Option<String>, Option<Arc<Template>>)>,
+    /// Its plan template, the schema it was made in and the generation of the rules it was made with, once
+    /// planned (`None` inside: plan each execution). Rules of another generation may place tables elsewhere.
+    pub template: Option<(Option<String>, u64, Option<Arc<Template>>)>,
 }
 
 impl Prepared {
@@ -207,11 +208,11 @@ pub async fn execute(session: &mut Session, id: u32, body: &[u8]) -> Result<(), 
     if statement.long_data.is_empty() {
         let literals: Vec<_> = values.iter().zip(&statement.types).map(|(v, t)| routing_literal(v.as_deref(), *t)).collect();
         let template = match &statement.template {
-            Some((made_in, t)) if *made_in == schema => t.clone(),
+            Some((made_in, generation, t)) if *made_in == schema && *generation == shared.generation => t.clone(),
             _ => {
                 let t = crate::plan::planner::prepared_template(&statement.sql, schema.as_deref(), &shared.layouts).map(Arc::new);
                 if let Some(s) = session.statements.get_mut(&id) {
-                    s.template = Some((schema.clone(), t.clone()));
+                    s.template = Some((schema.clone(), shared.generation, t.clone()));
                 }
                 t
             }

@@ -73,6 +73,8 @@ pub struct Session {
     pub multi_statements: bool,
     /// LOCK TABLES is in force (no transaction may start until UNLOCK TABLES).
     pub locked_tables: bool,
+    /// This session's pass through a reshard's cut-over gate, kept until its transaction ends.
+    reshard_pass: Option<crate::reshard::gate::Pass>,
 }
 
 /// The statement id of a COM_STMT_* payload (0 if the packet is too short).
@@ -149,6 +151,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
         dirty: false,
         multi_statements: false,
         locked_tables: false,
+        reshard_pass: None,
     };
     session.multi_statements = session.state.capabilities & crate::protocol::constants::cap::MULTI_STATEMENTS != 0;
     session.serve().await;
@@ -194,6 +197,13 @@ impl Session {
                 // Disconnect without COM_QUIT, or a broken socket: either way the session is over.
                 Result::Ok(None) | Err(_) => return,
             };
+            // During a reshard, a command that may touch its tables waits out a cut-over (before the rules are
+            // refreshed below, so it runs on the rules the cut-over left).
+            if self.reshard_pass.is_none() {
+                if let Some(gate) = self.shared.reshard_gate.load_full().filter(|g| g.touches(&packet.payload)) {
+                    self.reshard_pass = Some(gate.enter().await);
+                }
+            }
             // Reloaded rules apply from the next statement on.
             if !Arc::ptr_eq(&self.shared, &*self.live.load()) {
                 self.shared = self.live.load_full();
@@ -221,6 +231,9 @@ impl Session {
             };
             if self.xa.is_some() && matches!(failed, Some(1213 | 1614)) {
                 execute::xa::rollback(self).await;
+            }
+            if self.state.status & crate::protocol::constants::status::IN_TRANS == 0 {
+                self.reshard_pass = None;
             }
             let command = packet.payload.first().copied().unwrap_or(0);
             if command == com::QUERY || command == com::STMT_EXECUTE {

@@ -1,0 +1,89 @@
+//! The cut-over hold. While a reshard job is on, a session takes the gate's shared side at its first
+//! command that may touch a resharded table and keeps it until its transaction ends, so a transaction never
+//! straddles the switch of the rules. The cut-over takes the exclusive side — with a time limit, since a long
+//! transaction must not stall every session behind the waiting cut-over — drains, switches and releases;
+//! held commands then run on the new rules. Which commands may touch the tables is judged from their text
+//! (a table's name anywhere in it, case-insensitively); prepared executions carry no text and always count.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+
+use crate::protocol::constants::com;
+
+/// The hold of one reshard job.
+#[derive(Debug)]
+pub struct Gate {
+    lock: Arc<RwLock<()>>,
+    names: Vec<Vec<u8>>,
+}
+
+/// A session's share of the gate.
+pub type Pass = OwnedRwLockReadGuard<()>;
+/// The cut-over's hold.
+pub type Hold = OwnedRwLockWriteGuard<()>;
+
+impl Gate {
+    /// A gate for the logical tables `tables`.
+    pub fn new(tables: &[String]) -> Self {
+        Gate { lock: Arc::new(RwLock::new(())), names: tables.iter().map(|t| t.to_ascii_lowercase().into_bytes()).collect() }
+    }
+
+    /// Whether the command `payload` may touch a resharded table.
+    pub fn touches(&self, payload: &[u8]) -> bool {
+        match payload.first() {
+            Some(&com::QUERY) | Some(&com::STMT_PREPARE) => {
+                let text = payload[1..].to_ascii_lowercase();
+                self.names.iter().any(|n| text.windows(n.len()).any(|w| w == n.as_slice()))
+            }
+            Some(&com::STMT_EXECUTE) | Some(&com::STMT_SEND_LONG_DATA) | Some(&com::STMT_FETCH) => true,
+            _ => false,
+        }
+    }
+
+    /// Waits while the cut-over holds the gate; the pass lets the cut-over wait for this session.
+    pub async fn enter(&self) -> Pass {
+        self.lock.clone().read_owned().await
+    }
+
+    /// Holds the gate once no session has a pass, or gives up after `within` (new passes wait meanwhile).
+    pub async fn hold(&self, within: Duration) -> Option<Hold> {
+        tokio::time::timeout(within, self.lock.clone().write_owned()).await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(sql: &str) -> Vec<u8> {
+        [&[com::QUERY][..], sql.as_bytes()].concat()
+    }
+
+    #[test]
+    fn commands_naming_a_table_or_executing_a_statement_count() {
+        let g = Gate::new(&["sbtest1".into()]);
+        assert!(g.touches(&query("SELECT c FROM SBTEST1 WHERE id=1")));
+        assert!(!g.touches(&query("SELECT 1")));
+        assert!(g.touches(&[com::STMT_EXECUTE, 1, 0, 0, 0]));
+        assert!(!g.touches(&[com::PING]));
+    }
+
+    #[tokio::test]
+    async fn the_hold_waits_for_passes_and_new_passes_wait_for_the_hold() {
+        let g = Arc::new(Gate::new(&["t".into()]));
+        let pass = g.enter().await;
+        assert!(g.hold(Duration::from_millis(50)).await.is_none(), "held while a session is inside");
+        drop(pass);
+        let hold = g.hold(Duration::from_millis(50)).await.expect("held once the pass is given back");
+        let waiting = tokio::spawn({
+            let g = g.clone();
+            async move { g.enter().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "a session entered during the hold");
+        drop(hold);
+        tokio::time::timeout(Duration::from_secs(1), waiting).await.expect("released").unwrap();
+    }
+}
