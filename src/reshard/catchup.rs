@@ -24,8 +24,7 @@ impl<'a> Applier<'a> {
     /// Learns the table's shape on source node `from`.
     pub async fn open(old: &Rules, new: &'a Rules, m: &'a TableMove, from: usize) -> Result<Applier<'a>, String> {
         let node = &m.old.nodes[from];
-        let rule = old.data_sources.get(&node.data_source).ok_or_else(|| format!("unknown data source {}", node.data_source))?;
-        let mut conn = mysql_async::Conn::new(crate::backend::health::control_opts(rule.primary, rule)).await.map_err(|e| e.to_string())?;
+        let mut conn = super::connect(old, &node.data_source).await?;
         let shape = Shape::read(&mut conn, m, from).await?;
         Ok(Applier { m, from, shape, targets: Targets::new(new), applied: 0 })
     }

@@ -8,21 +8,17 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 
+use super::ident;
 use super::plan::TableMove;
 use crate::config::nodes::DataNode;
 use crate::config::Rules;
 use crate::sharding::key::Literal;
 use crate::sharding::table::ShardedTable;
 
-fn ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
 /// Deletes from `node` (reached with `rules`) every row that `owner` places on another node, `batch` rows
 /// per DELETE with `pause` after each; returns the rows deleted.
 pub async fn delete_foreign(rules: &Rules, m: &TableMove, node: &DataNode, owner: &ShardedTable, batch: usize, pause: Duration) -> Result<u64, String> {
-    let rule = rules.data_sources.get(&node.data_source).ok_or_else(|| format!("unknown data source {}", node.data_source))?;
-    let mut conn = mysql_async::Conn::new(crate::backend::health::control_opts(rule.primary, rule)).await.map_err(|e| e.to_string())?;
+    let mut conn = super::connect(rules, &node.data_source).await?;
     let shape = super::copy::Shape::of(&mut conn, &m.database, &node.table, &owner.column).await?;
     let pk: Vec<String> = shape.primary.iter().map(|&i| shape.columns[i].clone()).collect();
     let table = format!("{}.{}", ident(&m.database), ident(&node.table));

@@ -10,6 +10,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Row, Value};
 
 use super::plan::TableMove;
+use super::{connect, ident};
 use crate::config::Rules;
 use crate::sharding::key::Literal;
 
@@ -24,15 +25,6 @@ pub struct CopyProgress {
     pub copied: u64,
     /// The whole node was read.
     pub done: bool,
-}
-
-fn ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
-async fn connect(rules: &Rules, ds: &str) -> Result<Conn, String> {
-    let rule = rules.data_sources.get(ds).ok_or_else(|| format!("unknown data source {ds}"))?;
-    Conn::new(crate::backend::health::control_opts(rule.primary, rule)).await.map_err(|e| format!("cannot connect to {ds} ({}): {e}", rule.primary))
 }
 
 /// Creates the table on every node the new rules add (if it is missing), with the DDL of the first old

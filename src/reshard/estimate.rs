@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use mysql_async::prelude::Queryable;
 
+use super::ident;
 use super::plan::TableMove;
 use crate::config::Rules;
 use crate::sharding::key::Literal;
@@ -44,10 +45,6 @@ pub struct Estimate {
     pub refused: Vec<String>,
 }
 
-fn ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
 /// Measures `moves` on the primaries of the rules in force.
 pub async fn estimate(old: &Rules, moves: &[TableMove]) -> Estimate {
     let mut out = Estimate::default();
@@ -82,10 +79,7 @@ type Measured = ((u64, u64), BTreeMap<usize, usize>, usize, Vec<String>);
 
 async fn measure(old: &Rules, m: &TableMove, from: usize) -> Result<Measured, String> {
     let node = &m.old.nodes[from];
-    let rule = old.data_sources.get(&node.data_source).ok_or_else(|| format!("unknown data source {}", node.data_source))?;
-    let mut conn = mysql_async::Conn::new(crate::backend::health::control_opts(rule.primary, rule))
-        .await
-        .map_err(|e| format!("cannot connect to {} ({}): {e}", node.data_source, rule.primary))?;
+    let mut conn = super::connect(old, &node.data_source).await?;
     let err = |e: mysql_async::Error| e.to_string();
     let size: Option<(Option<u64>, Option<u64>)> = conn
         .exec_first(

@@ -19,3 +19,16 @@ pub mod catchup;
 pub mod verify;
 pub mod cleanup;
 pub mod gate;
+
+/// A name as a backquoted identifier (the one quoting the rewriter uses).
+fn ident(name: &str) -> String {
+    crate::sql::tokens::quote_ident(name, None)
+}
+
+/// A control-plane connection to data source `ds`'s primary as `rules` define it.
+async fn connect(rules: &crate::config::Rules, ds: &str) -> Result<mysql_async::Conn, String> {
+    let rule = rules.data_sources.get(ds).ok_or_else(|| format!("unknown data source {ds}"))?;
+    mysql_async::Conn::new(crate::backend::health::control_opts(rule.primary, rule))
+        .await
+        .map_err(|e| format!("cannot connect to {ds} ({}): {e}", rule.primary))
+}

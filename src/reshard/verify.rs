@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use mysql_async::prelude::Queryable;
 
+use super::ident;
 use super::plan::TableMove;
 use crate::config::nodes::DataNode;
 use crate::config::Rules;
@@ -24,14 +25,9 @@ pub struct Tally {
 /// Tallies by (old node index, new node index).
 pub type Tallies = BTreeMap<(usize, usize), Tally>;
 
-fn ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
 /// Reads (sharding key, row CRC32) of every row of `node`.
 async fn scan(rules: &Rules, m: &TableMove, node: &DataNode) -> Result<Vec<(Option<String>, u64)>, String> {
-    let rule = rules.data_sources.get(&node.data_source).ok_or_else(|| format!("unknown data source {}", node.data_source))?;
-    let mut conn = mysql_async::Conn::new(crate::backend::health::control_opts(rule.primary, rule)).await.map_err(|e| e.to_string())?;
+    let mut conn = super::connect(rules, &node.data_source).await?;
     let columns = super::copy::columns(&mut conn, &m.database, &node.table).await?;
     let quoted = columns.iter().map(|c| format!("QUOTE({})", ident(c))).collect::<Vec<_>>().join(", ");
     let sql = format!(
