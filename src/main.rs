@@ -72,7 +72,7 @@ enum Command {
     /// Print the `password_hash` line for a password read from standard input (one line), so the rules
     /// need not hold plain passwords: `echo -n 'secret' | shardgate passwd`.
     Passwd,
-    /// Online resharding: so far `plan` (what would move where). Moving the rows is not built yet.
+    /// Online resharding: `plan` what would move where, `run` the move under live traffic, `abort` it.
     Reshard {
         #[command(subcommand)]
         op: ReshardCommand,
@@ -100,6 +100,35 @@ enum ReshardCommand {
         /// The new rules (TOML): the same tables on more or fewer nodes.
         #[arg(long)]
         to: PathBuf,
+    },
+    /// Move the rows to NEW_RULES while the proxy serving CONFIG keeps serving: prepare, copy, catch up
+    /// from the binlogs, cut over, verify (the job runs in the proxy, resumes after a crash, and is seen
+    /// with SHOW SHARDGATE RESHARD); draws its progress until it is done. Running it again attaches.
+    Run {
+        /// The rules the proxy serves (its address and an admin user are read from it).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The new rules (TOML), readable by the proxy at the same path.
+        #[arg(long)]
+        to: PathBuf,
+        /// Rows read per second at most while copying (default: unlimited).
+        #[arg(long)]
+        rate: Option<u64>,
+        /// Delete the removed nodes' rows right after the switch (else `RESHARD CLEANUP` does, later).
+        #[arg(long)]
+        cleanup: bool,
+        /// Admin user (default: the first admin user with a password in CONFIG).
+        #[arg(long)]
+        user: Option<String>,
+        /// Its password.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Give up the reshard before its switch: the copied rows are removed, the old rules keep serving.
+    Abort {
+        /// The rules the proxy serves.
+        #[arg(short, long)]
+        config: PathBuf,
     },
 }
 
@@ -179,6 +208,26 @@ fn main() -> ExitCode {
                 eprintln!("refused: {r}");
             }
             if estimate.refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Command::Reshard { op: ReshardCommand::Run { config, to, rate, cleanup, user, password } } => {
+            let Some(rules) = load(&config) else { return ExitCode::FAILURE };
+            match shardgate::reshard::cli::Admin::of(&rules, user, password) {
+                Ok(admin) => runtime().block_on(shardgate::reshard::cli::run(admin, &to, rate, cleanup)),
+                Err(e) => {
+                    eprintln!("reshard: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Reshard { op: ReshardCommand::Abort { config } } => {
+            let Some(rules) = load(&config) else { return ExitCode::FAILURE };
+            match shardgate::reshard::cli::Admin::of(&rules, None, None) {
+                Ok(admin) => runtime().block_on(shardgate::reshard::cli::abort(admin)),
+                Err(e) => {
+                    eprintln!("reshard: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Rules { etcd, prefix, op } => {
             runtime().block_on(shardgate::fleet::cli::rules(shardgate::fleet::cli::Target { etcd, prefix }, op))

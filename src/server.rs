@@ -81,7 +81,10 @@ impl Server {
         crate::reload::publish_metrics(&live);
         match source {
             Source::Given => {}
-            Source::File(path) => crate::reload::watch(&live, &path),
+            Source::File(path) => {
+                crate::reload::watch(&live, &path);
+                tokio::spawn(live.load().reshard.clone().resume_at_start(live.clone()));
+            }
             Source::Fleet(fleet) => {
                 crate::fleet::watch::spawn(&live, fleet.clone());
                 crate::fleet::xa::spawn(&live, fleet.clone());

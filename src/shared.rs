@@ -55,6 +55,8 @@ pub struct Shared {
     pub generation: u64,
     /// The cut-over gate of the reshard under way, if any (outlives reloads: the cut-over is one).
     pub reshard_gate: Arc<arc_swap::ArcSwapOption<crate::reshard::gate::Gate>>,
+    /// The reshard job this proxy runs or last ran (outlives reloads).
+    pub reshard: Arc<crate::reshard::control::Control>,
     next_connection_id: Arc<AtomicU32>,
 }
 
@@ -143,6 +145,7 @@ impl Shared {
             rules_path: path,
             fleet: previous.and_then(|p| p.fleet.clone()),
             reshard_gate: previous.map_or_else(Default::default, |p| p.reshard_gate.clone()),
+            reshard: previous.map_or_else(Default::default, |p| p.reshard.clone()),
             generation: previous.map_or(0, |p| p.generation + 1),
             next_connection_id: previous.map_or_else(|| Arc::new(AtomicU32::new(1)), |p| p.next_connection_id.clone()),
             rules,

@@ -100,6 +100,7 @@ pub async fn run(session: &mut Session, admin: Admin) -> Result<(), SgError> {
             let rows = crate::fleet::membership::rows(newest, &regs).into_iter().map(|r| r.into_iter().map(text).collect()).collect();
             table(session, &["instance", "address", "version", "revision", "state", "since"], rows).await
         }
+        Admin::Reshard | Admin::ReshardRun { .. } | Admin::ReshardAbort | Admin::ReshardCleanup => super::reshard_admin::run(session, admin).await,
         Admin::Reload => match crate::reload::reload(&session.live).await {
             Ok(summary) => table(session, &["reloaded"], vec![vec![text(summary)]]).await,
             Err(e) => Err(SgError::Backend { code: crate::error::code::UNKNOWN, sqlstate: "HY000".into(), message: format!("rules not reloaded (the previous rules keep serving): {e}") }),

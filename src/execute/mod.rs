@@ -17,6 +17,7 @@ pub mod show_nodes;
 pub mod show_tables;
 pub mod use_schema;
 pub mod admin;
+pub mod reshard_admin;
 pub mod aggregate;
 pub mod distinct;
 pub mod merge_sort;

@@ -15,6 +15,9 @@ use mysql_common::value::Value;
 use crate::backend::conn::{describe_err, BackendConn, Variant};
 use crate::config::rules::DataSourceRule;
 
+/// MariaDB's GTID event, which opens every transaction (and every DDL) in its binlog.
+const MARIADB_GTID_EVENT: u8 = 0xa2;
+
 /// A place in a primary's binlog.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Position {
@@ -60,6 +63,7 @@ pub struct BinlogReader {
     file: String,
     checksum: bool,
     format_seen: bool,
+    in_transaction: bool,
 }
 
 /// The primary's current binlog position (SHOW MASTER STATUS).
@@ -95,7 +99,7 @@ impl BinlogReader {
         dump.extend_from_slice(&server_id.to_le_bytes());
         dump.extend_from_slice(from.file.as_bytes());
         conn.send(&dump).await.map_err(|e| format!("{ds}: binlog dump: {e}"))?;
-        Ok(BinlogReader { conn, esr: EventStreamReader::new(BinlogVersion::Version4), file: from.file.clone(), checksum, format_seen: false })
+        Ok(BinlogReader { conn, esr: EventStreamReader::new(BinlogVersion::Version4), file: from.file.clone(), checksum, format_seen: false, in_transaction: false })
     }
 
     /// Reads the next event.
@@ -123,19 +127,30 @@ impl BinlogReader {
         if kind == EventType::FORMAT_DESCRIPTION_EVENT as u8 {
             self.format_seen = true;
         }
+        if kind == MARIADB_GTID_EVENT {
+            self.in_transaction = true;
+            return Ok(Item::Other);
+        }
         if kind == EventType::XID_EVENT as u8 {
+            self.in_transaction = false;
             return Ok(Item::Commit(end));
         }
         if kind == EventType::QUERY_EVENT as u8 {
             // DDL and non-transactional commits end with a query event; BEGIN opens a transaction.
             if let Ok(Some(EventData::QueryEvent(q))) = event.read_data() {
                 if !q.query().trim().eq_ignore_ascii_case("BEGIN") {
+                    self.in_transaction = false;
                     return Ok(Item::Commit(end));
                 }
             }
             return Ok(Item::Other);
         }
-        let Ok(Some(EventData::RowsEvent(rows))) = event.read_data() else { return Ok(Item::Other) };
+        let Ok(Some(EventData::RowsEvent(rows))) = event.read_data() else {
+            // Between transactions, a heartbeat or a server event (checkpoint, GTID list) says where the
+            // stream is: a boundary too, so a catch-up waiting for a position an idle primary reports ends.
+            let between = !self.in_transaction && header.log_pos() > 0 && kind != EventType::FORMAT_DESCRIPTION_EVENT as u8;
+            return Ok(if between { Item::Commit(end) } else { Item::Other });
+        };
         let tme = self.esr.get_tme(rows.table_id()).ok_or("a rows event without its table map")?;
         let mut changes = Vec::new();
         for row in rows.rows(tme) {

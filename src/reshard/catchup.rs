@@ -73,19 +73,30 @@ impl<'a> Applier<'a> {
 }
 
 /// Reads `reader` (opened at `from`) and applies what concerns `appliers` until a transaction that ends at
-/// or after `until`; returns the position reached (a transaction boundary, to resume from).
-pub async fn catch_up_to(reader: &mut BinlogReader, appliers: &mut [Applier<'_>], from: &Position, until: &Position) -> Result<Position, String> {
+/// or after `until`, at `pace` if one is given; returns the position reached (a transaction boundary, to
+/// resume from).
+pub async fn catch_up_to(
+    reader: &mut BinlogReader,
+    appliers: &mut [Applier<'_>],
+    from: &Position,
+    until: &Position,
+    mut pace: Option<&mut super::pace::Pace>,
+) -> Result<Position, String> {
     let mut at = from.clone();
     while at < *until {
         match reader.next().await? {
             Item::Rows { database, table, changes } => {
                 for a in appliers.iter_mut().filter(|a| a.matches(&database, &table)) {
                     for c in &changes {
+                        let before = a.applied;
                         a.apply(c).await?;
+                        if let Some(p) = pace.as_deref_mut() {
+                            p.step(a.applied - before).await;
+                        }
                     }
                 }
             }
-            Item::Commit(p) => at = p,
+            Item::Commit(p) => at = at.max(p),
             Item::Other => {}
         }
     }

@@ -27,8 +27,8 @@ pub struct CopyProgress {
     pub done: bool,
 }
 
-/// Creates the table on every node the new rules add (if it is missing), with the DDL of the first old
-/// node; returns the nodes where it was created.
+/// Creates the table on every node the new rules add, and the staging table on every old node that
+/// receives rows (if they are missing), with the DDL of the first old node; returns where.
 pub async fn prepare(old: &Rules, new: &Rules, m: &TableMove) -> Result<Vec<String>, String> {
     let source = &m.old.nodes[0];
     let mut conn = connect(old, &source.data_source).await?;
@@ -36,7 +36,8 @@ pub async fn prepare(old: &Rules, new: &Rules, m: &TableMove) -> Result<Vec<Stri
         conn.query_first(format!("SHOW CREATE TABLE {}.{}", ident(&m.database), ident(&source.table))).await.map_err(|e| e.to_string())?;
     let ddl = ddl.ok_or_else(|| format!("{}.{} has no definition on {}", m.database, source.table, source.data_source))?.1;
     let mut created = Vec::new();
-    for node in m.added() {
+    let staged: Vec<crate::config::nodes::DataNode> = m.staged().into_iter().map(|to| m.landing(to)).collect();
+    for node in m.added().into_iter().cloned().chain(staged) {
         let text = ddl.replacen(&format!("CREATE TABLE {}", ident(&source.table)), &format!("CREATE TABLE IF NOT EXISTS {}.{}", ident(&m.database), ident(&node.table)), 1);
         let mut target = connect(new, &node.data_source).await?;
         target.query_drop(text).await.map_err(|e| format!("creating {}.{} on {}: {e}", m.database, node.table, node.data_source))?;
@@ -118,9 +119,10 @@ impl<'a> Targets<'a> {
         Ok(self.conns.get_mut(ds).expect("inserted above"))
     }
 
-    /// Writes whole rows (`values` holds them one after another) on new node `to` with REPLACE.
+    /// Writes whole rows (`values` holds them one after another) for new node `to` with REPLACE (into its
+    /// landing table, see [`TableMove::landing`]).
     pub async fn replace(&mut self, m: &TableMove, to: usize, shape: &Shape, values: Vec<Value>) -> Result<(), String> {
-        let target = &m.new.nodes[to];
+        let target = &m.landing(to);
         let width = shape.columns.len();
         let names = shape.columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
         let one = format!("({})", vec!["?"; width].join(", "));
@@ -140,7 +142,7 @@ impl<'a> Targets<'a> {
 
     /// Deletes the row with the primary key of `row` from new node `to`.
     pub async fn delete(&mut self, m: &TableMove, to: usize, shape: &Shape, row: &[Value]) -> Result<(), String> {
-        let target = &m.new.nodes[to];
+        let target = &m.landing(to);
         let cond = shape.primary.iter().map(|&i| format!("{} = ?", ident(&shape.columns[i]))).collect::<Vec<_>>().join(" AND ");
         let params: Vec<Value> = shape.primary.iter().map(|&i| row[i].clone()).collect();
         let sql = format!("DELETE FROM {}.{} WHERE {cond}", ident(&m.database), ident(&target.table));

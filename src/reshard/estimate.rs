@@ -75,20 +75,29 @@ pub async fn estimate(old: &Rules, moves: &[TableMove]) -> Estimate {
     out
 }
 
+/// information_schema's TABLE_ROWS (InnoDB's estimate) and data + index bytes of a table, if it exists.
+async fn size(conn: &mut mysql_async::Conn, database: &str, table: &str) -> Result<Option<(Option<u64>, Option<u64>)>, String> {
+    conn.exec_first(
+        "SELECT TABLE_ROWS, DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+        (database, table),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// The estimated rows of `database.table` on `node` (0 if unknown).
+pub async fn table_rows(rules: &Rules, database: &str, node: &crate::config::nodes::DataNode) -> Result<u64, String> {
+    let mut conn = super::connect(rules, &node.data_source).await?;
+    Ok(size(&mut conn, database, &node.table).await?.and_then(|s| s.0).unwrap_or(0))
+}
+
 type Measured = ((u64, u64), BTreeMap<usize, usize>, usize, Vec<String>);
 
 async fn measure(old: &Rules, m: &TableMove, from: usize) -> Result<Measured, String> {
     let node = &m.old.nodes[from];
     let mut conn = super::connect(old, &node.data_source).await?;
     let err = |e: mysql_async::Error| e.to_string();
-    let size: Option<(Option<u64>, Option<u64>)> = conn
-        .exec_first(
-            "SELECT TABLE_ROWS, DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-            (&m.database, &node.table),
-        )
-        .await
-        .map_err(err)?;
-    let Some((rows, bytes)) = size else {
+    let Some((rows, bytes)) = size(&mut conn, &m.database, &node.table).await? else {
         return Err(format!("table {}.{} does not exist", m.database, node.table));
     };
     let mut problems = Vec::new();

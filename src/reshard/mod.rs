@@ -7,9 +7,10 @@
 //! - [`cleanup`]: throttled deletion of the rows a node holds for keys placed elsewhere (residue, abort).
 //! - [`gate`]: the cut-over hold sessions pass through (per transaction), and `reload::switch`, which
 //!   installs rules whose tables moved; rehearsed on one proxy in tests/reshard.rs.
-//! Not built yet: the job that runs these phases with persisted progress and throttling, the cut-over's
-//! final binlog drain and replica wait inside the hold, switching a fleet through etcd, and the admin SQL and
-//! CLI around them (`reshard run`).
+//! - [`job`], [`cutover`], [`store`], [`control`]: the job that runs the phases inside the proxy with its
+//!   progress persisted on the default data source, resumed after a crash; `RESHARD RUN|ABORT|CLEANUP`,
+//!   `SHOW SHARDGATE RESHARD` and `shardgate reshard run` drive it.
+//! Not built yet: switching a fleet through etcd, and backing off on the live workload's p99.
 
 pub mod plan;
 pub mod estimate;
@@ -19,6 +20,12 @@ pub mod catchup;
 pub mod verify;
 pub mod cleanup;
 pub mod gate;
+pub mod store;
+pub mod job;
+pub mod cutover;
+pub mod control;
+pub mod pace;
+pub mod cli;
 
 /// A name as a backquoted identifier (the one quoting the rewriter uses).
 fn ident(name: &str) -> String {

@@ -41,6 +41,28 @@ impl TableMove {
     pub fn added(&self) -> Vec<&DataNode> {
         self.new.nodes.iter().filter(|n| !self.old.nodes.contains(n)).collect()
     }
+
+    /// Where rows bound for new node `to` are written before the cut-over: the node itself when the rules
+    /// in force do not read it (an added node), else a staging table beside the live one, since rows copied
+    /// into a table the old rules still read would show up twice in every query scattered over the nodes.
+    pub fn landing(&self, to: usize) -> DataNode {
+        let node = &self.new.nodes[to];
+        if self.old.nodes.contains(node) {
+            DataNode { data_source: node.data_source.clone(), table: staging_name(&node.table) }
+        } else {
+            node.clone()
+        }
+    }
+
+    /// The new nodes that receive rows into a staging table (see [`TableMove::landing`]).
+    pub fn staged(&self) -> Vec<usize> {
+        (0..self.new.nodes.len()).filter(|&to| self.old.nodes.contains(&self.new.nodes[to])).collect()
+    }
+}
+
+/// The staging table of `table` on a node that receives rows while the old rules still read it.
+pub fn staging_name(table: &str) -> String {
+    format!("{table}__sg_reshard")
 }
 
 /// The tables whose placement changes from `old` to `new`, or every reason the change is not a reshard.

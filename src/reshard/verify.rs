@@ -59,11 +59,11 @@ pub async fn sources(old: &Rules, m: &TableMove) -> Result<Tallies, String> {
     Ok(t)
 }
 
-/// What arrived on each new node, by origin (new rules' primaries): rows whose old node was another.
+/// What arrived for each new node (in its landing table), by origin: rows whose old node was another.
 pub async fn targets(new: &Rules, m: &TableMove) -> Result<Tallies, String> {
     let mut t = Tallies::new();
     for (to, node) in m.new.nodes.iter().enumerate() {
-        for (key, crc) in scan(new, m, node).await? {
+        for (key, crc) in scan(new, m, &m.landing(to)).await? {
             let lit = key.map_or(Literal::Null, Literal::Str);
             let Some(from) = m.old.node_for(&lit) else { continue };
             if m.old.nodes[from] != *node {

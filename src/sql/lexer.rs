@@ -67,6 +67,50 @@ pub enum Admin {
     Reload,
     /// `SET SHARDGATE NODE 'name' OFFLINE|ONLINE`: take a replica out of (or back into) read rotation.
     Node(String, bool),
+    /// `SHOW SHARDGATE RESHARD`: the reshard job's phase and figures.
+    Reshard,
+    /// `RESHARD RUN 'rules file' [RATE rows_per_s] [CLEANUP]`: start, resume or attach to a reshard.
+    ReshardRun {
+        /// The new rules' file, as the proxy sees it.
+        path: String,
+        /// Rows read per second at most while copying.
+        rate: Option<u64>,
+        /// Delete the removed nodes' rows right after the switch.
+        cleanup: bool,
+    },
+    /// `RESHARD ABORT`: give up a reshard before its switch.
+    ReshardAbort,
+    /// `RESHARD CLEANUP`: delete the rows left on the nodes a finished reshard removed.
+    ReshardCleanup,
+}
+
+/// Parses what follows `RESHARD`.
+fn reshard(lx: &mut Lexer) -> Statement {
+    const USAGE: &str = "RESHARD …: shardgate knows RESHARD RUN 'new rules file' [RATE rows_per_second] [CLEANUP], RESHARD ABORT and RESHARD CLEANUP";
+    let op = lx.next();
+    let end = |lx: &mut Lexer| matches!(lx.next(), None | Some(Token::Semicolon));
+    if is_word(&op, "abort") && end(lx) {
+        return Statement::Admin(Admin::ReshardAbort);
+    }
+    if is_word(&op, "cleanup") && end(lx) {
+        return Statement::Admin(Admin::ReshardCleanup);
+    }
+    let path = match (is_word(&op, "run"), lx.next()) {
+        (true, Some(Token::Quoted(p))) => p,
+        _ => return Statement::Unsupported(USAGE),
+    };
+    let (mut rate, mut cleanup) = (None, false);
+    loop {
+        match lx.next() {
+            None | Some(Token::Semicolon) => return Statement::Admin(Admin::ReshardRun { path, rate, cleanup }),
+            t if is_word(&t, "cleanup") => cleanup = true,
+            t if is_word(&t, "rate") => match lx.next() {
+                Some(Token::Word(n)) if n.parse::<u64>().is_ok() => rate = n.parse().ok(),
+                _ => return Statement::Unsupported(USAGE),
+            },
+            _ => return Statement::Unsupported(USAGE),
+        }
+    }
 }
 
 /// Tokens the classifier cares about.
@@ -181,6 +225,9 @@ pub fn classify(sql: &str) -> Statement {
         }
         return Statement::Set;
     }
+    if is_word(&first, "reshard") {
+        return reshard(&mut lx);
+    }
     if is_word(&first, "reload") {
         return if is_word(&lx.next(), "rules") && matches!(lx.next(), None | Some(Token::Semicolon)) {
             Statement::Admin(Admin::Reload)
@@ -261,8 +308,10 @@ pub fn classify(sql: &str) -> Statement {
                 Admin::Stats
             } else if is_word(&which, "proxies") {
                 Admin::Proxies
+            } else if is_word(&which, "reshard") {
+                Admin::Reshard
             } else {
-                return Statement::Unsupported("SHOW SHARDGATE …: shardgate knows NODES, BACKENDS, RULES, SESSIONS, STATS and PROXIES");
+                return Statement::Unsupported("SHOW SHARDGATE …: shardgate knows NODES, BACKENDS, RULES, SESSIONS, STATS, PROXIES and RESHARD");
             };
             return if matches!(lx.next(), None | Some(Token::Semicolon)) { Statement::Admin(admin) } else { Statement::Other };
         }
@@ -425,6 +474,14 @@ mod tests {
         assert_eq!(classify("SHOW SHARDGATE NODES;"), Statement::Admin(Admin::Nodes));
         assert_eq!(classify("show shardgate backends"), Statement::Admin(Admin::Nodes));
         assert_eq!(classify("RELOAD RULES"), Statement::Admin(Admin::Reload));
+        assert_eq!(classify("show shardgate reshard"), Statement::Admin(Admin::Reshard));
+        assert_eq!(
+            classify("RESHARD RUN '/etc/sg/three.toml' RATE 5000 CLEANUP;"),
+            Statement::Admin(Admin::ReshardRun { path: "/etc/sg/three.toml".into(), rate: Some(5000), cleanup: true })
+        );
+        assert_eq!(classify("reshard abort"), Statement::Admin(Admin::ReshardAbort));
+        assert!(matches!(classify("RESHARD RUN 'x' RATE fast"), Statement::Unsupported(_)));
+        assert!(matches!(classify("RESHARD"), Statement::Unsupported(_)));
         assert_eq!(classify("show shardgate proxies;"), Statement::Admin(Admin::Proxies));
         assert_eq!(classify("SET SHARDGATE NODE 'ds_0/replica1' OFFLINE"), Statement::Admin(Admin::Node("ds_0/replica1".into(), true)));
         assert_eq!(classify("set shardgate node 'x' online;"), Statement::Admin(Admin::Node("x".into(), false)));

@@ -1,0 +1,247 @@
+//! A proxy's control of its reshard job: start or resume it (`RESHARD RUN`, and at start-up for a job a
+//! killed proxy left unfinished), abort it, clean up after it, and show it (`SHOW SHARDGATE RESHARD`,
+//! metrics). The job runs inside the proxy, because the cut-over holds the proxy's own sessions; the
+//! `shardgate reshard run` command is a client of these statements.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use super::job::{moves_of, rules_of, Job, JobState, Phase};
+use super::plan::TableMove;
+use super::store::Store;
+use crate::config::Rules;
+use crate::metrics::Metrics;
+use crate::server::Live;
+
+/// The job of one proxy, if any; outlives reloads.
+#[derive(Default)]
+pub struct Control {
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    shown: std::sync::Mutex<Shown>,
+}
+
+#[derive(Default)]
+struct Shown {
+    state: Option<JobState>,
+    /// When this process first saw the job and how many rows it had read then (for the rate).
+    since: Option<(Instant, u64)>,
+}
+
+/// The figures of SHOW SHARDGATE RESHARD.
+pub const COLUMNS: [&str; 12] =
+    ["phase", "tables", "rows_estimated", "rows_scanned", "rows_copied", "rows_per_s", "eta_s", "changes_applied", "pause_ms", "moved_share", "resumed", "error"];
+
+fn scanned(st: &JobState) -> (u64, u64, u64) {
+    st.copies.iter().fold((0, 0, 0), |(e, s, c), x| (e + x.estimated, s + x.progress.scanned, c + x.progress.copied))
+}
+
+impl Control {
+    /// Records `st` for SHOW SHARDGATE RESHARD and publishes its figures as metrics.
+    pub fn show(&self, st: &JobState, metrics: &Metrics) {
+        let (_, rows, copied) = scanned(st);
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        shown.since.get_or_insert((Instant::now(), rows));
+        shown.state = Some(st.clone());
+        metrics.gauge("shardgate_reshard_rows_scanned", &[], rows as f64);
+        metrics.gauge("shardgate_reshard_rows_copied", &[], copied as f64);
+        metrics.gauge("shardgate_reshard_changes_applied", &[], st.applied as f64);
+        metrics.gauge("shardgate_reshard_phase", &[("phase", st.phase.name().to_string())], 1.0);
+        if let Some(p) = st.pause_ms {
+            metrics.gauge("shardgate_reshard_cutover_pause_ms", &[], p as f64);
+        }
+    }
+
+    /// The row of SHOW SHARDGATE RESHARD, if a job was seen.
+    pub fn row(&self) -> Option<Vec<String>> {
+        let shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        let st = shown.state.as_ref()?;
+        let (estimated, rows, copied) = scanned(st);
+        let rate = shown.since.map_or(0.0, |(at, r0)| (rows - r0.min(rows)) as f64 / at.elapsed().as_secs_f64().max(0.001));
+        let eta = if st.phase <= Phase::Copy && rate > 0.0 { format!("{:.0}", estimated.saturating_sub(rows) as f64 / rate) } else { String::new() };
+        let mut tables: Vec<&str> = st.copies.iter().map(|c| c.table.as_str()).collect();
+        tables.dedup();
+        Some(vec![
+            st.phase.name().to_string(),
+            tables.join(","),
+            estimated.to_string(),
+            rows.to_string(),
+            copied.to_string(),
+            format!("{rate:.0}"),
+            eta,
+            st.applied.to_string(),
+            st.pause_ms.map(|p| p.to_string()).unwrap_or_default(),
+            st.moved_share.map(|s| format!("{s:.4}")).unwrap_or_default(),
+            st.resumed.to_string(),
+            st.error.clone().unwrap_or_default(),
+        ])
+    }
+
+    fn state(&self) -> Option<JobState> {
+        self.shown.lock().unwrap_or_else(|e| e.into_inner()).state.clone()
+    }
+
+    /// Starts the reshard to the rules in `target` (a file the proxy can read), or resumes the unfinished
+    /// job to the same rules, or attaches to the one running; says which.
+    pub async fn start(self: &Arc<Self>, live: &Live, target: &std::path::Path, rate: Option<u64>, cleanup: bool) -> Result<String, String> {
+        let shared = live.load_full();
+        if shared.fleet.is_some() {
+            return Err("resharding a fleet (switching every instance through etcd) is not built yet; reshard with one proxy serving".into());
+        }
+        let rules_path = shared.rules_path.clone().ok_or("this proxy was not started from a rules file, which the reshard rewrites at its switch")?;
+        let target_text = std::fs::read_to_string(target).map_err(|e| format!("cannot read {}: {e}", target.display()))?;
+        let mut task = self.task.lock().await;
+        if task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return match self.state() {
+                Some(st) if st.target_rules == target_text => Ok("attached to the reshard running to these rules".into()),
+                _ => Err("another reshard is running; wait for it or RESHARD ABORT it".into()),
+            };
+        }
+        let mut store = Store::new(&shared.rules, &rules_path)?;
+        let (st, said) = match store.load().await? {
+            Some(mut st) if !st.phase.finished() => {
+                if st.target_rules != target_text {
+                    return Err(format!("an unfinished reshard to other rules ({}) is saved; RESHARD RUN those or RESHARD ABORT it", st.target_path.display()));
+                }
+                st.resumed += 1;
+                st.error = None;
+                st.rate = rate.unwrap_or(st.rate);
+                st.cleanup |= cleanup;
+                let said = format!("resumed at {}", st.phase.name());
+                (st, said)
+            }
+            _ => {
+                let source_text = std::fs::read_to_string(&rules_path).map_err(|e| format!("cannot read {}: {e}", rules_path.display()))?;
+                let old = rules_of(&source_text, &rules_path)?;
+                let new = rules_of(&target_text, target)?;
+                let moves = moves_of(&old, &new)?;
+                let refused = super::estimate::estimate(&old, &moves).await.refused;
+                if !refused.is_empty() {
+                    return Err(refused.join("; "));
+                }
+                let st = JobState {
+                    source_rules: source_text,
+                    target_rules: target_text,
+                    target_path: target.to_path_buf(),
+                    rules_path,
+                    phase: Phase::Prepare,
+                    copies: Vec::new(),
+                    binlog: Default::default(),
+                    rate: rate.unwrap_or(0),
+                    cleanup,
+                    applied: 0,
+                    pause_ms: None,
+                    moved_share: None,
+                    resumed: 0,
+                    error: None,
+                };
+                (st, format!("started: {} table(s) to reshard", moves.len()))
+            }
+        };
+        *task = Some(self.spawn(live, store, st));
+        Ok(said)
+    }
+
+    fn spawn(self: &Arc<Self>, live: &Live, store: Store, st: JobState) -> tokio::task::JoinHandle<()> {
+        let mut job = Job { live: live.clone(), control: self.clone(), store, st };
+        job.control.show(&job.st, &live.load().metrics);
+        tokio::spawn(async move {
+            if let Err(e) = job.run().await {
+                tracing::error!(error = %e, phase = job.st.phase.name(), "reshard stopped; RESHARD RUN resumes it, RESHARD ABORT gives up");
+                job.st.error = Some(e);
+                let _ = job.save().await;
+                if job.st.phase < Phase::Switching {
+                    job.live.load().reshard_gate.store(None);
+                }
+            }
+        })
+    }
+
+    /// Resumes the job a stopped proxy started from the same rules file left unfinished (not one that
+    /// failed: that waits for RESHARD RUN or ABORT).
+    pub async fn resume_at_start(self: Arc<Self>, live: Live) {
+        let shared = live.load_full();
+        let Some(path) = shared.rules_path.clone() else { return };
+        let Ok(mut store) = Store::new(&shared.rules, &path) else { return };
+        match store.load().await {
+            Ok(Some(st)) if !st.phase.finished() && st.error.is_none() => {
+                let mut st = st;
+                st.resumed += 1;
+                tracing::warn!(phase = st.phase.name(), "resuming the reshard this proxy left unfinished");
+                *self.task.lock().await = Some(self.spawn(&live, store, st));
+            }
+            Ok(Some(st)) => self.show(&st, &shared.metrics),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the reshard progress; RESHARD RUN resumes an unfinished job"),
+        }
+    }
+
+    /// Aborts the job before its switch: stops it, removes what was copied and the staging tables, and
+    /// leaves the old layout serving.
+    pub async fn abort(self: &Arc<Self>, live: &Live) -> Result<String, String> {
+        let shared = live.load_full();
+        let rules_path = shared.rules_path.clone().ok_or("this proxy was not started from a rules file")?;
+        let mut task = self.task.lock().await;
+        if let Some(t) = task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+        let mut store = Store::new(&shared.rules, &rules_path)?;
+        let Some(mut st) = store.load().await? else { return Err("no reshard to abort".into()) };
+        if st.phase >= Phase::Switching {
+            let phase = st.phase;
+            if !phase.finished() {
+                *task = Some(self.spawn(live, store, st));
+            }
+            return Err(format!("too late to abort: the reshard is at {} (the switch had begun); it goes on", phase.name()));
+        }
+        live.load().reshard_gate.store(None);
+        let old = rules_of(&st.source_rules, &st.rules_path)?;
+        let new = rules_of(&st.target_rules, &st.target_path)?;
+        let moves = moves_of(&old, &new)?;
+        let mut removed = 0;
+        for m in &moves {
+            for node in m.added() {
+                removed += super::cleanup::delete_foreign(&new, m, node, &m.old, 5000, Duration::from_millis(5)).await?;
+            }
+            for to in m.staged() {
+                let staging = m.landing(to);
+                let mut conn = super::connect(&new, &staging.data_source).await?;
+                mysql_async::prelude::Queryable::query_drop(&mut conn, format!("DROP TABLE IF EXISTS {}.{}", super::ident(&m.database), super::ident(&staging.table)))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        st.phase = Phase::Aborted;
+        store.save(&st).await?;
+        self.show(&st, &shared.metrics);
+        Ok(format!("aborted: {removed} copied rows removed, the old rules keep serving"))
+    }
+
+    /// Deletes the rows left on the nodes the last finished reshard removed.
+    pub async fn cleanup(self: &Arc<Self>, live: &Live) -> Result<String, String> {
+        let shared = live.load_full();
+        let rules_path = shared.rules_path.clone().ok_or("this proxy was not started from a rules file")?;
+        let mut store = Store::new(&shared.rules, &rules_path)?;
+        let st = store.load().await?.ok_or("no reshard to clean up after")?;
+        if st.phase < Phase::Cleanup || st.phase == Phase::Aborted {
+            return Err(format!("the reshard is at {}; its sources are cleaned once the new rules serve", st.phase.name()));
+        }
+        let old = rules_of(&st.source_rules, &st.rules_path)?;
+        let moves = moves_of(&old, &rules_of(&st.target_rules, &st.target_path)?)?;
+        let n = clean_removed(&old, &moves).await?;
+        Ok(format!("{n} rows deleted from the removed nodes"))
+    }
+}
+
+/// Deletes, throttled, every row on the nodes `moves` removed (reached with the old rules); returns how many.
+pub async fn clean_removed(old: &Rules, moves: &[TableMove]) -> Result<u64, String> {
+    let mut n = 0;
+    for m in moves {
+        for node in m.removed() {
+            n += super::cleanup::delete_foreign(old, m, node, &m.new, 1000, Duration::from_millis(10)).await?;
+        }
+    }
+    Ok(n)
+}

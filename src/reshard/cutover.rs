@@ -1,0 +1,152 @@
+//! Catch-up and cut-over of a job. The binlogs are applied in rounds until a round is short; then the gate
+//! is held (sessions finish their transactions on the moving tables, new ones wait), the last changes are
+//! drained, every move is verified (rows and checksums), staged rows join their live tables, the sources'
+//! copies of the moved rows are deleted, the replicas are waited for, the new rules are switched in and
+//! written to the rules file — then the held sessions carry on, on the new rules. A failed verification
+//! releases the hold with the old rules serving.
+//!
+//! The sources' residue on nodes that stay is deleted inside the hold, not later: those nodes keep serving
+//! scattered reads, which would return each moved row twice. A removed node is read no more, so its rows
+//! wait for the clean-up.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+use super::cleanup::delete_foreign;
+use super::ident;
+use super::job::{Job, Phase};
+use super::plan::TableMove;
+use super::verify::{differences, sources, targets};
+use crate::config::Rules;
+
+/// How long one attempt to hold the gate waits for open transactions before catching up and trying again.
+const HOLD_WAIT: Duration = Duration::from_secs(2);
+/// A catch-up round this short means the target is close behind: time to cut over.
+const CLOSE_ENOUGH: Duration = Duration::from_millis(300);
+
+/// Runs the catch-up (if not done) and the cut-over of `job`.
+pub async fn run(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -> Result<(), String> {
+    let gate = job.live.load().reshard_gate.load_full().ok_or("the reshard gate is not installed")?;
+    if job.st.phase == Phase::Switching {
+        // A crash after verification: only forward. The hold keeps sessions out while it finishes.
+        let hold = gate.hold(Duration::from_secs(30)).await;
+        switch_over(job, old, new, moves).await?;
+        drop(hold);
+        job.st.phase = Phase::Cleanup;
+        return job.save().await;
+    }
+    let mut streams = job.streams(old, new, moves).await?;
+    if job.st.phase == Phase::CatchUp {
+        for _ in 0..1000 {
+            let round = Instant::now();
+            job.catch_up(old, &mut streams, true).await?;
+            if round.elapsed() < CLOSE_ENOUGH {
+                break;
+            }
+        }
+        job.st.phase = Phase::CutOver;
+        job.save().await?;
+    }
+    for attempt in 1.. {
+        let asked = Instant::now();
+        let Some(hold) = gate.hold(HOLD_WAIT).await else {
+            tracing::warn!(attempt, "reshard: a transaction on a moving table stayed open through the hold's wait; catching up and trying again");
+            job.catch_up(old, &mut streams, true).await?;
+            continue;
+        };
+        job.catch_up(old, &mut streams, false).await?;
+        let mut wrong = Vec::new();
+        for m in moves {
+            wrong.extend(differences(m, &sources(old, m).await?, &targets(new, m).await?));
+        }
+        if !wrong.is_empty() {
+            drop(hold);
+            return Err(format!("verification failed, the old rules keep serving (RESHARD RUN retries, RESHARD ABORT gives up): {}", wrong.join("; ")));
+        }
+        job.st.phase = Phase::Switching;
+        job.save().await?;
+        switch_over(job, old, new, moves).await?;
+        drop(hold);
+        let pause = asked.elapsed();
+        tracing::info!(?pause, "reshard: switched to the new rules");
+        job.st.pause_ms = Some(pause.as_millis() as u64);
+        job.st.phase = Phase::Cleanup;
+        job.save().await?;
+        break;
+    }
+    Ok(())
+}
+
+/// Everything after verification, each step repeatable: staged rows into their live tables, the sources'
+/// residue deleted on the nodes that stay, replicas caught up, the rules switched, the rules file rewritten.
+async fn switch_over(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -> Result<(), String> {
+    for m in moves {
+        for to in m.staged() {
+            let (node, staging) = (&m.new.nodes[to], m.landing(to));
+            let mut conn = super::connect(new, &node.data_source).await?;
+            let exists: Option<String> = conn
+                .exec_first("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (&m.database, &staging.table))
+                .await
+                .map_err(|e| e.to_string())?;
+            if exists.is_some() {
+                let (db, live, stage) = (ident(&m.database), ident(&node.table), ident(&staging.table));
+                conn.query_drop(format!("REPLACE INTO {db}.{live} SELECT * FROM {db}.{stage}")).await.map_err(|e| format!("{}: merging the staged rows: {e}", node.data_source))?;
+                conn.query_drop(format!("DROP TABLE {db}.{stage}")).await.map_err(|e| e.to_string())?;
+            }
+        }
+        for node in m.old.nodes.iter().filter(|n| m.new.nodes.contains(n)) {
+            delete_foreign(old, m, node, &m.new, 5000, Duration::ZERO).await?;
+        }
+    }
+    let touched: BTreeSet<&str> = moves.iter().flat_map(|m| m.old.nodes.iter().chain(m.new.nodes.iter()).map(|n| n.data_source.as_str())).collect();
+    for ds in touched {
+        let rules = if new.data_sources.contains_key(ds) { new } else { old };
+        wait_for_replicas(rules, ds).await?;
+    }
+    // Switched before the file is rewritten, so the rules watcher reading the new file finds them in force.
+    crate::reload::switch(&job.live, new.clone(), "the reshard's cut-over").await?;
+    write_rules(&job.st.rules_path, &job.st.target_rules)
+}
+
+/// Waits (up to 5 s each) until every replica of `ds` has applied what its primary has logged, so a read
+/// sent there after the switch sees the moved rows and not their residue.
+async fn wait_for_replicas(rules: &Rules, ds: &str) -> Result<(), String> {
+    let rule = &rules.data_sources[ds];
+    if rule.replicas.is_empty() {
+        return Ok(());
+    }
+    let mut primary = super::connect(rules, ds).await?;
+    let pos: Option<String> = primary.query_first("SELECT @@gtid_binlog_pos").await.map_err(|e| e.to_string())?;
+    let pos = pos.unwrap_or_default();
+    for r in &rule.replicas {
+        let mut conn = match mysql_async::Conn::new(crate::backend::health::control_opts(r.address, rule)).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(replica = %r.address, error = %e, "reshard: replica unreachable at the cut-over; its health check keeps reads away");
+                continue;
+            }
+        };
+        let waited: Option<i64> = conn.exec_first("SELECT MASTER_GTID_WAIT(?, 5)", (&pos,)).await.map_err(|e| e.to_string())?;
+        if waited != Some(0) {
+            tracing::warn!(replica = %r.address, %pos, "reshard: replica still behind after 5 s at the cut-over; the lag bound keeps reads from it");
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the rules file with `text`, keeping the old one beside it (`.before-reshard`); atomic (rename).
+fn write_rules(path: &std::path::Path, text: &str) -> Result<(), String> {
+    let now = std::fs::read_to_string(path).unwrap_or_default();
+    if now == text {
+        return Ok(());
+    }
+    let mut backup = path.as_os_str().to_owned();
+    backup.push(".before-reshard");
+    std::fs::write(&backup, now).map_err(|e| format!("keeping the old rules: {e}"))?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".reshard-tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("writing the new rules: {e}"))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("installing the new rules file: {e}"))
+}

@@ -1,0 +1,74 @@
+//! Where a reshard job's progress is persisted: one row per rules file in `shardgate.reshard_jobs` on the
+//! default data source's primary (the data source a ShardingSphere user keeps the proxy's own metadata on),
+//! so a proxy restarted from that rules file finds the job it was running and resumes it.
+
+use mysql_async::prelude::Queryable;
+
+use super::job::JobState;
+use crate::config::Rules;
+
+/// The job table of one rules file.
+pub struct Store {
+    rules: Rules,
+    data_source: String,
+    key: String,
+    conn: Option<mysql_async::Conn>,
+}
+
+/// The data source the proxy's own metadata lives on: the rules' default data source, else the first
+/// schema's, else the first data source.
+pub fn home(rules: &Rules) -> Option<String> {
+    rules
+        .default_data_source
+        .as_ref()
+        .map(|d| d.get_ref().clone())
+        .or_else(|| rules.schemas.values().next().map(|s| s.data_source.get_ref().clone()))
+        .or_else(|| rules.data_sources.keys().next().cloned())
+}
+
+impl Store {
+    /// The store of the job run by the proxy started from `rules_path`.
+    pub fn new(rules: &Rules, rules_path: &std::path::Path) -> Result<Store, String> {
+        let data_source = home(rules).ok_or("the rules name no data source to keep the reshard's progress on")?;
+        Ok(Store { rules: rules.clone(), data_source, key: rules_path.display().to_string(), conn: None })
+    }
+
+    async fn conn(&mut self) -> Result<&mut mysql_async::Conn, String> {
+        if self.conn.is_none() {
+            self.conn = Some(self.open().await?);
+        }
+        Ok(self.conn.as_mut().expect("opened above"))
+    }
+
+    async fn open(&self) -> Result<mysql_async::Conn, String> {
+        let mut conn = super::connect(&self.rules, &self.data_source).await?;
+        for sql in [
+            "CREATE DATABASE IF NOT EXISTS shardgate",
+            "CREATE TABLE IF NOT EXISTS shardgate.reshard_jobs (rules_path VARCHAR(700) PRIMARY KEY, state LONGTEXT NOT NULL, updated TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3))",
+        ] {
+            conn.query_drop(sql).await.map_err(|e| format!("reshard progress on {}: {e}", self.data_source))?;
+        }
+        Ok(conn)
+    }
+
+    /// The job last saved for this rules file, if any.
+    pub async fn load(&mut self) -> Result<Option<JobState>, String> {
+        let key = self.key.clone();
+        let conn = self.conn().await?;
+        let text: Option<String> = conn.exec_first("SELECT state FROM shardgate.reshard_jobs WHERE rules_path = ?", (key,)).await.map_err(|e| e.to_string())?;
+        text.map(|t| serde_json::from_str(&t).map_err(|e| format!("the saved reshard job does not parse ({e}); delete it from shardgate.reshard_jobs"))).transpose()
+    }
+
+    /// Saves `state` as this rules file's job.
+    pub async fn save(&mut self, state: &JobState) -> Result<(), String> {
+        let text = serde_json::to_string(state).map_err(|e| e.to_string())?;
+        let (key, ds) = (self.key.clone(), self.data_source.clone());
+        let conn = self.conn().await?;
+        let saved = conn.exec_drop("REPLACE INTO shardgate.reshard_jobs (rules_path, state) VALUES (?, ?)", (key, text)).await;
+        if saved.is_err() {
+            // The next save opens a fresh connection.
+            self.conn = None;
+        }
+        saved.map_err(|e| format!("saving the reshard's progress on {ds}: {e}"))
+    }
+}
