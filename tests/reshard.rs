@@ -307,7 +307,7 @@ async fn copy_then_binlog_catch_up_leaves_the_new_node_equal_to_the_leaving_rows
         let until = current(ds, &old.data_sources[ds]).await.unwrap();
         let mut reader = BinlogReader::open(ds, &old.data_sources[ds], &starts[from], 0x7fff_0100 + from as u32).await.unwrap();
         let mut appliers = vec![Applier::open(&old, &new, m, from).await.unwrap()];
-        let reached = tokio::time::timeout(std::time::Duration::from_secs(30), catch_up_to(&mut reader, &mut appliers, &starts[from], &until, None))
+        let reached = tokio::time::timeout(std::time::Duration::from_secs(30), catch_up_to(&mut reader, &mut appliers, &starts[from], &until, None, None))
             .await
             .expect("caught up within 30 s")
             .unwrap();

@@ -73,17 +73,23 @@ impl<'a> Applier<'a> {
 }
 
 /// Reads `reader` (opened at `from`) and applies what concerns `appliers` until a transaction that ends at
-/// or after `until`, at `pace` if one is given; returns the position reached (a transaction boundary, to
-/// resume from).
+/// or after `until` — or, with a `budget`, at the first transaction boundary after that many changes were
+/// applied — at `pace` if one is given; returns the position reached (a boundary, to resume from).
 pub async fn catch_up_to(
     reader: &mut BinlogReader,
     appliers: &mut [Applier<'_>],
     from: &Position,
     until: &Position,
     mut pace: Option<&mut super::pace::Pace>,
+    budget: Option<u64>,
 ) -> Result<Position, String> {
     let mut at = from.clone();
+    let start: u64 = appliers.iter().map(|a| a.applied).sum();
+    let spent = |appliers: &[Applier<'_>]| appliers.iter().map(|a| a.applied).sum::<u64>() - start;
     while at < *until {
+        if budget.is_some_and(|b| spent(appliers) >= b) && at > *from {
+            break;
+        }
         match reader.next().await? {
             Item::Rows { database, table, changes } => {
                 for a in appliers.iter_mut().filter(|a| a.matches(&database, &table)) {

@@ -260,15 +260,19 @@ impl Job {
         let mut applied = 0;
         for s in streams.iter_mut() {
             let until = current(&s.ds, &old.data_sources[&s.ds]).await?;
-            let before: u64 = s.appliers.iter().map(|a| a.applied).sum();
-            s.at = catch_up_to(&mut s.reader, &mut s.appliers, &s.at, &until, paced.then_some(&mut pace)).await?;
-            applied += s.appliers.iter().map(|a| a.applied).sum::<u64>() - before;
-            if let Some(e) = self.st.binlog.get_mut(&s.ds) {
-                e.1 = s.at.clone();
+            // In batches, each saved: a restart resumes near where it stopped, and the figures move.
+            while s.at < until {
+                let before: u64 = s.appliers.iter().map(|a| a.applied).sum();
+                s.at = catch_up_to(&mut s.reader, &mut s.appliers, &s.at, &until, paced.then_some(&mut pace), Some(2000)).await?;
+                let batch = s.appliers.iter().map(|a| a.applied).sum::<u64>() - before;
+                applied += batch;
+                self.st.applied += batch;
+                if let Some(e) = self.st.binlog.get_mut(&s.ds) {
+                    e.1 = s.at.clone();
+                }
+                self.save().await?;
             }
         }
-        self.st.applied += applied;
-        self.save().await?;
         Ok(applied)
     }
 }

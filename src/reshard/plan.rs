@@ -22,6 +22,9 @@ pub struct TableMove {
     pub old: Arc<ShardedTable>,
     /// The table under the new rules.
     pub new: Arc<ShardedTable>,
+    /// Placed by consistent hashing: a node added takes keys only from the others, a node removed gives
+    /// its keys only to the others (other algorithms may move keys between nodes that stay).
+    pub ring: bool,
 }
 
 impl TableMove {
@@ -54,8 +57,12 @@ impl TableMove {
         }
     }
 
-    /// The new nodes that receive rows into a staging table (see [`TableMove::landing`]).
+    /// The new nodes that receive rows into a staging table (see [`TableMove::landing`]): nodes that stay
+    /// and may receive keys (on a ring, only when a node is removed).
     pub fn staged(&self) -> Vec<usize> {
+        if self.ring && self.removed().is_empty() {
+            return Vec::new();
+        }
         (0..self.new.nodes.len()).filter(|&to| self.old.nodes.contains(&self.new.nodes[to])).collect()
     }
 }
@@ -110,7 +117,8 @@ pub fn diff(old: &Rules, new: &Rules) -> Result<Vec<TableMove>, Vec<String>> {
                 ));
                 continue;
             }
-            moves.push(TableMove { schema: schema.clone(), database: a.database.clone(), table: name.clone(), old: ta.clone(), new: tb.clone() });
+            let ring = ra.algorithm == crate::config::rules::AlgorithmName::ConsistentHash;
+            moves.push(TableMove { schema: schema.clone(), database: a.database.clone(), table: name.clone(), old: ta.clone(), new: tb.clone(), ring });
         }
     }
     if moves.is_empty() && refused.is_empty() {

@@ -62,7 +62,12 @@ pub async fn sources(old: &Rules, m: &TableMove) -> Result<Tallies, String> {
 /// What arrived for each new node (in its landing table), by origin: rows whose old node was another.
 pub async fn targets(new: &Rules, m: &TableMove) -> Result<Tallies, String> {
     let mut t = Tallies::new();
+    let staged = m.staged();
     for (to, node) in m.new.nodes.iter().enumerate() {
+        // A node that stays receives rows only into its staging table, if it has one.
+        if m.old.nodes.contains(node) && !staged.contains(&to) {
+            continue;
+        }
         for (key, crc) in scan(new, m, &m.landing(to)).await? {
             let lit = key.map_or(Literal::Null, Literal::Str);
             let Some(from) = m.old.node_for(&lit) else { continue };
