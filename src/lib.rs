@@ -20,3 +20,4 @@ pub mod shared;
 pub mod sharding;
 pub mod sql;
 pub mod stats;
+pub mod latency;

@@ -26,6 +26,8 @@ pub struct Stats {
     pub xa_recovered_commits: AtomicU64,
     /// Prepared XA branches recovery rolled back.
     pub xa_recovered_rollbacks: AtomicU64,
+    /// Statement latencies since resharding last looked.
+    pub latency: crate::latency::LatencyWindow,
 }
 
 impl Stats {

@@ -38,6 +38,7 @@ struct Setup {
     dir: PathBuf,
     db: String,
     port: u16,
+    metrics_port: u16,
     tables: Vec<String>,
     proxy: Option<std::process::Child>,
 }
@@ -55,7 +56,8 @@ impl Setup {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&db);
         std::fs::create_dir_all(&dir).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let s = Setup { dir, db, port, tables: tables.iter().map(|t| t.to_string()).collect(), proxy: None };
+        let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let s = Setup { dir, db, port, metrics_port, tables: tables.iter().map(|t| t.to_string()).collect(), proxy: None };
         std::fs::write(s.path("two.toml"), s.rules(1)).unwrap();
         std::fs::write(s.path("three.toml"), s.rules(2)).unwrap();
         std::fs::write(s.path("rules.toml"), s.rules(1)).unwrap();
@@ -74,6 +76,7 @@ impl Setup {
 
 [server]
 listen = "127.0.0.1:{port}"
+metrics_listen = "127.0.0.1:{metrics}"
 
 [[users]]
 name = "app"
@@ -103,6 +106,7 @@ data_source = "ds_0"
 "#,
             dir = self.dir.display(),
             port = self.port,
+            metrics = self.metrics_port,
             db = self.db,
             p0 = lab,
             r0 = lab + 1,
@@ -115,6 +119,16 @@ data_source = "ds_0"
             text += &format!("\n[schemas.{db}.tables.{t}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..{last}}}.{t}\"\n", db = self.db);
         }
         text
+    }
+
+    /// The proxy's Prometheus page.
+    fn metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).expect("metrics listener");
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut page = String::new();
+        s.read_to_string(&mut page).unwrap();
+        page
     }
 
     fn start_proxy(&mut self) {
@@ -174,6 +188,9 @@ data_source = "ds_0"
         let out = tokio::time::timeout(Duration::from_secs(240), cli.wait_with_output()).await.expect("the reshard ends within 4 minutes").unwrap();
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(out.status.success(), "reshard run failed:\n{text}\nproxy log:\n{}", self.log());
+        for line in self.log().lines().filter(|l| l.contains("switched to the new rules")) {
+            println!("proxy: {line}");
+        }
         text
     }
 
@@ -429,8 +446,14 @@ async fn sysbench_and_a_checker_run_through_a_reshard_from_two_shards_to_three_a
         assert_eq!(std::fs::read_to_string(s.path("rules.toml")).unwrap(), std::fs::read_to_string(s.path(to)).unwrap(), "the rules file holds the new rules");
         let (pause, share): (u64, f64) = (shown["pause_ms"].parse().unwrap(), shown["moved_share"].parse().unwrap());
         assert!((0.2..0.47).contains(&share), "moved {share} of the rows; the ideal is 1/3");
-        assert!(pause < 2000, "writes paused {pause} ms at the cut-over");
+        // The goal is under 500 ms; this is a debug build on two loaded cores (bench/RESULTS.md has release).
+        assert!(pause < 1000, "writes paused {pause} ms at the cut-over");
         figures.push((to, pause, share, shown["rows_scanned"].clone(), began.elapsed()));
+        let page = s.metrics();
+        let gauge = |name: &str| page.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse::<f64>().ok());
+        assert_eq!(gauge("shardgate_reshard_phase{phase=\"done\"}"), Some(1.0), "{page}");
+        assert_eq!(gauge("shardgate_reshard_rows_scanned"), shown["rows_scanned"].parse().ok(), "{page}");
+        assert!(gauge("shardgate_reshard_rows_copied").unwrap_or(0.0) > 1000.0, "{page}");
         tokio::time::sleep(Duration::from_secs(9)).await;
     }
     stop.store(true, Ordering::Relaxed);
@@ -516,5 +539,50 @@ async fn a_proxy_killed_during_the_copy_and_during_the_catch_up_resumes_the_resh
     assert_eq!(shown["phase"], "done");
     println!("{shown:?}");
     drop(c);
+    s.drop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_before_the_switch_removes_what_was_copied_and_leaves_the_old_layout_serving() {
+    let _serial = SERIAL.lock().await;
+    let mut s = Setup::new("rabort", &["items"]).await;
+    s.start_proxy();
+    let mut c = s.conn().await;
+    c.query_drop("CREATE TABLE items (id BIGINT PRIMARY KEY, v BIGINT NOT NULL)").await.unwrap();
+    const N: i64 = 12_000;
+    let values: Vec<String> = (1..=N).map(|i| format!("({i}, {i})")).collect();
+    c.query_drop(format!("INSERT INTO items VALUES {}", values.join(","))).await.unwrap();
+    let two = std::fs::read_to_string(s.path("rules.toml")).unwrap();
+
+    // Growing: aborted during the copy, the new node is emptied.
+    let cli = s.reshard("three.toml", &["--rate", "2000"]);
+    s.wait_for("the copy", |r| r["phase"] == "copy" && r["rows_copied"].parse::<u64>().unwrap() > 500).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardgate")).args(["reshard", "abort", "--config"]).arg(s.path("rules.toml")).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() && said.contains("aborted"), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    println!("{said}");
+    let followed = tokio::time::timeout(Duration::from_secs(30), cli.wait_with_output()).await.unwrap().unwrap();
+    assert!(!followed.status.success(), "reshard run reports the abort");
+    assert_eq!(s.show().await["phase"], "aborted");
+    assert_eq!(std::fs::read_to_string(s.path("rules.toml")).unwrap(), two, "the old rules still in force");
+    let on_new: Option<i64> = common::direct(primaries()[2], Some(&s.db)).await.query_first("SELECT COUNT(*) FROM items").await.unwrap();
+    assert_eq!(on_new, Some(0), "the copied rows were removed");
+    assert_eq!(s.placement(&s.rules(1)).await["items"], N as usize);
+    c.query_drop("UPDATE items SET v = v + 1 WHERE id = 7").await.unwrap();
+    let v: Option<i64> = c.query_first("SELECT v FROM items WHERE id = 7").await.unwrap();
+    assert_eq!(v, Some(8), "the old layout serves reads and writes");
+
+    // Grown for real, then shrinking aborted during the copy: the staging tables on the staying nodes go.
+    s.finish(s.reshard("three.toml", &[])).await;
+    let cli = s.reshard("two.toml", &["--rate", "1000"]);
+    s.wait_for("the copy back", |r| r["phase"] == "copy" && r["rows_copied"].parse::<u64>().unwrap() > 500).await;
+    let mut admin = s.conn().await;
+    let said: Option<String> = admin.query_first("RESHARD ABORT").await.unwrap();
+    assert!(said.unwrap_or_default().contains("aborted"));
+    drop(cli);
+    assert_eq!(s.placement(&s.rules(2)).await["items"], N as usize, "three nodes serve, no staging table is left");
+    let err = admin.query_drop("RESHARD CLEANUP").await.unwrap_err();
+    assert!(err.to_string().contains("aborted"), "{err}");
+    drop((c, admin));
     s.drop_all().await;
 }

@@ -32,13 +32,15 @@ pub async fn delete_foreign(rules: &Rules, m: &TableMove, node: &DataNode, owner
         let belongs = owner.node_for(&lit).is_some_and(|i| owner.nodes[i] == *node);
         if !belongs {
             let literals: Vec<String> = (1..=pk.len()).map(|i| row.get::<String, _>(i).unwrap_or_else(|| "NULL".into())).collect();
-            foreign.push(format!("({})", literals.join(", ")));
+            // A one-column key as a plain IN list, which the range optimizer always takes by the index.
+            foreign.push(if literals.len() == 1 { literals.concat() } else { format!("({})", literals.join(", ")) });
         }
     }
     let columns = pk.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+    let columns = if pk.len() == 1 { columns } else { format!("({columns})") };
     let mut deleted = 0;
     for chunk in foreign.chunks(batch.max(1)) {
-        conn.query_drop(format!("DELETE FROM {table} WHERE ({columns}) IN ({})", chunk.join(", ")))
+        conn.query_drop(format!("DELETE FROM {table} WHERE {columns} IN ({})", chunk.join(", ")))
             .await
             .map_err(|e| format!("deleting on {}.{}: {e}", node.data_source, node.table))?;
         deleted += conn.affected_rows();

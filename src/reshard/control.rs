@@ -30,8 +30,21 @@ struct Shown {
 }
 
 /// The figures of SHOW SHARDGATE RESHARD.
-pub const COLUMNS: [&str; 12] =
-    ["phase", "tables", "rows_estimated", "rows_scanned", "rows_copied", "rows_per_s", "eta_s", "changes_applied", "pause_ms", "moved_share", "resumed", "error"];
+pub const COLUMNS: [&str; 13] = [
+    "phase",
+    "tables",
+    "rows_estimated",
+    "rows_scanned",
+    "rows_copied",
+    "rows_per_s",
+    "eta_s",
+    "changes_applied",
+    "pause_ms",
+    "moved_share",
+    "backoffs",
+    "resumed",
+    "error",
+];
 
 fn scanned(st: &JobState) -> (u64, u64, u64) {
     st.copies.iter().fold((0, 0, 0), |(e, s, c), x| (e + x.estimated, s + x.progress.scanned, c + x.progress.copied))
@@ -47,7 +60,10 @@ impl Control {
         metrics.gauge("shardgate_reshard_rows_scanned", &[], rows as f64);
         metrics.gauge("shardgate_reshard_rows_copied", &[], copied as f64);
         metrics.gauge("shardgate_reshard_changes_applied", &[], st.applied as f64);
-        metrics.gauge("shardgate_reshard_phase", &[("phase", st.phase.name().to_string())], 1.0);
+        metrics.gauge("shardgate_reshard_backoffs", &[], st.backoffs as f64);
+        for p in Phase::ALL {
+            metrics.gauge("shardgate_reshard_phase", &[("phase", p.name().to_string())], if p == st.phase { 1.0 } else { 0.0 });
+        }
         if let Some(p) = st.pause_ms {
             metrics.gauge("shardgate_reshard_cutover_pause_ms", &[], p as f64);
         }
@@ -73,6 +89,7 @@ impl Control {
             st.applied.to_string(),
             st.pause_ms.map(|p| p.to_string()).unwrap_or_default(),
             st.moved_share.map(|s| format!("{s:.4}")).unwrap_or_default(),
+            st.backoffs.to_string(),
             st.resumed.to_string(),
             st.error.clone().unwrap_or_default(),
         ])
@@ -134,6 +151,7 @@ impl Control {
                     pause_ms: None,
                     moved_share: None,
                     resumed: 0,
+                    backoffs: 0,
                     error: None,
                 };
                 (st, format!("started: {} table(s) to reshard", moves.len()))
@@ -144,7 +162,7 @@ impl Control {
     }
 
     fn spawn(self: &Arc<Self>, live: &Live, store: Store, st: JobState) -> tokio::task::JoinHandle<()> {
-        let mut job = Job { live: live.clone(), control: self.clone(), store, st };
+        let mut job = Job { live: live.clone(), control: self.clone(), store, st, backoff: None };
         job.control.show(&job.st, &live.load().metrics);
         tokio::spawn(async move {
             if let Err(e) = job.run().await {

@@ -9,7 +9,7 @@
 //! scattered reads, which would return each moved row twice. A removed node is read no more, so its rows
 //! wait for the clean-up.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
@@ -18,7 +18,11 @@ use super::cleanup::delete_foreign;
 use super::ident;
 use super::job::{Job, Phase};
 use super::plan::TableMove;
-use super::verify::{differences, sources, targets};
+use super::binlog::Position;
+use super::catchup::catch_up_to;
+use super::job::Stream;
+use super::verify::{differences, snapshot, sources_in, targets};
+use futures_util::future::try_join_all;
 use crate::config::Rules;
 
 /// How long one attempt to hold the gate waits for open transactions before catching up and trying again.
@@ -49,6 +53,20 @@ pub async fn run(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -
         job.st.phase = Phase::CutOver;
         job.save().await?;
     }
+    let mut tries = 0;
+    let wrong = loop {
+        tries += 1;
+        match verify(job, old, new, moves, &mut streams).await {
+            Err(e) if tries < 3 => tracing::warn!(error = %e, "reshard: verifying again"),
+            other => break other?,
+        }
+    };
+    if !wrong.is_empty() {
+        return Err(format!("verification failed, the old rules keep serving (RESHARD RUN retries, RESHARD ABORT gives up): {}", wrong.join("; ")));
+    }
+    let verified_at = Instant::now();
+    // What changed while verifying, so the drain under the hold is short.
+    job.catch_up(old, &mut streams, false).await?;
     for attempt in 1.. {
         let asked = Instant::now();
         let Some(hold) = gate.hold(HOLD_WAIT).await else {
@@ -56,21 +74,15 @@ pub async fn run(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -
             job.catch_up(old, &mut streams, true).await?;
             continue;
         };
+        let held = asked.elapsed();
         job.catch_up(old, &mut streams, false).await?;
-        let mut wrong = Vec::new();
-        for m in moves {
-            wrong.extend(differences(m, &sources(old, m).await?, &targets(new, m).await?));
-        }
-        if !wrong.is_empty() {
-            drop(hold);
-            return Err(format!("verification failed, the old rules keep serving (RESHARD RUN retries, RESHARD ABORT gives up): {}", wrong.join("; ")));
-        }
+        let drained = asked.elapsed();
         job.st.phase = Phase::Switching;
         job.save().await?;
-        switch_over(job, old, new, moves).await?;
+        let steps = switch_over(job, old, new, moves).await?;
         drop(hold);
         let pause = asked.elapsed();
-        tracing::info!(?pause, "reshard: switched to the new rules");
+        tracing::info!(?pause, ?held, ?drained, ?steps, since_verified = ?verified_at.elapsed(), "reshard: switched to the new rules (times since the hold was asked for)");
         job.st.pause_ms = Some(pause.as_millis() as u64);
         job.st.phase = Phase::Cleanup;
         job.save().await?;
@@ -79,35 +91,75 @@ pub async fn run(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -
     Ok(())
 }
 
+/// Verifies every move at one consistent point per source, without holding writes: each source is read
+/// in a snapshot, its binlog is applied exactly up to the snapshot's position (and no further while the
+/// targets are read), then the targets are read and compared. What changes after that point reaches the
+/// targets through the same catch-up, drained under the hold.
+async fn verify(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove], streams: &mut [Stream<'_>]) -> Result<Vec<String>, String> {
+    let mut views = BTreeMap::new();
+    let mut points: BTreeMap<String, Position> = BTreeMap::new();
+    for s in streams.iter() {
+        let (view, at) = snapshot(old, &s.ds).await?;
+        views.insert(s.ds.clone(), view);
+        points.insert(s.ds.clone(), at);
+    }
+    let mut left = Vec::new();
+    for m in moves {
+        left.push(sources_in(&mut views, m).await?);
+    }
+    drop(views);
+    for s in streams.iter_mut() {
+        let point = &points[&s.ds];
+        if s.at > *point {
+            return Err(format!("{}: the catch-up ({:?}) is past the snapshot ({point:?})", s.ds, s.at));
+        }
+        s.at = catch_up_to(&mut s.reader, &mut s.appliers, &s.at, point, None, None).await?;
+        if s.at != *point {
+            return Err(format!("{}: the catch-up stopped at {:?}, not at the snapshot {point:?}", s.ds, s.at));
+        }
+        if let Some(e) = job.st.binlog.get_mut(&s.ds) {
+            e.1 = s.at.clone();
+        }
+    }
+    let arrived = try_join_all(moves.iter().map(|m| targets(new, m))).await?;
+    Ok(moves.iter().zip(left.iter().zip(&arrived)).flat_map(|(m, (s, t))| differences(m, s, t)).collect())
+}
+
 /// Everything after verification, each step repeatable: staged rows into their live tables, the sources'
 /// residue deleted on the nodes that stay, replicas caught up, the rules switched, the rules file rewritten.
-async fn switch_over(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -> Result<(), String> {
-    for m in moves {
-        for to in m.staged() {
-            let (node, staging) = (&m.new.nodes[to], m.landing(to));
-            let mut conn = super::connect(new, &node.data_source).await?;
-            let exists: Option<String> = conn
-                .exec_first("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (&m.database, &staging.table))
-                .await
-                .map_err(|e| e.to_string())?;
-            if exists.is_some() {
-                let (db, live, stage) = (ident(&m.database), ident(&node.table), ident(&staging.table));
-                conn.query_drop(format!("REPLACE INTO {db}.{live} SELECT * FROM {db}.{stage}")).await.map_err(|e| format!("{}: merging the staged rows: {e}", node.data_source))?;
-                conn.query_drop(format!("DROP TABLE {db}.{stage}")).await.map_err(|e| e.to_string())?;
-            }
-        }
-        for node in m.old.nodes.iter().filter(|n| m.new.nodes.contains(n)) {
-            delete_foreign(old, m, node, &m.new, 5000, Duration::ZERO).await?;
-        }
-    }
+/// Returns how long the merge and residue deletion, the replica wait and the switch took.
+async fn switch_over(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -> Result<[Duration; 3], String> {
+    let began = Instant::now();
+    // Every node at once: the hold lasts as long as the slowest.
+    let staged = moves.iter().flat_map(|m| m.staged().into_iter().map(move |to| (m, to)));
+    try_join_all(staged.map(|(m, to)| merge_staged(new, m, to))).await?;
+    let staying = moves.iter().flat_map(|m| m.old.nodes.iter().filter(|n| m.new.nodes.contains(n)).map(move |n| (m, n)));
+    try_join_all(staying.map(|(m, node)| delete_foreign(old, m, node, &m.new, 5000, Duration::ZERO))).await?;
+    let moved = began.elapsed();
     let touched: BTreeSet<&str> = moves.iter().flat_map(|m| m.old.nodes.iter().chain(m.new.nodes.iter()).map(|n| n.data_source.as_str())).collect();
-    for ds in touched {
-        let rules = if new.data_sources.contains_key(ds) { new } else { old };
-        wait_for_replicas(rules, ds).await?;
-    }
+    try_join_all(touched.into_iter().map(|ds| wait_for_replicas(if new.data_sources.contains_key(ds) { new } else { old }, ds))).await?;
+    let waited = began.elapsed();
     // Switched before the file is rewritten, so the rules watcher reading the new file finds them in force.
     crate::reload::switch(&job.live, new.clone(), "the reshard's cut-over").await?;
-    write_rules(&job.st.rules_path, &job.st.target_rules)
+    write_rules(&job.st.rules_path, &job.st.target_rules)?;
+    Ok([moved, waited, began.elapsed()])
+}
+
+/// Moves the rows staged for new node `to` into its live table and drops the staging table (if it is
+/// still there: a resumed switch may find it done).
+async fn merge_staged(new: &Rules, m: &TableMove, to: usize) -> Result<(), String> {
+    let (node, staging) = (&m.new.nodes[to], m.landing(to));
+    let mut conn = super::connect(new, &node.data_source).await?;
+    let exists: Option<String> = conn
+        .exec_first("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?", (&m.database, &staging.table))
+        .await
+        .map_err(|e| e.to_string())?;
+    if exists.is_some() {
+        let (db, live, stage) = (ident(&m.database), ident(&node.table), ident(&staging.table));
+        conn.query_drop(format!("REPLACE INTO {db}.{live} SELECT * FROM {db}.{stage}")).await.map_err(|e| format!("{}: merging the staged rows: {e}", node.data_source))?;
+        conn.query_drop(format!("DROP TABLE {db}.{stage}")).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// Waits (up to 5 s each) until every replica of `ds` has applied what its primary has logged, so a read

@@ -40,6 +40,9 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase in order.
+    pub const ALL: [Phase; 8] = [Phase::Prepare, Phase::Copy, Phase::CatchUp, Phase::CutOver, Phase::Switching, Phase::Cleanup, Phase::Done, Phase::Aborted];
+
     /// The phase's name as SHOW SHARDGATE RESHARD prints it.
     pub fn name(self) -> &'static str {
         match self {
@@ -102,6 +105,9 @@ pub struct JobState {
     pub moved_share: Option<f64>,
     /// Times the job was resumed after a stop.
     pub resumed: u32,
+    /// Seconds the copy and catch-up paused because the live workload's p99 rose.
+    #[serde(default)]
+    pub backoffs: u64,
     /// Why the job stopped, if it failed; `RESHARD RUN` again resumes it.
     pub error: Option<String>,
 }
@@ -131,6 +137,8 @@ pub struct Job {
     pub store: Store,
     /// The state.
     pub st: JobState,
+    /// Watches the live workload's p99 while the job loads the backends.
+    pub backoff: Option<super::pace::Backoff>,
 }
 
 impl Job {
@@ -149,6 +157,9 @@ impl Job {
         self.live.load().reshard_gate.store(Some(Arc::new(super::gate::Gate::new(&tables))));
         if self.st.phase == Phase::Prepare {
             self.prepare(&old, &new, &moves).await?;
+        }
+        if self.st.phase <= Phase::CatchUp {
+            self.backoff = Some(super::pace::Backoff::measure(self.live.load().stats.clone()).await);
         }
         if self.st.phase == Phase::Copy {
             self.copy(&old, &new, &moves).await?;
@@ -200,6 +211,7 @@ impl Job {
             let chunk = if self.st.rate == 0 { 2000 } else { (self.st.rate as usize).clamp(50, 2000) };
             loop {
                 self.wait_for_replicas(new, m).await;
+                self.back_off().await;
                 let mut progress = self.st.copies[i].progress.clone();
                 let before = progress.scanned;
                 let more = copier.chunk(&mut progress, chunk).await?;
@@ -216,6 +228,15 @@ impl Job {
         self.st.moved_share = (scanned > 0).then(|| copied as f64 / scanned as f64);
         self.st.phase = Phase::CatchUp;
         self.save().await
+    }
+
+    /// Waits while the live workload's p99 is up (counted in the state).
+    pub async fn back_off(&mut self) {
+        if let Some(b) = self.backoff.as_mut() {
+            if b.check().await {
+                self.st.backoffs += 1;
+            }
+        }
     }
 
     /// Backs off while a replica of a node receiving rows lags over half its bound (reads there would go
@@ -262,6 +283,9 @@ impl Job {
             let until = current(&s.ds, &old.data_sources[&s.ds]).await?;
             // In batches, each saved: a restart resumes near where it stopped, and the figures move.
             while s.at < until {
+                if paced {
+                    self.back_off().await;
+                }
                 let before: u64 = s.appliers.iter().map(|a| a.applied).sum();
                 s.at = catch_up_to(&mut s.reader, &mut s.appliers, &s.at, &until, paced.then_some(&mut pace), Some(2000)).await?;
                 let batch = s.appliers.iter().map(|a| a.applied).sum::<u64>() - before;

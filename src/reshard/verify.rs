@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::future::try_join_all;
 use mysql_async::prelude::Queryable;
 
+use super::binlog::Position;
 use super::ident;
 use super::plan::TableMove;
 use crate::config::nodes::DataNode;
@@ -27,8 +29,12 @@ pub type Tallies = BTreeMap<(usize, usize), Tally>;
 
 /// Reads (sharding key, row CRC32) of every row of `node`.
 async fn scan(rules: &Rules, m: &TableMove, node: &DataNode) -> Result<Vec<(Option<String>, u64)>, String> {
-    let mut conn = super::connect(rules, &node.data_source).await?;
-    let columns = super::copy::columns(&mut conn, &m.database, &node.table).await?;
+    scan_on(&mut super::connect(rules, &node.data_source).await?, m, node).await
+}
+
+/// [`scan`] over `conn` (which may hold a snapshot).
+async fn scan_on(conn: &mut mysql_async::Conn, m: &TableMove, node: &DataNode) -> Result<Vec<(Option<String>, u64)>, String> {
+    let columns = super::copy::columns(conn, &m.database, &node.table).await?;
     let quoted = columns.iter().map(|c| format!("QUOTE({})", ident(c))).collect::<Vec<_>>().join(", ");
     let sql = format!(
         "SELECT CAST({} AS CHAR), CRC32(CONCAT_WS(',', {quoted})) FROM {}.{}",
@@ -45,11 +51,41 @@ fn add(t: &mut Tallies, pair: (usize, usize), crc: u64) {
     e.sum = e.sum.wrapping_add(crc);
 }
 
+/// A consistent read view of data source `ds`'s primary, and the binlog position it shows the data at
+/// (MariaDB's Binlog_snapshot_file/position for a transaction started WITH CONSISTENT SNAPSHOT).
+pub async fn snapshot(rules: &Rules, ds: &str) -> Result<(mysql_async::Conn, Position), String> {
+    let mut conn = super::connect(rules, ds).await?;
+    let err = |e: mysql_async::Error| format!("{ds}: snapshot: {e}");
+    conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT").await.map_err(err)?;
+    let status: BTreeMap<String, String> = conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'").await.map_err(err)?.into_iter().collect();
+    let (file, pos) = (status.get("Binlog_snapshot_file"), status.get("Binlog_snapshot_position"));
+    match (file, pos.and_then(|p| p.parse().ok())) {
+        (Some(file), Some(pos)) if !file.is_empty() => Ok((conn, Position { file: file.clone(), pos })),
+        _ => Err(format!("{ds}: no binlog snapshot position ({status:?}); the primary needs log_bin")),
+    }
+}
+
+/// What left each source node, by destination, read in the snapshots `views` (one per data source).
+pub async fn sources_in(views: &mut BTreeMap<String, mysql_async::Conn>, m: &TableMove) -> Result<Tallies, String> {
+    let mut t = Tallies::new();
+    for (from, node) in m.old.nodes.iter().enumerate() {
+        let conn = views.get_mut(&node.data_source).ok_or_else(|| format!("no snapshot of {}", node.data_source))?;
+        for (key, crc) in scan_on(conn, m, node).await? {
+            let lit = key.map_or(Literal::Null, Literal::Str);
+            if let Some(to) = m.destination(from, &lit) {
+                add(&mut t, (from, to), crc);
+            }
+        }
+    }
+    Ok(t)
+}
+
 /// What left each source node, by destination (old rules' primaries).
 pub async fn sources(old: &Rules, m: &TableMove) -> Result<Tallies, String> {
     let mut t = Tallies::new();
-    for (from, node) in m.old.nodes.iter().enumerate() {
-        for (key, crc) in scan(old, m, node).await? {
+    let scans = try_join_all(m.old.nodes.iter().map(|node| scan(old, m, node))).await?;
+    for (from, rows) in scans.into_iter().enumerate() {
+        for (key, crc) in rows {
             let lit = key.map_or(Literal::Null, Literal::Str);
             if let Some(to) = m.destination(from, &lit) {
                 add(&mut t, (from, to), crc);
@@ -63,12 +99,11 @@ pub async fn sources(old: &Rules, m: &TableMove) -> Result<Tallies, String> {
 pub async fn targets(new: &Rules, m: &TableMove) -> Result<Tallies, String> {
     let mut t = Tallies::new();
     let staged = m.staged();
-    for (to, node) in m.new.nodes.iter().enumerate() {
-        // A node that stays receives rows only into its staging table, if it has one.
-        if m.old.nodes.contains(node) && !staged.contains(&to) {
-            continue;
-        }
-        for (key, crc) in scan(new, m, &m.landing(to)).await? {
+    // A node that stays receives rows only into its staging table, if it has one.
+    let receiving: Vec<(usize, &DataNode)> = m.new.nodes.iter().enumerate().filter(|(to, node)| !m.old.nodes.contains(node) || staged.contains(to)).collect();
+    let scans = try_join_all(receiving.iter().map(|(to, _)| async move { scan(new, m, &m.landing(*to)).await })).await?;
+    for ((to, node), rows) in receiving.into_iter().zip(scans) {
+        for (key, crc) in rows {
             let lit = key.map_or(Literal::Null, Literal::Str);
             let Some(from) = m.old.node_for(&lit) else { continue };
             if m.old.nodes[from] != *node {

@@ -268,6 +268,7 @@ impl Session {
         let text = (slow || payload[0] == com::STMT_EXECUTE).then(sql);
         let kind = crate::metrics::kind_of(text.as_deref().unwrap_or_else(|| std::str::from_utf8(&payload[1..]).unwrap_or("")));
         self.shared.metrics.statement(kind, self.route, took);
+        self.shared.stats.latency.record(took);
         if slow {
             super::slow_log::record(&self.shared, &self.state, text.as_deref().unwrap_or_default(), self.route, took, self.rows_out);
         }
