@@ -87,6 +87,7 @@ impl Server {
             }
             Source::Fleet(fleet) => {
                 crate::fleet::watch::spawn(&live, fleet.clone());
+                crate::reshard::fleet::follow(&live, fleet.clone());
                 crate::fleet::xa::spawn(&live, fleet.clone());
                 crate::fleet::membership::spawn(fleet, listener.local_addr()?);
             }

@@ -6,21 +6,6 @@ mod common;
 use mysql_async::prelude::Queryable;
 use shardgate::sharding::key::Literal;
 
-fn lab_dir() -> String {
-    std::env::var("LAB_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-lab").to_string())
-}
-
-fn shard3_up() -> u16 {
-    let status = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/lab.sh"))
-        .arg("shard3-up")
-        .env("LAB_DIR", lab_dir())
-        .env("LAB_PORT", common::lab_port().to_string())
-        .status()
-        .expect("run tests/lab/lab.sh shard3-up");
-    assert!(status.success(), "lab.sh shard3-up failed");
-    common::lab_port() + 6
-}
-
 fn rules(table: &str, nodes: &str, algorithm: &str, ds2: u16) -> String {
     common::rules_text(&format!(
         r#"
@@ -67,7 +52,7 @@ struct Grow {
 
 async fn grow(prefix: &str) -> Grow {
     common::require_lab();
-    let ds2 = shard3_up();
+    let ds2 = common::shard3_up();
     let t = common::unique(prefix);
     let two = rules(&t, &format!("ds_${{0..1}}.{t}"), "consistent_hash", ds2);
     let three = two.replace(&format!("ds_${{0..1}}.{t}"), &format!("ds_${{0..2}}.{t}"));
@@ -158,7 +143,7 @@ async fn the_binlog_reader_decodes_mariadb_row_events_and_resumes_at_a_commit() 
     use mysql_async::Value as V;
     use shardgate::reshard::binlog::{current, BinlogReader, Change};
     common::require_lab();
-    let port = shard3_up();
+    let port = common::shard3_up();
     let text = rules("unused", "ds_${0..1}.unused", "consistent_hash", port);
     let rules = shardgate::config::parse(&text, std::path::Path::new("t.toml")).unwrap();
     let ds = &rules.data_sources["ds_2"];

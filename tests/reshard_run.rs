@@ -12,25 +12,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::checker::{check_acknowledged, checker};
 use mysql_async::prelude::Queryable;
 use shardgate::sharding::key::Literal;
 
 /// The tests share the third shard and two cores: one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn shard3_up() {
-    let status = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/lab.sh"))
-        .arg("shard3-up")
-        .env("LAB_DIR", std::env::var("LAB_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-lab").to_string()))
-        .env("LAB_PORT", common::lab_port().to_string())
-        .status()
-        .expect("run tests/lab/lab.sh shard3-up");
-    assert!(status.success(), "lab.sh shard3-up failed");
-}
-
-/// Primary ports of ds_0, ds_1, ds_2.
 fn primaries() -> [u16; 3] {
-    [common::ds0_port(), common::ds1_port(), common::lab_port() + 6]
+    common::three_primaries()
 }
 
 /// One test's database on the three shards, its rules files and its proxy process.
@@ -46,13 +36,9 @@ struct Setup {
 impl Setup {
     async fn new(prefix: &str, tables: &[&str]) -> Setup {
         common::require_lab();
-        shard3_up();
+        common::shard3_up();
         let db = common::unique(prefix);
-        for port in primaries() {
-            let mut c = common::direct(port, None).await;
-            c.query_drop(format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
-            c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
-        }
+        common::fresh_database(&primaries(), &db).await;
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&db);
         std::fs::create_dir_all(&dir).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -264,109 +250,6 @@ data_source = "ds_0"
     }
 }
 
-/// What the checker client saw acknowledged.
-#[derive(Default)]
-struct Checked {
-    /// Last acknowledged value per id (`None`: deleted).
-    acked: BTreeMap<i64, Option<i64>>,
-    /// Ids whose last write failed (the proxy was killed under it): present at most once.
-    uncertain: BTreeSet<i64>,
-    writes: u64,
-    errors: u64,
-    slowest: Duration,
-}
-
-/// Inserts, updates and deletes rows of `checker` with unique keys until `stop`, recording every
-/// acknowledged write; reconnects when the proxy goes away.
-async fn checker(opts: mysql_async::Opts, stop: Arc<AtomicBool>) -> Checked {
-    let mut out = Checked::default();
-    let mut conn: Option<mysql_async::Conn> = None;
-    let mut live: Vec<i64> = Vec::new();
-    let mut next_id = 1i64;
-    let mut step = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let c = match conn.as_mut() {
-            Some(c) => c,
-            None => match mysql_async::Conn::new(opts.clone()).await {
-                Ok(c) => conn.insert(c),
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
-        step += 1;
-        let (id, sql, after) = match step % 4 {
-            0 | 1 => {
-                next_id += 1;
-                (next_id, format!("INSERT INTO checker (id, v) VALUES ({next_id}, {step})"), Some(step as i64))
-            }
-            2 if !live.is_empty() => {
-                let id = live[(step as usize * 7) % live.len()];
-                (id, format!("UPDATE checker SET v = {step} WHERE id = {id}"), Some(step as i64))
-            }
-            3 if live.len() > 10 => {
-                let id = live.swap_remove((step as usize * 13) % live.len());
-                (id, format!("DELETE FROM checker WHERE id = {id}"), None)
-            }
-            _ => continue,
-        };
-        let started = Instant::now();
-        match c.query_drop(&sql).await {
-            Ok(()) => {
-                out.slowest = out.slowest.max(started.elapsed());
-                out.writes += 1;
-                out.uncertain.remove(&id);
-                out.acked.insert(id, after);
-                if after.is_some() && !live.contains(&id) {
-                    live.push(id);
-                }
-            }
-            Err(e) => {
-                out.errors += 1;
-                out.uncertain.insert(id);
-                if matches!(e, mysql_async::Error::Server(_)) {
-                    eprintln!("checker: {sql}: {e}");
-                }
-                conn = None;
-            }
-        }
-    }
-    out
-}
-
-/// Every acknowledged row is stored once with its last value, no deleted row is back.
-async fn check_acknowledged(s: &Setup, checked: &Checked) {
-    let mut stored: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
-    for port in primaries() {
-        let mut c = common::direct(port, Some(&s.db)).await;
-        if c.query_first::<String, _>("SHOW TABLES LIKE 'checker'").await.unwrap().is_none() {
-            continue;
-        }
-        let rows: Vec<(i64, i64)> = c.query("SELECT id, v FROM checker").await.unwrap();
-        for (id, v) in rows {
-            stored.entry(id).or_default().push(v);
-        }
-    }
-    let mut present = 0;
-    for (id, last) in &checked.acked {
-        let got = stored.get(id).cloned().unwrap_or_default();
-        if checked.uncertain.contains(id) {
-            assert!(got.len() <= 1, "checker id {id} stored {} times", got.len());
-            continue;
-        }
-        match last {
-            Some(v) => {
-                assert_eq!(got, vec![*v], "checker id {id}: acknowledged value {v}, stored {got:?}");
-                present += 1;
-            }
-            None => assert!(got.is_empty(), "checker id {id} was deleted and is back: {got:?}"),
-        }
-    }
-    assert!(present > 50, "the checker wrote too little to judge: {present} rows");
-    println!("checker: {} writes acknowledged, {} failed (proxy killed), slowest {:?}, {present} rows checked", checked.writes, checked.errors, checked.slowest);
-}
-
 fn sysbench_args(s: &Setup) -> Vec<String> {
     let port = format!("--mysql-port={}", s.port);
     let db = format!("--mysql-db={}", s.db);
@@ -431,7 +314,7 @@ async fn sysbench_and_a_checker_run_through_a_reshard_from_two_shards_to_three_a
 
     let stop = Arc::new(AtomicBool::new(false));
     let bench = tokio::spawn(sysbench_loop(args, stop.clone()));
-    let check = tokio::spawn(checker(s.opts(), stop.clone()));
+    let check = tokio::spawn(checker(s.opts(), 1, stop.clone()));
     tokio::time::sleep(Duration::from_secs(9)).await;
 
     let mut windows = Vec::new();
@@ -463,7 +346,7 @@ async fn sysbench_and_a_checker_run_through_a_reshard_from_two_shards_to_three_a
 
     let counts = s.placement(&s.rules(1)).await;
     assert!(counts["sbtest1"] > 9000 && counts["sbtest2"] > 9000, "{counts:?}");
-    check_acknowledged(&s, &checked).await;
+    check_acknowledged(&primaries(), &s.db, &checked).await;
     let ds2: Option<i64> = common::direct(primaries()[2], Some(&s.db)).await.query_first("SELECT COUNT(*) FROM sbtest1").await.unwrap();
     assert_eq!(ds2, Some(0), "--cleanup deleted the removed node's rows");
 
@@ -498,7 +381,7 @@ async fn a_proxy_killed_during_the_copy_and_during_the_catch_up_resumes_the_resh
     }
     drop(c);
     let stop = Arc::new(AtomicBool::new(false));
-    let check = tokio::spawn(checker(s.opts(), stop.clone()));
+    let check = tokio::spawn(checker(s.opts(), 1, stop.clone()));
 
     // Killed during the copy, with the command.
     let cli = s.reshard("three.toml", &["--rate", "1500"]);
@@ -531,7 +414,7 @@ async fn a_proxy_killed_during_the_copy_and_during_the_catch_up_resumes_the_resh
 
     let counts = s.placement(&s.rules(2)).await;
     assert_eq!(counts["items"], N as usize, "{counts:?}");
-    check_acknowledged(&s, &checked).await;
+    check_acknowledged(&primaries(), &s.db, &checked).await;
     let mut c = s.conn().await;
     let (rows, total): (i64, i64) = c.query_first("SELECT COUNT(*), SUM(v) FROM items").await.unwrap().unwrap();
     assert_eq!((rows, total), (N, 2 * N), "both acknowledged updates of every row arrived");

@@ -80,6 +80,8 @@ async fn apply(live: &Live, fleet: &Fleet, doc: Doc) -> Result<String, String> {
     }
     let origin = format!("etcd:{}@{}", fleet.keys.rules(), doc.revision);
     let installed = match parse(fleet, &doc) {
+        // Holding its gate for a reshard's cut-over, the instance takes the rules that move the tables.
+        Ok(rules) if live.load().reshard.switch_allowed() => crate::reload::switch(live, rules, &origin).await,
         Ok(rules) => crate::reload::install(live, rules, &origin).await,
         Err(e) => Err(crate::reload::refused(&live.load(), e)), // e names etcd:<key>@<revision>
     };

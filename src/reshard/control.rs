@@ -20,6 +20,8 @@ use crate::server::Live;
 pub struct Control {
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     shown: std::sync::Mutex<Shown>,
+    /// A fleet member holding its gate for the cut-over takes rules whose placement changed.
+    switch_ok: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -95,6 +97,17 @@ impl Control {
         ])
     }
 
+    /// Lets (or stops letting) rules from etcd change placement: only while this fleet member holds its
+    /// gate for a reshard's cut-over.
+    pub fn allow_switch(&self, yes: bool) {
+        self.switch_ok.store(yes, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether rules from etcd may change placement now.
+    pub fn switch_allowed(&self) -> bool {
+        self.switch_ok.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn state(&self) -> Option<JobState> {
         self.shown.lock().unwrap_or_else(|e| e.into_inner()).state.clone()
     }
@@ -102,11 +115,19 @@ impl Control {
     /// Starts the reshard to the rules in `target` (a file the proxy can read), or resumes the unfinished
     /// job to the same rules, or attaches to the one running; says which.
     pub async fn start(self: &Arc<Self>, live: &Live, target: &std::path::Path, rate: Option<u64>, cleanup: bool) -> Result<String, String> {
-        let shared = live.load_full();
-        if shared.fleet.is_some() {
-            return Err("resharding a fleet (switching every instance through etcd) is not built yet; reshard with one proxy serving".into());
+        let started = self.start_here(live, target, rate, cleanup).await;
+        if let (Err(_), Some(f)) = (&started, &live.load().fleet) {
+            // Nothing runs here: let another instance take a job to run.
+            if !self.task.lock().await.as_ref().is_some_and(|t| !t.is_finished()) {
+                super::fleet::unclaim(f).await;
+            }
         }
-        let rules_path = shared.rules_path.clone().ok_or("this proxy was not started from a rules file, which the reshard rewrites at its switch")?;
+        started
+    }
+
+    async fn start_here(self: &Arc<Self>, live: &Live, target: &std::path::Path, rate: Option<u64>, cleanup: bool) -> Result<String, String> {
+        let shared = live.load_full();
+        let (mut store, rules_path) = where_saved(&shared)?;
         let target_text = std::fs::read_to_string(target).map_err(|e| format!("cannot read {}: {e}", target.display()))?;
         let mut task = self.task.lock().await;
         if task.as_ref().is_some_and(|t| !t.is_finished()) {
@@ -115,7 +136,12 @@ impl Control {
                 _ => Err("another reshard is running; wait for it or RESHARD ABORT it".into()),
             };
         }
-        let mut store = Store::new(&shared.rules, &rules_path)?;
+        if let Some(f) = &shared.fleet {
+            let runner = super::fleet::claim(f).await?;
+            if runner != f.boot.instance() {
+                return Err(format!("the fleet's reshard runs on instance {runner}; follow it there (SHOW SHARDGATE RESHARD)"));
+            }
+        }
         let (st, said) = match store.load().await? {
             Some(mut st) if !st.phase.finished() => {
                 if st.target_rules != target_text {
@@ -129,7 +155,14 @@ impl Control {
                 (st, said)
             }
             _ => {
-                let source_text = std::fs::read_to_string(&rules_path).map_err(|e| format!("cannot read {}: {e}", rules_path.display()))?;
+                let source_text = match &shared.fleet {
+                    Some(f) => crate::fleet::rules_store::get(&f.client, &f.keys.rules(), None)
+                        .await
+                        .map_err(|e| format!("etcd: {e}"))?
+                        .ok_or("etcd has no rules document")?
+                        .text,
+                    None => std::fs::read_to_string(&rules_path).map_err(|e| format!("cannot read {}: {e}", rules_path.display()))?,
+                };
                 let old = rules_of(&source_text, &rules_path)?;
                 let new = rules_of(&target_text, target)?;
                 let moves = moves_of(&old, &new)?;
@@ -169,7 +202,9 @@ impl Control {
                 tracing::error!(error = %e, phase = job.st.phase.name(), "reshard stopped; RESHARD RUN resumes it, RESHARD ABORT gives up");
                 job.st.error = Some(e);
                 let _ = job.save().await;
-                if job.st.phase < Phase::Switching {
+                if let Some(f) = job.live.load().fleet.clone() {
+                    let _ = super::fleet::let_go(&f).await;
+                } else if job.st.phase < Phase::Switching {
                     job.live.load().reshard_gate.store(None);
                 }
             }
@@ -195,17 +230,41 @@ impl Control {
         }
     }
 
+    /// A fleet member's check, once a second: resumes the fleet's unfinished job if its runner is gone.
+    pub async fn take_over(self: &Arc<Self>, live: &Live, fleet: &Arc<crate::fleet::Fleet>) {
+        let mut task = self.task.lock().await;
+        if task.as_ref().is_some_and(|t| !t.is_finished()) || fleet.lease().is_none() {
+            return;
+        }
+        let mut store = Store::Fleet(fleet.clone());
+        let Ok(Some(mut st)) = store.load().await else { return };
+        if st.phase.finished() || st.error.is_some() {
+            return;
+        }
+        if super::fleet::claim(fleet).await.ok().as_deref() != Some(fleet.boot.instance()) {
+            return;
+        }
+        st.resumed += 1;
+        tracing::warn!(phase = st.phase.name(), "resuming the fleet's reshard, whose runner is gone");
+        *task = Some(self.spawn(live, store, st));
+    }
+
     /// Aborts the job before its switch: stops it, removes what was copied and the staging tables, and
     /// leaves the old layout serving.
     pub async fn abort(self: &Arc<Self>, live: &Live) -> Result<String, String> {
         let shared = live.load_full();
-        let rules_path = shared.rules_path.clone().ok_or("this proxy was not started from a rules file")?;
+        let (mut store, _) = where_saved(&shared)?;
+        if let Some(f) = &shared.fleet {
+            let runner = super::fleet::claim(f).await?;
+            if runner != f.boot.instance() {
+                return Err(format!("the fleet's reshard runs on instance {runner}; abort it there"));
+            }
+        }
         let mut task = self.task.lock().await;
         if let Some(t) = task.take() {
             t.abort();
             let _ = t.await;
         }
-        let mut store = Store::new(&shared.rules, &rules_path)?;
         let Some(mut st) = store.load().await? else { return Err("no reshard to abort".into()) };
         if st.phase >= Phase::Switching {
             let phase = st.phase;
@@ -233,15 +292,16 @@ impl Control {
         }
         st.phase = Phase::Aborted;
         store.save(&st).await?;
+        if let Some(f) = &shared.fleet {
+            super::fleet::finish(f).await?;
+        }
         self.show(&st, &shared.metrics);
         Ok(format!("aborted: {removed} copied rows removed, the old rules keep serving"))
     }
 
     /// Deletes the rows left on the nodes the last finished reshard removed.
     pub async fn cleanup(self: &Arc<Self>, live: &Live) -> Result<String, String> {
-        let shared = live.load_full();
-        let rules_path = shared.rules_path.clone().ok_or("this proxy was not started from a rules file")?;
-        let mut store = Store::new(&shared.rules, &rules_path)?;
+        let (mut store, _) = where_saved(&live.load_full())?;
         let st = store.load().await?.ok_or("no reshard to clean up after")?;
         if st.phase < Phase::Cleanup || st.phase == Phase::Aborted {
             return Err(format!("the reshard is at {}; its sources are cleaned once the new rules serve", st.phase.name()));
@@ -251,6 +311,15 @@ impl Control {
         let n = clean_removed(&old, &moves).await?;
         Ok(format!("{n} rows deleted from the removed nodes"))
     }
+}
+
+/// Where this proxy's job is saved, and the path its rules are known by (for a fleet, the etcd key).
+fn where_saved(shared: &crate::shared::Shared) -> Result<(Store, std::path::PathBuf), String> {
+    if let Some(f) = &shared.fleet {
+        return Ok((Store::Fleet(f.clone()), format!("etcd:{}", f.keys.rules()).into()));
+    }
+    let path = shared.rules_path.clone().ok_or("this proxy was not started from a rules file, which the reshard rewrites at its switch")?;
+    Ok((Store::new(&shared.rules, &path)?, path))
 }
 
 /// Deletes, throttled, every row on the nodes `moves` removed (reached with the old rules); returns how many.

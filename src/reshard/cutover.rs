@@ -1,9 +1,10 @@
-//! Catch-up and cut-over of a job. The binlogs are applied in rounds until a round is short; then the gate
-//! is held (sessions finish their transactions on the moving tables, new ones wait), the last changes are
-//! drained, every move is verified (rows and checksums), staged rows join their live tables, the sources'
-//! copies of the moved rows are deleted, the replicas are waited for, the new rules are switched in and
-//! written to the rules file — then the held sessions carry on, on the new rules. A failed verification
-//! releases the hold with the old rules serving.
+//! Catch-up and cut-over of a job. The binlogs are applied in rounds until a round is short; every move is
+//! verified (rows and checksums) at a consistent point per source; then the gate is held (sessions finish
+//! their transactions on the moving tables, new ones wait), the last changes are drained, staged rows join
+//! their live tables, the sources' copies of the moved rows are deleted, the replicas are waited for, the
+//! new rules are switched in and written to the rules file (for a fleet: pushed to etcd, applied by every
+//! holding instance) — then the held sessions carry on, on the new rules. A failed verification stops the
+//! job before the hold, with the old rules serving.
 //!
 //! The sources' residue on nodes that stay is deleted inside the hold, not later: those nodes keep serving
 //! scattered reads, which would return each moved row twice. A removed node is read no more, so its rows
@@ -32,10 +33,9 @@ const CLOSE_ENOUGH: Duration = Duration::from_millis(300);
 
 /// Runs the catch-up (if not done) and the cut-over of `job`.
 pub async fn run(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -> Result<(), String> {
-    let gate = job.live.load().reshard_gate.load_full().ok_or("the reshard gate is not installed")?;
     if job.st.phase == Phase::Switching {
         // A crash after verification: only forward. The hold keeps sessions out while it finishes.
-        let hold = gate.hold(Duration::from_secs(30)).await;
+        let hold = hold(job, Duration::from_secs(30)).await?;
         switch_over(job, old, new, moves).await?;
         drop(hold);
         job.st.phase = Phase::Cleanup;
@@ -69,7 +69,7 @@ pub async fn run(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -
     job.catch_up(old, &mut streams, false).await?;
     for attempt in 1.. {
         let asked = Instant::now();
-        let Some(hold) = gate.hold(HOLD_WAIT).await else {
+        let Some(hold) = hold(job, HOLD_WAIT).await? else {
             tracing::warn!(attempt, "reshard: a transaction on a moving table stayed open through the hold's wait; catching up and trying again");
             job.catch_up(old, &mut streams, true).await?;
             continue;
@@ -89,6 +89,21 @@ pub async fn run(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -
         break;
     }
     Ok(())
+}
+
+/// The cut-over's hold: this proxy's gate, or every fleet instance's through etcd (which the instances let
+/// go of as they apply the new rules).
+enum Held {
+    Proxy(#[allow(dead_code)] super::gate::Hold),
+    Fleet,
+}
+
+async fn hold(job: &Job, within: Duration) -> Result<Option<Held>, String> {
+    if let Some(f) = job.live.load().fleet.clone() {
+        return Ok(super::fleet::hold_all(&f, within).await?.then_some(Held::Fleet));
+    }
+    let gate = job.live.load().reshard_gate.load_full().ok_or("the reshard gate is not installed")?;
+    Ok(gate.hold(within).await.map(Held::Proxy))
 }
 
 /// Verifies every move at one consistent point per source, without holding writes: each source is read
@@ -139,9 +154,15 @@ async fn switch_over(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove
     let touched: BTreeSet<&str> = moves.iter().flat_map(|m| m.old.nodes.iter().chain(m.new.nodes.iter()).map(|n| n.data_source.as_str())).collect();
     try_join_all(touched.into_iter().map(|ds| wait_for_replicas(if new.data_sources.contains_key(ds) { new } else { old }, ds))).await?;
     let waited = began.elapsed();
-    // Switched before the file is rewritten, so the rules watcher reading the new file finds them in force.
-    crate::reload::switch(&job.live, new.clone(), "the reshard's cut-over").await?;
-    write_rules(&job.st.rules_path, &job.st.target_rules)?;
+    match job.live.load().fleet.clone() {
+        Some(f) => drop(super::fleet::publish(&f, &job.st.target_rules).await?),
+        None => {
+            // Switched before the file is rewritten, so the rules watcher reading the new file finds them
+            // in force.
+            crate::reload::switch(&job.live, new.clone(), "the reshard's cut-over").await?;
+            write_rules(&job.st.rules_path, &job.st.target_rules)?;
+        }
+    }
     Ok([moved, waited, began.elapsed()])
 }
 

@@ -154,7 +154,11 @@ impl Job {
         let new = rules_of(&self.st.target_rules, &self.st.target_path)?;
         let moves = moves_of(&old, &new)?;
         let tables: Vec<String> = moves.iter().map(|m| m.table.clone()).collect();
-        self.live.load().reshard_gate.store(Some(Arc::new(super::gate::Gate::new(&tables))));
+        match self.live.load().fleet.clone() {
+            // Every instance installs it from etcd, this one too.
+            Some(f) => super::fleet::install(&f, &tables).await?,
+            None => self.live.load().reshard_gate.store(Some(Arc::new(super::gate::Gate::new(&tables)))),
+        }
         if self.st.phase == Phase::Prepare {
             self.prepare(&old, &new, &moves).await?;
         }
@@ -167,7 +171,10 @@ impl Job {
         if matches!(self.st.phase, Phase::CatchUp | Phase::CutOver | Phase::Switching) {
             super::cutover::run(self, &old, &new, &moves).await?;
         }
-        self.live.load().reshard_gate.store(None);
+        match self.live.load().fleet.clone() {
+            Some(f) => super::fleet::finish(&f).await?,
+            None => self.live.load().reshard_gate.store(None),
+        }
         if self.st.phase == Phase::Cleanup {
             if self.st.cleanup {
                 super::control::clean_removed(&old, &moves).await?;

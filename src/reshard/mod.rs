@@ -7,10 +7,10 @@
 //! - [`cleanup`]: throttled deletion of the rows a node holds for keys placed elsewhere (residue, abort).
 //! - [`gate`]: the cut-over hold sessions pass through (per transaction), and `reload::switch`, which
 //!   installs rules whose tables moved; rehearsed on one proxy in tests/reshard.rs.
-//! - [`job`], [`cutover`], [`store`], [`control`]: the job that runs the phases inside the proxy with its
-//!   progress persisted on the default data source, resumed after a crash; `RESHARD RUN|ABORT|CLEANUP`,
-//!   `SHOW SHARDGATE RESHARD` and `shardgate reshard run` drive it.
-//! Not built yet: switching a fleet through etcd, and backing off on the live workload's p99.
+//! - [`job`], [`cutover`], [`store`], [`control`], [`pace`]: the job that runs the phases inside the proxy,
+//!   throttled, with its progress persisted on the default data source, resumed after a crash;
+//!   `RESHARD RUN|ABORT|CLEANUP`, `SHOW SHARDGATE RESHARD` and `shardgate reshard run` ([`cli`]) drive it;
+//! - [`fleet`]: the same for a fleet, with the job in etcd and every instance holding at the cut-over.
 
 pub mod plan;
 pub mod estimate;
@@ -26,6 +26,7 @@ pub mod cutover;
 pub mod control;
 pub mod pace;
 pub mod cli;
+pub mod fleet;
 
 /// A name as a backquoted identifier (the one quoting the rewriter uses).
 fn ident(name: &str) -> String {

@@ -1,14 +1,46 @@
-//! Where a reshard job's progress is persisted: one row per rules file in `shardgate.reshard_jobs` on the
-//! default data source's primary (the data source a ShardingSphere user keeps the proxy's own metadata on),
-//! so a proxy restarted from that rules file finds the job it was running and resumes it.
+//! Where a reshard job's progress is persisted: for a proxy started from a rules file, one row per rules
+//! file in `shardgate.reshard_jobs` on the default data source's primary (the data source a ShardingSphere
+//! user keeps the proxy's own metadata on), so a proxy restarted from that file finds the job it was
+//! running and resumes it; for a fleet, etcd (`P/reshard/job`, see [`super::fleet`]).
 
 use mysql_async::prelude::Queryable;
 
 use super::job::JobState;
 use crate::config::Rules;
 
+/// Where a job is saved.
+pub enum Store {
+    /// A table on the default data source.
+    Table(TableStore),
+    /// The fleet's etcd.
+    Fleet(std::sync::Arc<crate::fleet::Fleet>),
+}
+
+impl Store {
+    /// The store of the job run by the proxy started from `rules_path`.
+    pub fn new(rules: &Rules, rules_path: &std::path::Path) -> Result<Store, String> {
+        TableStore::new(rules, rules_path).map(Store::Table)
+    }
+
+    /// The job saved, if any.
+    pub async fn load(&mut self) -> Result<Option<JobState>, String> {
+        match self {
+            Store::Table(t) => t.load().await,
+            Store::Fleet(f) => super::fleet::load_job(f).await,
+        }
+    }
+
+    /// Saves `state`.
+    pub async fn save(&mut self, state: &JobState) -> Result<(), String> {
+        match self {
+            Store::Table(t) => t.save(state).await,
+            Store::Fleet(f) => super::fleet::save_job(f, state).await,
+        }
+    }
+}
+
 /// The job table of one rules file.
-pub struct Store {
+pub struct TableStore {
     rules: Rules,
     data_source: String,
     key: String,
@@ -26,11 +58,11 @@ pub fn home(rules: &Rules) -> Option<String> {
         .or_else(|| rules.data_sources.keys().next().cloned())
 }
 
-impl Store {
-    /// The store of the job run by the proxy started from `rules_path`.
-    pub fn new(rules: &Rules, rules_path: &std::path::Path) -> Result<Store, String> {
+impl TableStore {
+    /// The table store of the job run by the proxy started from `rules_path`.
+    pub fn new(rules: &Rules, rules_path: &std::path::Path) -> Result<TableStore, String> {
         let data_source = home(rules).ok_or("the rules name no data source to keep the reshard's progress on")?;
-        Ok(Store { rules: rules.clone(), data_source, key: rules_path.display().to_string(), conn: None })
+        Ok(TableStore { rules: rules.clone(), data_source, key: rules_path.display().to_string(), conn: None })
     }
 
     async fn conn(&mut self) -> Result<&mut mysql_async::Conn, String> {

@@ -2,6 +2,7 @@
 //! the test, and a raw protocol client for checks drivers would hide.
 #![allow(dead_code)]
 
+pub mod checker;
 pub mod raw;
 pub mod sysbench;
 
@@ -142,4 +143,32 @@ pub async fn direct(port: u16, db: Option<&str>) -> mysql_async::Conn {
 pub fn unique(prefix: &str) -> String {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     format!("{prefix}_{}_{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Starts the lab's third shard (ds_2: a primary and its replica) if it is not up; returns its primary's port.
+pub fn shard3_up() -> u16 {
+    let dir = std::env::var("LAB_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-lab").to_string());
+    let status = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/lab.sh"))
+        .arg("shard3-up")
+        .env("LAB_DIR", dir)
+        .env("LAB_PORT", lab_port().to_string())
+        .status()
+        .expect("run tests/lab/lab.sh shard3-up");
+    assert!(status.success(), "lab.sh shard3-up failed");
+    lab_port() + 6
+}
+
+/// Primary ports of ds_0, ds_1 and (once [`shard3_up`]) ds_2.
+pub fn three_primaries() -> [u16; 3] {
+    [ds0_port(), ds1_port(), lab_port() + 6]
+}
+
+/// Creates database `db` afresh on every primary in `ports` (their replicas follow).
+pub async fn fresh_database(ports: &[u16], db: &str) {
+    use mysql_async::prelude::Queryable;
+    for &port in ports {
+        let mut c = direct(port, None).await;
+        c.query_drop(format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+    }
 }
