@@ -318,6 +318,44 @@ def soak_section(here):
     return out + [""]
 
 
+def reshard_section(here):
+    """The newest bench/results/reshard-*.json (bench/reshard.sh), if any, as a section."""
+    runs = sorted(f for f in os.listdir(os.path.join(here, "results")) if f.startswith("reshard-") and f.endswith(".json"))
+    if not runs:
+        return []
+    with open(os.path.join(here, "results", runs[-1])) as f:
+        s = json.load(f)
+    m = s.get("meta", {})
+    env = " ".join(f"{k}={v}" for k, v in m.get("env", {}).items())
+    out = ["## Resharding (issue 15)", "",
+           f"From `bench/results/{runs[-1]}`: `{env} {m.get('command')}`, started {m.get('started_utc')}, commit "
+           f"{str(m.get('git_commit'))[:12]}{' (dirty tree)' if m.get('git_dirty') else ''}, on {m.get('machine')}; "
+           "sysbench, the checker, the proxy (its own process) and the three MariaDB primaries with their replicas "
+           "share these cores. The comparison beside each reshard is the same workload through the same proxy "
+           "before it started and after it ended.", "",
+           f"- Workload: sysbench {s['sysbench_args']}, with 0 errors in every run (the test fails otherwise); a "
+           f"checker client wrote {s['checker']['writes']:,} rows meanwhile ({s['checker']['errors']} errors, slowest "
+           f"acknowledged write {s['checker']['slowest_ms']:.0f} ms), each found afterwards exactly once.", "",
+           "| reshard | rows read | rows moved | moved share (ideal) | copy time | rows/s read | rows/s moved | binlog changes applied | p99 backoffs | cut-over pause | whole job |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in s["reshards"]:
+        copy = max(r["copy_s"], 0.001)
+        out.append(f"| 2→3 shards | " if r["to"] == "three.toml" else "| 3→2 shards | ")
+        out[-1] += (f"{r['rows_scanned']:,} | {r['rows_copied']:,} | {r['moved_share'] * 100:.1f} % ({r['ideal_share'] * 100:.1f} %) | "
+                    f"{r['copy_s']:.1f} s | {fmt(r['rows_scanned'] / copy)} | {fmt(r['rows_copied'] / copy)} | "
+                    f"{r['changes_applied']:,} | {r['backoffs']} | **{r['pause_ms']} ms** | {r['job_s']:.1f} s |")
+    out += ["", "sysbench runs of 4 s through the proxy, in order:", "",
+            "| when | ps-mode | transactions/s | p99 (ms) |", "|---|---|---:|---:|"]
+    for p in s["sysbench"]:
+        out.append(f"| {p['phase']} | {p['mode']} | {fmt(p['tps'])} | {p['p99_ms']:.1f} |")
+    by = {}
+    for p in s["sysbench"]:
+        by.setdefault(p["phase"].split(" ")[0], []).append(p["p99_ms"])
+    summary = ", ".join(f"{k} {sorted(v)[len(v) // 2]:.1f} ms" for k, v in by.items())
+    out += ["", f"Median of the runs' p99 by phase: {summary}.", ""]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
@@ -380,6 +418,7 @@ def main():
             out += cell_table(doc, cells, w, m, cfg, names)
     out += failures(doc)
     out += soak_section(here)
+    out += reshard_section(here)
     with open(a.md, "w") as f:
         f.write("\n".join(out))
     chart(doc, cells, cfg, names, a.png)

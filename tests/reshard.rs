@@ -174,6 +174,29 @@ async fn the_binlog_reader_decodes_mariadb_row_events_and_resumes_at_a_commit() 
     let mut again = BinlogReader::open("ds_2", ds, &after_insert, 0x7fff_0002).await.unwrap();
     let (resumed, _) = changes_of(&mut again, &t, 2).await;
     assert!(matches!(&resumed[0], Change::Update(..)) && matches!(&resumed[1], Change::Delete(..)), "{resumed:?}");
+
+    // XA: MariaDB logs the changes at XA PREPARE; they are handed out at XA COMMIT (after a plain insert
+    // committed in between), a rolled-back one never, and resuming stays before a prepared one.
+    let xa_start = current("ds_2", ds).await.unwrap();
+    let mut x = common::direct(port, Some("demo")).await;
+    let (x1, x2) = (format!("'{t}-1'"), format!("'{t}-2'"));
+    for sql in [format!("XA START {x1}"), format!("INSERT INTO {t} VALUES (10, 'xa', 0, NULL)"), format!("XA END {x1}"), format!("XA PREPARE {x1}")] {
+        x.query_drop(sql).await.unwrap();
+    }
+    c.query_drop(format!("INSERT INTO {t} VALUES (11, 'plain', 0, NULL)")).await.unwrap();
+    let mut xa = BinlogReader::open("ds_2", ds, &xa_start, 0x7fff_0003).await.unwrap();
+    let (first, _) = changes_of(&mut xa, &t, 1).await;
+    assert_eq!(first, vec![Change::Insert(row(11, "plain", "0.00", None))], "the prepared insert is held");
+    assert!(xa.resume_from() <= xa_start.clone().max(xa.resume_from()) && xa.resume_from() < current("ds_2", ds).await.unwrap());
+    assert_eq!(xa.pending_tables(), vec![("demo".to_string(), t.clone())]);
+    x.query_drop(format!("XA COMMIT {x1}")).await.unwrap();
+    for sql in [format!("XA START {x2}"), format!("INSERT INTO {t} VALUES (12, 'gone', 0, NULL)"), format!("XA END {x2}"), format!("XA PREPARE {x2}"), format!("XA ROLLBACK {x2}")] {
+        x.query_drop(sql).await.unwrap();
+    }
+    c.query_drop(format!("INSERT INTO {t} VALUES (13, 'last', 0, NULL)")).await.unwrap();
+    let (rest, _) = changes_of(&mut xa, &t, 2).await;
+    assert_eq!(rest, vec![Change::Insert(row(10, "xa", "0.00", None)), Change::Insert(row(13, "last", "0.00", None))], "committed XA at its commit, rolled back never");
+    assert!(xa.pending_tables().is_empty());
     c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }
 
@@ -257,9 +280,10 @@ async fn copy_then_binlog_catch_up_leaves_the_new_node_equal_to_the_leaving_rows
     use shardgate::reshard::catchup::{catch_up_to, Applier};
     use shardgate::reshard::copy::{prepare, Copier, CopyProgress};
     let Grow { ds2, t, two, three, mut c, .. } = grow("rcatch").await;
-    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(40))")).await.unwrap();
+    // An UNSIGNED column above the signed range: binlog images carry it as a negative number.
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(40), u INT UNSIGNED NOT NULL)")).await.unwrap();
     const N: i64 = 1500;
-    let rows: Vec<String> = (1..=N).map(|i| format!("({i}, 'v{i}')")).collect();
+    let rows: Vec<String> = (1..=N).map(|i| format!("({i}, 'v{i}', {})", 4_000_000_000 + i)).collect();
     c.query_drop(format!("INSERT INTO {t} VALUES {}", rows.join(","))).await.unwrap();
 
     let (old, new) = (shardgate::config::parse(&two, "a.toml".as_ref()).unwrap(), shardgate::config::parse(&three, "b.toml".as_ref()).unwrap());
@@ -277,14 +301,14 @@ async fn copy_then_binlog_catch_up_leaves_the_new_node_equal_to_the_leaving_rows
     // Writes during the copy: updates, deletes, inserts of new keys (through the proxy, old rules).
     c.query_drop(format!("UPDATE {t} SET v = CONCAT('u', id) WHERE id % 3 = 0")).await.unwrap();
     c.query_drop(format!("DELETE FROM {t} WHERE id % 11 = 0")).await.unwrap();
-    let more: Vec<String> = (N + 1..=N + 300).map(|i| format!("({i}, 'n{i}')")).collect();
+    let more: Vec<String> = (N + 1..=N + 300).map(|i| format!("({i}, 'n{i}', 4294967000)")).collect();
     c.query_drop(format!("INSERT INTO {t} VALUES {}", more.join(","))).await.unwrap();
     while copier.chunk(&mut p0, 400).await.unwrap() {}
     let mut p1 = CopyProgress::default();
     let mut copier = Copier::open(&old, &new, m, 1).await.unwrap();
     while copier.chunk(&mut p1, 400).await.unwrap() {}
     // And after it.
-    c.query_drop(format!("UPDATE {t} SET v = 'late' WHERE id % 5 = 0")).await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET v = 'late', u = 4294967295 - id WHERE id % 5 = 0")).await.unwrap();
     c.query_drop(format!("DELETE FROM {t} WHERE id > {N} AND id <= {}", N + 50)).await.unwrap();
 
     let mut applied = 0;
@@ -301,16 +325,16 @@ async fn copy_then_binlog_catch_up_leaves_the_new_node_equal_to_the_leaving_rows
     }
     assert!(applied > 0, "catch-up applied nothing");
 
-    let all: Vec<(i64, String)> = c.query(format!("SELECT id, v FROM {t} ORDER BY id")).await.unwrap();
-    let expected: Vec<(i64, String)> = all
+    let all: Vec<(i64, String, u64)> = c.query(format!("SELECT id, v, u FROM {t} ORDER BY id")).await.unwrap();
+    let expected: Vec<(i64, String, u64)> = all
         .into_iter()
-        .filter(|(id, _)| {
+        .filter(|(id, _, _)| {
             let key = Literal::Int((*id).into());
             m.destination(m.old.node_for(&key).unwrap(), &key).is_some()
         })
         .collect();
     let mut d2 = common::direct(ds2, Some("demo")).await;
-    let landed: Vec<(i64, String)> = d2.query(format!("SELECT id, v FROM {t} ORDER BY id")).await.unwrap();
+    let landed: Vec<(i64, String, u64)> = d2.query(format!("SELECT id, v, u FROM {t} ORDER BY id")).await.unwrap();
     assert!(expected.len() > 400, "{} rows leave", expected.len());
     assert_eq!(landed, expected, "the new node differs from the leaving rows on the sources");
     // Verification agrees, and catches a changed row.

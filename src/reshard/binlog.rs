@@ -3,9 +3,10 @@
 //! is ours because mysql_async's binlog stream sets `@master_binlog_checksum='ALL'` (MySQL's convention)
 //! and leaves no way to set MariaDB's variables first: here the checksum variable takes the server's own
 //! algorithm and `@mariadb_slave_capability` asks for MariaDB's GTID events unrewritten; its own event types
-//! (GTID, GTID list, annotate, checkpoint) are skipped. Positions handed out are transaction
-//! boundaries only, so a reader reopened at one never starts inside a transaction (whose table maps it would
-//! lack).
+//! (GTID list, annotate, checkpoint) are skipped. Positions handed out are transaction boundaries only, so
+//! a reader reopened at one never starts inside a transaction (whose table maps it would lack). MariaDB logs
+//! an XA transaction's changes at XA PREPARE and its outcome later: they are held until the XA COMMIT (and
+//! dropped at XA ROLLBACK), and [`BinlogReader::resume_from`] stays before the oldest one held.
 
 use mysql_common::binlog::consts::{BinlogVersion, EventType};
 use mysql_common::binlog::events::{EventData, RotateEvent};
@@ -64,6 +65,50 @@ pub struct BinlogReader {
     checksum: bool,
     format_seen: bool,
     in_transaction: bool,
+    /// Items decoded and not yet handed out.
+    queue: std::collections::VecDeque<Item>,
+    /// The open group (transaction): what kind, where it began, its row changes so far.
+    group: Group,
+    group_start: Position,
+    group_rows: Vec<Item>,
+    /// The last transaction boundary read.
+    boundary: Position,
+    /// XA transactions prepared and not yet committed or rolled back: their start and row changes.
+    prepared: std::collections::BTreeMap<Vec<u8>, (Position, Vec<Item>)>,
+}
+
+/// The kind of the open binlog group, from its GTID event's flags.
+#[derive(Debug, Clone, PartialEq)]
+enum Group {
+    /// A transaction or statement that takes effect at its end.
+    Plain,
+    /// An XA PREPARE of this xid: its changes take effect at its XA COMMIT, in a later group.
+    Prepare(Vec<u8>),
+    /// The XA COMMIT or XA ROLLBACK of this xid.
+    Complete(Vec<u8>),
+}
+
+/// MariaDB's GTID event flags2: a group commit id follows; the group prepares / completes an XA transaction.
+const FL_GROUP_COMMIT_ID: u8 = 2;
+const FL_PREPARED_XA: u8 = 64;
+const FL_COMPLETED_XA: u8 = 128;
+
+/// Reads a MariaDB GTID event's body (seq_no, domain_id, flags2, [commit_id], [xid]) as a group kind.
+fn group_of(data: &[u8]) -> Group {
+    let Some(&flags) = data.get(12) else { return Group::Plain };
+    let at = 13 + if flags & FL_GROUP_COMMIT_ID != 0 { 8 } else { 0 };
+    if flags & (FL_PREPARED_XA | FL_COMPLETED_XA) == 0 {
+        return Group::Plain;
+    }
+    // format_id (4), gtrid length (1), bqual length (1), then both.
+    let Some(head) = data.get(at..at + 6) else { return Group::Plain };
+    let len = 6 + head[4] as usize + head[5] as usize;
+    let xid = data.get(at..at + len).unwrap_or(head).to_vec();
+    if flags & FL_PREPARED_XA != 0 {
+        Group::Prepare(xid)
+    } else {
+        Group::Complete(xid)
+    }
 }
 
 /// The primary's current binlog position (SHOW MASTER STATUS).
@@ -99,11 +144,59 @@ impl BinlogReader {
         dump.extend_from_slice(&server_id.to_le_bytes());
         dump.extend_from_slice(from.file.as_bytes());
         conn.send(&dump).await.map_err(|e| format!("{ds}: binlog dump: {e}"))?;
-        Ok(BinlogReader { conn, esr: EventStreamReader::new(BinlogVersion::Version4), file: from.file.clone(), checksum, format_seen: false, in_transaction: false })
+        Ok(BinlogReader { conn, esr: EventStreamReader::new(BinlogVersion::Version4), file: from.file.clone(), checksum, format_seen: false,
+            in_transaction: false,
+            queue: Default::default(),
+            group: Group::Plain,
+            group_start: from.clone(),
+            group_rows: Vec::new(),
+            boundary: from.clone(),
+            prepared: Default::default(),
+        })
     }
 
-    /// Reads the next event.
+    /// Where a reader must be reopened to miss nothing: the last boundary, or the start of the oldest XA
+    /// transaction prepared and not yet completed (its changes are held until its XA COMMIT).
+    pub fn resume_from(&self) -> Position {
+        self.prepared.values().map(|(p, _)| p.clone()).chain([self.boundary.clone()]).min().expect("the boundary is always there")
+    }
+
+    /// The tables with changes in XA transactions prepared and not yet completed.
+    pub fn pending_tables(&self) -> Vec<(String, String)> {
+        let rows = self.prepared.values().flat_map(|(_, items)| items.iter());
+        rows.filter_map(|i| match i {
+            Item::Rows { database, table, .. } => Some((database.clone(), table.clone())),
+            _ => None,
+        })
+        .collect()
+    }
+
+    /// The next item. Row changes are handed out when their transaction takes effect — at its commit, or
+    /// for an XA transaction at its XA COMMIT (dropped at XA ROLLBACK) — so what has been handed out up to a
+    /// position is exactly what a consistent snapshot taken at that position shows.
     pub async fn next(&mut self) -> Result<Item, String> {
+        loop {
+            if let Some(item) = self.queue.pop_front() {
+                return Ok(item);
+            }
+            self.read_event().await?;
+        }
+    }
+
+    /// Ends the open group at `end`: its changes (if it takes effect) then the boundary.
+    fn end_group(&mut self, end: Position, takes_effect: bool) {
+        let rows = std::mem::take(&mut self.group_rows);
+        if takes_effect {
+            self.queue.extend(rows);
+        }
+        self.in_transaction = false;
+        self.group = Group::Plain;
+        self.boundary = end.clone();
+        self.queue.push_back(Item::Commit(end));
+    }
+
+    /// Reads one event into the queue.
+    async fn read_event(&mut self) -> Result<(), String> {
         let packet = self.conn.read_packet().await?;
         let payload = &packet.payload[..];
         match payload.first() {
@@ -122,34 +215,65 @@ impl BinlogReader {
             let name = rotate.name_raw();
             let name = if self.format_seen || !self.checksum { name } else { &name[..name.len().saturating_sub(4)] };
             self.file = String::from_utf8_lossy(name).into_owned();
-            return Ok(Item::Other);
+            return Ok(());
         }
         if kind == EventType::FORMAT_DESCRIPTION_EVENT as u8 {
             self.format_seen = true;
+            return Ok(());
         }
         if kind == MARIADB_GTID_EVENT {
             self.in_transaction = true;
-            return Ok(Item::Other);
+            self.group = group_of(event.data());
+            self.group_start = Position { file: self.file.clone(), pos: u64::from(header.log_pos()).saturating_sub(u64::from(header.event_size())) };
+            self.group_rows.clear();
+            return Ok(());
         }
         if kind == EventType::XID_EVENT as u8 {
-            self.in_transaction = false;
-            return Ok(Item::Commit(end));
+            self.end_group(end, true);
+            return Ok(());
+        }
+        if kind == EventType::XA_PREPARE_LOG_EVENT as u8 {
+            let one_phase = event.data().first().is_some_and(|&b| b != 0);
+            match std::mem::replace(&mut self.group, Group::Plain) {
+                Group::Prepare(xid) if !one_phase => {
+                    let rows = std::mem::take(&mut self.group_rows);
+                    self.prepared.insert(xid, (self.group_start.clone(), rows));
+                    self.end_group(end, false);
+                }
+                _ => self.end_group(end, true),
+            }
+            return Ok(());
         }
         if kind == EventType::QUERY_EVENT as u8 {
-            // DDL and non-transactional commits end with a query event; BEGIN opens a transaction.
+            // DDL and non-transactional commits end with a query event; BEGIN opens a transaction; an XA
+            // COMMIT / ROLLBACK completes a prepared one.
             if let Ok(Some(EventData::QueryEvent(q))) = event.read_data() {
-                if !q.query().trim().eq_ignore_ascii_case("BEGIN") {
-                    self.in_transaction = false;
-                    return Ok(Item::Commit(end));
+                let text = q.query();
+                let text = text.trim();
+                // An XA transaction's group runs from XA START … XA END to its XA PREPARE event.
+                let xa_end = matches!(self.group, Group::Prepare(_))
+                    && ["XA END", "XA START"].iter().any(|w| text.get(..w.len()).is_some_and(|t| t.eq_ignore_ascii_case(w)));
+                if text.eq_ignore_ascii_case("BEGIN") || xa_end {
+                    return Ok(());
                 }
+                if let Group::Complete(xid) = self.group.clone() {
+                    let held = self.prepared.remove(&xid).map(|(_, rows)| rows).unwrap_or_default();
+                    if text.get(..9).is_some_and(|w| w.eq_ignore_ascii_case("XA COMMIT")) {
+                        self.queue.extend(held);
+                    }
+                }
+                self.end_group(end, true);
             }
-            return Ok(Item::Other);
+            return Ok(());
         }
         let Ok(Some(EventData::RowsEvent(rows))) = event.read_data() else {
             // Between transactions, a heartbeat or a server event (checkpoint, GTID list) says where the
             // stream is: a boundary too, so a catch-up waiting for a position an idle primary reports ends.
-            let between = !self.in_transaction && header.log_pos() > 0 && kind != EventType::FORMAT_DESCRIPTION_EVENT as u8;
-            return Ok(if between { Item::Commit(end) } else { Item::Other });
+            if !self.in_transaction && header.log_pos() > 0 {
+                self.boundary = end.clone();
+                self.queue.push_back(Item::Commit(end));
+            }
+            return Ok(());
         };
         let tme = self.esr.get_tme(rows.table_id()).ok_or("a rows event without its table map")?;
         let mut changes = Vec::new();
@@ -163,6 +287,12 @@ impl BinlogReader {
                 (None, None) => continue,
             });
         }
-        Ok(Item::Rows { database: tme.database_name().into_owned(), table: tme.table_name().into_owned(), changes })
+        let item = Item::Rows { database: tme.database_name().into_owned(), table: tme.table_name().into_owned(), changes };
+        if self.in_transaction {
+            self.group_rows.push(item);
+        } else {
+            self.queue.push_back(item);
+        }
+        Ok(())
     }
 }

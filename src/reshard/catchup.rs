@@ -40,6 +40,16 @@ impl<'a> Applier<'a> {
 
     /// Applies one change.
     pub async fn apply(&mut self, change: &Change) -> Result<(), String> {
+        let fixed = |row: &Vec<Value>| {
+            let mut row = row.clone();
+            self.shape.fix_unsigned(&mut row);
+            row
+        };
+        let change = &match change {
+            Change::Insert(a) => Change::Insert(fixed(a)),
+            Change::Update(b, a) => Change::Update(fixed(b), fixed(a)),
+            Change::Delete(b) => Change::Delete(fixed(b)),
+        };
         let (m, from) = (self.m, self.from);
         let dest = |row: &[Value]| self.shape.destination(m, from, row);
         match change {

@@ -32,7 +32,7 @@ struct Shown {
 }
 
 /// The figures of SHOW SHARDGATE RESHARD.
-pub const COLUMNS: [&str; 13] = [
+pub const COLUMNS: [&str; 14] = [
     "phase",
     "tables",
     "rows_estimated",
@@ -40,6 +40,7 @@ pub const COLUMNS: [&str; 13] = [
     "rows_copied",
     "rows_per_s",
     "eta_s",
+    "copy_s",
     "changes_applied",
     "pause_ms",
     "moved_share",
@@ -88,6 +89,7 @@ impl Control {
             copied.to_string(),
             format!("{rate:.0}"),
             eta,
+            format!("{:.1}", st.copy_ms as f64 / 1000.0),
             st.applied.to_string(),
             st.pause_ms.map(|p| p.to_string()).unwrap_or_default(),
             st.moved_share.map(|s| format!("{s:.4}")).unwrap_or_default(),
@@ -185,6 +187,7 @@ impl Control {
                     moved_share: None,
                     resumed: 0,
                     backoffs: 0,
+                    copy_ms: 0,
                     error: None,
                 };
                 (st, format!("started: {} table(s) to reshard", moves.len()))

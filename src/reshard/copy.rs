@@ -65,6 +65,8 @@ pub struct Shape {
     pub primary: Vec<usize>,
     /// Index of the sharding column.
     pub key: usize,
+    /// Per column, the width in bits of an UNSIGNED integer column (binlog images carry them as signed).
+    pub unsigned: Vec<Option<u32>>,
 }
 
 impl Shape {
@@ -90,7 +92,28 @@ impl Shape {
             return Err(format!("{database}.{table} has no PRIMARY KEY; add one before resharding"));
         }
         let key = position(key_column).ok_or_else(|| format!("{database}.{table} has no column {key_column}"))?;
-        Ok(Shape { columns, primary, key })
+        let types: Vec<(String, String)> = conn
+            .exec(
+                "SELECT DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (database, table),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let unsigned = types.iter().map(|(data, column)| unsigned_bits(data, column)).collect();
+        Ok(Shape { columns, primary, key, unsigned })
+    }
+
+    /// Reads the UNSIGNED integers of a binlog image as what they are: the rows events carry them as
+    /// signed (MariaDB logs no signedness without binlog_row_metadata=FULL).
+    pub fn fix_unsigned(&self, row: &mut [Value]) {
+        for (v, bits) in row.iter_mut().zip(&self.unsigned) {
+            if let (Value::Int(i), Some(bits)) = (&*v, bits) {
+                if *i < 0 {
+                    let mask = if *bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 };
+                    *v = Value::UInt(*i as u64 & mask);
+                }
+            }
+        }
     }
 
     /// Where the row `values` (on old node `from`) goes, if it leaves.
@@ -160,6 +183,21 @@ pub struct Copier<'a> {
     shape: Shape,
 }
 
+/// The width of an UNSIGNED integer column from information_schema's DATA_TYPE and COLUMN_TYPE.
+fn unsigned_bits(data_type: &str, column_type: &str) -> Option<u32> {
+    if !column_type.to_ascii_lowercase().contains("unsigned") {
+        return None;
+    }
+    match data_type.to_ascii_lowercase().as_str() {
+        "tinyint" => Some(8),
+        "smallint" => Some(16),
+        "mediumint" => Some(24),
+        "int" | "integer" => Some(32),
+        "bigint" => Some(64),
+        _ => None,
+    }
+}
+
 fn literal(v: &Value) -> Literal {
     match v {
         Value::Int(i) => Literal::Int(i128::from(*i)),
@@ -206,5 +244,23 @@ impl<'a> Copier<'a> {
         }
         progress.done = chunk.len() < rows;
         Ok(!progress.done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsigned_integers_read_as_signed_from_a_binlog_image_get_their_value_back() {
+        let shape = Shape {
+            columns: vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            primary: vec![0],
+            key: 0,
+            unsigned: vec![unsigned_bits("int", "int(10) unsigned"), unsigned_bits("bigint", "bigint(20) unsigned"), unsigned_bits("int", "int(11)"), unsigned_bits("tinyint", "tinyint(3) unsigned")],
+        };
+        let mut row = vec![Value::Int(-1), Value::Int(i64::MIN), Value::Int(-5), Value::Int(-56)];
+        shape.fix_unsigned(&mut row);
+        assert_eq!(row, vec![Value::UInt(4_294_967_295), Value::UInt(1 << 63), Value::Int(-5), Value::UInt(200)]);
     }
 }

@@ -77,6 +77,17 @@ pub async fn run(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -
         let held = asked.elapsed();
         job.catch_up(old, &mut streams, false).await?;
         let drained = asked.elapsed();
+        // An XA transaction on a moving table prepared and not completed (in doubt, waiting for recovery)
+        // would commit on its old node after the switch: not now.
+        let in_doubt: Vec<(String, String)> =
+            streams.iter().flat_map(|s| s.reader.pending_tables().into_iter().filter(|(db, t)| s.appliers.iter().any(|a| a.matches(db, t)))).collect();
+        if !in_doubt.is_empty() {
+            tracing::warn!(?in_doubt, attempt, "reshard: a prepared XA transaction on a moving table is not completed; letting go and trying again");
+            release(job, hold).await?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            job.catch_up(old, &mut streams, true).await?;
+            continue;
+        }
         job.st.phase = Phase::Switching;
         job.save().await?;
         let steps = switch_over(job, old, new, moves).await?;
@@ -96,6 +107,14 @@ pub async fn run(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -
 enum Held {
     Proxy(#[allow(dead_code)] super::gate::Hold),
     Fleet,
+}
+
+/// Lets go of a hold without switching (for a fleet, the instances let their sessions go).
+async fn release(job: &Job, held: Held) -> Result<(), String> {
+    match (held, job.live.load().fleet.clone()) {
+        (Held::Fleet, Some(f)) => super::fleet::let_go(&f).await,
+        _ => Ok(()),
+    }
 }
 
 async fn hold(job: &Job, within: Duration) -> Result<Option<Held>, String> {
@@ -133,7 +152,7 @@ async fn verify(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove], st
             return Err(format!("{}: the catch-up stopped at {:?}, not at the snapshot {point:?}", s.ds, s.at));
         }
         if let Some(e) = job.st.binlog.get_mut(&s.ds) {
-            e.1 = s.at.clone();
+            e.1 = s.reader.resume_from();
         }
     }
     let arrived = try_join_all(moves.iter().map(|m| targets(new, m))).await?;

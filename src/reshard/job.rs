@@ -108,6 +108,9 @@ pub struct JobState {
     /// Seconds the copy and catch-up paused because the live workload's p99 rose.
     #[serde(default)]
     pub backoffs: u64,
+    /// Milliseconds spent copying (pauses included), over every run of the job.
+    #[serde(default)]
+    pub copy_ms: u64,
     /// Why the job stopped, if it failed; `RESHARD RUN` again resumes it.
     pub error: Option<String>,
 }
@@ -120,6 +123,24 @@ pub fn rules_of(text: &str, path: &std::path::Path) -> Result<Rules, String> {
 /// The moves of a job.
 pub fn moves_of(old: &Rules, new: &Rules) -> Result<Vec<TableMove>, String> {
     diff(old, new).map_err(|r| r.join("; "))
+}
+
+/// Waits until the XA transactions prepared on `ds` now are committed or rolled back: their changes were
+/// logged before the catch-up's start position, so the copy (which starts after this) must see them done.
+async fn settle_xa(rules: &Rules, ds: &str) -> Result<(), String> {
+    use mysql_async::prelude::Queryable;
+    let mut conn = super::connect(rules, ds).await?;
+    let mut waiting: Vec<mysql_async::Row> = conn.query("XA RECOVER").await.map_err(|e| format!("{ds}: XA RECOVER: {e}"))?;
+    let name = |r: &mysql_async::Row| r.get::<Vec<u8>, _>(3).unwrap_or_default();
+    let before: std::collections::BTreeSet<Vec<u8>> = waiting.iter().map(name).collect();
+    for _ in 0..600 {
+        if waiting.iter().all(|r| !before.contains(&name(r))) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waiting = conn.query("XA RECOVER").await.map_err(|e| format!("{ds}: XA RECOVER: {e}"))?;
+    }
+    Err(format!("{ds}: XA transactions stay prepared for 30 s ({} of them; XA RECOVER lists them); commit or roll them back, then RESHARD RUN again", waiting.len()))
 }
 
 /// The binlog server id a job's readers announce (unique per source, away from the lab's replicas).
@@ -200,6 +221,7 @@ impl Job {
         sources.dedup();
         for ds in sources {
             let at = current(ds, &old.data_sources[ds]).await?;
+            settle_xa(old, ds).await?;
             self.st.binlog.insert(ds.to_string(), (at.clone(), at));
         }
         self.st.phase = Phase::Copy;
@@ -217,6 +239,7 @@ impl Job {
             let mut copier = Copier::open(old, new, m, self.st.copies[i].from).await?;
             let chunk = if self.st.rate == 0 { 2000 } else { (self.st.rate as usize).clamp(50, 2000) };
             loop {
+                let chunk_began = std::time::Instant::now();
                 self.wait_for_replicas(new, m).await;
                 self.back_off().await;
                 let mut progress = self.st.copies[i].progress.clone();
@@ -226,6 +249,7 @@ impl Job {
                 self.st.copies[i].progress = progress;
                 self.save().await?;
                 pace.step(read).await;
+                self.st.copy_ms += chunk_began.elapsed().as_millis() as u64;
                 if !more {
                     break;
                 }
@@ -299,7 +323,7 @@ impl Job {
                 applied += batch;
                 self.st.applied += batch;
                 if let Some(e) = self.st.binlog.get_mut(&s.ds) {
-                    e.1 = s.at.clone();
+                    e.1 = s.reader.resume_from();
                 }
                 self.save().await?;
             }
