@@ -278,21 +278,32 @@ def chart(doc, cells, cfg, names, png):
     plt.close(fig)
 
 
+def newest(here, prefix):
+    """The newest bench/results/<prefix>-*.json as (file name, document), or (None, None)."""
+    runs = sorted(f for f in os.listdir(os.path.join(here, "results")) if f.startswith(prefix + "-") and f.endswith(".json"))
+    if not runs:
+        return None, None
+    with open(os.path.join(here, "results", runs[-1])) as f:
+        return runs[-1], json.load(f)
+
+
+def provenance(name, doc):
+    """'From <file>: <command>, started …, commit …, on <machine>' for a script's JSON."""
+    m = doc.get("meta", {})
+    env = " ".join(f"{k}={v}" for k, v in m.get("env", {}).items())
+    return (f"From `bench/results/{name}`: `{env} {m.get('command')}`, started {m.get('started_utc')}, commit "
+            f"{str(m.get('git_commit'))[:12]}{' (dirty tree)' if m.get('git_dirty') else ''}, on {m.get('machine')}; ")
+
+
 def soak_section(here):
     """The newest bench/results/soak-*.json (bench/soak.sh), if any, as a section."""
-    runs = sorted(f for f in os.listdir(os.path.join(here, "results")) if f.startswith("soak-") and f.endswith(".json"))
-    if not runs:
+    name, s = newest(here, "soak")
+    if not s:
         return []
-    with open(os.path.join(here, "results", runs[-1])) as f:
-        s = json.load(f)
-    m = s.get("meta", {})
     rss = [p["rss_kib"] for p in s["samples"]]
     half = rss[len(rss) // 2:] or [0]
-    env = " ".join(f"{k}={v}" for k, v in m.get("env", {}).items())
     out = ["## Soak (issue 11)", "",
-           f"From `bench/results/{runs[-1]}`: `{env} {m.get('command')}`, started {m.get('started_utc')}, commit "
-           f"{str(m.get('git_commit'))[:12]}{' (dirty tree)' if m.get('git_dirty') else ''}, on {m.get('machine')}; "
-           "the clients, the proxy and both MariaDB primaries share these cores. shardgate runs as its own "
+           provenance(name, s) + "the clients, the proxy and both MariaDB primaries share these cores. shardgate runs as its own "
            "process; RSS is its VmRSS. Backend connections are the primaries' Threads_connected above their "
            "count before the run.", "",
            f"- {s['clients']} client connections for {s['seconds']} s, each looping over a mix of point selects "
@@ -320,17 +331,11 @@ def soak_section(here):
 
 def reshard_section(here):
     """The newest bench/results/reshard-*.json (bench/reshard.sh), if any, as a section."""
-    runs = sorted(f for f in os.listdir(os.path.join(here, "results")) if f.startswith("reshard-") and f.endswith(".json"))
-    if not runs:
+    name, s = newest(here, "reshard")
+    if not s:
         return []
-    with open(os.path.join(here, "results", runs[-1])) as f:
-        s = json.load(f)
-    m = s.get("meta", {})
-    env = " ".join(f"{k}={v}" for k, v in m.get("env", {}).items())
     out = ["## Resharding (issue 15)", "",
-           f"From `bench/results/{runs[-1]}`: `{env} {m.get('command')}`, started {m.get('started_utc')}, commit "
-           f"{str(m.get('git_commit'))[:12]}{' (dirty tree)' if m.get('git_dirty') else ''}, on {m.get('machine')}; "
-           "sysbench, the checker, the proxy (its own process) and the three MariaDB primaries with their replicas "
+           provenance(name, s) + "sysbench, the checker, the proxy (its own process) and the three MariaDB primaries with their replicas "
            "share these cores. The comparison beside each reshard is the same workload through the same proxy "
            "before it started and after it ended.", "",
            f"- Workload: sysbench {s['sysbench_args']}, with 0 errors in every run (the test fails otherwise); a "
