@@ -356,8 +356,9 @@ def reshard_section(here):
     by = {}
     for p in s["sysbench"]:
         by.setdefault(p["phase"].split(" ")[0], []).append(p["p99_ms"])
-    summary = ", ".join(f"{k} {sorted(v)[len(v) // 2]:.1f} ms" for k, v in by.items())
-    out += ["", f"Median of the runs' p99 by phase: {summary}.", ""]
+    summary = ", ".join(f"{k} {min(v):.1f}–{max(v):.1f} ms ({len(v)} runs)" for k, v in by.items())
+    out += ["", f"The runs' p99 by phase, lowest–highest: {summary}. The first run after `prepare` is slow "
+            "(cold buffer pool); the highest during a reshard is the run that contains its cut-over.", ""]
     return out
 
 
