@@ -358,7 +358,7 @@ def reshard_section(here):
         by.setdefault(p["phase"].split(" ")[0], []).append(p["p99_ms"])
     summary = ", ".join(f"{k} {min(v):.1f}–{max(v):.1f} ms ({len(v)} runs)" for k, v in by.items())
     out += ["", f"The runs' p99 by phase, lowest–highest: {summary}. The first run after `prepare` is slow "
-            "(cold buffer pool); the highest during a reshard is the run that contains its cut-over.", ""]
+            "(cold buffer pool). Single runs of 4 s on two shared cores are noisy: compare ranges, not runs.", ""]
     return out
 
 
