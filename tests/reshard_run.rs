@@ -33,6 +33,13 @@ struct Setup {
     proxy: Option<std::process::Child>,
 }
 
+impl Drop for Setup {
+    /// A failed test leaves no proxy running.
+    fn drop(&mut self) {
+        self.kill_proxy();
+    }
+}
+
 impl Setup {
     async fn new(prefix: &str, tables: &[&str]) -> Setup {
         common::require_lab();
