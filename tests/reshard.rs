@@ -379,13 +379,13 @@ async fn cut_over_holds_the_tables_switches_the_rules_and_releases_with_no_row_m
         while copier.chunk(&mut p, 150).await.unwrap() {}
     }
     let stmt = a.prep(format!("SELECT v FROM {t} WHERE id = ?")).await.unwrap();
-    let gate = Arc::new(Gate::new(&[t.clone()]));
+    let gate = Arc::new(Gate::with_rules(&[t.clone()], new.clone()));
     live.load().reshard_gate.store(Some(gate.clone()));
 
-    // A transaction that touched the table keeps the cut-over out until it ends.
+    // A transaction that touched a moving row keeps the cut-over out until it ends.
     let mut b = mysql_async::Conn::new(opts.clone()).await.unwrap();
     b.query_drop("BEGIN").await.unwrap();
-    b.query_drop(format!("UPDATE {t} SET v = 'b' WHERE id = {stays}")).await.unwrap();
+    b.query_drop(format!("SELECT v FROM {t} WHERE id = {moved} FOR UPDATE")).await.unwrap();
     assert!(gate.hold(Duration::from_millis(300)).await.is_none(), "held while a transaction was open");
     b.query_drop("COMMIT").await.unwrap();
     let mut reader = mysql_async::Conn::new(opts.clone()).await.unwrap();
@@ -395,8 +395,21 @@ async fn cut_over_holds_the_tables_switches_the_rules_and_releases_with_no_row_m
         let sql = format!("SELECT COUNT(*) FROM {t}");
         async move { reader.query_first::<i64, _>(sql).await.unwrap() }
     });
+    // A text statement whose row stays runs through the hold; one whose row moves waits like the count.
+    let mut c3 = mysql_async::Conn::new(opts.clone()).await.unwrap();
+    let unmoved: Option<String> = tokio::time::timeout(Duration::from_secs(2), c3.query_first(format!("SELECT v FROM {t} WHERE id = {stays}")))
+        .await
+        .expect("a row that stays is read during the hold")
+        .unwrap();
+    assert_eq!(unmoved, Some(format!("v{stays}")));
+    c3.query_drop(format!("UPDATE {t} SET v = 'held' WHERE id = {stays}")).await.unwrap();
+    let moving = tokio::spawn({
+        let (opts, sql) = (opts.clone(), format!("SELECT v FROM {t} WHERE id = {moved}"));
+        async move { mysql_async::Conn::new(opts).await.unwrap().query_first::<String, _>(sql).await.unwrap() }
+    });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!count.is_finished(), "a read of the table ran during the hold");
+    assert!(!moving.is_finished(), "a read of a moving row ran during the hold");
     // Under the hold: verify, delete the sources' residue, switch the rules.
     use shardgate::reshard::verify::{differences, sources, targets};
     assert!(differences(m, &sources(&old, m).await.unwrap(), &targets(&new, m).await.unwrap()).is_empty());
@@ -407,6 +420,7 @@ async fn cut_over_holds_the_tables_switches_the_rules_and_releases_with_no_row_m
     drop(hold);
     let pause = held.elapsed();
     assert_eq!(count.await.unwrap(), Some(N), "the held read saw a row missing or doubled");
+    assert_eq!(moving.await.unwrap(), Some(format!("v{moved}")), "the held read of the moved row found it on its new node");
     println!("cut-over pause (incl. the 200 ms the test waits) {pause:?}");
 
     // After: the statement prepared before the switch finds the moved row on its new node; writes go there.
@@ -420,6 +434,6 @@ async fn cut_over_holds_the_tables_switches_the_rules_and_releases_with_no_row_m
         assert_eq!(n, Some(0), "the moved row is still on its old node");
     }
     let b_value: Option<String> = a.query_first(format!("SELECT v FROM {t} WHERE id = {stays}")).await.unwrap();
-    assert_eq!(b_value.as_deref(), Some("b"));
+    assert_eq!(b_value.as_deref(), Some("held"), "the write made during the hold is there");
     a.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }

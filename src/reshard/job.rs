@@ -178,7 +178,7 @@ impl Job {
         match self.live.load().fleet.clone() {
             // Every instance installs it from etcd, this one too.
             Some(f) => super::fleet::install(&f, &tables).await?,
-            None => self.live.load().reshard_gate.store(Some(Arc::new(super::gate::Gate::new(&tables)))),
+            None => self.live.load().reshard_gate.store(Some(Arc::new(super::gate::Gate::with_rules(&tables, new.clone())))),
         }
         if self.st.phase == Phase::Prepare {
             self.prepare(&old, &new, &moves).await?;

@@ -201,7 +201,14 @@ impl Session {
             // refreshed below, so it runs on the rules the cut-over left).
             if self.reshard_pass.is_none() {
                 if let Some(gate) = self.shared.reshard_gate.load_full().filter(|g| g.touches(&packet.payload)) {
-                    self.reshard_pass = Some(gate.enter().await);
+                    // A text statement whose rows do not move runs through the cut-over.
+                    let unmoved = packet.payload[0] == com::QUERY && {
+                        let live = self.live.load();
+                        gate.unmoved(&String::from_utf8_lossy(&packet.payload[1..]), self.state.schema.as_deref(), &live.rules, &live.layouts)
+                    };
+                    if !unmoved {
+                        self.reshard_pass = Some(gate.enter().await);
+                    }
                 }
             }
             // Reloaded rules apply from the next statement on.
