@@ -1,7 +1,7 @@
 //! The cut-over hold. While a reshard job is on, a session takes the gate's shared side at its first
 //! command that may touch a moving row and keeps it until its transaction ends (a text statement that the
-//! new rules place exactly as the old ones takes none, see [`Gate::unmoved`]), so a transaction never
-//! straddles the switch of the rules. The cut-over takes the exclusive side — with a time limit, since a long
+//! new rules place exactly as the old ones takes none, see [`Gate::unmoved`]), so no transaction that
+//! touched a moving row straddles the switch of the rules. The cut-over takes the exclusive side — with a time limit, since a long
 //! transaction must not stall every session behind the waiting cut-over — drains, switches and releases;
 //! held commands then run on the new rules. Which commands may touch the tables is judged from their text
 //! (a table's name anywhere in it, case-insensitively); prepared executions carry no text and always count.
