@@ -41,7 +41,9 @@ async fn cli_and_pymysql_over_tls_and_plain_refused_when_required() {
     .await;
     let port = p.addr.port().to_string();
     let cli = |args: &[&str]| {
-        Command::new("mariadb").args(["--no-defaults", "-h127.0.0.1", "-P", &port, "-uapp", "-papp", "demo"]).args(args).output().unwrap()
+        // The in-process proxy runs on this runtime: a client blocking a worker in place would hold up
+        // the session tasks queued on it (block_in_place hands them to another worker first).
+        tokio::task::block_in_place(|| Command::new("mariadb").args(["--no-defaults", "-h127.0.0.1", "-P", &port, "-uapp", "-papp", "demo"]).args(args).output().unwrap())
     };
     let script = format!(
         "CREATE TABLE {table} (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO {table} (id, v) VALUES (1, 'a'), (2, 'b'); \
@@ -59,7 +61,7 @@ async fn cli_and_pymysql_over_tls_and_plain_refused_when_required() {
          print(cur.fetchone()[0], c._sock.version())",
         cert.display()
     );
-    let out = Command::new("python3").args(["-c", &py]).output().unwrap();
+    let out = tokio::task::block_in_place(|| Command::new("python3").args(["-c", &py]).output().unwrap());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.starts_with("b TLSv1."), "PyMySQL read over TLS: {text}");
