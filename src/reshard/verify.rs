@@ -70,14 +70,18 @@ pub async fn sources_in(views: &mut BTreeMap<String, mysql_async::Conn>, m: &Tab
     let mut t = Tallies::new();
     for (from, node) in m.old.nodes.iter().enumerate() {
         let conn = views.get_mut(&node.data_source).ok_or_else(|| format!("no snapshot of {}", node.data_source))?;
-        for (key, crc) in scan_on(conn, m, node).await? {
-            let lit = key.map_or(Literal::Null, Literal::Str);
-            if let Some(to) = m.destination(from, &lit) {
-                add(&mut t, (from, to), crc);
-            }
-        }
+        add_leaving(&mut t, m, from, scan_on(conn, m, node).await?);
     }
     Ok(t)
+}
+
+/// Tallies the rows of old node `from` whose key leaves it, by destination.
+fn add_leaving(t: &mut Tallies, m: &TableMove, from: usize, rows: Vec<(Option<String>, u64)>) {
+    for (key, crc) in rows {
+        if let Some(to) = m.destination(from, &key.map_or(Literal::Null, Literal::Str)) {
+            add(t, (from, to), crc);
+        }
+    }
 }
 
 /// What left each source node, by destination (old rules' primaries).
@@ -85,12 +89,7 @@ pub async fn sources(old: &Rules, m: &TableMove) -> Result<Tallies, String> {
     let mut t = Tallies::new();
     let scans = try_join_all(m.old.nodes.iter().map(|node| scan(old, m, node))).await?;
     for (from, rows) in scans.into_iter().enumerate() {
-        for (key, crc) in rows {
-            let lit = key.map_or(Literal::Null, Literal::Str);
-            if let Some(to) = m.destination(from, &lit) {
-                add(&mut t, (from, to), crc);
-            }
-        }
+        add_leaving(&mut t, m, from, rows);
     }
     Ok(t)
 }
