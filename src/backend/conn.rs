@@ -296,7 +296,9 @@ impl BackendConn {
 
     /// Sends `command` and forwards the backend's reply to `client` as it arrives, without decoding rows:
     /// complete frames are scanned for the end of the reply and written out in the chunks they were read in.
-    pub async fn relay(&mut self, command: &[u8], kind: ReplyKind, client: &mut PacketStream) -> Result<Relayed, RelayError> {
+    /// With `bits = Some((mask, value))`, the status flags of every OK/EOF relayed have the `mask` bits set to
+    /// `value` (the proxy's own transaction state, where it differs from the backend connection's).
+    pub async fn relay(&mut self, command: &[u8], kind: ReplyKind, client: &mut PacketStream, bits: Option<(u16, u16)>) -> Result<Relayed, RelayError> {
         let backend_err = |reason: String, forwarded: bool| RelayError::Backend { reason, forwarded };
         self.io.write_packet(0, command).await.map_err(|e| backend_err(e.to_string(), false))?;
         let mut scanner = ReplyScanner::new(kind, self.deprecate_eof());
@@ -311,6 +313,11 @@ impl BackendConn {
                     break;
                 }
                 scanner.feed(&buf[pos + 4..pos + 4 + len]).map_err(|e| backend_err(e.to_string(), forwarded))?;
+                if let (Some((mask, value)), Some(at)) = (bits, scanner.status_at) {
+                    let at = pos + 4 + at;
+                    let status = (u16::from_le_bytes([buf[at], buf[at + 1]]) & !mask) | (value & mask);
+                    buf[at..at + 2].copy_from_slice(&status.to_le_bytes());
+                }
                 pos += 4 + len;
             }
             if pos > 0 {

@@ -88,7 +88,8 @@ pub async fn run(session: &mut Session, targets: &[Target]) -> Result<(), SgErro
         header_sent = true;
         client.flush().await?;
         if !failed {
-            session.state.status = scanner.status.unwrap_or(session.state.status);
+            let bits = super::xa::status_bits(session);
+            session.state.status = super::xa::absorb(session.state.status, scanner.status.unwrap_or(session.state.status), bits);
         }
     }
     if !failed {

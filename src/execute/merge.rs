@@ -302,7 +302,12 @@ async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets:
         Header::Columns(defs) => defs,
         Header::Ok(ok) => {
             if let Ok(o) = crate::protocol::response::decode_ok(&ok) {
-                session.state.status = o.status;
+                let bits = super::xa::status_bits(session);
+                session.state.status = super::xa::absorb(session.state.status, o.status, bits);
+            }
+            let mut ok = ok;
+            if let Some(at) = crate::protocol::response::status_offset(&ok, false) {
+                ok[at..at + 2].copy_from_slice(&session.state.status.to_le_bytes());
             }
             return session.send_raw_reply(&ok).await;
         }

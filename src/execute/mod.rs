@@ -41,6 +41,9 @@ pub(crate) async fn check_transaction(session: &mut Session, sources: &[&str]) -
         return Ok(());
     }
     if xa::applies(session) {
+        if session.statement_tableless && session.xa.is_none() {
+            return Ok(());
+        }
         for ds in sources {
             xa::enlist(session, ds).await?;
         }
@@ -135,7 +138,7 @@ pub async fn run_binary(session: &mut Session, plan: Plan, sql: &str) -> Result<
             end_transaction(session, commit, &command).await
         }
         plan @ (Plan::Scatter { .. } | Plan::Insert(_) | Plan::MoveRows(_) | Plan::Refuse(_)) => run(session, plan, &[]).await,
-        plan @ (Plan::Begin | Plan::Savepoint) => {
+        plan @ (Plan::Begin { .. } | Plan::Savepoint) => {
             let mut command = vec![com::QUERY];
             command.extend_from_slice(sql.as_bytes());
             run(session, plan, &command).await
@@ -183,10 +186,11 @@ pub async fn run(session: &mut Session, plan: Plan, command: &[u8]) -> Result<()
         Plan::ShowTables { full, like } => show_tables::run(session, full, like.as_deref()).await,
         Plan::Explain(inner, inner_sql) => explain::run(session, &inner, &inner_sql).await,
         Plan::EndTransaction(commit) => end_transaction(session, commit, command).await,
-        Plan::Begin => {
+        Plan::Begin { read_only } => {
             // BEGIN inside a transaction commits it first, as MySQL does.
             xa::commit(session).await?;
-            session.state.status |= crate::protocol::constants::status::IN_TRANS;
+            use crate::protocol::constants::status;
+            session.state.status |= status::IN_TRANS | if read_only { status::IN_TRANS_READONLY } else { 0 };
             session.send_ok().await
         }
         Plan::Savepoint => savepoint(session, command).await,

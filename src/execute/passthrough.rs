@@ -10,16 +10,17 @@ use crate::stats::Stats;
 /// Sends `command` to `data_source` on the session's connection there and relays the reply.
 pub async fn run(session: &mut Session, data_source: &str, command: &[u8], kind: ReplyKind) -> Result<(), SgError> {
     session.ensure_backend(data_source).await?;
+    let bits = super::xa::status_bits(session);
     let Session { backends, client, state, shared, last_reply_ok, last_error, rows_out, .. } = session;
     let pooled = backends.get_mut(data_source).expect("ensure_backend pinned a connection");
-    match pooled.conn.relay(command, kind, client).await {
+    match pooled.conn.relay(command, kind, client, bits).await {
         Ok(relayed) => {
             Stats::add(&shared.stats.rows_relayed, relayed.rows);
             *rows_out += relayed.rows;
             *last_reply_ok = !relayed.error;
             *last_error = relayed.error.then_some(relayed.error_code);
             if let Some(status) = relayed.status {
-                state.status = status;
+                state.status = super::xa::absorb(state.status, status, bits);
             }
             Ok(())
         }

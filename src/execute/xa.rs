@@ -34,6 +34,24 @@ pub fn applies(session: &Session) -> bool {
         && session.state.schema.as_deref().and_then(|s| session.shared.layouts.get(s)).is_some_and(|l| !l.tables.is_empty() || !l.broadcast.is_empty())
 }
 
+/// Status bits the proxy decides itself in XA-managed sessions: each backend connection's transaction is
+/// an XA branch (IN_TRANS from its XA START on), which says nothing of whether the client's transaction
+/// is open as one MariaDB would see it.
+pub const OWN_BITS: u16 = status::IN_TRANS | status::IN_TRANS_READONLY;
+
+/// For relays in an XA-managed session: the status bits to write over the backend's (`(mask, value)`).
+pub fn status_bits(session: &Session) -> Option<(u16, u16)> {
+    applies(session).then_some((OWN_BITS, session.state.status & OWN_BITS))
+}
+
+/// The status a backend reported, with the proxy's own bits kept where it decides them (`bits`).
+pub fn absorb(own: u16, backend: u16, bits: Option<(u16, u16)>) -> u16 {
+    match bits {
+        Some((mask, _)) => (backend & !mask) | (own & mask),
+        None => backend,
+    }
+}
+
 /// Whether an XA transaction has branches or was begun.
 pub fn open(session: &Session) -> bool {
     session.xa.is_some()
@@ -79,9 +97,14 @@ pub async fn enlist(session: &mut Session, ds: &str) -> Result<(), SgError> {
             g
         }
     };
+    let read_only = session.state.status & status::IN_TRANS_READONLY != 0;
     let conn = &mut session.backends.get_mut(ds).expect("pinned").conn;
-    match conn.query_ok(&format!("XA START {}", xid(&gtrid, ds))).await {
+    // START TRANSACTION READ ONLY: XA START takes no characteristics, but starts the next transaction's.
+    let start = if read_only { conn.query_ok("SET TRANSACTION READ ONLY").await.and(Ok(())) } else { Ok(()) };
+    match start.and(conn.query_ok(&format!("XA START {}", xid(&gtrid, ds))).await.and(Ok(()))) {
         Ok(_) => {
+            // A statement that reaches a table opens the transaction, as it does on MariaDB with autocommit off.
+            session.state.status |= status::IN_TRANS;
             let t = session.xa.as_mut().expect("set above");
             t.branches.push(ds.to_string());
             if writes {
@@ -151,7 +174,7 @@ fn fault(point: &str) {
 
 /// Commits the session's transaction (if any) and leaves the session outside a transaction.
 pub async fn commit(session: &mut Session) -> Result<(), SgError> {
-    session.state.status &= !status::IN_TRANS;
+    session.state.status &= !OWN_BITS;
     let Some(txn) = session.xa.take() else { return Ok(()) };
     let log = log(session);
     let g = txn.gtrid.clone();
@@ -239,7 +262,7 @@ async fn roll_back(session: &mut Session, branches: &[String], gtrid: &str) {
 
 /// Rolls the session's transaction back on every branch.
 pub async fn rollback(session: &mut Session) {
-    session.state.status &= !status::IN_TRANS;
+    session.state.status &= !OWN_BITS;
     let Some(txn) = session.xa.take() else { return };
     roll_back(session, &txn.branches, &txn.gtrid).await;
     log(session).finished(&txn.gtrid, false);

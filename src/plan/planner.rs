@@ -104,8 +104,12 @@ pub enum Plan {
     },
     /// COMMIT (true) or ROLLBACK (false): every data source that joined the transaction, then the home one.
     EndTransaction(bool),
-    /// BEGIN / START TRANSACTION of an XA-managed session: answered by the proxy; data sources join on use.
-    Begin,
+    /// BEGIN / START TRANSACTION of an XA-managed session: answered by the proxy; data sources join on use
+    /// (READ ONLY ones with `SET TRANSACTION READ ONLY` before their XA START).
+    Begin {
+        /// START TRANSACTION READ ONLY.
+        read_only: bool,
+    },
     /// SAVEPOINT / ROLLBACK TO / RELEASE SAVEPOINT of an XA-managed session: only while one data source is in
     /// the transaction.
     Savepoint,
@@ -143,7 +147,7 @@ impl Plan {
                 out.push((to.data_source.clone(), format!("(rows whose {} is now {} move to {})", m.table.column, m.new_key, to.table)));
                 out
             }
-            Plan::UseSchema(_) | Plan::Begin | Plan::Savepoint | Plan::Admin(_) | Plan::Kill { .. } | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::EndTransaction(_) => {
+            Plan::UseSchema(_) | Plan::Begin { .. } | Plan::Savepoint | Plan::Admin(_) | Plan::Kill { .. } | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::EndTransaction(_) => {
                 vec![("(shardgate)".into(), original.to_string())]
             }
         }
@@ -230,12 +234,13 @@ pub fn plan_with_params(
         Statement::Begin(_) | Statement::Savepoint | Statement::ClientXa if !xa_managed(schema, rules, layouts) => {
             Plan::Passthrough { data_source: data_source_for(schema, rules), sql: None }
         }
-        Statement::Begin(true) => Plan::Refuse(
-            "START TRANSACTION with characteristics (READ ONLY, WITH CONSISTENT SNAPSHOT) in a schema with sharding rules: \
-             each data source runs an XA transaction, which takes none; use BEGIN (and SET TRANSACTION before it)"
-                .into(),
-        ),
-        Statement::Begin(false) => Plan::Begin,
+        // WITH CONSISTENT SNAPSHOT: each data source's snapshot is taken when the transaction first reads there
+        // (README, Transactions); one MariaDB takes it at once.
+        Statement::Begin(true) => match crate::sql::lexer::transaction_characteristics(sql) {
+            Some(read_only) => Plan::Begin { read_only },
+            None => Plan::Refuse("START TRANSACTION with characteristics other than READ ONLY, READ WRITE and WITH CONSISTENT SNAPSHOT".into()),
+        },
+        Statement::Begin(false) => Plan::Begin { read_only: false },
         Statement::Savepoint => Plan::Savepoint,
         Statement::ClientXa => Plan::Refuse("XA statements from clients in a schema with sharding rules: shardgate runs XA itself; use BEGIN/COMMIT".into()),
         // Remembered and replayed on every backend connection the session reaches later (other data

@@ -94,6 +94,8 @@ pub mod status {
     pub const MORE_RESULTS_EXISTS: u16 = 0x0008;
     /// A read-only cursor was opened by COM_STMT_EXECUTE; rows come with COM_STMT_FETCH.
     pub const CURSOR_EXISTS: u16 = 0x0040;
+    /// SERVER_STATUS_IN_TRANS_READONLY: the open transaction is READ ONLY.
+    pub const IN_TRANS_READONLY: u16 = 0x2000;
 }
 
 /// Largest payload of one frame; a payload this long continues in the next frame.

@@ -6,7 +6,7 @@
 
 use super::codec::Reader;
 use super::constants::{status, MAX_FRAME};
-use super::response::{decode_ok, end_of_rows_status};
+use super::response::{decode_ok, end_of_rows_status, status_offset};
 use crate::error::SgError;
 
 /// The shape of reply a command gets.
@@ -50,6 +50,9 @@ pub struct ReplyScanner {
     pub error: bool,
     /// The ERR packet's error code, when `error`.
     pub error_code: u16,
+    /// Where the status flags are in the packet just fed, if it was an OK or EOF (so a relay can rewrite
+    /// the transaction bits it forwards).
+    pub status_at: Option<usize>,
 }
 
 impl ReplyScanner {
@@ -59,7 +62,7 @@ impl ReplyScanner {
             ReplyKind::RowsOnly => State::Rows,
             _ => State::Start,
         };
-        ReplyScanner { state, kind, deprecate_eof, continuation: false, rows: 0, status: None, error: false, error_code: 0 }
+        ReplyScanner { state, kind, deprecate_eof, continuation: false, rows: 0, status: None, error: false, error_code: 0, status_at: None }
     }
 
     /// True once the whole reply has been seen.
@@ -102,6 +105,7 @@ impl ReplyScanner {
 
     fn step(&mut self, payload: &[u8], frame_len: usize) -> Result<(), SgError> {
         let first = payload.first().copied();
+        self.status_at = None;
         if first == Some(0xFF) && !matches!(self.state, State::Columns(_) | State::PrepareParams { .. } | State::PrepareColumns(_)) {
             self.error = true;
             self.error_code = payload.get(1..3).map_or(0, |c| u16::from_le_bytes([c[0], c[1]]));
@@ -122,6 +126,7 @@ impl ReplyScanner {
                 }
                 (_, Some(0x00)) => {
                     let s = decode_ok(payload)?.status;
+                    self.status_at = status_offset(payload, false);
                     self.finish_result(s)
                 }
                 (_, Some(0xFB)) => return Err(SgError::NotSupported("LOAD DATA LOCAL INFILE through the proxy".into())),
@@ -141,6 +146,7 @@ impl ReplyScanner {
             },
             State::ColumnsEof => {
                 let s = end_of_rows_status(payload, false)?;
+                self.status_at = status_offset(payload, true);
                 if s & status::CURSOR_EXISTS != 0 {
                     self.status = Some(s);
                     State::Done
@@ -151,6 +157,7 @@ impl ReplyScanner {
             State::Rows => {
                 if self.is_end_marker(payload, frame_len) {
                     let s = end_of_rows_status(payload, self.deprecate_eof)?;
+                    self.status_at = status_offset(payload, !self.deprecate_eof);
                     self.finish_result(s)
                 } else {
                     self.rows += 1;

@@ -73,6 +73,26 @@ pub fn decode_ok(payload: &[u8]) -> Result<Ok, SgError> {
     Ok(Ok { affected_rows, last_insert_id, status, warnings })
 }
 
+/// Byte offset of the status flags in an OK packet (header 0x00, or 0xFE ending rows under
+/// CLIENT_DEPRECATE_EOF), or in a classic EOF when `classic_eof`; `None` if the packet is too short.
+pub fn status_offset(payload: &[u8], classic_eof: bool) -> Option<usize> {
+    fn lenenc_len(first: u8) -> usize {
+        match first {
+            0xFC => 3,
+            0xFD => 4,
+            0xFE => 9,
+            _ => 1,
+        }
+    }
+    let at = if classic_eof {
+        3
+    } else {
+        let affected = 1 + lenenc_len(*payload.get(1)?);
+        affected + lenenc_len(*payload.get(affected)?)
+    };
+    (payload.len() >= at + 2).then_some(at)
+}
+
 /// Reads the status flags of a packet that ends a result set: a classic EOF or, under
 /// CLIENT_DEPRECATE_EOF, an OK with header 0xFE.
 pub fn end_of_rows_status(payload: &[u8], deprecate_eof: bool) -> Result<u16, SgError> {

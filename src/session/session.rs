@@ -56,6 +56,8 @@ pub struct Session {
     /// Whether the current statement may write (anything but a plain read): XA branches it reaches commit in
     /// two phases only if more than one of them was written.
     pub statement_writes: bool,
+    /// The current statement reads no table (`SELECT 1`): it opens no transaction, so joins no XA one.
+    pub statement_tableless: bool,
     /// What the session last wrote on each data source with replicas (read-your-writes).
     pub writes: HashMap<String, execute::read_split::WriteMark>,
     /// Statements prepared through the proxy (sharded schemas), by proxy id.
@@ -143,6 +145,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
         xa: None,
         outside_transaction: false,
         statement_writes: true,
+        statement_tableless: false,
         statements: HashMap::new(),
         next_statement: super::prepared::PROXY_ID_BASE,
         sticky: None,
@@ -287,6 +290,7 @@ impl Session {
         };
         self.outside_transaction = false;
         self.statement_writes = true;
+        self.statement_tableless = false;
         let current = || data_source_for(self.state.schema.as_deref(), &self.shared.rules);
         match command {
             com::QUIT => return Result::Ok(Flow::Quit),
@@ -384,6 +388,7 @@ impl Session {
         let xa = execute::xa::applies(self);
         if xa {
             self.statement_writes = !crate::sql::reads::is_plain_read(sql);
+            self.statement_tableless = crate::sql::reads::reads_no_table(sql);
         }
         let shared = &self.shared;
         let plan = plan(classify(sql), sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
@@ -550,6 +555,10 @@ impl Session {
     /// Relays a backend's ERR (or other single-packet reply) as the reply to the current command.
     pub async fn send_raw_reply(&mut self, payload: &[u8]) -> Result<(), SgError> {
         self.last_reply_ok = payload.first() != Some(&0xFF);
+        // The code decides what happens to the transaction after the reply (a deadlock rolls it back).
+        if !self.last_reply_ok {
+            self.last_error = payload.get(1..3).map(|c| u16::from_le_bytes([c[0], c[1]]));
+        }
         self.send_payload(payload).await
     }
 

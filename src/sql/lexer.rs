@@ -454,6 +454,27 @@ pub fn like_matches(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '%')
 }
 
+/// The characteristics of `START TRANSACTION …`: `Some(read_only)` when they are only READ ONLY, READ WRITE
+/// and WITH CONSISTENT SNAPSHOT (comma-separated), `None` for anything else.
+pub fn transaction_characteristics(sql: &str) -> Option<bool> {
+    let toks = crate::sql::tokens::tokenize(sql).ok()?;
+    let mut words = toks.iter().filter(|t| !matches!(t.token, sqlparser::tokenizer::Token::Comma | sqlparser::tokenizer::Token::SemiColon));
+    let mut next = || words.next().map(|t| t.word().unwrap_or("").to_ascii_uppercase());
+    if next()? != "START" || next()? != "TRANSACTION" {
+        return None;
+    }
+    let mut read_only = false;
+    while let Some(w) = next() {
+        match (w.as_str(), next().as_deref()) {
+            ("READ", Some("ONLY")) => read_only = true,
+            ("READ", Some("WRITE")) => {}
+            ("WITH", Some("CONSISTENT")) if next().as_deref() == Some("SNAPSHOT") => {}
+            _ => return None,
+        }
+    }
+    Some(read_only)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

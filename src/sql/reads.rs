@@ -106,6 +106,18 @@ pub fn is_plain_read(sql: &str) -> bool {
     plain
 }
 
+/// Whether `sql` is a plain read without FROM (`SELECT 1`, `SELECT VERSION()`, `SELECT @@x`): on MariaDB
+/// it opens no transaction even with autocommit off. (`FROM DUAL` counts as a table: erring towards a
+/// transaction costs a branch, never an answer.)
+pub fn reads_no_table(sql: &str) -> bool {
+    let mut none = true;
+    scan(sql, |token| {
+        none = !matches!(token, Token::Word(w) if w.eq_ignore_ascii_case("FROM")) && token != Token::Unterminated;
+        none
+    });
+    none && is_plain_read(sql)
+}
+
 /// Whether MySQL commits the open transaction before running `sql`: DDL, LOCK/UNLOCK TABLES, account
 /// statements, table maintenance, and `SET autocommit = 1`.
 pub fn commits_implicitly(sql: &str) -> bool {
@@ -132,6 +144,16 @@ mod tests {
         }
         for sql in ["SET autocommit = 0", "SELECT 1", "UPDATE t SET a = 1", "SET NAMES utf8mb4", "BEGIN"] {
             assert!(!commits_implicitly(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn reads_without_tables() {
+        for sql in ["SELECT 1", "SELECT VERSION()", "select @@autocommit", "SELECT 'FROM t'"] {
+            assert!(super::reads_no_table(sql), "{sql}");
+        }
+        for sql in ["SELECT * FROM t", "SELECT (SELECT 1 FROM t)", "SELECT 1 FROM dual, t", "UPDATE t SET a = 1", "SELECT 1 FROM DUAL WHERE EXISTS (SELECT 1 FROM t)"] {
+            assert!(!super::reads_no_table(sql), "{sql}");
         }
     }
 
