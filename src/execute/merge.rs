@@ -25,9 +25,13 @@ use super::value::{column, set_decimals, Column};
 
 /// One shard's result, read row by row from its connection.
 struct ShardStream {
-    pooled: PooledConn,
+    /// The connection, while this stream reads from it (a stream that shares its data source's connection
+    /// inside a transaction holds it only while its reply arrives).
+    pooled: Option<PooledConn>,
     data_source: String,
     pinned: bool,
+    /// Rows read ahead (a stream that handed the shared connection on to the next one); `None` when live.
+    buffer: Option<std::collections::VecDeque<Row>>,
     scanner: ReplyScanner,
     columns: usize,
     /// Wire types when the rows are binary (COM_STMT_EXECUTE); `None` for text rows.
@@ -50,18 +54,19 @@ pub fn too_many_rows(cap: u64) -> SgError {
 
 impl ShardStream {
     fn conn(&mut self) -> &mut BackendConn {
-        &mut self.pooled.conn
+        &mut self.pooled.as_mut().expect("a stream reads only while it holds the connection").conn
     }
 
     async fn packet(&mut self) -> Result<Vec<u8>, SgError> {
-        let p = self.pooled.conn.read_packet().await.map_err(|e| SgError::BackendLost(self.data_source.clone(), e))?;
+        let ds = self.data_source.clone();
+        let p = self.conn().read_packet().await.map_err(|e| SgError::BackendLost(ds, e))?;
         self.scanner.feed_packet(&p.payload)?;
         Ok(p.payload.to_vec())
     }
 
     /// Reads the rest of the reply so the connection can serve the next statement.
     async fn drain(&mut self) -> Result<(), SgError> {
-        while !self.scanner.is_done() {
+        while self.pooled.is_some() && !self.scanner.is_done() {
             self.packet().await?;
         }
         Ok(())
@@ -71,6 +76,9 @@ impl ShardStream {
 
 impl RowStream for ShardStream {
     async fn next_row(&mut self) -> Result<Option<Row>, SgError> {
+        if let Some(buffer) = &mut self.buffer {
+            return Ok(buffer.pop_front());
+        }
         if self.scanner.is_done() {
             return Ok(None);
         }
@@ -107,19 +115,23 @@ async fn connections(session: &mut Session, targets: &[Target]) -> Result<Vec<Sh
     }
     for t in targets {
         let first = !streams.iter().any(|s| s.data_source == t.data_source);
+        // Inside a transaction every table of a data source is read on the transaction's connection, one
+        // after the other (the rows of all but the last are read ahead into memory, within max_merge_rows).
+        let shared = !first && session.in_transaction();
         let pooled = if first {
             session.ensure_backend(&t.data_source).await?;
-            session.backends.remove(&t.data_source).expect("pinned")
+            Some(session.backends.remove(&t.data_source).expect("pinned"))
+        } else if shared {
+            None
         } else {
-            if session.in_transaction() {
-                return Err(SgError::NotSupported("a merged query over several tables of one data source inside a transaction".into()));
-            }
             let pool = session.shared.pools[&t.data_source].clone();
-            pool.get(session.state.variant(), database.as_deref()).await?
+            Some(pool.get(session.state.variant(), database.as_deref()).await?)
         };
-        let deprecate_eof = pooled.conn.deprecate_eof();
+        let holder = streams.iter().find(|s| s.data_source == t.data_source && s.pooled.is_some());
+        let deprecate_eof = pooled.as_ref().or(holder.and_then(|s| s.pooled.as_ref())).expect("a connection").conn.deprecate_eof();
         streams.push(ShardStream {
             pooled,
+            buffer: None,
             data_source: t.data_source.clone(),
             pinned: first,
             scanner: ReplyScanner::new(ReplyKind::ResultSets, deprecate_eof),
@@ -129,7 +141,7 @@ async fn connections(session: &mut Session, targets: &[Target]) -> Result<Vec<Sh
             cap,
         });
     }
-    session.handle.set_lent(streams.iter().map(|s| (s.data_source.clone(), s.pooled.conn.connection_id)).collect());
+    session.handle.set_lent(streams.iter().filter_map(|s| Some((s.data_source.clone(), s.pooled.as_ref()?.conn.connection_id))).collect());
     Ok(streams)
 }
 
@@ -141,10 +153,11 @@ async fn give_back(session: &mut Session, streams: Vec<ShardStream>) {
         if s.drain().await.is_err() {
             continue;
         }
+        let Some(pooled) = s.pooled else { continue };
         if s.pinned {
-            session.backends.insert(s.data_source.clone(), s.pooled);
+            session.backends.insert(s.data_source.clone(), pooled);
         } else if let Some(pool) = session.shared.pools.get(&s.data_source).cloned() {
-            pool.release(s.pooled).await;
+            pool.release(pooled).await;
         }
     }
 }
@@ -170,14 +183,26 @@ enum Header {
 
 /// Reads each shard's header (column count and definitions).
 async fn headers(streams: &mut [ShardStream], targets: &[Target]) -> Result<Header, SgError> {
-    for (s, t) in streams.iter_mut().zip(targets) {
-        s.conn().queue_query(&t.sql);
-        let ds = s.data_source.clone();
-        s.conn().flush().await.map_err(|e| SgError::BackendLost(ds, e))?;
+    for i in 0..streams.len() {
+        if streams[i].pooled.is_none() {
+            continue;
+        }
+        // The statements of the streams that share this connection go out with its own, in order.
+        let ds = streams[i].data_source.clone();
+        for (j, t) in targets.iter().enumerate().skip(i) {
+            if j == i || (streams[j].pooled.is_none() && t.data_source == ds) {
+                streams[i].conn().queue_query(&t.sql);
+            }
+        }
+        streams[i].conn().flush().await.map_err(|e| SgError::BackendLost(ds, e))?;
     }
     let mut first_defs = Vec::new();
     let mut failure = None;
-    for (i, s) in streams.iter_mut().enumerate() {
+    for i in 0..streams.len() {
+        if streams[i].pooled.is_none() {
+            hand_over(streams, i).await?;
+        }
+        let s = &mut streams[i];
         let head = s.packet().await?;
         if s.scanner.error {
             failure.get_or_insert(SgError::from_err_payload(&head));
@@ -206,6 +231,28 @@ async fn headers(streams: &mut [ShardStream], targets: &[Target]) -> Result<Head
         Some(e) => Err(e),
         None => Ok(Header::Columns(first_defs)),
     }
+}
+
+/// Moves the shared connection of stream `i`'s data source to it, after reading the rows of the stream that
+/// holds it (whose reply comes first on the connection) into that stream's buffer.
+async fn hand_over(streams: &mut [ShardStream], i: usize) -> Result<(), SgError> {
+    let ds = streams[i].data_source.clone();
+    let Some(holder) = (0..i).find(|&h| streams[h].data_source == ds && streams[h].pooled.is_some()) else {
+        return Err(SgError::BackendLost(ds, "no connection to read the next table's rows from".into()));
+    };
+    let h = &mut streams[holder];
+    let mut buffer = std::collections::VecDeque::new();
+    if !h.scanner.error {
+        while let Some(row) = h.next_row().await? {
+            buffer.push_back(row);
+        }
+    }
+    h.drain().await?;
+    h.buffer = Some(buffer);
+    let (pooled, pinned) = (h.pooled.take(), std::mem::replace(&mut h.pinned, false));
+    streams[i].pooled = pooled;
+    streams[i].pinned = pinned;
+    Ok(())
 }
 
 /// Replaces the connection collation MariaDB announces for text columns by the column's real one (looked
