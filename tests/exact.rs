@@ -130,3 +130,73 @@ async fn merged_reads_inside_transactions() {
     p.drop_all().await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Shapes that were pushed down unsoundly (issue 23, point 7): each is either exactly the reference's
+/// answer or refused with 1235, never a silently different one; writes leave the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_unsound_pushdown() {
+    let (_proxy, mut p) = pair().await;
+    let [t, u, k, b] = p.names.clone();
+    let reads = [
+        // Joins in the binding group on other columns, non-equi, and self-joins off the key.
+        format!("SELECT t.id, u.id FROM {t} t JOIN {u} u ON u.id = t.id"),
+        format!("SELECT t.id, u.id FROM {t} t JOIN {u} u ON u.t_id < t.id WHERE t.id < 4"),
+        format!("SELECT a.id, b.id FROM {t} a JOIN {t} b ON a.v = b.v AND a.id < b.id"),
+        format!("SELECT a.id, c.sku FROM {t} a JOIN {k} c ON c.t_id = a.id"),
+        format!("SELECT t.id, u.id FROM {t} t, {u} u WHERE u.t_id = t.id OR u.w = 9"),
+        // Sound: co-located joins, broadcast joins and subqueries over broadcast tables.
+        format!("SELECT t.id, u.id FROM {t} t JOIN {u} u ON u.t_id = t.id"),
+        format!("SELECT t.id, x.label FROM {t} t JOIN {b} x ON x.code = t.v"),
+        format!("SELECT id FROM {t} WHERE v IN (SELECT code FROM {b} WHERE code > 2)"),
+        // Subqueries over sharded tables: under a broadcast outer table, with their own key, as derived
+        // tables and CTEs.
+        format!("SELECT code FROM {b} WHERE code IN (SELECT v FROM {t})"),
+        format!("SELECT id FROM {t} WHERE id = 5 AND v IN (SELECT w FROM {u} WHERE t_id = 9)"),
+        format!("SELECT COUNT(*) FROM (SELECT id FROM {t} WHERE v > 1) d"),
+        format!("WITH c AS (SELECT id, v FROM {t}) SELECT COUNT(*), SUM(v) FROM c"),
+        format!("SELECT id, (SELECT COUNT(*) FROM {u} WHERE {u}.t_id = {t}.id) FROM {t}"),
+        format!("SELECT id FROM {t} WHERE EXISTS (SELECT 1 FROM {k} WHERE {k}.t_id = {t}.id)"),
+    ];
+    let mut failures = Vec::new();
+    for sql in &reads {
+        if let Err(e) = p.same(sql, false, true).await {
+            failures.push(e);
+        }
+    }
+    // The sound shapes must not be refused.
+    for sql in &reads[5..8] {
+        if let Err(e) = p.same(sql, false, false).await {
+            failures.push(format!("refused or different: {e}"));
+        }
+    }
+    let writes = [
+        format!("UPDATE {t} SET v = 100 ORDER BY id LIMIT 3"),
+        format!("DELETE FROM {t} WHERE v = 4 ORDER BY id DESC LIMIT 2"),
+        format!("UPDATE {t} SET v = 7 WHERE id = 12 LIMIT 1"),
+        format!("INSERT INTO {b} SELECT id + 100, name FROM {t}"),
+        format!("UPDATE {t} t JOIN {u} u ON u.id = t.id SET t.v = 50 WHERE u.w = 1"),
+    ];
+    for sql in &writes {
+        // The reference runs each write in a transaction, rolled back when shardgate refuses it (shardgate
+        // must then have changed nothing: the tables are compared at the end).
+        p.reference.query_drop("BEGIN").await.unwrap();
+        let want = p.reference.query_drop(sql).await.map(|_| p.reference.affected_rows());
+        let got = p.via.query_drop(sql).await.map(|_| p.via.affected_rows());
+        let refused = matches!(&got, Err(mysql_async::Error::Server(e)) if e.code == 1235);
+        p.reference.query_drop(if refused { "ROLLBACK" } else { "COMMIT" }).await.unwrap();
+        match (got, want) {
+            _ if refused => {}
+            (Ok(g), Ok(w)) if g == w => {}
+            (g, w) => failures.push(format!("{sql}\n  shardgate {g:?}\n  MariaDB {w:?}")),
+        }
+    }
+    for table in [&t, &u, &b] {
+        let sql = format!("SELECT * FROM {table}");
+        if let Err(e) = p.same(&sql, false, false).await {
+            failures.push(format!("after the writes: {e}"));
+        }
+    }
+    p.drop_all().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+

@@ -9,6 +9,7 @@ pub mod merge;
 pub mod move_rows;
 pub mod planner;
 pub mod route;
+pub mod soundness;
 pub mod template;
 
 pub use planner::Plan;

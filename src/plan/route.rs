@@ -117,6 +117,13 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         return Template::Once(Plan::Scatter { targets: all_nodes().into_iter().map(target).collect(), combine: Combine::First, reset_sequences: resets });
     }
     if is("INSERT") || is("REPLACE") {
+        // The table written is the one after INTO (or after INSERT/REPLACE): a sharded table elsewhere is read.
+        let written = toks.iter().skip(1).find(|t| !t.is_keyword("INTO") && !t.is_keyword("IGNORE") && !t.is_keyword("LOW_PRIORITY") && !t.is_keyword("DELAYED") && !t.is_keyword("HIGH_PRIORITY"));
+        let written = refs.iter().find(|r| written.is_some_and(|w| toks[r.index].start == w.start || toks.get(r.index.wrapping_sub(2)).is_some_and(|q| q.start == w.start)));
+        if !written.is_some_and(|r| layout.tables.contains_key(&r.name)) {
+            let into = written.map_or_else(|| "an unsharded table".to_string(), |r| format!("'{}'", r.name));
+            return refuse(format!("INSERT into {into} reading sharded table '{}' (it would read one shard's rows only)", sharded[0].name));
+        }
         let stmt = match analyze::parse(sql) {
             Ok(s) => s,
             Err(_) => return default(),
@@ -146,6 +153,9 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
             Err(e) => Plan::Refuse(e.to_string().trim_start_matches("This version of shardgate doesn't yet support ").to_string()),
         });
     }
+    if let Err(reason) = super::soundness::no_nested_sharded(&toks, &refs, layout) {
+        return refuse(reason);
+    }
     let is_select = is("SELECT");
     if !(is_select || is("UPDATE") || is("DELETE")) {
         if read_only {
@@ -164,6 +174,9 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         Ok(s) => s,
         Err(_) => return default(),
     };
+    if let Err(reason) = super::soundness::joins_colocated(&stmt, layout) {
+        return refuse(reason);
+    }
     if layout.refuse_unsafe_dml && !is_select && analyze::filter(&stmt).is_some_and(|f| f.selection.is_none()) {
         return refuse(format!(
             "UPDATE or DELETE without WHERE on sharded table '{}' (refuse_unsafe_dml is on: it would change every row on every shard)",
@@ -203,16 +216,35 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
     let cut = |text: String| if slotted { splice(&text) } else { Some(Spliced { parts: vec![text] }) };
     let Some(node_sql) = all_nodes().into_iter().map(|n| cut(rename_for(n))).collect::<Option<Vec<_>>>() else { return default() };
     let renamed = all_nodes().into_iter().any(|n| rename_for(n) != sql);
-    let merge = (is_select && needs_merge(&toks).is_some()).then(|| {
-        let (shard_sql, spec) = super::merge::plan(sql)?;
-        let shard_toks = tokenize(&shard_sql).map_err(|_| "a statement the proxy cannot re-print".to_string())?;
-        let shard_refs = table_refs(&shard_toks, |n| layout.has_rule(n));
-        let per_node = all_nodes().into_iter().map(|node| {
-            cut(rewrite(&shard_sql, &shard_toks, &shard_refs, |name| layout.tables.get(name).map(|t| t.nodes[node].table.clone())))
-        });
-        let per_node = per_node.collect::<Option<Vec<_>>>().ok_or_else(|| "a statement the proxy cannot re-print".to_string())?;
-        Ok((per_node, spec))
-    });
+    // UPDATE/DELETE … LIMIT n on several nodes would change n rows on each: only one node may take it.
+    let top_level_limit = || {
+        let mut depth = 0i32;
+        toks.iter().any(|t| {
+            match t.token {
+                sqlparser::tokenizer::Token::LParen => depth += 1,
+                sqlparser::tokenizer::Token::RParen => depth -= 1,
+                _ => {}
+            }
+            depth == 0 && t.is_keyword("LIMIT")
+        })
+    };
+    let merge = if !is_select && top_level_limit() {
+        Some(Err(format!(
+            "UPDATE or DELETE … LIMIT over several shards of '{}' (each shard would apply its own LIMIT); add the sharding key",
+            sharded[0].name
+        )))
+    } else {
+        (is_select && needs_merge(&toks).is_some()).then(|| {
+            let (shard_sql, spec) = super::merge::plan(sql)?;
+            let shard_toks = tokenize(&shard_sql).map_err(|_| "a statement the proxy cannot re-print".to_string())?;
+            let shard_refs = table_refs(&shard_toks, |n| layout.has_rule(n));
+            let per_node = all_nodes().into_iter().map(|node| {
+                cut(rewrite(&shard_sql, &shard_toks, &shard_refs, |name| layout.tables.get(name).map(|t| t.nodes[node].table.clone())))
+            });
+            let per_node = per_node.collect::<Option<Vec<_>>>().ok_or_else(|| "a statement the proxy cannot re-print".to_string())?;
+            Ok((per_node, spec))
+        })
+    };
     let table = sharded[0].clone();
     Template::Routed(Box::new(Routed { table, key, select: is_select, node_sql, renamed, merge, literal_starts }))
 }

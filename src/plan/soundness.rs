@@ -1,0 +1,267 @@
+//! When a statement over sharded tables may go to the shards as it is: each shard answers it over its own
+//! rows only, so the combined answer is the unsharded one only if no row of one shard needs a row of
+//! another. Checked here, before routing; what fails is refused (1235) with the reason.
+//!
+//! Sound shapes: one occurrence of a sharded table (with broadcast tables, which every shard holds whole);
+//! several occurrences of tables of one binding group, each joined to the others by equality of their
+//! sharding columns (ON, USING or WHERE conjuncts), since equal keys live on the same shard. Not sound: a
+//! sharded table inside a subquery, derived table or CTE (each shard would evaluate it over its own rows),
+//! and joins on anything else.
+
+use std::collections::HashMap;
+
+use sqlparser::ast::{BinaryOperator, Expr, FromTable, JoinConstraint, JoinOperator, SetExpr, Statement, TableFactor, TableWithJoins};
+use sqlparser::tokenizer::Token;
+
+use crate::sharding::table::SchemaLayout;
+use crate::sql::analyze::last_name;
+use crate::sql::tokens::{TableRef, Tok};
+
+/// Refuses a sharded table referenced inside parentheses that hold a query (`(SELECT …`, `(WITH …`).
+pub fn no_nested_sharded(toks: &[Tok], refs: &[TableRef], layout: &SchemaLayout) -> Result<(), String> {
+    let mut stack: Vec<bool> = Vec::new();
+    let mut nested_at = Vec::with_capacity(toks.len());
+    for (i, t) in toks.iter().enumerate() {
+        match t.token {
+            Token::LParen => {
+                let next = toks.get(i + 1);
+                stack.push(next.is_some_and(|n| n.is_keyword("SELECT") || n.is_keyword("WITH") || n.token == Token::LParen));
+            }
+            Token::RParen => {
+                stack.pop();
+            }
+            _ => {}
+        }
+        nested_at.push(stack.iter().any(|q| *q));
+    }
+    for r in refs {
+        if layout.tables.contains_key(&r.name) && nested_at[r.index] {
+            return Err(format!(
+                "a subquery, derived table or CTE over sharded table '{}' (each shard would answer it over its own rows only)",
+                r.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One occurrence of a sharded table in the statement's FROM: the name it is known by, and its sharding
+/// column.
+struct Occurrence {
+    scope_name: String,
+    table: String,
+    column: String,
+}
+
+/// Collects the occurrences, and each join's constraint with the index of the occurrence it joins (if the
+/// joined table is sharded).
+fn occurrences(twj: &[TableWithJoins], layout: &SchemaLayout, out: &mut Vec<Occurrence>, ons: &mut Vec<(Option<usize>, Constraint)>) {
+    fn factor(f: &TableFactor, layout: &SchemaLayout, out: &mut Vec<Occurrence>, ons: &mut Vec<(Option<usize>, Constraint)>) {
+        match f {
+            TableFactor::Table { name, alias, .. } => {
+                let table = last_name(name);
+                if let Some(t) = layout.tables.get(&table) {
+                    let scope_name = alias.as_ref().map_or_else(|| table.clone(), |a| a.name.value.clone());
+                    out.push(Occurrence { scope_name, table, column: t.column.clone() });
+                }
+            }
+            TableFactor::NestedJoin { table_with_joins, .. } => occurrences(std::slice::from_ref(table_with_joins), layout, out, ons),
+            _ => {}
+        }
+    }
+    for t in twj {
+        factor(&t.relation, layout, out, ons);
+        for j in &t.joins {
+            let before = out.len();
+            factor(&j.relation, layout, out, ons);
+            if let Some(c) = constraint(&j.join_operator) {
+                ons.push(((out.len() > before).then_some(before), c));
+            }
+        }
+    }
+}
+
+/// A join's constraint, owned.
+enum Constraint {
+    On(Expr),
+    Using(Vec<String>),
+}
+
+fn constraint(op: &JoinOperator) -> Option<Constraint> {
+    let c = match op {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c)
+        | JoinOperator::CrossJoin(c)
+        | JoinOperator::StraightJoin(c) => c,
+        _ => return None,
+    };
+    match c {
+        JoinConstraint::On(e) => Some(Constraint::On(e.clone())),
+        JoinConstraint::Using(names) => Some(Constraint::Using(names.iter().map(last_name).collect())),
+        _ => None,
+    }
+}
+
+fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match e {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            conjuncts(left, out);
+            conjuncts(right, out);
+        }
+        Expr::Nested(inner) => conjuncts(inner, out),
+        other => out.push(other),
+    }
+}
+
+/// `scope.column` → (scope name, column), for qualified names only (an unqualified one is ambiguous here).
+fn qualified(e: &Expr) -> Option<(String, String)> {
+    match e {
+        Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+            let n = parts.len();
+            Some((parts[n - 2].value.clone(), parts[n - 1].value.clone()))
+        }
+        _ => None,
+    }
+}
+
+fn find(parent: &mut [usize], i: usize) -> usize {
+    if parent[i] != i {
+        parent[i] = find(parent, parent[i]);
+    }
+    parent[i]
+}
+
+/// Refuses a join of several occurrences of sharded tables unless every one is tied to the others by
+/// equality of sharding columns.
+pub fn joins_colocated(stmt: &Statement, layout: &SchemaLayout) -> Result<(), String> {
+    let mut occ = Vec::new();
+    let mut ons = Vec::new();
+    let selection = match stmt {
+        Statement::Query(q) => match q.body.as_ref() {
+            SetExpr::Select(s) => {
+                occurrences(&s.from, layout, &mut occ, &mut ons);
+                s.selection.as_ref()
+            }
+            _ => None,
+        },
+        Statement::Update(u) => {
+            occurrences(std::slice::from_ref(&u.table), layout, &mut occ, &mut ons);
+            u.selection.as_ref()
+        }
+        Statement::Delete(d) => {
+            let (FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t)) = &d.from;
+            occurrences(t, layout, &mut occ, &mut ons);
+            if let Some(using) = &d.using {
+                occurrences(using, layout, &mut occ, &mut ons);
+            }
+            d.selection.as_ref()
+        }
+        _ => None,
+    };
+    if occ.len() <= 1 {
+        return Ok(());
+    }
+    let mut parent: Vec<usize> = (0..occ.len()).collect();
+    let index: HashMap<String, usize> = occ.iter().enumerate().map(|(i, o)| (o.scope_name.to_ascii_lowercase(), i)).collect();
+    let key_of = |e: &Expr| {
+        let (scope, column) = qualified(e)?;
+        let &i = index.get(&scope.to_ascii_lowercase())?;
+        occ[i].column.eq_ignore_ascii_case(&column).then_some(i)
+    };
+    let mut equalities = Vec::new();
+    let mut exprs: Vec<&Expr> = Vec::new();
+    for (joined, c) in &ons {
+        match c {
+            Constraint::On(e) => conjuncts(e, &mut exprs),
+            Constraint::Using(cols) => {
+                // USING (c): the joined table's c equals c of the tables before it that have it.
+                let Some(j) = *joined else { continue };
+                if cols.iter().any(|c| c.eq_ignore_ascii_case(&occ[j].column)) {
+                    for (i, o) in occ.iter().enumerate().take(j) {
+                        if o.column.eq_ignore_ascii_case(&occ[j].column) {
+                            equalities.push((i, j));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(w) = selection {
+        conjuncts(w, &mut exprs);
+    }
+    for e in exprs {
+        if let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = e {
+            if let (Some(a), Some(b)) = (key_of(left), key_of(right)) {
+                equalities.push((a, b));
+            }
+        }
+    }
+    for (a, b) in equalities {
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        parent[ra] = rb;
+    }
+    let root = find(&mut parent, 0);
+    if (1..occ.len()).all(|i| find(&mut parent, i) == root) {
+        return Ok(());
+    }
+    let names: Vec<String> = occ.iter().map(|o| format!("{} ({}.{})", o.table, o.scope_name, o.column)).collect();
+    Err(format!(
+        "a join of sharded tables {} on something other than equal sharding columns (matching rows may live on different shards)",
+        names.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> SchemaLayout {
+        let rules = "[schemas.s]\ndata_source = \"ds_0\"\nbinding_groups = [[\"o\", \"i\"]]\n\
+                     [schemas.s.tables.o]\nsharding_column = \"user_id\"\nactual_nodes = \"ds_${0..1}.o_${0..1}\"\n\
+                     [schemas.s.tables.i]\nsharding_column = \"user_id\"\nactual_nodes = \"ds_${0..1}.i_${0..1}\"\n";
+        crate::plan::test_layouts(rules).remove("s").unwrap()
+    }
+
+    fn check(sql: &str) -> Result<(), String> {
+        let l = layout();
+        let toks = crate::sql::tokens::tokenize(sql).unwrap();
+        let refs = crate::sql::tokens::table_refs(&toks, |n| l.has_rule(n));
+        no_nested_sharded(&toks, &refs, &l)?;
+        joins_colocated(&crate::sql::analyze::parse(sql).unwrap(), &l)
+    }
+
+    #[test]
+    fn co_located_joins_pass() {
+        for sql in [
+            "SELECT * FROM o JOIN i ON i.user_id = o.user_id",
+            "SELECT * FROM o a, i b WHERE a.user_id = b.user_id AND a.x > 1",
+            "SELECT * FROM o LEFT JOIN i USING (user_id)",
+            "SELECT * FROM o a JOIN o b ON a.user_id = b.user_id AND a.id < b.id",
+            "SELECT * FROM o WHERE user_id = 3",
+            "SELECT * FROM o WHERE x IN (SELECT code FROM bcast)",
+        ] {
+            assert_eq!(check(sql), Ok(()), "{sql}");
+        }
+    }
+
+    #[test]
+    fn unsound_shapes_are_refused() {
+        for sql in [
+            "SELECT * FROM o JOIN i ON i.id = o.id",
+            "SELECT * FROM o JOIN i ON i.user_id < o.user_id",
+            "SELECT * FROM o a JOIN o b ON a.x = b.x",
+            "SELECT * FROM o a, i b WHERE a.user_id = b.user_id OR a.x = 1",
+            "SELECT * FROM bcast WHERE code IN (SELECT x FROM o)",
+            "SELECT COUNT(*) FROM (SELECT * FROM o) d",
+            "WITH c AS (SELECT * FROM o) SELECT * FROM c",
+            "SELECT * FROM o WHERE user_id = 1 AND EXISTS (SELECT 1 FROM i WHERE i.user_id = 2)",
+        ] {
+            assert!(check(sql).is_err(), "{sql}");
+        }
+    }
+}
