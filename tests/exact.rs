@@ -200,3 +200,84 @@ async fn no_unsound_pushdown() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+
+/// Qualified names (point 3) from no schema and from another schema are planned with their own schema's
+/// rules; SHOW TABLES lists only tables that exist (point 10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qualified_names_and_show_tables() {
+    let (proxy, mut p) = pair().await;
+    let [t, u, _, _] = p.names.clone();
+    let mut failures = Vec::new();
+    for db in [None, Some("sbtest")] {
+        let mut via = Conn::new(opts(&proxy, "app", "app", db)).await.unwrap();
+        let mut reference = direct(lab_port() + 4, db).await;
+        let id = if db.is_none() { 1001 } else { 1002 };
+        for sql in [
+            format!("INSERT INTO demo.{t} (id, name, v) VALUES ({id}, 'q', 1)"),
+            format!("UPDATE demo.{t} SET v = v + 1 WHERE id = {id} OR id = 7"),
+        ] {
+            via.query_drop(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            reference.query_drop(&sql).await.unwrap();
+        }
+        for sql in [
+            format!("SELECT COUNT(*), SUM(v) FROM demo.{t}"),
+            format!("SELECT id, v FROM demo.{t} WHERE id = {id}"),
+            format!("SELECT x.id, y.id FROM demo.{t} x JOIN demo.{u} y ON y.t_id = x.id WHERE x.id = 9 ORDER BY y.id"),
+            format!("SELECT name, COUNT(*) FROM demo.{t} GROUP BY name ORDER BY name"),
+        ] {
+            let (got, want) = (rows(&mut via, &sql).await, rows(&mut reference, &sql).await.unwrap());
+            match got {
+                Ok(g) if g == want => {}
+                other => failures.push(format!("from {db:?}: {sql}\n  shardgate {other:?}\n  MariaDB {want:?}")),
+            }
+        }
+    }
+    // The rows landed where the rules say: the demo session finds each by its key.
+    for id in [1001, 1002] {
+        p.same(&format!("SELECT id, v FROM {t} WHERE id = {id}"), true, false).await.unwrap_or_else(|e| failures.push(e));
+    }
+    // SHOW TABLES lists the sharded tables that exist, and no table that exists only in the rules.
+    let listed: Vec<String> = p.via.query("SHOW TABLES").await.unwrap();
+    for name in [&t, &u] {
+        if !listed.contains(name) {
+            failures.push(format!("SHOW TABLES misses {name}"));
+        }
+    }
+    p.via.query_drop(format!("DROP TABLE {u}")).await.unwrap();
+    let listed: Vec<String> = p.via.query("SHOW TABLES").await.unwrap();
+    if listed.contains(&u) {
+        failures.push(format!("SHOW TABLES lists {u}, which exists only in the rules"));
+    }
+    p.via.query_drop(format!("CREATE TABLE {u} (id INT PRIMARY KEY, t_id INT, w INT)")).await.unwrap();
+    p.drop_all().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// CREATE / ALTER / DROP DATABASE of a logical schema with sharding rules reach every data source (point 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_ddl_reaches_every_shard() {
+    let shop = unique("shop");
+    let proxy = start_proxy_with(|text| {
+        text + &format!("\n[schemas.{shop}]\ndata_source = \"ds_0\"\n[schemas.{shop}.tables.orders]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.orders_${{0..1}}\"\n")
+    })
+    .await;
+    let mut c = Conn::new(opts(&proxy, "app", "app", None)).await.unwrap();
+    let exists = |port: u16, name: String| async move {
+        let found: Vec<String> = direct(port, None).await.query(format!("SHOW DATABASES LIKE '{name}'")).await.unwrap();
+        !found.is_empty()
+    };
+    c.query_drop(format!("CREATE DATABASE {shop}")).await.unwrap();
+    for port in [common::ds0_port(), common::ds1_port()] {
+        assert!(exists(port, shop.clone()).await, "{shop} created on the primary at {port}");
+    }
+    c.query_drop(format!("ALTER DATABASE {shop} CHARACTER SET utf8mb4")).await.unwrap();
+    c.query_drop(format!("USE {shop}")).await.unwrap();
+    c.query_drop("CREATE TABLE orders (id INT PRIMARY KEY, v INT)").await.unwrap();
+    c.query_drop("INSERT INTO orders VALUES (1, 1), (2, 2), (3, 3), (4, 4), (5, 5)").await.unwrap();
+    let n: Option<i64> = c.query_first("SELECT COUNT(*) FROM orders").await.unwrap();
+    assert_eq!(n, Some(5));
+    c.query_drop(format!("DROP DATABASE {shop}")).await.unwrap();
+    for port in [common::ds0_port(), common::ds1_port()] {
+        assert!(!exists(port, shop.clone()).await, "{shop} dropped on the primary at {port}");
+    }
+}

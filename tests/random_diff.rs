@@ -236,7 +236,7 @@ impl Gen {
     }
 
     fn int_col(&mut self, t: usize) -> &'static str {
-        let c: &[&'static str] = if t == 1 { &["id", "customer_id", "qty"] } else { &[KEY[t], "qty", KEY[t]] };
+        let c = if t == 1 { vec!["id", "customer_id", "qty"] } else { vec![KEY[t], "qty", KEY[t]] };
         c.choose(&mut self.rng).unwrap()
     }
 
@@ -261,6 +261,17 @@ impl Gen {
             }
             _ => format!("(SELECT COUNT(*) FROM {tbl} {s} WHERE {s}.{ic} = {outer}.{oc}{and}) {} {}", OPS.choose(&mut self.rng).unwrap(), self.rng.gen_range(0..3)),
         }
+    }
+
+    /// A correlated scalar subquery for the select list.
+    fn scalar(&mut self, scope: &Scope) -> String {
+        let (q, t) = scope.choose(&mut self.rng).unwrap().clone();
+        let outer = if q.is_empty() { self.names[t].clone() } else { q };
+        let it = self.rng.gen_range(0..5);
+        self.sub += 1;
+        let (ic, oc) = (self.int_col(it), self.int_col(t));
+        let agg = ["COUNT(*)", "MAX(s.grp)", "SUM(s.qty)"].choose(&mut self.rng).unwrap().replace("s.", &format!("s{}.", self.sub));
+        format!("(SELECT {agg} FROM {} s{n} WHERE s{n}.{ic} = {outer}.{oc})", self.names[it], n = self.sub)
     }
 
     fn aliased(&mut self, e: String, i: usize) -> String { if self.rng.gen_ratio(1, 3) { format!("{e} AS c{i}") } else { e } }
@@ -310,8 +321,7 @@ impl Gen {
                 s.items.push(if scope[0].0.is_empty() { "*".into() } else { format!("{}.*", scope[0].0) });
             }
             for i in 0..self.rng.gen_range(1..5) {
-                let e = if self.rng.gen_ratio(1, 15) { self.subquery(&scope, 0).split(" > ").next().unwrap().to_string() } else { self.expr(&scope, false).0 };
-                let e = if e.starts_with('(') || !e.contains("(SELECT") { e } else { self.expr(&scope, false).0 };
+                let e = if self.rng.gen_ratio(1, 15) { self.scalar(&scope) } else { self.expr(&scope, false).0 };
                 s.items.push(self.aliased(e, i));
             }
             if order_it {

@@ -18,10 +18,11 @@ pub async fn run(session: &mut Session, plan: &InsertPlan) -> Result<(), SgError
     super::scatter::run(session, &targets, Combine::SumAffected, first_id, &[]).await
 }
 
-/// A control connection to the schema's default data source, with its database selected.
-async fn control_conn(session: &Session) -> Result<(std::sync::Arc<crate::backend::pool::Pool>, crate::backend::pool::PooledConn), SgError> {
-    let schema = session.state.schema.as_deref().ok_or(SgError::NoDatabase)?;
-    let layout = &session.shared.layouts[schema];
+/// A control connection to the default data source of the schema that holds `table`, with its database
+/// selected (the session's schema, or another one named in a qualified name).
+async fn control_conn(session: &Session, table: &ShardedTable) -> Result<(std::sync::Arc<crate::backend::pool::Pool>, crate::backend::pool::PooledConn), SgError> {
+    let holds = |l: &&crate::sharding::table::SchemaLayout| l.tables.get(&table.name).is_some_and(|t| std::ptr::eq(&**t, table));
+    let layout = session.shared.layouts.values().find(holds).ok_or(SgError::NoDatabase)?;
     let pool = session.shared.pools[&layout.default_data_source].clone();
     let conn = pool.get(Variant::CONTROL, Some(&layout.database)).await?;
     Ok((pool, conn))
@@ -44,7 +45,7 @@ pub async fn generate(session: &Session, table: &ShardedTable, n: usize) -> Resu
     };
     let mut ids = seq.take(n);
     while ids.len() < n {
-        let (pool, mut pooled) = control_conn(session).await?;
+        let (pool, mut pooled) = control_conn(session, table).await?;
         if !seq.initialised() {
             for sql in seq.init_sql() {
                 pooled.conn.query_ok(&sql).await.map_err(|e| sequence_error(session, e))?;
@@ -63,7 +64,7 @@ pub async fn generate(session: &Session, table: &ShardedTable, n: usize) -> Resu
 pub async fn reset_sequence(session: &Session, table: &ShardedTable) -> Result<(), SgError> {
     let Some((_, KeyGenerator::Sequence(seq))) = &table.key_generator else { return Ok(()) };
     seq.reset();
-    let (pool, mut pooled) = control_conn(session).await?;
+    let (pool, mut pooled) = control_conn(session, table).await?;
     // The sequence table may not exist yet; then there is nothing to reset.
     let _ = pooled.conn.query_ok(&seq.reset_sql()).await;
     pool.put_clean(pooled);

@@ -32,13 +32,31 @@ pub async fn run(session: &mut Session, full: bool, like: Option<&str>) -> Resul
             return Err(SgError::BackendLost(ds, reason));
         }
     }
+    // A sharded table is listed when it exists: its first node's physical table is there (a table only in
+    // the rules would make mariadb-dump and the CLI's completion fail with 1146).
+    let mut existing = Vec::new();
+    for t in layout.tables.values() {
+        let first = &t.nodes[0];
+        let exists = if first.data_source == ds {
+            names.contains_key(&first.table)
+        } else {
+            session.ensure_backend(&first.data_source).await?;
+            let conn = &mut session.backends.get_mut(&first.data_source).expect("pinned").conn;
+            let like = crate::sql::lexer::escape_like(&first.table);
+            let found = conn.query_rows(&format!("SHOW TABLES LIKE '{like}'")).await.map_err(|reason| SgError::BackendLost(first.data_source.clone(), reason))?;
+            !found.is_empty()
+        };
+        if exists {
+            existing.push(t.name.clone());
+        }
+    }
     for t in layout.tables.values() {
         for n in t.nodes.iter().filter(|n| n.data_source == ds) {
             names.remove(&n.table);
         }
     }
     // (Physical tables of sharded tables named like their logical table stay listed once, as the table.)
-    names.extend(layout.tables.keys().map(|t| (t.clone(), "BASE TABLE".to_string())));
+    names.extend(existing.into_iter().map(|t| (t, "BASE TABLE".to_string())));
     names.remove(crate::sharding::keygen::SEQUENCE_TABLE);
     let rows: Vec<Vec<Option<Vec<u8>>>> = names
         .into_iter()

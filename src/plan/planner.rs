@@ -189,6 +189,73 @@ pub fn prepared_template(sql: &str, schema: Option<&str>, layouts: &HashMap<Stri
     template.reusable().then_some(template)
 }
 
+/// The schema with sharding rules (other than the session's) whose tables `sql` names as `schema.table`, if
+/// any; an error when the statement mixes them with unqualified ones or with another schema's.
+fn qualified_schema<'a>(sql: &str, current: Option<&str>, layouts: &'a HashMap<String, SchemaLayout>) -> Option<Result<&'a str, String>> {
+    use sqlparser::tokenizer::Token;
+    // Most statements have no dot at all: no tokenizing for them.
+    if !sql.contains('.') {
+        return None;
+    }
+    let toks = crate::sql::tokens::tokenize(sql).ok()?;
+    let mut found: Option<&'a str> = None;
+    for i in 2..toks.len() {
+        let (Some(s), true, Some(t)) = (toks[i - 2].word(), toks[i - 1].token == Token::Period, toks[i].word()) else { continue };
+        let Some((name, layout)) = layouts.get_key_value(s) else { continue };
+        if Some(s) == current || !layout.has_rule(t) {
+            continue;
+        }
+        match found {
+            Some(f) if f != name => return Some(Err(format!("a statement over sharded or broadcast tables of schemas {f} and {name}"))),
+            _ => found = Some(name.as_str()),
+        }
+    }
+    let name = found?;
+    let layout = &layouts[name];
+    if layout.database != name {
+        return Some(Err(format!("a qualified name of schema {name}, whose tables live in backend database '{}'; USE {name} first", layout.database)));
+    }
+    // A table of `name` or of the session's schema named without `name.` (not a column's qualifier).
+    let mixed = |l: &SchemaLayout| {
+        crate::sql::tokens::table_refs(&toks, |n| l.has_rule(n)).into_iter().any(|r| {
+            let qualifier = toks.get(r.index + 1).is_some_and(|n| n.token == Token::Period);
+            let by_name = r.index >= 2 && toks[r.index - 1].token == Token::Period && toks[r.index - 2].word() == Some(name);
+            !qualifier && !by_name
+        })
+    };
+    if mixed(layout) || current.and_then(|c| layouts.get(c)).is_some_and(mixed) {
+        return Some(Err(format!("a statement naming tables of schema {name} both qualified and not, or with the session's own sharded tables")));
+    }
+    Some(Ok(name))
+}
+
+/// CREATE / DROP / ALTER DATABASE (or SCHEMA) of a logical schema with sharding rules: every data source that
+/// holds its tables takes it, under the schema's backend database name.
+fn database_ddl(sql: &str, schema: Option<&str>, layouts: &HashMap<String, SchemaLayout>) -> Option<Plan> {
+    let first = crate::sql::lexer::first_word(sql);
+    if !["CREATE", "DROP", "ALTER"].iter().any(|w| first.eq_ignore_ascii_case(w)) {
+        return None;
+    }
+    let toks = crate::sql::tokens::tokenize(sql).ok()?;
+    if !toks.get(1).is_some_and(|t| t.is_keyword("DATABASE") || t.is_keyword("SCHEMA")) {
+        return None;
+    }
+    let mut at = 2;
+    while toks.get(at).is_some_and(|t| t.is_keyword("IF") || t.is_keyword("NOT") || t.is_keyword("EXISTS")) {
+        at += 1;
+    }
+    // ALTER DATABASE without a name is the current schema's.
+    let named = toks.get(at).and_then(|t| t.word().filter(|_| !t.is_keyword("CHARACTER") && !t.is_keyword("DEFAULT") && !t.is_keyword("COLLATE") && !t.is_keyword("CHARSET")));
+    let name = named.map(str::to_string).or_else(|| first.eq_ignore_ascii_case("ALTER").then(|| schema.map(str::to_string)).flatten())?;
+    let layout = layouts.get(&name).filter(|l| !l.tables.is_empty() || !l.broadcast.is_empty())?;
+    let text = match named {
+        Some(_) => format!("{}{}{}", &sql[..toks[at].start], crate::sql::tokens::quote_ident(&layout.database, toks[at].quote()), &sql[toks[at].end..]),
+        None => format!("{} {}{}", &sql[..toks[1].end], crate::sql::tokens::quote_ident(&layout.database, None), &sql[toks[1].end..]),
+    };
+    let targets = layout.all_data_sources.iter().map(|ds| Target { data_source: ds.clone(), sql: text.clone() }).collect();
+    Some(Plan::Scatter { targets, combine: Combine::First, reset_sequences: Vec::new() })
+}
+
 /// Plans one statement.
 pub fn plan(statement: Statement, sql: &str, schema: Option<&str>, rules: &Rules, layouts: &HashMap<String, SchemaLayout>) -> Plan {
     plan_with_params(statement, sql, schema, rules, layouts, &[])
@@ -212,6 +279,15 @@ pub fn plan_with_params(
             Err(reason) => Plan::Refuse(reason),
         };
     }
+    if let Some(p) = database_ddl(sql, schema, layouts) {
+        return p;
+    }
+    // `other_schema.table` of a schema with sharding rules is planned with that schema's rules.
+    let schema = match qualified_schema(sql, schema, layouts) {
+        None => schema,
+        Some(Ok(other)) => Some(other),
+        Some(Err(reason)) => return Plan::Refuse(reason),
+    };
     if let Some(layout) = schema.and_then(|s| layouts.get(s)).filter(|l| !l.tables.is_empty() || !l.broadcast.is_empty()) {
         let first = crate::sql::lexer::first_word(sql);
         if first.eq_ignore_ascii_case("LOCK") || first.eq_ignore_ascii_case("UNLOCK") {

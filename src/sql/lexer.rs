@@ -426,6 +426,23 @@ pub fn first_word(sql: &str) -> &str {
     &s[..s.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(s.len())]
 }
 
+/// `text` as the body of a LIKE pattern in single quotes that matches exactly it (`\\`, `%`, `_` and `'`
+/// escaped).
+pub fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        match c {
+            '\\' | '%' | '_' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\'' => out.push_str("''"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// SQL LIKE matching (`%`, `_`, backslash escape), case-insensitive as for identifiers.
 pub fn like_matches(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.to_lowercase().chars().collect();
