@@ -292,6 +292,18 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
         return Err("DISTINCT ON".into());
     }
 
+    // The shards get the select list re-printed by the parser (`BINARY x` becomes `CAST(x AS BINARY)`): an
+    // unaliased item whose text changes is named as the client wrote it, as MariaDB names it.
+    let written = crate::sql::tokens::tokenize(sql).ok().and_then(|t| crate::sql::tokens::select_items(sql, &t));
+    if let Some(written) = written.filter(|w| w.len() == select.projection.len()) {
+        for (item, text) in select.projection.iter_mut().zip(written) {
+            if let SelectItem::UnnamedExpr(e) = item {
+                if e.to_string() != text && text.len() <= 256 {
+                    *item = SelectItem::ExprWithAlias { expr: e.clone(), alias: Ident::with_quote('`', text) };
+                }
+            }
+        }
+    }
     // Aggregates at the top of select items; anything nested is refused.
     let mut names: Vec<(String, String)> = Vec::new(); // (alias or text, expression text) per visible column
     for (i, item) in select.projection.iter_mut().enumerate() {

@@ -152,6 +152,37 @@ pub fn rewrite(sql: &str, toks: &[Tok], refs: &[TableRef], mut new_name: impl Fn
     out
 }
 
+/// The select list of a `SELECT` as the client wrote it: each item's text from its first to its last token
+/// (`None` when the statement is not one plain SELECT). MariaDB names an unaliased column after that text.
+pub fn select_items(sql: &str, toks: &[Tok]) -> Option<Vec<String>> {
+    if !toks.first()?.is_keyword("SELECT") {
+        return None;
+    }
+    const MODIFIERS: &[&str] = &["ALL", "DISTINCT", "DISTINCTROW", "HIGH_PRIORITY", "STRAIGHT_JOIN", "SQL_SMALL_RESULT", "SQL_BIG_RESULT", "SQL_BUFFER_RESULT", "SQL_CACHE", "SQL_NO_CACHE", "SQL_CALC_FOUND_ROWS"];
+    let mut i = 1;
+    while toks.get(i).is_some_and(|t| MODIFIERS.iter().any(|m| t.is_keyword(m))) {
+        i += 1;
+    }
+    let (mut depth, mut start, mut items) = (0i32, i, Vec::new());
+    while let Some(t) = toks.get(i) {
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            Token::Comma if depth == 0 => {
+                items.push(sql[toks.get(start)?.start..toks[i - 1].end].to_string());
+                start = i + 1;
+            }
+            _ if depth == 0 && (t.is_keyword("FROM") || t.is_keyword("INTO") || t.is_keyword("WHERE") || t.is_keyword("GROUP") || t.is_keyword("HAVING") || t.is_keyword("ORDER") || t.is_keyword("LIMIT") || t.is_keyword("UNION") || t.is_keyword("WINDOW") || t.is_keyword("FOR") || t.is_keyword("LOCK")) => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    if start < i {
+        items.push(sql[toks[start].start..toks[i - 1].end].to_string());
+    }
+    Some(items)
+}
+
 /// Byte spans of an INSERT's parts, for splitting its rows by node.
 #[derive(Debug, Clone)]
 pub struct InsertSpans {
@@ -242,6 +273,14 @@ mod tests {
         assert_eq!(rename("SELECT 'ä', t_order.* FROM t_order"), "SELECT 'ä', `t_order_1`.* FROM `t_order_1`");
         assert_eq!(rename("SELECT t_orders FROM x"), "SELECT t_orders FROM x");
         assert_eq!(rename("SELECT * FROM x WHERE EXISTS (SELECT 1 FROM t_order)"), "SELECT * FROM x WHERE EXISTS (SELECT 1 FROM `t_order_1`)");
+    }
+
+    #[test]
+    fn select_items_as_written() {
+        let sql = "SELECT DISTINCT BINARY name, COUNT(*)  +  1, f(a, (b)) AS x FROM t WHERE a = 1";
+        let toks = tokenize(sql).unwrap();
+        assert_eq!(select_items(sql, &toks).unwrap(), ["BINARY name", "COUNT(*)  +  1", "f(a, (b)) AS x"]);
+        assert_eq!(select_items("SELECT 1", &tokenize("SELECT 1").unwrap()).unwrap(), ["1"]);
     }
 
     #[test]
