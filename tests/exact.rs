@@ -281,3 +281,30 @@ async fn database_ddl_reaches_every_shard() {
         assert!(!exists(port, shop.clone()).await, "{shop} dropped on the primary at {port}");
     }
 }
+
+/// Column names of prepared statements whose rows the proxy merges are MariaDB's (`?` for a placeholder),
+/// not the values bound into the text (point 8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_column_names_are_mariadbs() {
+    let (_proxy, mut p) = pair().await;
+    let [t, _, _, _] = p.names.clone();
+    let mut failures = Vec::new();
+    for (sql, params) in [
+        (format!("SELECT ?, COUNT(*) FROM {t} WHERE v > ?"), vec![Value::from(5), Value::from(1)]),
+        (format!("SELECT id, ? AS tag, BINARY name FROM {t} WHERE v = ? ORDER BY id"), vec![Value::from("x"), Value::from(2)]),
+        (format!("SELECT name, ?, SUM(v) FROM {t} GROUP BY name ORDER BY name"), vec![Value::from(3)]),
+    ] {
+        let mut answers = Vec::new();
+        for c in [&mut p.via, &mut p.reference] {
+            let result: Vec<Row> = c.exec(&sql, params.clone()).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let names: Vec<String> = result[0].columns_ref().iter().map(|c| c.name_str().into_owned()).collect();
+            let values: Rows = result.into_iter().map(|r| r.unwrap().iter().map(text).collect()).collect();
+            answers.push((names, values));
+        }
+        if answers[0] != answers[1] {
+            failures.push(format!("{sql}\n  shardgate {:?}\n  MariaDB {:?}", answers[0], answers[1]));
+        }
+    }
+    p.drop_all().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -380,6 +380,14 @@ async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets:
             defs[c] = crate::protocol::resultset::encode_column("", "", &name, crate::protocol::resultset::ColumnType::Integer);
         }
     }
+    // A prepared statement's columns are named as at prepare time (its values are bound into the text here).
+    if let Some(names) = session.column_names.clone().filter(|n| binary && n.len() == visible) {
+        for (d, name) in defs.iter_mut().zip(names.iter()) {
+            if let Some(renamed) = crate::protocol::resultset::rename_column(d, name) {
+                *d = renamed;
+            }
+        }
+    }
     let deprecate_eof = session.state.deprecate_eof();
     let mut count = Vec::new();
     crate::protocol::codec::put_lenenc_int(&mut count, visible as u64);

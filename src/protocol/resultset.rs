@@ -19,6 +19,29 @@ pub enum ColumnType {
     Integer,
 }
 
+/// The `name` of a column definition packet (what the client shows as the column's name).
+pub fn column_name(def: &[u8]) -> Option<String> {
+    let mut r = super::codec::Reader::new(def);
+    for _ in 0..4 {
+        r.lenenc_bytes().ok()?; // catalog, schema, table, org_table
+    }
+    Some(String::from_utf8_lossy(r.lenenc_bytes().ok()?).into_owned())
+}
+
+/// `def` with its `name` replaced by `name`.
+pub fn rename_column(def: &[u8], name: &str) -> Option<Vec<u8>> {
+    let mut r = super::codec::Reader::new(def);
+    for _ in 0..4 {
+        r.lenenc_bytes().ok()?;
+    }
+    let head = def.len() - r.remaining().len();
+    r.lenenc_bytes().ok()?;
+    let mut out = def[..head].to_vec();
+    super::codec::put_lenenc_bytes(&mut out, name.as_bytes());
+    out.extend_from_slice(r.remaining());
+    Some(out)
+}
+
 /// Encodes a ColumnDefinition41 packet for a column named `name` of table `table`.
 pub fn encode_column(schema: &str, table: &str, name: &str, ty: ColumnType) -> Vec<u8> {
     let mut out = Vec::with_capacity(48 + name.len() * 2);

@@ -40,6 +40,9 @@ pub struct Prepared {
     /// Its plan template, the schema it was made in and the generation of the rules it was made with, once
     /// planned (`None` inside: plan each execution). Rules of another generation may place tables elsewhere.
     pub template: Option<(Option<String>, u64, Option<Arc<Template>>)>,
+    /// Column names MariaDB gave at prepare time (`?` for a placeholder in the select list): executions whose
+    /// rows the proxy re-encodes name their columns so, not after the values bound into the text.
+    pub column_names: Arc<Vec<String>>,
 }
 
 impl Prepared {
@@ -50,7 +53,7 @@ impl Prepared {
             .filter(|t| matches!(&t.token, sqlparser::tokenizer::Token::Placeholder(p) if p == "?"))
             .map(|t| (t.start, t.end))
             .collect();
-        Prepared { sql, placeholders, types: Vec::new(), long_data: HashMap::new(), native: Vec::new(), template: None }
+        Prepared { sql, placeholders, types: Vec::new(), long_data: HashMap::new(), native: Vec::new(), template: None, column_names: Arc::default() }
     }
 
     /// Decodes a COM_STMT_EXECUTE payload (after the command byte and statement id) into the text form of
@@ -151,7 +154,11 @@ pub async fn prepare(session: &mut Session, sql: &str) -> Result<(), SgError> {
         session.backends.remove(&data_source);
         return Err(SgError::BackendLost(data_source, reason));
     }
-    let statement = Prepared::new(sql.to_string(), &toks);
+    let mut statement = Prepared::new(sql.to_string(), &toks);
+    let columns = usize::from(u16::from_le_bytes([packets[0][5], packets[0][6]]));
+    let eof = usize::from(!session.state.deprecate_eof() && params > 0);
+    let defs = packets.iter().skip(1 + params + eof).take(columns);
+    statement.column_names = Arc::new(defs.filter_map(|d| crate::protocol::resultset::column_name(d)).collect());
     if statement.placeholders.len() != params {
         return Err(SgError::UnsupportedPs("a statement whose placeholders the proxy cannot place".into()));
     }
@@ -231,7 +238,10 @@ pub async fn execute(session: &mut Session, id: u32, body: &[u8]) -> Result<(), 
     let sql = statement.text_with(&values);
     let plan = crate::plan::planner::plan(classify(&sql), &sql, schema.as_deref(), &shared.rules, &shared.layouts);
     session.route = crate::metrics::route_of(&plan);
-    read_split::run_or_note(session, &sql, plan, read_split::Exec::Binary(&sql)).await
+    session.column_names = Some(statement.column_names.clone());
+    let result = read_split::run_or_note(session, &sql, plan, read_split::Exec::Binary(&sql)).await;
+    session.column_names = None;
+    result
 }
 
 /// Runs a Passthrough plan of a prepared statement natively on its data source (`text` as that backend

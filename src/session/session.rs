@@ -58,6 +58,8 @@ pub struct Session {
     pub statement_writes: bool,
     /// The current statement reads no table (`SELECT 1`): it opens no transaction, so joins no XA one.
     pub statement_tableless: bool,
+    /// The column names a prepared statement's execution answers with (set while it runs re-encoded).
+    pub column_names: Option<std::sync::Arc<Vec<String>>>,
     /// What the session last wrote on each data source with replicas (read-your-writes).
     pub writes: HashMap<String, execute::read_split::WriteMark>,
     /// Statements prepared through the proxy (sharded schemas), by proxy id.
@@ -146,6 +148,7 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
         outside_transaction: false,
         statement_writes: true,
         statement_tableless: false,
+        column_names: None,
         statements: HashMap::new(),
         next_statement: super::prepared::PROXY_ID_BASE,
         sticky: None,
