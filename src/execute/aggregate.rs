@@ -8,7 +8,7 @@ use std::str::FromStr;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::stream::Row;
-use super::value::{key, Column, Key, Kind};
+use super::value::{row_key, Column, Key, Kind};
 use crate::error::SgError;
 use crate::plan::merge::AggFunc;
 
@@ -71,7 +71,7 @@ impl Aggregate {
 
     /// Folds one shard row (a shard's partial result for its group) in.
     pub fn add(&mut self, row: Row) -> Result<(), SgError> {
-        let gk: Vec<Key> = self.group.iter().map(|&c| key(row[c].as_deref(), &self.columns[c])).collect();
+        let gk: Vec<Key> = self.group.iter().map(|&c| row_key(&row, c, &self.columns)).collect();
         let slot = match self.index.get(&gk) {
             Some(&i) => i,
             None => {
@@ -89,7 +89,7 @@ impl Aggregate {
                 (Acc::Count(n), _) => *n += v.map_or(0, parse_count),
                 (Acc::Distinct(set), _) => {
                     if v.is_some() {
-                        set.insert(key(v, &self.columns[col]));
+                        set.insert(row_key(&row, col, &self.columns));
                     }
                 }
                 (Acc::Sum { dec, float: f }, _) | (Acc::Avg { dec, float: f, .. }, AggFunc::Avg { .. }) if v.is_some() => {
@@ -102,7 +102,7 @@ impl Aggregate {
                 }
                 (Acc::Extreme(cur), f @ (AggFunc::Min | AggFunc::Max)) => {
                     if let Some(v) = v {
-                        let k = key(Some(v), &self.columns[col]);
+                        let k = row_key(&row, col, &self.columns);
                         let better = match cur {
                             None => true,
                             Some((best, _)) => (f == AggFunc::Min && k < *best) || (f == AggFunc::Max && k > *best),
@@ -139,7 +139,13 @@ impl Aggregate {
                     Acc::Sum { float: Some(f), .. } => Some(f.to_string().into_bytes()),
                     Acc::Sum { dec: Some(d), .. } => Some(format!("{:.*}", scale as usize, d).into_bytes()),
                     Acc::Sum { .. } => None,
-                    Acc::Extreme(v) => v.map(|(_, bytes)| bytes),
+                    Acc::Extreme(v) => {
+                        // The winner's weights go with it, for an ORDER BY on MIN/MAX after the merge.
+                        if let (Some((Key::Padded(w, pad), _)), Some((wc, pc))) = (&v, self.columns[col].weight) {
+                            (row[wc], row[pc]) = (Some(w.clone()), Some(pad.clone()));
+                        }
+                        v.map(|(_, bytes)| bytes)
+                    }
                     Acc::Avg { count: 0, .. } => None,
                     Acc::Avg { float: Some(f), count, .. } => Some((f / count as f64).to_string().into_bytes()),
                     Acc::Avg { dec, count, .. } => {
@@ -184,7 +190,7 @@ mod tests {
     use crate::execute::value::Collation;
 
     fn col(kind: Kind, decimals: u8) -> Column {
-        Column { name: String::new(), kind, decimals, type_byte: 0, origin: None }
+        Column { name: String::new(), kind, decimals, type_byte: 0, origin: None, weight: None }
     }
 
     fn s(v: &Option<Vec<u8>>) -> Option<String> {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::stream::Row;
-use super::value::{key, Column, Key};
+use super::value::{row_key, Column, Key};
 
 /// Remembers the distinct rows seen so far.
 pub struct Distinct {
@@ -21,7 +21,7 @@ impl Distinct {
 
     /// True the first time a row's values are seen.
     pub fn first_time(&mut self, row: &Row) -> bool {
-        let k: Vec<Key> = (0..self.visible).map(|c| key(row[c].as_deref(), &self.columns[c])).collect();
+        let k: Vec<Key> = (0..self.visible).map(|c| row_key(&row, c, &self.columns)).collect();
         self.seen.insert(k)
     }
 }
@@ -33,7 +33,7 @@ mod tests {
 
     #[test]
     fn equal_under_the_collation_is_a_duplicate() {
-        let cols = vec![Column { name: String::new(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253, origin: None }];
+        let cols = vec![Column { name: String::new(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253, origin: None, weight: None }];
         let mut d = Distinct::new(1, cols);
         assert!(d.first_time(&vec![Some(b"abc".to_vec())]));
         assert!(!d.first_time(&vec![Some(b"ABC ".to_vec())]));

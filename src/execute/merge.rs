@@ -369,6 +369,9 @@ async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets:
         ColRef::Visible(i) => i,
         ColRef::Derived(k) => visible + k,
     };
+    for &(col, w, p) in &spec.weights {
+        columns[abs(col)].weight = Some((visible + w, visible + p));
+    }
     let order: Vec<(usize, bool)> = spec.order.iter().map(|k| (abs(k.col), k.desc)).collect();
     for (c, scale) in Aggregate::avg_scales(&spec.aggregates, &columns) {
         set_decimals(&mut defs[c], scale);

@@ -54,6 +54,9 @@ pub struct Column {
     /// (database, physical table, column) the values come from, when the column is a plain column: the
     /// key to its real collation, which MariaDB's column definitions do not carry.
     pub origin: Option<(String, String, String)>,
+    /// Where the shards put this column's collation weights (WEIGHT_STRING) and the weight of a space under
+    /// its collation (empty under NO PAD): text then compares by those, exactly as the server does.
+    pub weight: Option<(usize, usize)>,
 }
 
 /// The comparison rules of a collation, by its name (from information_schema).
@@ -99,7 +102,7 @@ pub fn column(def: &[u8]) -> Result<Column, SgError> {
         _ if flags & 0x80 != 0 => Kind::Text(Collation::Binary),
         _ => Kind::Text(collation_of(charset)),
     };
-    Ok(Column { name, kind, decimals, type_byte, origin })
+    Ok(Column { name, kind, decimals, type_byte, origin, weight: None })
 }
 
 /// Offset of the decimals byte in a column definition (it ends with decimals and two filler bytes).
@@ -178,6 +181,9 @@ pub enum Key {
     Int(i128),
     /// Bytes compared in order (folded text, temporal text, binary).
     Bytes(Vec<u8>),
+    /// A string's collation weights from the server (without trailing pad units) and the weight of a space
+    /// (empty under NO PAD): the shorter compares as if padded with spaces (PAD SPACE).
+    Padded(Vec<u8>, Vec<u8>),
 }
 
 impl Eq for Key {}
@@ -193,6 +199,7 @@ impl Ord for Key {
             (Float(a), Float(b)) => a.total_cmp(b),
             (Int(a), Int(b)) => a.cmp(b),
             (Bytes(a), Bytes(b)) => a.cmp(b),
+            (Padded(a, pad), Padded(b, _)) => padded_cmp(a, b, pad),
             // Mixed kinds cannot come from one column; order them stably anyway.
             (a, b) => rank(a).cmp(&rank(b)),
         }
@@ -213,6 +220,7 @@ impl std::hash::Hash for Key {
             Key::Float(f) => f.to_bits().hash(state),
             Key::Int(i) => i.hash(state),
             Key::Bytes(b) => b.hash(state),
+            Key::Padded(w, _) => w.hash(state),
         }
     }
 }
@@ -224,6 +232,48 @@ fn rank(k: &Key) -> u8 {
         Key::Float(_) => 2,
         Key::Int(_) => 3,
         Key::Bytes(_) => 4,
+        Key::Padded(..) => 5,
+    }
+}
+
+/// Compares weight strings under PAD SPACE: past their common prefix, the longer one's rest is compared
+/// with space weights (`pad` repeated); with no pad (NO PAD, binary) the shorter is smaller.
+fn padded_cmp(a: &[u8], b: &[u8], pad: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    match a[..n].cmp(&b[..n]) {
+        Ordering::Equal if a.len() != b.len() => {}
+        other => return other,
+    }
+    let longer = if a.len() > b.len() { &a[n..] } else { &b[n..] };
+    let vs_pad = if pad.is_empty() {
+        Ordering::Greater
+    } else {
+        longer.iter().enumerate().map(|(i, byte)| byte.cmp(&pad[i % pad.len()])).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
+    };
+    if a.len() > b.len() {
+        vs_pad
+    } else {
+        vs_pad.reverse()
+    }
+}
+
+/// The key of column `c` of `row`: by the server's collation weights where the shards sent them for a text
+/// column, by the column's own rules otherwise.
+pub fn row_key(row: &[Option<Vec<u8>>], c: usize, columns: &[Column]) -> Key {
+    let value = row.get(c).and_then(|v| v.as_deref());
+    let column = &columns[c];
+    match (column.kind, column.weight, value) {
+        (Kind::Text(_), Some((w, p)), Some(_)) => match (row.get(w).and_then(|v| v.as_deref()), row.get(p).and_then(|v| v.as_deref())) {
+            (Some(weight), Some(pad)) => {
+                let mut end = weight.len();
+                while !pad.is_empty() && end % pad.len() == 0 && end >= pad.len() && weight[end - pad.len()..end] == *pad {
+                    end -= pad.len();
+                }
+                Key::Padded(weight[..end].to_vec(), pad.to_vec())
+            }
+            _ => key(value, column),
+        },
+        _ => key(value, column),
     }
 }
 
@@ -248,7 +298,7 @@ mod tests {
     use super::*;
 
     fn col(kind: Kind) -> Column {
-        Column { name: "c".into(), kind, decimals: 0, type_byte: 0, origin: None }
+        Column { name: "c".into(), kind, decimals: 0, type_byte: 0, origin: None, weight: None }
     }
 
     #[test]
@@ -263,6 +313,13 @@ mod tests {
         assert_eq!(text_key("😀".as_bytes(), c), text_key("🚀".as_bytes(), c));
         assert_eq!(text_key("straße".as_bytes(), Collation::UnicodeCi), text_key(b"STRASSE", Collation::UnicodeCi));
         assert_ne!(text_key(b"a", Collation::Binary), text_key(b"A", Collation::Binary));
+        // PAD SPACE on the server's weights (utf8mb4_general_ci: 2 bytes a character, a space is 0x0020):
+        // 'x\t' < 'x' = 'x ' < 'xa'.
+        let pad = vec![0x00, 0x20];
+        let (x, x_tab, xa) = (vec![0x00, 0x58], vec![0x00, 0x58, 0x00, 0x09], vec![0x00, 0x58, 0x00, 0x41]);
+        let k = |w: &Vec<u8>| Key::Padded(w.clone(), pad.clone());
+        assert!(k(&x_tab) < k(&x) && k(&x) < k(&xa));
+        assert_eq!(padded_cmp(&x, &x_tab, &[]), Ordering::Less, "NO PAD: a prefix is smaller");
     }
 
     #[test]

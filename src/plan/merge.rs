@@ -104,12 +104,14 @@ pub struct MergeSpec {
     pub offset: u64,
     /// Rows to return after the offset.
     pub limit: Option<u64>,
+    /// Text keys compared by the server's weights: (the key, its weight's derived column, its pad's).
+    pub weights: Vec<(ColRef, usize, usize)>,
 }
 
 impl MergeSpec {
     /// No merging at all: rows pass through (re-encoded, for binary-protocol answers).
     pub fn none() -> Self {
-        MergeSpec { derived: 0, order: vec![], group: vec![], aggregates: vec![], having: None, aggregated: false, distinct: false, offset: 0, limit: None }
+        MergeSpec { derived: 0, order: vec![], group: vec![], aggregates: vec![], having: None, aggregated: false, distinct: false, offset: 0, limit: None, weights: vec![] }
     }
 }
 
@@ -124,7 +126,7 @@ fn parse(sql: &str) -> Result<Statement, String> {
     Ok(v.remove(0))
 }
 
-fn expr(text: &str) -> Expr {
+pub(super) fn expr(text: &str) -> Expr {
     Parser::new(&MySqlDialect {}).try_with_sql(text).and_then(|mut p| p.parse_expr()).expect("the proxy's own expressions parse")
 }
 
@@ -285,7 +287,7 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
     let visible = select.projection.len();
     let mut derived: Vec<SelectItem> = Vec::new();
     let mut spec =
-        MergeSpec { derived: 0, order: vec![], group: vec![], aggregates: vec![], having: None, aggregated: false, distinct: false, offset: 0, limit: None };
+        MergeSpec { derived: 0, order: vec![], group: vec![], aggregates: vec![], having: None, aggregated: false, distinct: false, offset: 0, limit: None, weights: vec![] };
     let mut distinct_keys: Vec<Expr> = Vec::new();
     spec.distinct = matches!(select.distinct, Some(Distinct::Distinct));
     if matches!(select.distinct, Some(Distinct::On(_))) {
@@ -453,6 +455,9 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
     } else if offset > 0 {
         return Err("OFFSET without LIMIT".into());
     }
+    if !wildcard {
+        super::weights::add(&select.projection, &mut derived, &mut spec);
+    }
     spec.derived = derived.len();
     select.projection.extend(derived);
     Ok((stmt.to_string(), spec))
@@ -465,15 +470,16 @@ mod tests {
     #[test]
     fn order_and_limit_push_down_with_derived_sort_columns() {
         let (sql, spec) = plan("SELECT id, name FROM t WHERE a = 'x\\'y' ORDER BY created DESC, 2 LIMIT 10, 5").unwrap();
-        assert_eq!(sql, "SELECT id, name, created AS __sg_o0 FROM t WHERE a = 'x\\'y' ORDER BY created DESC, 2 LIMIT 15");
+        assert_eq!(sql, "SELECT id, name, created AS __sg_o0, WEIGHT_STRING(created) AS __sg_w1, IF(IF(NULL, created, ' ') = IF(NULL, created, ''), WEIGHT_STRING(IF(NULL, created, ' ')), '') AS __sg_p1, WEIGHT_STRING(name) AS __sg_w3, IF(IF(NULL, name, ' ') = IF(NULL, name, ''), WEIGHT_STRING(IF(NULL, name, ' ')), '') AS __sg_p3 FROM t WHERE a = 'x\\'y' ORDER BY created DESC, 2 LIMIT 15");
         assert_eq!(spec.order, vec![SortKey { col: ColRef::Derived(0), desc: true }, SortKey { col: ColRef::Visible(1), desc: false }]);
-        assert_eq!((spec.offset, spec.limit, spec.derived), (10, Some(5), 1));
+        assert_eq!((spec.offset, spec.limit, spec.derived), (10, Some(5), 5));
+        assert_eq!(spec.weights, vec![(ColRef::Derived(0), 1, 2), (ColRef::Visible(1), 3, 4)]);
     }
 
     #[test]
     fn aggregates_are_rewritten_and_grouped_in_the_proxy() {
         let (sql, spec) = plan("SELECT city, COUNT(*), AVG(amount) AS a FROM t GROUP BY city ORDER BY a DESC LIMIT 3").unwrap();
-        assert_eq!(sql, "SELECT city, COUNT(*), SUM(amount) AS `a`, COUNT(amount) AS __sg_c2, city AS __sg_g1 FROM t GROUP BY city");
+        assert_eq!(sql, "SELECT city, COUNT(*), SUM(amount) AS `a`, COUNT(amount) AS __sg_c2, city AS __sg_g1, WEIGHT_STRING(SUM(amount)) AS __sg_w2, IF(IF(NULL, SUM(amount), ' ') = IF(NULL, SUM(amount), ''), WEIGHT_STRING(IF(NULL, SUM(amount), ' ')), '') AS __sg_p2, WEIGHT_STRING(city) AS __sg_w4, IF(IF(NULL, city, ' ') = IF(NULL, city, ''), WEIGHT_STRING(IF(NULL, city, ' ')), '') AS __sg_p4 FROM t GROUP BY city");
         assert_eq!(spec.aggregates, vec![(1, AggFunc::Count), (2, AggFunc::Avg { count: 0 })]);
         assert_eq!(spec.group, vec![1]);
         assert_eq!(spec.order, vec![SortKey { col: ColRef::Visible(2), desc: true }]);
@@ -484,16 +490,16 @@ mod tests {
     #[test]
     fn count_distinct_groups_the_shards_by_the_distinct_expression() {
         let (sql, spec) = plan("SELECT city, COUNT(DISTINCT name) AS n FROM t GROUP BY city").unwrap();
-        assert_eq!(sql, "SELECT city, name AS `n`, city AS __sg_g0 FROM t GROUP BY city, name");
+        assert_eq!(sql, "SELECT city, name AS `n`, city AS __sg_g0, WEIGHT_STRING(city) AS __sg_w1, IF(IF(NULL, city, ' ') = IF(NULL, city, ''), WEIGHT_STRING(IF(NULL, city, ' ')), '') AS __sg_p1, WEIGHT_STRING(name) AS __sg_w3, IF(IF(NULL, name, ' ') = IF(NULL, name, ''), WEIGHT_STRING(IF(NULL, name, ' ')), '') AS __sg_p3 FROM t GROUP BY city, name");
         assert_eq!(spec.aggregates, vec![(1, AggFunc::CountDistinct)]);
         let (sql, _) = plan("SELECT COUNT(DISTINCT city) FROM t").unwrap();
-        assert_eq!(sql, "SELECT city AS `COUNT(DISTINCT city)` FROM t GROUP BY city");
+        assert_eq!(sql, "SELECT city AS `COUNT(DISTINCT city)`, WEIGHT_STRING(city) AS __sg_w0, IF(IF(NULL, city, ' ') = IF(NULL, city, ''), WEIGHT_STRING(IF(NULL, city, ' ')), '') AS __sg_p0 FROM t GROUP BY city");
     }
 
     #[test]
     fn having_uses_selected_columns_and_hidden_aggregates() {
         let (sql, spec) = plan("SELECT city, COUNT(*) FROM t GROUP BY city HAVING COUNT(*) > 2 AND SUM(x) >= -10").unwrap();
-        assert_eq!(sql, "SELECT city, COUNT(*), city AS __sg_g0, SUM(x) AS __sg_h1 FROM t GROUP BY city");
+        assert_eq!(sql, "SELECT city, COUNT(*), city AS __sg_g0, SUM(x) AS __sg_h1, WEIGHT_STRING(city) AS __sg_w2, IF(IF(NULL, city, ' ') = IF(NULL, city, ''), WEIGHT_STRING(IF(NULL, city, ' ')), '') AS __sg_p2 FROM t GROUP BY city");
         assert_eq!(spec.aggregates, vec![(1, AggFunc::Count), (3, AggFunc::Sum)]);
         let cmp = |op: &str, col, lit: &str| Having::Cmp { op: op.into(), left: Operand::Col(col), right: Operand::Lit(lit.into()) };
         assert_eq!(spec.having, Some(Having::And(Box::new(cmp(">", ColRef::Visible(1), "2")), Box::new(cmp(">=", ColRef::Derived(1), "-10")))));

@@ -11,6 +11,7 @@ pub mod planner;
 pub mod route;
 pub mod soundness;
 pub mod template;
+pub mod weights;
 
 pub use planner::Plan;
 

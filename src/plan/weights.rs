@@ -1,0 +1,46 @@
+//! Exact string comparison in merges: for every key the proxy compares (sort keys, group keys, DISTINCT
+//! columns, MIN/MAX and COUNT(DISTINCT …) arguments), the shards also return the value's collation weights
+//! (`WEIGHT_STRING`) and the weight of a space under the same collation, or '' under NO PAD (binary strings,
+//! `_nopad_` collations). The proxy then compares weights as the server does, padding the shorter with
+//! spaces under PAD SPACE — so `'x\t'` sorts before `'x'`, and ß, accents and case compare by the server's
+//! own tables, never by the proxy's idea of a collation. For numbers and temporals WEIGHT_STRING is NULL and
+//! the value's own rules apply.
+
+use sqlparser::ast::{Expr, Ident, SelectItem};
+
+use super::merge::{AggFunc, ColRef, MergeSpec};
+
+/// `IF(NULL, e, s)`: `s` under `e`'s collation (a column's collation wins over a literal's).
+fn as_collation_of(e: &Expr, s: &str) -> String {
+    format!("IF(NULL, {e}, '{s}')")
+}
+
+/// Appends the weight and pad columns of every compared key to `derived` and records them in `spec.weights`.
+/// `projection` is the select list (visible columns), `derived` the hidden columns so far.
+pub fn add(projection: &[SelectItem], derived: &mut Vec<SelectItem>, spec: &mut MergeSpec) {
+    let mut keys: Vec<ColRef> = spec.order.iter().map(|k| k.col).collect();
+    keys.extend(spec.group.iter().map(|&g| ColRef::Derived(g)));
+    keys.extend(spec.aggregates.iter().filter(|(_, f)| matches!(f, AggFunc::Min | AggFunc::Max | AggFunc::CountDistinct)).map(|&(c, _)| ColRef::Visible(c)));
+    if spec.distinct {
+        keys.extend((0..projection.len()).map(ColRef::Visible));
+    }
+    let mut done: Vec<ColRef> = Vec::new();
+    for col in keys {
+        if done.contains(&col) {
+            continue;
+        }
+        done.push(col);
+        let item = match col {
+            ColRef::Visible(v) => projection.get(v),
+            ColRef::Derived(d) => derived.get(d),
+        };
+        let Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) = item.cloned() else { continue };
+        let n = derived.len();
+        let weight = super::merge::expr(&format!("WEIGHT_STRING({e})"));
+        let (space, empty) = (as_collation_of(&e, " "), as_collation_of(&e, ""));
+        let pad = super::merge::expr(&format!("IF({space} = {empty}, WEIGHT_STRING({space}), '')"));
+        derived.push(SelectItem::ExprWithAlias { expr: weight, alias: Ident::new(format!("__sg_w{n}")) });
+        derived.push(SelectItem::ExprWithAlias { expr: pad, alias: Ident::new(format!("__sg_p{n}")) });
+        spec.weights.push((col, n, n + 1));
+    }
+}
