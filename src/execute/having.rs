@@ -23,6 +23,35 @@ fn column_of<'a>(o: &Operand, columns: &'a [Column], visible: usize) -> Option<&
     }
 }
 
+/// Whether the proxy can evaluate `h` exactly for these columns: comparisons of numbers with numbers (or
+/// numeric literals) only. Text compares under collations and temporal values under MariaDB's conversion
+/// rules (a DATE against an integer, a string against a number), which the proxy does not reproduce.
+pub fn exact(h: &Having, columns: &[Column], visible: usize) -> Result<(), String> {
+    use super::value::Kind;
+    let numeric = |o: &Operand| match o {
+        Operand::Lit(l) => l.trim().parse::<f64>().is_ok(),
+        col => column_of(col, columns, visible).is_some_and(|c| matches!(c.kind, Kind::Int | Kind::Decimal | Kind::Float)),
+    };
+    // A DATE or DATETIME against a literal in its own canonical form compares as text, exactly.
+    let shape = |l: &str| l.bytes().map(|b| if b.is_ascii_digit() { b'9' } else { b }).collect::<Vec<u8>>();
+    let temporal = |col: &Operand, lit: &Operand| match (column_of(col, columns, visible), lit) {
+        (Some(c), Operand::Lit(l)) => match c.type_byte {
+            10 | 14 => shape(l) == b"9999-99-99",
+            7 | 12 if c.decimals == 0 => shape(l) == b"9999-99-99 99:99:99",
+            _ => false,
+        },
+        _ => false,
+    };
+    match h {
+        Having::Cmp { left, right, .. } if temporal(left, right) || temporal(right, left) => Ok(()),
+        Having::And(a, b) | Having::Or(a, b) => exact(a, columns, visible).and_then(|_| exact(b, columns, visible)),
+        Having::Not(a) => exact(a, columns, visible),
+        Having::IsNull { .. } => Ok(()),
+        Having::Cmp { left, right, .. } if numeric(left) && numeric(right) => Ok(()),
+        Having::Cmp { .. } => Err("HAVING comparing text or temporal values over several shards".into()),
+    }
+}
+
 /// Evaluates `h` on a merged row; `None` is SQL's unknown.
 pub fn eval(h: &Having, row: &Row, columns: &[Column], visible: usize) -> Option<bool> {
     match h {

@@ -372,6 +372,9 @@ async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets:
     for &(col, w, p) in &spec.weights {
         columns[abs(col)].weight = Some((visible + w, visible + p));
     }
+    if let Some(h) = &spec.having {
+        super::having::exact(h, &columns, visible).map_err(SgError::NotSupported)?;
+    }
     let order: Vec<(usize, bool)> = spec.order.iter().map(|k| (abs(k.col), k.desc)).collect();
     for (c, scale) in Aggregate::avg_scales(&spec.aggregates, &columns) {
         set_decimals(&mut defs[c], scale);

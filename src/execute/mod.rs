@@ -226,22 +226,42 @@ async fn learn_columns(session: &mut Session, table: &crate::sharding::table::Sh
     Ok(())
 }
 
-/// SAVEPOINT and friends in an XA-managed session: on the one data source in the transaction.
+/// SAVEPOINT, ROLLBACK TO SAVEPOINT and RELEASE SAVEPOINT in an XA-managed session: on every branch. A
+/// branch that joins later gets every savepoint still set right after its XA START, so rolling back to one
+/// undoes all it did since (it had done nothing when the savepoint was set).
 async fn savepoint(session: &mut Session, command: &[u8]) -> Result<(), SgError> {
-    let branches = session.xa.as_ref().map(|t| t.branches.clone()).unwrap_or_default();
-    let ds = match &branches[..] {
-        [one] => one.clone(),
-        [] => data_source_for(session.state.schema.as_deref(), &session.shared.rules),
-        _ => {
-            return Err(SgError::NotSupported(format!(
-                "savepoints in a transaction that spans data sources {} (each would roll back alone); roll the whole \
-                 transaction back, or keep it on one shard",
-                branches.join(", ")
-            )))
-        }
+    let sql = String::from_utf8_lossy(&command[1..]).into_owned();
+    let Some((verb, name)) = crate::sql::lexer::savepoint_of(&sql) else {
+        return Err(SgError::NotSupported(format!("a savepoint statement shardgate cannot read: {sql}")));
     };
-    check_transaction(session, &[&ds]).await?;
-    passthrough::run(session, &ds, command, ReplyKind::ResultSets).await
+    let branches = session.xa.as_ref().map(|t| t.branches.clone()).unwrap_or_default();
+    if verb != crate::sql::lexer::SavepointVerb::Set && !session.savepoints.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+        return Err(SgError::Backend { code: 1305, sqlstate: "42000".into(), message: format!("SAVEPOINT {name} does not exist") });
+    }
+    for ds in &branches {
+        let Some(pooled) = session.backends.get_mut(ds) else {
+            return Err(SgError::BackendLost(ds.clone(), format!("the transaction's connection is gone (held: {:?})", session.backends.keys().collect::<Vec<_>>())));
+        };
+        let conn = &mut pooled.conn;
+        if let Err(reason) = conn.query_ok(&sql).await {
+            return Err(SgError::Backend { code: crate::error::code::UNKNOWN, sqlstate: "HY000".into(), message: format!("`{sql}` failed on data source '{ds}': {reason}") });
+        }
+    }
+    let at = session.savepoints.iter().position(|s| s.eq_ignore_ascii_case(&name));
+    match verb {
+        // Setting a savepoint again moves it to the end, as on MariaDB.
+        crate::sql::lexer::SavepointVerb::Set => {
+            if let Some(i) = at {
+                session.savepoints.remove(i);
+            }
+            session.savepoints.push(name);
+            session.state.status |= crate::protocol::constants::status::IN_TRANS;
+        }
+        // Later savepoints are gone; ROLLBACK TO keeps the one named, RELEASE removes it too.
+        crate::sql::lexer::SavepointVerb::RollbackTo => session.savepoints.truncate(at.map_or(0, |i| i + 1)),
+        crate::sql::lexer::SavepointVerb::Release => session.savepoints.truncate(at.unwrap_or(0)),
+    }
+    session.send_ok().await
 }
 
 /// SET in a sharded schema: every other data source the session holds takes it first (a failure there is

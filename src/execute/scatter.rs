@@ -76,7 +76,7 @@ pub async fn run(
     }
     // Under LOCK TABLES MySQL allows no transaction (BEGIN would unlock, XA START fails): each data source's
     // part commits alone, as a statement does on MySQL with autocommit; the README says so.
-    let atomic = combine == Combine::SumAffected && sources.len() > 1 && !session.in_transaction() && !session.locked_tables;
+    let atomic = matches!(combine, Combine::SumAffected | Combine::Mirror) && sources.len() > 1 && !session.in_transaction() && !session.locked_tables;
     let xa = atomic && super::xa::applies(session);
     if xa {
         super::xa::enlist_all(session, &sources).await?;
@@ -115,7 +115,7 @@ pub async fn run(
             warnings: oks.iter().map(|o| o.warnings).fold(0u16, u16::saturating_add),
             status: oks.last().map_or(0, |o| o.status),
         },
-        Combine::First => oks[0],
+        Combine::First | Combine::Mirror => oks[0],
     };
     if let Some(id) = insert_id {
         ok.last_insert_id = id as u64;

@@ -15,6 +15,7 @@ pub async fn run(session: &mut Session, name: &str) -> Result<(), SgError> {
     crate::session::login::check_schema_access(rules, &session.state.user, name)?;
     let data_source = schema.data_source.get_ref().clone();
     let database = schema.database.clone().unwrap_or_else(|| name.to_string());
+    adopt_local_transaction(session, name).await?;
     let mut command = Vec::with_capacity(1 + database.len());
     command.push(com::INIT_DB);
     command.extend_from_slice(database.as_bytes());
@@ -29,12 +30,57 @@ pub async fn run(session: &mut Session, name: &str) -> Result<(), SgError> {
         session.state.schema = Some(name.to_string());
         // Connections pinned on other data sources still have the old database selected: give them back;
         // the next statement there checks one out with the new database.
+        // Connections that carry the open transaction (XA branches, best_effort members) stay, switched over.
         let others: Vec<String> = session.backends.keys().filter(|ds| **ds != data_source).cloned().collect();
+        let in_transaction = |ds: &str, s: &Session| s.xa.as_ref().is_some_and(|t| t.branches.iter().any(|b| b == ds)) || s.enlisted.contains(ds);
         for ds in others {
+            if in_transaction(&ds, session) {
+                let database = session.state.schema.as_deref().and_then(|n| session.shared.rules.schemas.get(n).map(|s| s.database.clone().unwrap_or_else(|| n.to_string())));
+                let pooled = session.backends.get_mut(&ds).expect("held");
+                if let Some(db) = database {
+                    if let Err(reason) = pooled.conn.query_ok(&format!("USE {}", crate::sql::tokens::quote_ident(&db, None))).await {
+                        session.backends.remove(&ds);
+                        return Err(SgError::BackendLost(ds, reason));
+                    }
+                    pooled.conn.database = Some(db);
+                }
+                continue;
+            }
             if let (Some(conn), Some(pool)) = (session.backends.remove(&ds), session.shared.pools.get(&ds).cloned()) {
                 pool.release(conn).await;
             }
         }
     }
+    Ok(())
+}
+
+/// A transaction opened outside any schema run with XA (mariadb-dump's `START TRANSACTION WITH CONSISTENT
+/// SNAPSHOT` before its `USE`) is a local transaction on a backend connection, which `XA START` cannot join.
+/// Entering a schema whose transactions the proxy runs with XA: a local transaction that only read ends
+/// here and the schema's transaction takes its place (a read-only transaction has no effect to keep; each
+/// shard's snapshot is taken at its first read, README "Transactions"); one that wrote is refused.
+async fn adopt_local_transaction(session: &mut Session, name: &str) -> Result<(), SgError> {
+    use crate::protocol::constants::status;
+    let shared = &session.shared;
+    let entering_xa = shared.rules.transaction_mode == crate::config::rules::TransactionMode::Xa
+        && shared.xa_log.is_some()
+        && shared.layouts.get(name).is_some_and(|l| !l.tables.is_empty() || !l.broadcast.is_empty());
+    if !entering_xa || session.xa.is_some() || session.state.status & status::IN_TRANS == 0 || super::xa::applies(session) {
+        return Ok(());
+    }
+    if session.local_txn_wrote {
+        return Err(SgError::NotSupported(format!(
+            "USE {name} (a schema whose transactions run with XA) inside a transaction that changed data outside it; COMMIT or ROLLBACK first"
+        )));
+    }
+    let held: Vec<String> = session.backends.keys().cloned().collect();
+    for ds in held {
+        let conn = &mut session.backends.get_mut(&ds).expect("held").conn;
+        if let Err(reason) = conn.query_ok("ROLLBACK").await {
+            session.backends.remove(&ds);
+            return Err(SgError::BackendLost(ds, reason));
+        }
+    }
+    session.enlisted.clear();
     Ok(())
 }

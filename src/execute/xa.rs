@@ -100,8 +100,15 @@ pub async fn enlist(session: &mut Session, ds: &str) -> Result<(), SgError> {
     let read_only = session.state.status & status::IN_TRANS_READONLY != 0;
     let conn = &mut session.backends.get_mut(ds).expect("pinned").conn;
     // START TRANSACTION READ ONLY: XA START takes no characteristics, but starts the next transaction's.
-    let start = if read_only { conn.query_ok("SET TRANSACTION READ ONLY").await.and(Ok(())) } else { Ok(()) };
-    match start.and(conn.query_ok(&format!("XA START {}", xid(&gtrid, ds))).await.and(Ok(()))) {
+    let mut start = if read_only { conn.query_ok("SET TRANSACTION READ ONLY").await.and(Ok(())) } else { Ok(()) };
+    start = start.and(conn.query_ok(&format!("XA START {}", xid(&gtrid, ds))).await.and(Ok(())));
+    // The transaction's savepoints, so that rolling back to one undoes everything this branch does.
+    for name in &session.savepoints {
+        if start.is_ok() {
+            start = conn.query_ok(&format!("SAVEPOINT {}", crate::sql::tokens::quote_ident(name, None))).await.and(Ok(()));
+        }
+    }
+    match start {
         Ok(_) => {
             // A statement that reaches a table opens the transaction, as it does on MariaDB with autocommit off.
             session.state.status |= status::IN_TRANS;
@@ -175,6 +182,7 @@ fn fault(point: &str) {
 /// Commits the session's transaction (if any) and leaves the session outside a transaction.
 pub async fn commit(session: &mut Session) -> Result<(), SgError> {
     session.state.status &= !OWN_BITS;
+    session.savepoints.clear();
     let Some(txn) = session.xa.take() else { return Ok(()) };
     let log = log(session);
     let g = txn.gtrid.clone();
@@ -263,6 +271,7 @@ async fn roll_back(session: &mut Session, branches: &[String], gtrid: &str) {
 /// Rolls the session's transaction back on every branch.
 pub async fn rollback(session: &mut Session) {
     session.state.status &= !OWN_BITS;
+    session.savepoints.clear();
     let Some(txn) = session.xa.take() else { return };
     roll_back(session, &txn.branches, &txn.gtrid).await;
     log(session).finished(&txn.gtrid, false);

@@ -412,7 +412,16 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
             if item.options.nulls_first.is_some() {
                 return Err("NULLS FIRST/LAST".into());
             }
-            let col = match visible_of(&item.expr, &names) {
+            // Under a wildcard the select list's positions are not the row's: sort by a derived copy instead.
+            let visible_key = if wildcard {
+                if spec.distinct || item.expr.to_string().parse::<usize>().is_ok() {
+                    return Err("ORDER BY a position, or DISTINCT, together with SELECT * over several shards".into());
+                }
+                None
+            } else {
+                visible_of(&item.expr, &names)
+            };
+            let col = match visible_key {
                 Some(v) => ColRef::Visible(v),
                 None if spec.aggregated => {
                     let text = item.expr.to_string();
@@ -455,9 +464,7 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
     } else if offset > 0 {
         return Err("OFFSET without LIMIT".into());
     }
-    if !wildcard {
-        super::weights::add(&select.projection, &mut derived, &mut spec);
-    }
+    super::weights::add(&select.projection, &mut derived, &mut spec, wildcard);
     spec.derived = derived.len();
     select.projection.extend(derived);
     Ok((stmt.to_string(), spec))

@@ -25,8 +25,11 @@ pub enum Combine {
     Concat,
     /// OK packets: affected rows summed (DML over several shards).
     SumAffected,
-    /// OK packets that all say the same (DDL fan-out, broadcast writes): report the first.
+    /// OK packets that all say the same (DDL fan-out): report the first.
     First,
+    /// A write to every copy of broadcast tables: all change or none (one transaction, XA where the session
+    /// runs XA), the first copy's OK reported.
+    Mirror,
 }
 
 /// What to do with one statement.

@@ -29,6 +29,32 @@ impl KeyResolver for Bound_<'_> {
     }
 }
 
+/// The table an INSERT, REPLACE, UPDATE or DELETE writes (the first named after INTO, UPDATE or FROM; for
+/// a multi-table UPDATE/DELETE, the first one), without its schema.
+fn written_table(toks: &[Tok]) -> Option<String> {
+    let first = toks.first()?;
+    let after = if first.is_keyword("UPDATE") {
+        "UPDATE"
+    } else if first.is_keyword("DELETE") {
+        "FROM"
+    } else if first.is_keyword("INSERT") || first.is_keyword("REPLACE") {
+        "INTO"
+    } else {
+        return None;
+    };
+    let at = toks.iter().position(|t| t.is_keyword(after))? + 1;
+    let mut i = at;
+    while toks.get(i).is_some_and(|t| t.is_keyword("LOW_PRIORITY") || t.is_keyword("IGNORE") || t.is_keyword("QUICK")) {
+        i += 1;
+    }
+    let name = toks.get(i)?.word()?;
+    // schema.table
+    if toks.get(i + 1).is_some_and(|t| t.token == sqlparser::tokenizer::Token::Period) {
+        return toks.get(i + 2)?.word().map(str::to_string);
+    }
+    Some(name.to_string())
+}
+
 /// Aggregates and clauses whose result over several shards is not the concatenation of the shards' results.
 fn needs_merge(toks: &[Tok]) -> Option<&'static str> {
     const AGGREGATES: &[&str] = &["COUNT", "SUM", "MIN", "MAX", "AVG", "GROUP_CONCAT", "STD", "STDDEV", "VARIANCE", "BIT_AND", "BIT_OR", "BIT_XOR", "JSON_ARRAYAGG", "JSON_OBJECTAGG"];
@@ -99,8 +125,20 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         if read_only {
             return default();
         }
+        // A write to a table without rules that only reads broadcast tables runs where that table lives.
+        let written = written_table(&toks);
+        if written.as_deref().is_some_and(|w| !layout.broadcast.contains(w)) && !ddl {
+            return default();
+        }
+        // A write to a broadcast table reading a table without rules: that table exists on one data source.
+        if let Ok(stmt) = analyze::parse(sql) {
+            if let Some(other) = super::soundness::tables_without_rules(&stmt, layout).into_iter().find(|t| written.as_deref() != Some(t.as_str())) {
+                return refuse(format!("a write to broadcast tables reading table '{other}', which has no rules (it lives on data source '{}' only)", layout.default_data_source));
+            }
+        }
         let targets = layout.all_data_sources.iter().map(|ds| Target { data_source: ds.clone(), sql: sql.to_string() }).collect();
-        return Template::Once(Plan::Scatter { targets, combine: Combine::First, reset_sequences: Vec::new() });
+        let combine = if ddl { Combine::First } else { Combine::Mirror };
+        return Template::Once(Plan::Scatter { targets, combine, reset_sequences: Vec::new() });
     }
     if sharded.len() > 1 && (sharded[0].binding_group.is_none() || sharded.iter().any(|t| t.binding_group != sharded[0].binding_group)) {
         let names: Vec<&str> = sharded.iter().map(|t| t.name.as_str()).collect();
@@ -174,8 +212,14 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         Ok(s) => s,
         Err(_) => return default(),
     };
-    if let Err(reason) = super::soundness::joins_colocated(&stmt, layout) {
+    if let Err(reason) = super::soundness::joins_colocated(&stmt, layout).and_then(|_| super::soundness::outer_joins_sound(&stmt, layout)) {
         return refuse(reason);
+    }
+    if let Some(other) = super::soundness::tables_without_rules(&stmt, layout).first() {
+        return refuse(format!(
+            "a statement over sharded table '{}' and table '{other}', which has no rules (it lives on data source '{}' only); make it a broadcast table or shard it alike",
+            sharded[0].name, layout.default_data_source
+        ));
     }
     if layout.refuse_unsafe_dml && !is_select && analyze::filter(&stmt).is_some_and(|f| f.selection.is_none()) {
         return refuse(format!(

@@ -45,6 +45,60 @@ pub fn no_nested_sharded(toks: &[Tok], refs: &[TableRef], layout: &SchemaLayout)
     Ok(())
 }
 
+/// The tables `stmt` names that have no rules in `layout` (they live on its default data source only), by
+/// the name written; names qualified with another database count too (they exist wherever they exist).
+pub fn tables_without_rules(stmt: &Statement, layout: &SchemaLayout) -> Vec<String> {
+    let mut out = Vec::new();
+    let _ = sqlparser::ast::visit_relations(stmt, |name| {
+        let parts: Vec<String> = name.0.iter().filter_map(|p| p.as_ident()).map(|i| i.value.clone()).collect();
+        let own = parts.len() < 2 || parts[parts.len() - 2] == layout.database;
+        let table = parts.last().cloned().unwrap_or_default();
+        if !(own && layout.has_rule(&table)) && !table.eq_ignore_ascii_case("dual") && !out.contains(&table) {
+            out.push(table);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    out
+}
+
+/// Refuses an outer join whose preserved side has no sharded table while the other side has one (a
+/// broadcast table LEFT JOIN a sharded one): each shard would keep the unmatched rows of its own copy.
+pub fn outer_joins_sound(stmt: &Statement, layout: &SchemaLayout) -> Result<(), String> {
+    let from: &[TableWithJoins] = match stmt {
+        Statement::Query(q) => match q.body.as_ref() {
+            SetExpr::Select(s) => &s.from,
+            _ => return Ok(()),
+        },
+        Statement::Update(u) => std::slice::from_ref(&u.table),
+        Statement::Delete(d) => match &d.from {
+            FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+        },
+        _ => return Ok(()),
+    };
+    let sharded = |f: &TableFactor| {
+        let mut occ = Vec::new();
+        occurrences(&[TableWithJoins { relation: f.clone(), joins: vec![] }], layout, &mut occ, &mut Vec::new());
+        !occ.is_empty()
+    };
+    for twj in from {
+        let mut left_sharded = sharded(&twj.relation);
+        for j in &twj.joins {
+            let right_sharded = sharded(&j.relation);
+            let (left_outer, right_outer) = match j.join_operator {
+                JoinOperator::Left(_) | JoinOperator::LeftOuter(_) => (true, false),
+                JoinOperator::Right(_) | JoinOperator::RightOuter(_) => (false, true),
+                JoinOperator::FullOuter(_) => (true, true),
+                _ => (false, false),
+            };
+            if (left_outer && !left_sharded && right_sharded) || (right_outer && !right_sharded && left_sharded) {
+                return Err("an outer join that keeps the unmatched rows of a broadcast or unsharded table against a sharded one (each shard would keep them once)".into());
+            }
+            left_sharded |= right_sharded;
+        }
+    }
+    Ok(())
+}
+
 /// One occurrence of a sharded table in the statement's FROM: the name it is known by, and its sharding
 /// column.
 struct Occurrence {

@@ -16,8 +16,9 @@ fn as_collation_of(e: &Expr, s: &str) -> String {
 }
 
 /// Appends the weight and pad columns of every compared key to `derived` and records them in `spec.weights`.
-/// `projection` is the select list (visible columns), `derived` the hidden columns so far.
-pub fn add(projection: &[SelectItem], derived: &mut Vec<SelectItem>, spec: &mut MergeSpec) {
+/// `projection` is the select list (visible columns), `derived` the hidden columns so far; under a
+/// `wildcard` the visible positions are unknown here and only derived keys get weights.
+pub fn add(projection: &[SelectItem], derived: &mut Vec<SelectItem>, spec: &mut MergeSpec, wildcard: bool) {
     let mut keys: Vec<ColRef> = spec.order.iter().map(|k| k.col).collect();
     keys.extend(spec.group.iter().map(|&g| ColRef::Derived(g)));
     keys.extend(spec.aggregates.iter().filter(|(_, f)| matches!(f, AggFunc::Min | AggFunc::Max | AggFunc::CountDistinct)).map(|&(c, _)| ColRef::Visible(c)));
@@ -31,6 +32,7 @@ pub fn add(projection: &[SelectItem], derived: &mut Vec<SelectItem>, spec: &mut 
         }
         done.push(col);
         let item = match col {
+            ColRef::Visible(_) if wildcard => None,
             ColRef::Visible(v) => projection.get(v),
             ColRef::Derived(d) => derived.get(d),
         };

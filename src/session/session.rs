@@ -58,6 +58,10 @@ pub struct Session {
     pub statement_writes: bool,
     /// The current statement reads no table (`SELECT 1`): it opens no transaction, so joins no XA one.
     pub statement_tableless: bool,
+    /// Savepoints of the open XA-managed transaction, oldest first (set again on every branch that joins).
+    pub savepoints: Vec<String>,
+    /// The open transaction is a local one (outside any schema with XA) that ran a statement which may write.
+    pub local_txn_wrote: bool,
     /// The column names a prepared statement's execution answers with (set while it runs re-encoded).
     pub column_names: Option<std::sync::Arc<Vec<String>>>,
     /// What the session last wrote on each data source with replicas (read-your-writes).
@@ -149,6 +153,8 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
         statement_writes: true,
         statement_tableless: false,
         column_names: None,
+        local_txn_wrote: false,
+        savepoints: Vec::new(),
         statements: HashMap::new(),
         next_statement: super::prepared::PROXY_ID_BASE,
         sticky: None,
@@ -247,6 +253,8 @@ impl Session {
             }
             if self.state.status & crate::protocol::constants::status::IN_TRANS == 0 {
                 self.reshard_pass = None;
+                self.local_txn_wrote = false;
+                self.savepoints.clear();
             }
             let command = packet.payload.first().copied().unwrap_or(0);
             if command == com::QUERY || command == com::STMT_EXECUTE {
@@ -392,6 +400,8 @@ impl Session {
         if xa {
             self.statement_writes = !crate::sql::reads::is_plain_read(sql);
             self.statement_tableless = crate::sql::reads::reads_no_table(sql);
+        } else if self.in_transaction() && crate::sql::reads::may_write(sql) {
+            self.local_txn_wrote = true;
         }
         let shared = &self.shared;
         let plan = plan(classify(sql), sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
@@ -406,7 +416,8 @@ impl Session {
             ));
         }
         // DDL and friends commit the open transaction and run outside any (XA rejects them inside).
-        let outside = xa && crate::sql::reads::commits_implicitly(sql);
+        let autocommit = self.state.status & crate::protocol::constants::status::AUTOCOMMIT != 0;
+        let outside = xa && crate::sql::reads::commits_implicitly(sql, autocommit);
         if outside {
             execute::xa::commit(self).await?;
         }

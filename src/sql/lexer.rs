@@ -492,6 +492,35 @@ pub fn transaction_characteristics(sql: &str) -> Option<bool> {
     Some(read_only)
 }
 
+/// What a savepoint statement does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SavepointVerb {
+    /// SAVEPOINT name.
+    Set,
+    /// ROLLBACK [WORK] TO [SAVEPOINT] name.
+    RollbackTo,
+    /// RELEASE SAVEPOINT name.
+    Release,
+}
+
+/// The verb and savepoint name of a savepoint statement.
+pub fn savepoint_of(sql: &str) -> Option<(SavepointVerb, String)> {
+    let toks = crate::sql::tokens::tokenize(sql).ok()?;
+    let words: Vec<&crate::sql::tokens::Tok> = toks.iter().filter(|t| t.token != sqlparser::tokenizer::Token::SemiColon).collect();
+    let name = words.last()?.word()?.to_string();
+    let first = words.first()?;
+    let verb = if first.is_keyword("SAVEPOINT") && words.len() == 2 {
+        SavepointVerb::Set
+    } else if first.is_keyword("RELEASE") && words.len() == 3 {
+        SavepointVerb::Release
+    } else if first.is_keyword("ROLLBACK") && words.iter().any(|w| w.is_keyword("TO")) {
+        SavepointVerb::RollbackTo
+    } else {
+        return None;
+    };
+    Some((verb, name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

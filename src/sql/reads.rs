@@ -118,15 +118,24 @@ pub fn reads_no_table(sql: &str) -> bool {
     none && is_plain_read(sql)
 }
 
+/// Whether `sql` may change data: anything but a plain read and the session, transaction and metadata
+/// statements that cannot (SHOW, SET, DESCRIBE, EXPLAIN, BEGIN, SAVEPOINT, …).
+pub fn may_write(sql: &str) -> bool {
+    const HARMLESS: &[&str] = &["SHOW", "SET", "DESC", "DESCRIBE", "EXPLAIN", "START", "BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT", "UNLOCK", "USE", "HELP"];
+    let word = super::lexer::first_word(sql);
+    !is_plain_read(sql) && !HARMLESS.iter().any(|w| w.eq_ignore_ascii_case(word))
+}
+
 /// Whether MySQL commits the open transaction before running `sql`: DDL, LOCK/UNLOCK TABLES, account
-/// statements, table maintenance, and `SET autocommit = 1`.
-pub fn commits_implicitly(sql: &str) -> bool {
+/// statements, table maintenance, and `SET autocommit = 1` when autocommit is off (`autocommit`: whether it
+/// is on now; turning it on when it already is leaves a BEGIN's transaction open).
+pub fn commits_implicitly(sql: &str, autocommit: bool) -> bool {
     const WORDS: &[&str] = &["ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE", "LOCK", "UNLOCK", "GRANT", "REVOKE", "ANALYZE", "OPTIMIZE", "REPAIR"];
     let word = super::lexer::first_word(sql);
     if WORDS.iter().any(|w| w.eq_ignore_ascii_case(word)) {
         return true;
     }
-    if !word.eq_ignore_ascii_case("SET") {
+    if !word.eq_ignore_ascii_case("SET") || autocommit {
         return false;
     }
     let squeezed: String = sql.chars().filter(|c| !c.is_whitespace() && *c != '`' && *c != '@').collect::<String>().to_ascii_lowercase();
@@ -140,10 +149,14 @@ mod tests {
     #[test]
     fn implicit_commits() {
         for sql in ["CREATE TABLE t (a INT)", "  drop table t", "/* x */ ALTER TABLE t ADD b INT", "SET autocommit = 1", "set @@session.autocommit=ON", "LOCK TABLES t WRITE"] {
-            assert!(commits_implicitly(sql), "{sql}");
+            assert!(commits_implicitly(sql, false), "{sql}");
         }
         for sql in ["SET autocommit = 0", "SELECT 1", "UPDATE t SET a = 1", "SET NAMES utf8mb4", "BEGIN"] {
-            assert!(!commits_implicitly(sql), "{sql}");
+            assert!(!commits_implicitly(sql, false), "{sql}");
+        }
+        assert!(!commits_implicitly("SET autocommit = 1", true), "already on: nothing to commit");
+        for sql in ["CREATE TABLE t (a INT)", "LOCK TABLES t WRITE"] {
+            assert!(commits_implicitly(sql, true), "{sql}");
         }
     }
 

@@ -137,15 +137,46 @@ pub fn quote_ident(name: &str, quote: Option<char>) -> String {
     out
 }
 
+/// Whether the table name at `i` is followed by an alias (`AS x`, or a name that is not a keyword).
+fn has_alias(toks: &[Tok], i: usize) -> bool {
+    match toks.get(i + 1).map(|t| &t.token) {
+        Some(Token::Word(w)) => w.quote_style.is_some() || w.keyword == sqlparser::keywords::Keyword::AS || w.keyword == sqlparser::keywords::Keyword::NoKeyword,
+        _ => false,
+    }
+}
+
+/// Whether the reference at `i` qualifies a column (`t.c`, `t.*`).
+fn is_qualifier(toks: &[Tok], i: usize) -> bool {
+    toks.get(i + 1).is_some_and(|n| n.token == Token::Period) && toks.get(i + 2).is_some_and(|n| n.word().is_some() || n.token == Token::Mul)
+}
+
 /// Rewrites `sql`, replacing each reference's token with `new_name(name)`, quoted (see [`quote_ident`]).
+/// In a SELECT a renamed table keeps its logical name as an alias (`t_1 AS t`) and qualifiers stay as
+/// written, so expressions keep their text — MariaDB names an unaliased expression column after it — and
+/// column definitions name the logical table. (A column qualified with a schema, `db.t.c`, keeps the
+/// plain renaming: the alias would not answer to it.)
 pub fn rewrite(sql: &str, toks: &[Tok], refs: &[TableRef], mut new_name: impl FnMut(&str) -> Option<String>) -> String {
+    let schema_qualified = |i: usize| i >= 2 && toks[i - 1].token == Token::Period && toks[i - 2].word().is_some();
+    // Only where the select list qualifies columns with a renamed table: LOCK TABLES (mariadb-dump) locks
+    // the physical names, and an aliased table would have to be locked under its alias.
+    let from = toks.iter().position(|t| t.is_keyword("FROM")).unwrap_or(toks.len());
+    let select = toks.first().is_some_and(|t| t.is_keyword("SELECT"))
+        && refs.iter().any(|r| r.index < from && is_qualifier(toks, r.index) && new_name(&r.name).is_some_and(|n| n != r.name))
+        && !refs.iter().any(|r| is_qualifier(toks, r.index) && schema_qualified(r.index));
     let mut out = String::with_capacity(sql.len() + refs.len() * 4);
     let mut at = 0;
     for r in refs {
         let t = &toks[r.index];
+        if select && is_qualifier(toks, r.index) {
+            continue;
+        }
         let Some(new) = new_name(&r.name) else { continue };
         out.push_str(&sql[at..t.start]);
         out.push_str(&quote_ident(&new, t.quote()));
+        if select && new != r.name && !has_alias(toks, r.index) {
+            out.push_str(" AS ");
+            out.push_str(&quote_ident(&r.name, t.quote()));
+        }
         at = t.end;
     }
     out.push_str(&sql[at..]);
@@ -261,16 +292,18 @@ mod tests {
         assert_eq!(rename("SELECT * FROM t_order WHERE id = 1"), "SELECT * FROM `t_order_1` WHERE id = 1");
         assert_eq!(
             rename("select t_order.user_id, o.x from `t_order` o join t_item i on t_order.id = i.order_id"),
-            "select `t_order_1`.user_id, o.x from `t_order_1` o join `t_item_1` i on `t_order_1`.id = i.order_id"
+            "select t_order.user_id, o.x from `t_order_1` o join `t_item_1` i on t_order.id = i.order_id"
         );
         assert_eq!(rename("SELECT * FROM demo.t_order, t_item"), "SELECT * FROM demo.`t_order_1`, `t_item_1`");
+        assert_eq!(rename("SELECT ROUND(t_order.x, 1) FROM t_order USE INDEX (k)"), "SELECT ROUND(t_order.x, 1) FROM `t_order_1` AS `t_order` USE INDEX (k)");
+        assert_eq!(rename("SELECT demo.t_order.x FROM demo.t_order"), "SELECT demo.`t_order_1`.x FROM demo.`t_order_1`");
         assert_eq!(rename("UPDATE t_order SET x = 't_order' WHERE 1"), "UPDATE `t_order_1` SET x = 't_order' WHERE 1");
         assert_eq!(rename("INSERT INTO t_order (id) VALUES (1) /* t_order */"), "INSERT INTO `t_order_1` (id) VALUES (1) /* t_order */");
         assert_eq!(rename("DROP TABLE IF EXISTS t_order"), "DROP TABLE IF EXISTS `t_order_1`");
         assert_eq!(rename("CREATE TABLE IF NOT EXISTS t_order (id INT)"), "CREATE TABLE IF NOT EXISTS `t_order_1` (id INT)");
         assert_eq!(rename("CREATE INDEX k ON t_order(k)"), "CREATE INDEX k ON `t_order_1`(k)");
         assert_eq!(rename("DROP INDEX k ON t_order"), "DROP INDEX k ON `t_order_1`");
-        assert_eq!(rename("SELECT 'ä', t_order.* FROM t_order"), "SELECT 'ä', `t_order_1`.* FROM `t_order_1`");
+        assert_eq!(rename("SELECT 'ä', t_order.* FROM t_order"), "SELECT 'ä', t_order.* FROM `t_order_1` AS `t_order`");
         assert_eq!(rename("SELECT t_orders FROM x"), "SELECT t_orders FROM x");
         assert_eq!(rename("SELECT * FROM x WHERE EXISTS (SELECT 1 FROM t_order)"), "SELECT * FROM x WHERE EXISTS (SELECT 1 FROM `t_order_1`)");
     }
@@ -285,7 +318,7 @@ mod tests {
 
     #[test]
     fn multibyte_text_keeps_offsets_right() {
-        assert_eq!(rename("SELECT '☃☃\n☃' AS \"x\",\n  t_order.a FROM t_order"), "SELECT '☃☃\n☃' AS \"x\",\n  `t_order_1`.a FROM `t_order_1`");
+        assert_eq!(rename("SELECT '☃☃\n☃' AS \"x\",\n  t_order.a FROM t_order"), "SELECT '☃☃\n☃' AS \"x\",\n  t_order.a FROM `t_order_1` AS `t_order`");
     }
 
     #[test]
