@@ -43,7 +43,7 @@ const BASE_CAPS: u32 = cap::LOCAL_FILES // the proxy feeds LOAD DATA LOCAL itsel
     | cap::PLUGIN_AUTH_LENENC_CLIENT_DATA;
 
 /// What a relayed reply looked like.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Relayed {
     /// Rows forwarded.
     pub rows: u64,
@@ -53,6 +53,10 @@ pub struct Relayed {
     pub error: bool,
     /// That ERR packet's code.
     pub error_code: u16,
+    /// Warnings its OK/EOF packets reported.
+    pub warnings: u16,
+    /// The ERR packet, when it ended in one.
+    pub error_packet: Option<Vec<u8>>,
 }
 
 /// Why a relay stopped early.
@@ -259,6 +263,12 @@ impl BackendConn {
     pub async fn query_table(&mut self, sql: &str) -> Result<Result<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>), Vec<u8>>, String> {
         self.queue_query(sql);
         self.flush().await?;
+        self.read_table().await
+    }
+
+    /// Reads the reply of a query already sent (pipelined) as [`Self::query_table`] returns it.
+    #[allow(clippy::type_complexity)]
+    pub async fn read_table(&mut self) -> Result<Result<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>), Vec<u8>>, String> {
         let packets: Vec<_> = self.read_reply(ReplyKind::ResultSets).await?.into_iter().map(|p| p.payload).collect();
         if packets[packets.len() - 1].first() == Some(&0xFF) {
             return Ok(Err(packets[packets.len() - 1].to_vec()));
@@ -326,7 +336,14 @@ impl BackendConn {
                 forwarded = true;
             }
             if scanner.is_done() {
-                return Ok(Relayed { rows: scanner.rows, status: scanner.status, error: scanner.error, error_code: scanner.error_code });
+                return Ok(Relayed {
+                    rows: scanner.rows,
+                    status: scanner.status,
+                    error: scanner.error,
+                    error_code: scanner.error_code,
+                    warnings: scanner.warnings,
+                    error_packet: scanner.error_packet.take(),
+                });
             }
             match self.io.read_more().await {
                 Ok(0) => return Err(backend_err("backend closed the connection".into(), forwarded)),

@@ -4,7 +4,7 @@
 use crate::error::SgError;
 use crate::plan::planner::Target;
 use crate::protocol::reply::{ReplyKind, ReplyScanner};
-use crate::protocol::response::encode_end_of_rows;
+use crate::protocol::response::encode_end_of_rows_warned;
 use crate::session::session::Session;
 use crate::stats::Stats;
 
@@ -15,8 +15,13 @@ pub async fn run(session: &mut Session, targets: &[Target]) -> Result<(), SgErro
     for ds in data_sources(targets) {
         session.ensure_backend(&ds).await?;
         let conn = &mut session.backends.get_mut(&ds).expect("pinned").conn;
-        for t in targets.iter().filter(|t| t.data_source == ds) {
+        // Each statement but the connection's last is followed by SHOW WARNINGS: the next one would clear them.
+        let mine: Vec<&Target> = targets.iter().filter(|t| t.data_source == ds).collect();
+        for (i, t) in mine.iter().enumerate() {
             conn.queue_query(&t.sql);
+            if i + 1 < mine.len() {
+                conn.queue_query(crate::session::diagnostics::SHOW_WARNINGS);
+            }
         }
         if let Err(e) = conn.flush().await {
             session.backends.remove(&ds);
@@ -28,8 +33,10 @@ pub async fn run(session: &mut Session, targets: &[Target]) -> Result<(), SgErro
     let mut header_sent = false;
     let mut failed = false;
     let mut rows = 0u64;
+    let mut warnings = 0u16;
+    let mut error: Option<Vec<u8>> = None;
     let cap = session.shared.rules.server.max_merge_rows;
-    for t in targets {
+    for (k, t) in targets.iter().enumerate() {
         let Session { backends, client, .. } = &mut *session;
         let conn = &mut backends.get_mut(&t.data_source).expect("pinned").conn;
         let mut scanner = ReplyScanner::new(ReplyKind::ResultSets, deprecate_eof);
@@ -50,6 +57,9 @@ pub async fn run(session: &mut Session, targets: &[Target]) -> Result<(), SgErro
             }
             if p.first() == Some(&0xFF) {
                 seq = client.queue_packet(seq, p);
+                if !failed {
+                    error = Some(p.to_vec());
+                }
                 failed = true;
                 continue;
             }
@@ -87,16 +97,36 @@ pub async fn run(session: &mut Session, targets: &[Target]) -> Result<(), SgErro
         }
         header_sent = true;
         client.flush().await?;
+        let more_here = targets[k + 1..].iter().any(|later| later.data_source == t.data_source);
+        if more_here {
+            let conn = &mut session.backends.get_mut(&t.data_source).expect("pinned").conn;
+            let notes = crate::session::diagnostics::read_notes(conn).await;
+            if scanner.warnings > 0 {
+                session.pending.notes.extend(notes);
+            }
+        }
+        if scanner.warnings > 0 {
+            warnings = warnings.saturating_add(scanner.warnings);
+            if !more_here {
+                session.pending.warned.push((t.data_source.clone(), scanner.warnings));
+            }
+        }
         if !failed {
             let bits = super::xa::status_bits(session);
             session.state.status = super::xa::absorb(session.state.status, scanner.status.unwrap_or(session.state.status), bits);
         }
     }
     if !failed {
-        let end = encode_end_of_rows(deprecate_eof, session.state.status);
+        let end = encode_end_of_rows_warned(deprecate_eof, session.state.status, warnings);
         session.client.queue_packet(seq, &end);
     }
     session.client.flush().await?;
+    if let Some(err) = error.as_deref().and_then(|p| crate::protocol::response::decode_err(p).ok()) {
+        // A relayed ERR: the session's error state (deadlock roll-back) and SHOW ERRORS see it.
+        session.last_reply_ok = false;
+        session.last_error = Some(err.code);
+        session.pending.error = Some((err.code, err.message));
+    }
     Stats::add(&session.shared.stats.rows_relayed, rows);
     Ok(())
 }

@@ -9,7 +9,6 @@ use crate::plan::merge::{ColRef, MergeSpec};
 use crate::plan::planner::Target;
 use crate::protocol::codec::Reader;
 use crate::protocol::reply::{ReplyKind, ReplyScanner};
-use crate::protocol::response::encode_end_of_rows;
 use crate::protocol::resultset::encode_text_row;
 use crate::protocol::row_binary::{decode_binary_row, encode_binary_row, wire_type, WireType};
 use crate::protocol::row_text::decode_text_row;
@@ -153,7 +152,14 @@ async fn give_back(session: &mut Session, streams: Vec<ShardStream>) {
         if s.drain().await.is_err() {
             continue;
         }
-        let Some(pooled) = s.pooled else { continue };
+        let Some(mut pooled) = s.pooled else { continue };
+        // Its warnings now, before the connection runs anything else or goes back to its pool.
+        if s.scanner.warnings > 0 {
+            pooled.conn.queue_query(crate::session::diagnostics::SHOW_WARNINGS);
+            if pooled.conn.flush().await.is_ok() {
+                session.pending.notes.extend(crate::session::diagnostics::read_notes(&mut pooled.conn).await);
+            }
+        }
         if s.pinned {
             session.backends.insert(s.data_source.clone(), pooled);
         } else if let Some(pool) = session.shared.pools.get(&s.data_source).cloned() {
@@ -428,7 +434,8 @@ async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets:
             other => Err(SgError::ClientIo(std::io::Error::other(format!("closing after a failed merge: {other}")))),
         };
     }
-    session.client.queue_packet(out.seq, &encode_end_of_rows(deprecate_eof, session.state.status));
+    let warnings = streams.iter().map(|s| s.scanner.warnings).fold(0u16, u16::saturating_add);
+    session.client.queue_packet(out.seq, &crate::protocol::response::encode_end_of_rows_warned(deprecate_eof, session.state.status, warnings));
     session.client.flush().await?;
     Stats::add(&session.shared.stats.rows_relayed, out.rows);
     Ok(())

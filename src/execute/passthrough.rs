@@ -11,7 +11,7 @@ use crate::stats::Stats;
 pub async fn run(session: &mut Session, data_source: &str, command: &[u8], kind: ReplyKind) -> Result<(), SgError> {
     session.ensure_backend(data_source).await?;
     let bits = super::xa::status_bits(session);
-    let Session { backends, client, state, shared, last_reply_ok, last_error, rows_out, .. } = session;
+    let Session { backends, client, state, shared, last_reply_ok, last_error, rows_out, pending, .. } = session;
     let pooled = backends.get_mut(data_source).expect("ensure_backend pinned a connection");
     match pooled.conn.relay(command, kind, client, bits).await {
         Ok(relayed) => {
@@ -21,6 +21,12 @@ pub async fn run(session: &mut Session, data_source: &str, command: &[u8], kind:
             *last_error = relayed.error.then_some(relayed.error_code);
             if let Some(status) = relayed.status {
                 state.status = super::xa::absorb(state.status, status, bits);
+            }
+            if relayed.warnings > 0 {
+                pending.warned.push((data_source.to_string(), relayed.warnings));
+            }
+            if let Some(err) = relayed.error_packet.as_deref().and_then(|p| crate::protocol::response::decode_err(p).ok()) {
+                pending.error = Some((err.code, err.message));
             }
             Ok(())
         }

@@ -35,8 +35,13 @@ pub async fn send_all(session: &mut Session, targets: &[Target], prefix: Option<
         if let Some(p) = prefix {
             conn.queue_query(p);
         }
-        for t in targets.iter().filter(|t| &t.data_source == ds) {
+        // Each statement but the connection's last is followed by SHOW WARNINGS: the next one would clear them.
+        let mine: Vec<&Target> = targets.iter().filter(|t| &t.data_source == ds).collect();
+        for (i, t) in mine.iter().enumerate() {
             conn.queue_query(&t.sql);
+            if i + 1 < mine.len() {
+                conn.queue_query(crate::session::diagnostics::SHOW_WARNINGS);
+            }
         }
         conn.flush().await.map_err(|e| lost(session, ds, e))?;
     }
@@ -46,8 +51,16 @@ pub async fn send_all(session: &mut Session, targets: &[Target], prefix: Option<
             session.read_ok_reply(ds).await?;
         }
     }
-    for t in targets {
-        replies.push(session.read_ok_reply(&t.data_source).await?);
+    for (i, t) in targets.iter().enumerate() {
+        let reply = session.read_ok_reply(&t.data_source).await?;
+        if targets[i + 1..].iter().any(|later| later.data_source == t.data_source) {
+            let conn = &mut session.backends.get_mut(&t.data_source).expect("pinned").conn;
+            let notes = crate::session::diagnostics::read_notes(conn).await;
+            if reply.payload.first() == Some(&0x00) && decode_ok(&reply.payload).is_ok_and(|ok| ok.warnings > 0) {
+                session.pending.notes.extend(notes);
+            }
+        }
+        replies.push(reply);
     }
     Ok(replies)
 }
@@ -105,9 +118,18 @@ pub async fn run(
         }
     }
     if let Some(err) = error {
+        if let Ok(e) = crate::protocol::response::decode_err(&err.payload) {
+            session.pending.error = Some((e.code, e.message));
+        }
         return session.send_raw_reply(&err.payload).await;
     }
     let oks: Vec<Ok> = replies.iter().map(|p| decode_ok(&p.payload)).collect::<Result<_, _>>()?;
+    // The last statement on each connection: its warnings are read after the statement (the others' were).
+    for (i, (t, ok)) in targets.iter().zip(&oks).enumerate() {
+        if ok.warnings > 0 && !targets[i + 1..].iter().any(|later| later.data_source == t.data_source) {
+            session.pending.warned.push((t.data_source.clone(), ok.warnings));
+        }
+    }
     let mut ok = match combine {
         Combine::SumAffected | Combine::Concat => Ok {
             affected_rows: oks.iter().map(|o| o.affected_rows).sum(),

@@ -6,7 +6,7 @@
 
 use super::codec::Reader;
 use super::constants::{status, MAX_FRAME};
-use super::response::{decode_ok, end_of_rows_status, status_offset};
+use super::response::{decode_ok, end_of_rows_status, end_of_rows_warnings, status_offset};
 use crate::error::SgError;
 
 /// The shape of reply a command gets.
@@ -53,6 +53,10 @@ pub struct ReplyScanner {
     /// Where the status flags are in the packet just fed, if it was an OK or EOF (so a relay can rewrite
     /// the transaction bits it forwards).
     pub status_at: Option<usize>,
+    /// Warnings the reply's OK/EOF packets report (summed over results).
+    pub warnings: u16,
+    /// The ERR packet, when the reply ended in one (for SHOW WARNINGS / SHOW ERRORS).
+    pub error_packet: Option<Vec<u8>>,
 }
 
 impl ReplyScanner {
@@ -62,7 +66,7 @@ impl ReplyScanner {
             ReplyKind::RowsOnly => State::Rows,
             _ => State::Start,
         };
-        ReplyScanner { state, kind, deprecate_eof, continuation: false, rows: 0, status: None, error: false, error_code: 0, status_at: None }
+        ReplyScanner { state, kind, deprecate_eof, continuation: false, rows: 0, status: None, error: false, error_code: 0, status_at: None, warnings: 0, error_packet: None }
     }
 
     /// True once the whole reply has been seen.
@@ -109,6 +113,7 @@ impl ReplyScanner {
         if first == Some(0xFF) && !matches!(self.state, State::Columns(_) | State::PrepareParams { .. } | State::PrepareColumns(_)) {
             self.error = true;
             self.error_code = payload.get(1..3).map_or(0, |c| u16::from_le_bytes([c[0], c[1]]));
+            self.error_packet = Some(payload.to_vec());
             self.state = State::Done;
             return Ok(());
         }
@@ -125,7 +130,9 @@ impl ReplyScanner {
                     self.after_prepare_params(params, columns)
                 }
                 (_, Some(0x00)) => {
-                    let s = decode_ok(payload)?.status;
+                    let ok = decode_ok(payload)?;
+                    self.warnings = self.warnings.saturating_add(ok.warnings);
+                    let s = ok.status;
                     self.status_at = status_offset(payload, false);
                     self.finish_result(s)
                 }
@@ -157,6 +164,7 @@ impl ReplyScanner {
             State::Rows => {
                 if self.is_end_marker(payload, frame_len) {
                     let s = end_of_rows_status(payload, self.deprecate_eof)?;
+                    self.warnings = self.warnings.saturating_add(end_of_rows_warnings(payload, self.deprecate_eof));
                     self.status_at = status_offset(payload, !self.deprecate_eof);
                     self.finish_result(s)
                 } else {

@@ -38,11 +38,24 @@ pub fn encode_eof(status: u16, warnings: u16) -> Vec<u8> {
 
 /// Encodes the packet that ends a result set: EOF, or OK with header 0xFE under CLIENT_DEPRECATE_EOF.
 pub fn encode_end_of_rows(deprecate_eof: bool, status: u16) -> Vec<u8> {
+    encode_end_of_rows_warned(deprecate_eof, status, 0)
+}
+
+/// The packet that ends a result set, reporting `warnings`.
+pub fn encode_end_of_rows_warned(deprecate_eof: bool, status: u16, warnings: u16) -> Vec<u8> {
     if deprecate_eof {
-        encode_ok(&Ok { status, ..Ok::default() }, 0xFE)
+        encode_ok(&Ok { status, warnings, ..Ok::default() }, 0xFE)
     } else {
-        encode_eof(status, 0)
+        encode_eof(status, warnings)
     }
+}
+
+/// The warning count of a packet that ends a result set (classic EOF, or OK under CLIENT_DEPRECATE_EOF).
+pub fn end_of_rows_warnings(payload: &[u8], deprecate_eof: bool) -> u16 {
+    if deprecate_eof {
+        return decode_ok(payload).map_or(0, |ok| ok.warnings);
+    }
+    payload.get(1..3).map_or(0, |w| u16::from_le_bytes([w[0], w[1]]))
 }
 
 /// Encodes an ERR packet (4.1 format, with SQLSTATE).

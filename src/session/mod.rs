@@ -1,6 +1,7 @@
 //! Client sessions: login, per-session state, and the command loop.
 
 pub mod change_user;
+pub mod diagnostics;
 pub mod login;
 pub mod multi;
 pub mod prepared;

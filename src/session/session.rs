@@ -58,6 +58,10 @@ pub struct Session {
     pub statement_writes: bool,
     /// The current statement reads no table (`SELECT 1`): it opens no transaction, so joins no XA one.
     pub statement_tableless: bool,
+    /// What SHOW WARNINGS says: the diagnostics of the last statement that set them.
+    pub diagnostics: Vec<super::diagnostics::Note>,
+    /// What the current statement's replies reported (warnings by data source, an ERR).
+    pub pending: super::diagnostics::Pending,
     /// Savepoints of the open XA-managed transaction, oldest first (set again on every branch that joins).
     pub savepoints: Vec<String>,
     /// The open transaction is a local one (outside any schema with XA) that ran a statement which may write.
@@ -155,6 +159,8 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
         column_names: None,
         local_txn_wrote: false,
         savepoints: Vec::new(),
+        diagnostics: Vec::new(),
+        pending: Default::default(),
         statements: HashMap::new(),
         next_statement: super::prepared::PROXY_ID_BASE,
         sticky: None,
@@ -259,6 +265,19 @@ impl Session {
             let command = packet.payload.first().copied().unwrap_or(0);
             if command == com::QUERY || command == com::STMT_EXECUTE {
                 self.account(&packet.payload, start.elapsed());
+                // SHOW WARNINGS and friends describe the statement before them; they change nothing.
+                let text = (command == com::QUERY).then(|| String::from_utf8_lossy(&packet.payload[1..]));
+                if !text.as_deref().is_some_and(|t| super::diagnostics::question(t).is_some()) {
+                    let uses_tables = text.as_deref().is_none_or(|t| {
+                        let first = crate::sql::lexer::first_word(t);
+                        !crate::sql::reads::reads_no_table(t) && !first.eq_ignore_ascii_case("SET") && !first.eq_ignore_ascii_case("DO")
+                    });
+                    let failed = match &outcome {
+                        Err(SgError::ClientIo(_)) | Result::Ok(_) => None,
+                        Err(e) => Some(e),
+                    };
+                    super::diagnostics::settle(self, failed, uses_tables).await;
+                }
             }
             if let Some(a) = affinity.filter(|_| !matches!(outcome, Result::Ok(Flow::Quit) | Err(SgError::ClientIo(_)))) {
                 let failed = outcome.is_err() || !self.last_reply_ok;
@@ -402,6 +421,9 @@ impl Session {
             self.statement_tableless = crate::sql::reads::reads_no_table(sql);
         } else if self.in_transaction() && crate::sql::reads::may_write(sql) {
             self.local_txn_wrote = true;
+        }
+        if let Some(q) = super::diagnostics::question(sql) {
+            return super::diagnostics::answer(self, q, sql).await;
         }
         let shared = &self.shared;
         let plan = plan(classify(sql), sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
