@@ -163,18 +163,22 @@ async fn rollback_savepoints_and_implicit_commits() {
     c.query_drop("COMMIT").await.unwrap();
     assert_eq!(two_phase(), before + 1, "both shards written: two phases");
 
-    // A savepoint works while one shard is in the transaction and is refused once two are.
+    // Savepoints hold on every shard: a shard that joins after the savepoint is rolled back to its start,
+    // as one MariaDB would undo everything done since the savepoint.
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop(format!("UPDATE {t} SET balance = 1 WHERE id = 2")).await.unwrap();
     c.query_drop("SAVEPOINT s1").await.unwrap();
     c.query_drop(format!("UPDATE {t} SET balance = 2 WHERE id = 4")).await.unwrap();
     c.query_drop("ROLLBACK TO SAVEPOINT s1").await.unwrap();
     c.query_drop(format!("UPDATE {t} SET balance = 3 WHERE id = 3")).await.unwrap();
+    c.query_drop("ROLLBACK TO SAVEPOINT s1").await.unwrap();
+    c.query_drop(format!("UPDATE {t} SET balance = 6 WHERE id = 4")).await.unwrap();
+    c.query_drop("RELEASE SAVEPOINT s1").await.unwrap();
     let (code, message) = server_error(c.query_drop("ROLLBACK TO SAVEPOINT s1").await.unwrap_err());
-    assert_eq!(code, 1235, "{message}");
+    assert_eq!(code, 1305, "a released savepoint is gone: {message}");
     c.query_drop("COMMIT").await.unwrap();
     let got: Vec<(i64, i64)> = c.query(format!("SELECT id, balance FROM {t} WHERE id IN (2, 3, 4) ORDER BY id")).await.unwrap();
-    assert_eq!(got, vec![(2, 1), (3, 3), (4, START)]);
+    assert_eq!(got, vec![(2, 1), (3, START), (4, 6)]);
 
     // DDL commits the open transaction first, as MySQL does; client XA statements are refused.
     c.query_drop("BEGIN").await.unwrap();
