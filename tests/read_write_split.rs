@@ -296,3 +296,50 @@ async fn reads_survive_a_replica_that_dies_hangs_or_stops_replicating() {
     drop((c, reader));
     direct(ds0_port(), Some("demo")).await.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }
+
+/// A read over both shards right after writes on both, while every replica lags, waits at most
+/// read_your_writes_ms in all (the waits share one deadline), then reads the primaries: it sees the writes.
+#[tokio::test]
+async fn a_scatter_read_waits_for_its_writes_at_most_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = unique("ryw_scatter");
+    let ds1_replica = lab_port() + 3;
+    let proxy = start_proxy_with(|text| {
+        let text = text
+            .replacen(
+                "[data_sources.ds_0]\n",
+                &format!("[data_sources.ds_0]\nreplicas = [{{ address = \"127.0.0.1:{}\", weight = 1 }}]\nhealth_check_interval_ms = 200\nread_your_writes_ms = 300\n", replica1()),
+                1,
+            )
+            .replacen(
+                "[data_sources.ds_1]\n",
+                &format!("[data_sources.ds_1]\nreplicas = [{{ address = \"127.0.0.1:{ds1_replica}\", weight = 1 }}]\nhealth_check_interval_ms = 200\nread_your_writes_ms = 300\n"),
+                1,
+            );
+        text + &format!("\n[schemas.demo.tables.{t}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{t}\"\n")
+    })
+    .await;
+    let mut c = mysql_async::Conn::new(opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v INT)")).await.unwrap();
+    wait_status(&mut c, &["ds_0/replica1", "ds_1/replica1"], "serving", Duration::from_secs(10)).await;
+    for port in [replica1(), ds1_replica] {
+        direct(port, None).await.query_drop("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 3; START SLAVE").await.unwrap();
+    }
+    let mut outcome = Vec::new();
+    for round in 0..3 {
+        let rows: Vec<String> = (1..=8).map(|i| format!("({}, {round})", round * 10 + i)).collect();
+        c.query_drop(format!("INSERT INTO {t} VALUES {}", rows.join(", "))).await.unwrap();
+        let start = Instant::now();
+        let n: Option<i64> = c.query_first(format!("SELECT COUNT(*) FROM {t} WHERE v = {round}")).await.unwrap();
+        outcome.push((n, start.elapsed()));
+    }
+    for port in [replica1(), ds1_replica] {
+        direct(port, None).await.query_drop("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE").await.unwrap();
+    }
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+    for (n, took) in outcome {
+        assert_eq!(n, Some(8), "the read sees the session's own writes on both shards");
+        // Two data sources waited one after the other took twice the limit (600 ms) before.
+        assert!(took < Duration::from_millis(500), "a read after writes on two shards took {took:?} with read_your_writes_ms = 300");
+    }
+}

@@ -136,11 +136,14 @@ fn remap(mut plan: Plan, map: &HashMap<String, String>) -> Plan {
 async fn run(session: &mut Session, plan: Plan, how: &Exec<'_>) -> Result<(), SgError> {
     let Some(sources) = read_sources(&plan) else { return execute(session, plan, how).await };
     let mut map = HashMap::new();
+    // One read waits at most read_your_writes_ms in all for its writes to reach replicas, however many
+    // data sources it reads (the waits share one deadline; a data source left without time reads its primary).
+    let started = Instant::now();
     for ds in sources {
         if map.contains_key(ds) {
             continue;
         }
-        if let Some(replica) = choose(session, ds).await {
+        if let Some(replica) = choose(session, ds, started).await {
             map.insert(ds.to_string(), replica);
         }
     }
@@ -229,16 +232,18 @@ pub async fn settle_writes(session: &mut Session) {
     }
 }
 
-/// The replica a read on `ds` goes to for this session, or `None` for the primary.
-async fn choose(session: &mut Session, ds: &str) -> Option<String> {
+/// The replica a read on `ds` goes to for this session, or `None` for the primary; a wait for the session's
+/// write there ends read_your_writes_ms after `started` (the statement's first wait).
+async fn choose(session: &mut Session, ds: &str, started: Instant) -> Option<String> {
     let set = session.shared.replicas.get(ds)?.clone();
     let rule = session.shared.rules.data_sources.get(ds)?;
-    let (mode, limit) = (rule.read_your_writes, std::time::Duration::from_millis(rule.read_your_writes_ms));
+    let (mode, full) = (rule.read_your_writes, std::time::Duration::from_millis(rule.read_your_writes_ms));
+    let limit = full.saturating_sub(started.elapsed());
     let replica = set.choose(None)?.name.clone();
     let Some(mark) = session.writes.get(ds) else { return Some(replica) };
     match mode {
         ReadYourWrites::Off => return Some(replica),
-        ReadYourWrites::Window => return (mark.at.elapsed() >= limit).then_some(replica),
+        ReadYourWrites::Window => return (mark.at.elapsed() >= full).then_some(replica),
         ReadYourWrites::Gtid if mark.synced.contains(&replica) => return Some(replica),
         ReadYourWrites::Gtid => {}
     }
@@ -249,6 +254,9 @@ async fn choose(session: &mut Session, ds: &str) -> Option<String> {
         None => last_gtid(session, ds).await?,
     };
     if !gtid.is_empty() {
+        if limit.is_zero() {
+            return None;
+        }
         session.ensure_backend(&replica).await.ok()?;
         let wait = format!("SELECT MASTER_GTID_WAIT('{}', {:.3})", gtid.replace('\'', ""), limit.as_secs_f64());
         let conn = &mut session.backends.get_mut(&replica)?.conn;
