@@ -11,13 +11,13 @@
 //! - `mariadb-dump --single-transaction` of a sharded schema through the proxy restores, through the proxy,
 //!   into an empty sharded schema with every table equal.
 //!
-//! The driver programs live in tests/drivers/{java,python}/ (ExactCommit.java + run_exact.sh,
+//! The driver programs live in tests/drivers/{java,python}/ (ExactCommit.java, run by run.sh with JAVA_CLASS,
 //! exact_status.py, exact_sqlalchemy.py); tests/drivers/install.sh installs the clients.
 
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{direct, ds0_port, ds1_port, lab_port, opts, start_proxy_with, unique, Proxy};
 use mysql_async::prelude::*;
@@ -97,7 +97,7 @@ async fn connector_j(ps: &str) {
     let build = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("java-exact-{ps}"));
     let port = p.addr.port().to_string();
     let out =
-        run(&["bash", "tests/drivers/java/run_exact.sh", "127.0.0.1", &port, &t, ps], &[("JAVA_BUILD_DIR", build.display().to_string())])
+        run(&["bash", "tests/drivers/java/run.sh", "127.0.0.1", &port, &t, ps], &[("JAVA_BUILD_DIR", build.display().to_string()), ("JAVA_CLASS", "ExactCommit".to_string())])
             .await;
     println!("{out}");
     // Checked again outside the driver: the committed rows, and only those, on both data sources.
@@ -209,17 +209,7 @@ async fn single_transaction_dump_restores_through_the_proxy() {
     let text = String::from_utf8_lossy(&dump.stdout);
     assert!(text.contains("INSERT INTO `orders` VALUES") && !text.contains("orders_0"), "logical rows in the dump");
 
-    let mut restore = Command::new("mariadb")
-        .args(["--no-defaults", "-h127.0.0.1", "-P", &port, "-uapp", "-papp", &dst])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    restore.stdin.take().unwrap().write_all(&dump.stdout).unwrap();
-    let out = restore.wait_with_output().unwrap();
-    assert!(out.status.success(), "restore: {}", String::from_utf8_lossy(&out.stderr));
+    common::restore(&port, &dst, &dump.stdout);
 
     let mut d = Conn::new(opts(&p, "app", "app", Some(&dst))).await.unwrap();
     for (table, order) in [("orders", "id"), ("rates", "code"), ("notes", "k")] {

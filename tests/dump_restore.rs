@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{direct, ds0_port, ds1_port, start_proxy_with};
 use mysql_async::prelude::*;
@@ -74,17 +74,7 @@ async fn a_logical_database_dumps_and_restores_through_the_proxy() {
     assert!(text.contains("LOCK TABLES `orders` WRITE") && text.contains("CREATE TABLE `rates`") && text.contains("CREATE TABLE `notes`"));
 
     // Restore it through the proxy into the empty database.
-    let mut restore = Command::new("mariadb")
-        .args(["--no-defaults", "-h127.0.0.1", "-P", &port, "-uapp", "-papp", &dst])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    restore.stdin.take().unwrap().write_all(&dump.stdout).unwrap();
-    let out = restore.wait_with_output().unwrap();
-    assert!(out.status.success(), "restore: {}", String::from_utf8_lossy(&out.stderr));
+    common::restore(&port, &dst, &dump.stdout);
 
     // Every table equal, read through the proxy, in a session of each schema.
     let mut d = mysql_async::Conn::new(opts(&dst)).await.unwrap();

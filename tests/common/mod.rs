@@ -172,3 +172,20 @@ pub async fn fresh_database(ports: &[u16], db: &str) {
         c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
     }
 }
+
+/// Pipes `dump` (SQL text) into the mariadb CLI on 127.0.0.1:`port` (a proxy), database `db`, as app/app;
+/// panics with the CLI's message if it fails.
+pub fn restore(port: &str, db: &str, dump: &[u8]) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut restore = Command::new("mariadb")
+        .args(["--no-defaults", "-h127.0.0.1", "-P", port, "-uapp", "-papp", db])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the mariadb CLI");
+    restore.stdin.take().expect("stdin").write_all(dump).expect("write the dump");
+    let out = restore.wait_with_output().expect("the mariadb CLI");
+    assert!(out.status.success(), "restore: {}", String::from_utf8_lossy(&out.stderr));
+}

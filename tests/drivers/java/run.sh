@@ -9,7 +9,8 @@
 # or prints what differed and exits 1.
 #
 # Environment: JDBC_JAR overrides the Connector/J jar (default: Debian's libmariadb-java);
-# JAVA_BUILD_DIR overrides where Scenario.class is compiled (default: tests/drivers/java/target).
+# JAVA_BUILD_DIR overrides where the class is compiled (default: tests/drivers/java/target);
+# JAVA_CLASS runs another program of this folder with the same arguments (ExactCommit: tests/driver_exact.rs).
 set -euo pipefail
 
 if [ $# -ne 4 ]; then
@@ -29,9 +30,10 @@ fi
 
 build=${JAVA_BUILD_DIR:-$here/target}
 mkdir -p "$build"
-if [ ! -f "$build/Scenario.class" ] || [ "$here/Scenario.java" -nt "$build/Scenario.class" ]; then
-  javac -encoding UTF-8 -cp "$jar" -d "$build" "$here/Scenario.java"
+class=${JAVA_CLASS:-Scenario}
+if [ ! -f "$build/$class.class" ] || [ "$here/$class.java" -nt "$build/$class.class" ]; then
+  javac -encoding UTF-8 -cp "$jar" -d "$build" "$here/$class.java"
 fi
 
 # A hard limit on top of the driver's socket timeout, so a proxy hang cannot stall the suite.
-exec timeout 180 java -Dfile.encoding=UTF-8 -cp "$jar:$build" Scenario "$host" "$port" "$table" "$ps"
+exec timeout 180 java -Dfile.encoding=UTF-8 -cp "$jar:$build" "$class" "$host" "$port" "$table" "$ps"
