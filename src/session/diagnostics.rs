@@ -35,6 +35,13 @@ pub struct Pending {
     pub error: Option<(u16, String)>,
 }
 
+impl Pending {
+    /// Nothing reported.
+    pub fn is_empty(&self) -> bool {
+        self.notes.is_empty() && self.warned.is_empty() && self.error.is_none()
+    }
+}
+
 /// A question about the diagnostics area.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Question {

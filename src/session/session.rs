@@ -265,9 +265,11 @@ impl Session {
             let command = packet.payload.first().copied().unwrap_or(0);
             if command == com::QUERY || command == com::STMT_EXECUTE {
                 self.account(&packet.payload, start.elapsed());
-                // SHOW WARNINGS and friends describe the statement before them; they change nothing.
+                // SHOW WARNINGS and friends describe the statement before them; they change nothing. (Nothing
+                // to do, and no scan of the statement, while there are no diagnostics, old or new.)
                 let text = (command == com::QUERY).then(|| String::from_utf8_lossy(&packet.payload[1..]));
-                if !text.as_deref().is_some_and(|t| super::diagnostics::question(t).is_some()) {
+                let busy = !self.diagnostics.is_empty() || !self.pending.is_empty() || matches!(outcome, Err(ref e) if !matches!(e, SgError::ClientIo(_)));
+                if busy && !text.as_deref().is_some_and(|t| super::diagnostics::question(t).is_some()) {
                     let uses_tables = text.as_deref().is_none_or(|t| {
                         let first = crate::sql::lexer::first_word(t);
                         !crate::sql::reads::reads_no_table(t) && !first.eq_ignore_ascii_case("SET") && !first.eq_ignore_ascii_case("DO")
