@@ -629,6 +629,16 @@ async fn random_statements_answer_like_one_unsharded_mariadb() {
         h.compared, (h.compared - before) as f64 / elapsed.max(0.001), h.skipped, h.refusals.values().sum::<usize>(), h.failures, h.classes.len());
     top.iter().take(10).for_each(|(reason, count)| println!("  refused {count:>5}×  {reason}"));
     h.classes.iter().for_each(|(class, (count, line))| println!("  differs {count:>5}×  {class}\n                 {line}"));
+    // bench/random_diff.sh keeps a long run's figures for bench/RESULTS.md.
+    if let Ok(path) = std::env::var("SHARDGATE_RANDOM_JSON") {
+        let doc = serde_json::json!({
+            "seed": seed, "seconds": secs, "elapsed_s": elapsed, "regression_lines": replayed, "compared": h.compared,
+            "per_second": (h.compared - before) as f64 / elapsed.max(0.001), "skipped": h.skipped,
+            "refusals": h.refusals, "differences": h.failures,
+            "classes": h.classes.iter().map(|(class, (n, line))| serde_json::json!({"class": class, "count": n, "example": line})).collect::<Vec<_>>(),
+        });
+        std::fs::write(&path, doc.to_string()).expect("write SHARDGATE_RANDOM_JSON");
+    }
     let new: Vec<&String> = h.classes.values().map(|c| &c.1).filter(|r| !corpus.lines().any(|l| l.trim() == r.as_str())).collect();
     if !new.is_empty() && std::env::var("SHARDGATE_RANDOM_RECORD").is_ok_and(|v| v == "1") {
         let add: String = new.iter().map(|r| format!("{r}\n")).collect();
