@@ -231,11 +231,11 @@ async fn learn_columns(session: &mut Session, table: &crate::sharding::table::Sh
 /// undoes all it did since (it had done nothing when the savepoint was set).
 async fn savepoint(session: &mut Session, command: &[u8]) -> Result<(), SgError> {
     let sql = String::from_utf8_lossy(&command[1..]).into_owned();
-    let Some((verb, name)) = crate::sql::lexer::savepoint_of(&sql) else {
+    let Some((verb, name)) = crate::sql::transaction::savepoint_of(&sql) else {
         return Err(SgError::NotSupported(format!("a savepoint statement shardgate cannot read: {sql}")));
     };
     let branches = session.xa.as_ref().map(|t| t.branches.clone()).unwrap_or_default();
-    if verb != crate::sql::lexer::SavepointVerb::Set && !session.savepoints.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+    if verb != crate::sql::transaction::SavepointVerb::Set && !session.savepoints.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
         return Err(SgError::Backend { code: 1305, sqlstate: "42000".into(), message: format!("SAVEPOINT {name} does not exist") });
     }
     for ds in &branches {
@@ -250,7 +250,7 @@ async fn savepoint(session: &mut Session, command: &[u8]) -> Result<(), SgError>
     let at = session.savepoints.iter().position(|s| s.eq_ignore_ascii_case(&name));
     match verb {
         // Setting a savepoint again moves it to the end, as on MariaDB.
-        crate::sql::lexer::SavepointVerb::Set => {
+        crate::sql::transaction::SavepointVerb::Set => {
             if let Some(i) = at {
                 session.savepoints.remove(i);
             }
@@ -258,8 +258,8 @@ async fn savepoint(session: &mut Session, command: &[u8]) -> Result<(), SgError>
             session.state.status |= crate::protocol::constants::status::IN_TRANS;
         }
         // Later savepoints are gone; ROLLBACK TO keeps the one named, RELEASE removes it too.
-        crate::sql::lexer::SavepointVerb::RollbackTo => session.savepoints.truncate(at.map_or(0, |i| i + 1)),
-        crate::sql::lexer::SavepointVerb::Release => session.savepoints.truncate(at.unwrap_or(0)),
+        crate::sql::transaction::SavepointVerb::RollbackTo => session.savepoints.truncate(at.map_or(0, |i| i + 1)),
+        crate::sql::transaction::SavepointVerb::Release => session.savepoints.truncate(at.unwrap_or(0)),
     }
     session.send_ok().await
 }

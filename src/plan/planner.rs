@@ -315,7 +315,7 @@ pub fn plan_with_params(
         }
         // WITH CONSISTENT SNAPSHOT: each data source's snapshot is taken when the transaction first reads there
         // (README, Transactions); one MariaDB takes it at once.
-        Statement::Begin(true) => match crate::sql::lexer::transaction_characteristics(sql) {
+        Statement::Begin(true) => match crate::sql::transaction::characteristics(sql) {
             Some(read_only) => Plan::Begin { read_only },
             None => Plan::Refuse("START TRANSACTION with characteristics other than READ ONLY, READ WRITE and WITH CONSISTENT SNAPSHOT".into()),
         },

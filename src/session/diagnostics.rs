@@ -112,6 +112,28 @@ pub async fn answer(session: &mut Session, q: Question, sql: &str) -> Result<(),
     session.send_packets(&packets).await
 }
 
+/// After a COM_QUERY or COM_STMT_EXECUTE (`payload`) answered with `outcome`: settles the diagnostics, unless
+/// it asked about them. Nothing to do, and no scan of the statement, while there are none, old or new.
+pub async fn after_statement<T>(session: &mut Session, payload: &[u8], outcome: &Result<T, SgError>) {
+    let failed = match outcome {
+        Err(SgError::ClientIo(_)) | Ok(_) => None,
+        Err(e) => Some(e),
+    };
+    if session.diagnostics.is_empty() && session.pending.is_empty() && failed.is_none() {
+        return;
+    }
+    let text = (payload.first() == Some(&crate::protocol::constants::com::QUERY)).then(|| String::from_utf8_lossy(&payload[1..]));
+    if text.as_deref().is_some_and(|t| question(t).is_some()) {
+        return;
+    }
+    // SET, DO and reads without tables leave the previous statement's diagnostics, as on MariaDB.
+    let uses_tables = text.as_deref().is_none_or(|t| {
+        let first = crate::sql::lexer::first_word(t);
+        !crate::sql::reads::reads_no_table(t) && !first.eq_ignore_ascii_case("SET") && !first.eq_ignore_ascii_case("DO")
+    });
+    settle(session, failed, uses_tables).await;
+}
+
 /// After a statement: keeps what SHOW WARNINGS will say of it. `failed` is the error the proxy answered
 /// with; `uses_tables` whether the statement replaces the diagnostics when it reports nothing.
 pub async fn settle(session: &mut Session, failed: Option<&SgError>, uses_tables: bool) {

@@ -265,21 +265,7 @@ impl Session {
             let command = packet.payload.first().copied().unwrap_or(0);
             if command == com::QUERY || command == com::STMT_EXECUTE {
                 self.account(&packet.payload, start.elapsed());
-                // SHOW WARNINGS and friends describe the statement before them; they change nothing. (Nothing
-                // to do, and no scan of the statement, while there are no diagnostics, old or new.)
-                let text = (command == com::QUERY).then(|| String::from_utf8_lossy(&packet.payload[1..]));
-                let busy = !self.diagnostics.is_empty() || !self.pending.is_empty() || matches!(outcome, Err(ref e) if !matches!(e, SgError::ClientIo(_)));
-                if busy && !text.as_deref().is_some_and(|t| super::diagnostics::question(t).is_some()) {
-                    let uses_tables = text.as_deref().is_none_or(|t| {
-                        let first = crate::sql::lexer::first_word(t);
-                        !crate::sql::reads::reads_no_table(t) && !first.eq_ignore_ascii_case("SET") && !first.eq_ignore_ascii_case("DO")
-                    });
-                    let failed = match &outcome {
-                        Err(SgError::ClientIo(_)) | Result::Ok(_) => None,
-                        Err(e) => Some(e),
-                    };
-                    super::diagnostics::settle(self, failed, uses_tables).await;
-                }
+                super::diagnostics::after_statement(self, &packet.payload, &outcome).await;
             }
             if let Some(a) = affinity.filter(|_| !matches!(outcome, Result::Ok(Flow::Quit) | Err(SgError::ClientIo(_)))) {
                 let failed = outcome.is_err() || !self.last_reply_ok;

@@ -471,56 +471,6 @@ pub fn like_matches(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&c| c == '%')
 }
 
-/// The characteristics of `START TRANSACTION …`: `Some(read_only)` when they are only READ ONLY, READ WRITE
-/// and WITH CONSISTENT SNAPSHOT (comma-separated), `None` for anything else.
-pub fn transaction_characteristics(sql: &str) -> Option<bool> {
-    let toks = crate::sql::tokens::tokenize(sql).ok()?;
-    let mut words = toks.iter().filter(|t| !matches!(t.token, sqlparser::tokenizer::Token::Comma | sqlparser::tokenizer::Token::SemiColon));
-    let mut next = || words.next().map(|t| t.word().unwrap_or("").to_ascii_uppercase());
-    if next()? != "START" || next()? != "TRANSACTION" {
-        return None;
-    }
-    let mut read_only = false;
-    while let Some(w) = next() {
-        match (w.as_str(), next().as_deref()) {
-            ("READ", Some("ONLY")) => read_only = true,
-            ("READ", Some("WRITE")) => {}
-            ("WITH", Some("CONSISTENT")) if next().as_deref() == Some("SNAPSHOT") => {}
-            _ => return None,
-        }
-    }
-    Some(read_only)
-}
-
-/// What a savepoint statement does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SavepointVerb {
-    /// SAVEPOINT name.
-    Set,
-    /// ROLLBACK [WORK] TO [SAVEPOINT] name.
-    RollbackTo,
-    /// RELEASE SAVEPOINT name.
-    Release,
-}
-
-/// The verb and savepoint name of a savepoint statement.
-pub fn savepoint_of(sql: &str) -> Option<(SavepointVerb, String)> {
-    let toks = crate::sql::tokens::tokenize(sql).ok()?;
-    let words: Vec<&crate::sql::tokens::Tok> = toks.iter().filter(|t| t.token != sqlparser::tokenizer::Token::SemiColon).collect();
-    let name = words.last()?.word()?.to_string();
-    let first = words.first()?;
-    let verb = if first.is_keyword("SAVEPOINT") && words.len() == 2 {
-        SavepointVerb::Set
-    } else if first.is_keyword("RELEASE") && words.len() == 3 {
-        SavepointVerb::Release
-    } else if first.is_keyword("ROLLBACK") && words.iter().any(|w| w.is_keyword("TO")) {
-        SavepointVerb::RollbackTo
-    } else {
-        return None;
-    };
-    Some((verb, name))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,3 +9,4 @@ pub mod reads;
 pub mod split;
 pub mod sysvars;
 pub mod tokens;
+pub mod transaction;
