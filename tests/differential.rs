@@ -1,247 +1,314 @@
 //! Differential test: the same rows in the lab's unsharded reference instance and, through shardgate, in
-//! tables sharded over both shards; a corpus of queries must answer identically on both (in order where the
-//! ORDER BY is total, as multisets otherwise).
+//! tables sharded over both shards (a binding group, a table sharded by another key, a broadcast table and a
+//! table without rules); a corpus of queries (tests/differential/corpus.rs) must answer identically on both
+//! — column names and types, values (as the protocol carries them, so also their binary types), affected rows,
+//! warnings and the transaction bits of the status flags — as text and as prepared statements, with autocommit
+//! on, after `SET autocommit = 0` and inside `BEGIN … COMMIT`; then a script of writes (with transactions
+//! committed and rolled back) must have the same effects, and the tables are compared in full. Rows are
+//! compared in order where the ORDER BY is total, as multisets otherwise.
 
 mod common;
+#[path = "differential/corpus.rs"]
+mod corpus;
+
+use std::collections::HashSet;
+use std::time::Instant;
 
 use common::{direct, lab_port, opts, start_proxy_with, unique};
+use corpus::{Names, Step};
+use mysql_async::consts::ColumnType;
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Row, Value};
+use mysql_async::{Conn, Params, QueryResult, Row, Value};
 
-/// A deterministic pseudo-random sequence (no external seed, same data every run).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
+/// IN_TRANS | AUTOCOMMIT | IN_TRANS_READONLY: what a driver reads to decide whether to COMMIT.
+const TRANSACTION_BITS: u16 = 0x0001 | 0x0002 | 0x2000;
+
+/// Everything a client sees of one statement's answer.
+#[derive(Clone, Debug, PartialEq)]
+struct Answer {
+    /// Names and types of the result set's columns (empty when the statement has none).
+    columns: Vec<(String, ColumnType)>,
+    rows: Vec<Vec<Value>>,
+    affected: u64,
+    warnings: u16,
+    /// The transaction bits of the final OK/EOF packet.
+    status: u16,
 }
 
-const FIRST: &[&str] = &["Émile", "emma", "Zoë", "zack", "Álvaro", "alice", "Øyvind", "Bob", "björn", "Çelik", "dana", "Ève", "frank", "Gö", "hank", "Íñigo", "ivy", "Jürgen", "kim", "Łukasz"];
-const ALIASES: &[&str] = &["Straße", "Strasse", "strase", "Strässe", "STRASSE", "Müller", "Mueller", "muller", "Öl", "oel"];
-const CITIES: &[&str] = &["Paris", "Zürich", "Málaga", "berlin", "Oslo", "Ærø", "Łódź", "Rome"];
+/// An answer, or the server error's code and message.
+type Outcome = Result<Answer, (u16, String)>;
 
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::NULL => None,
-        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        other => Some(other.as_sql(true)),
-    }
+async fn drain<P: Protocol>(mut r: QueryResult<'_, '_, P>) -> mysql_async::Result<(Vec<(String, ColumnType)>, Vec<Row>, u64)> {
+    let columns = r.columns().map(|cs| cs.iter().map(|c| (c.name_str().into_owned(), c.column_type())).collect()).unwrap_or_default();
+    let rows: Vec<Row> = r.collect().await?;
+    let affected = r.affected_rows();
+    r.drop_result().await?;
+    Ok((columns, rows, affected))
 }
 
-/// Column names (as the client sees them) and rows, values rendered the same way on both sides.
-fn named(result: Vec<Row>) -> (Vec<String>, Rows) {
-    let names = result.first().map(|r| r.columns_ref().iter().map(|c| c.name_str().into_owned()).collect()).unwrap_or_default();
-    (names, result.into_iter().map(|r| r.unwrap().iter().map(text).collect()).collect())
-}
-
-/// The same query as a prepared statement (binary protocol).
-async fn exec_rows(c: &mut Conn, sql: &str) -> Result<(Vec<String>, Rows), mysql_async::Error> {
-    Ok(named(c.exec(sql, ()).await?))
-}
-
-async fn rows(c: &mut Conn, sql: &str) -> Result<(Vec<String>, Rows), mysql_async::Error> {
-    Ok(named(c.query(sql).await?))
-}
-
-fn schema(p: &str, o: &str, c: &str) -> [String; 3] {
-    [
-        format!("CREATE TABLE {p} (id BIGINT PRIMARY KEY, name VARCHAR(40), city VARCHAR(20), amount DECIMAL(10,2), qty INT, born DATE, score DOUBLE, code CHAR(2), alias VARCHAR(20) COLLATE utf8mb4_unicode_ci) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci"),
-        format!("CREATE TABLE {o} (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL, total DECIMAL(12,3), placed DATETIME, note VARCHAR(20) COLLATE utf8mb4_bin)"),
-        format!("CREATE TABLE {c} (code CHAR(2) PRIMARY KEY, cname VARCHAR(30))"),
-    ]
-}
-
-fn inserts(p: &str, o: &str, c: &str) -> Vec<String> {
-    let mut rng = Lcg(42);
-    let mut out = Vec::new();
-    let codes = ["FR", "CH", "ES", "DE", "NO", "DK", "PL", "IT"];
-    out.push(format!(
-        "INSERT INTO {c} (code, cname) VALUES {}",
-        codes.iter().zip(CITIES).map(|(k, v)| format!("('{k}', 'land of {v}')")).collect::<Vec<_>>().join(", ")
-    ));
-    let mut people = Vec::new();
-    for id in 1..=2000u64 {
-        let name = format!("{} {}", FIRST[rng.next(FIRST.len() as u64) as usize], id);
-        let city = if rng.next(10) == 0 { "NULL".to_string() } else { format!("'{}'", CITIES[rng.next(CITIES.len() as u64) as usize]) };
-        let amount = if rng.next(12) == 0 { "NULL".to_string() } else { format!("{}.{:02}", rng.next(100_000) as i64 - 20_000, rng.next(100)) };
-        let qty = if rng.next(15) == 0 { "NULL".to_string() } else { (rng.next(50) as i64 - 5).to_string() };
-        let born = if rng.next(20) == 0 { "NULL".to_string() } else { format!("'{}-{:02}-{:02}'", 1950 + rng.next(60), 1 + rng.next(12), 1 + rng.next(28)) };
-        let score = if rng.next(9) == 0 { "NULL".to_string() } else { format!("{}.5", rng.next(1000)) };
-        let code = codes[rng.next(codes.len() as u64) as usize];
-        let alias = ALIASES[rng.next(ALIASES.len() as u64) as usize];
-        people.push(format!("({id}, '{name}', {city}, {amount}, {qty}, {born}, {score}, '{code}', '{alias}')"));
-    }
-    for chunk in people.chunks(250) {
-        out.push(format!("INSERT INTO {p} (id, name, city, amount, qty, born, score, code, alias) VALUES {}", chunk.join(", ")));
-    }
-    let mut orders = Vec::new();
-    for id in 1..=3000u64 {
-        let customer = 1 + rng.next(2000);
-        let total = format!("{}.{:03}", rng.next(5000), rng.next(1000));
-        let placed = format!("'2026-{:02}-{:02} {:02}:{:02}:00'", 1 + rng.next(12), 1 + rng.next(28), rng.next(24), rng.next(60));
-        let note = ["a", "B", "b", "A", "c"][rng.next(5) as usize];
-        orders.push(format!("({id}, {customer}, {total}, {placed}, '{note}')"));
-    }
-    for chunk in orders.chunks(500) {
-        out.push(format!("INSERT INTO {o} (id, customer_id, total, placed, note) VALUES {}", chunk.join(", ")));
-    }
-    out
-}
-
-/// The corpus; `true` marks queries whose ORDER BY is total (compared in order).
-fn corpus(p: &str, o: &str, c: &str) -> Vec<(String, bool)> {
-    let mut q: Vec<(String, bool)> = Vec::new();
-    let mut add = |sql: String, ordered: bool| q.push((sql, ordered));
-    // ORDER BY on strings, numbers, dates, doubles, NULLs, both directions, with pages.
-    for col in ["name", "city", "amount", "qty", "born", "score", "code"] {
-        for dir in ["ASC", "DESC"] {
-            add(format!("SELECT id, {col} FROM {p} ORDER BY {col} {dir}, id {dir}"), true);
-            for (off, n) in [(0, 10), (5, 7), (1990, 20)] {
-                add(format!("SELECT id, {col} FROM {p} ORDER BY {col} {dir}, id LIMIT {off}, {n}"), true);
+/// `sql` as text, or prepared (binary protocol) with `params`.
+async fn run(c: &mut Conn, sql: &str, prepared: Option<&[Value]>) -> Outcome {
+    let result = match prepared {
+        None => match c.query_iter(sql).await {
+            Ok(r) => drain(r).await,
+            Err(e) => Err(e),
+        },
+        Some(params) => {
+            let params = if params.is_empty() { Params::Empty } else { Params::Positional(params.to_vec()) };
+            match c.exec_iter(sql, params).await {
+                Ok(r) => drain(r).await,
+                Err(e) => Err(e),
             }
-            add(format!("SELECT {col}, id FROM {p} WHERE id > 100 ORDER BY 1 {dir}, 2 LIMIT 25 OFFSET 3"), true);
+        }
+    };
+    match result {
+        Ok((columns, rows, affected)) => Ok(Answer {
+            columns,
+            rows: rows.into_iter().map(Row::unwrap).collect(),
+            affected,
+            warnings: c.get_warnings(),
+            status: c.last_ok_packet().map_or(0xFFFF, |ok| ok.status_flags().bits()) & TRANSACTION_BITS,
+        }),
+        Err(mysql_async::Error::Server(e)) => Err((e.code, e.message)),
+        Err(e) => panic!("{sql}: {e}"),
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Bytes(b) => format!("{:?}", String::from_utf8_lossy(b)),
+        other => format!("{other:?}"),
+    }
+}
+
+fn show_row(r: Option<&Vec<Value>>) -> String {
+    r.map_or("(none)".into(), |r| format!("[{}]", r.iter().map(show).collect::<Vec<_>>().join(", ")))
+}
+
+/// A sort key for multiset comparison (Value's Debug shortens long strings: not a key).
+fn key(r: &[Value]) -> Vec<Vec<u8>> {
+    r.iter()
+        .map(|v| match v {
+            Value::Bytes(b) => [&[1u8][..], b].concat(),
+            other => [vec![0u8], format!("{other:?}").into_bytes()].concat(),
+        })
+        .collect()
+}
+
+/// How the two answers differ, if they do.
+fn difference(ordered: bool, got: &Outcome, want: &Outcome) -> Option<String> {
+    let (g, w) = match (got, want) {
+        (Ok(g), Ok(w)) => (g, w),
+        (Err(g), Err(w)) if g.0 == w.0 => return None,
+        (g, w) => {
+            let brief = |o: &Outcome| match o {
+                Ok(a) => format!("{} rows, {} affected, status {:#x}, first row {}", a.rows.len(), a.affected, a.status, show_row(a.rows.first())),
+                Err((code, msg)) => format!("ERROR {code}: {msg}"),
+            };
+            return Some(format!("shardgate {}\n  MariaDB   {}", brief(g), brief(w)));
+        }
+    };
+    let mut out = Vec::new();
+    if g.columns != w.columns {
+        out.push(format!("columns: shardgate {:?}\n           MariaDB   {:?}", g.columns, w.columns));
+    }
+    for (what, a, b) in [("status bits", g.status as u64, w.status as u64), ("affected rows", g.affected, w.affected), ("warnings", g.warnings as u64, w.warnings as u64)] {
+        if a != b {
+            out.push(format!("{what}: shardgate {a:#x} MariaDB {b:#x}"));
         }
     }
-    // ORDER BY a column that is not selected.
-    add(format!("SELECT id FROM {p} ORDER BY amount DESC, id LIMIT 30"), true);
-    add(format!("SELECT name FROM {p} WHERE qty IS NOT NULL ORDER BY qty, id LIMIT 40"), true);
-    // Aggregates over everything.
-    for agg in ["COUNT(*)", "COUNT(city)", "SUM(amount)", "SUM(qty)", "AVG(amount)", "AVG(qty)", "MIN(name)", "MAX(name)", "MIN(amount)", "MAX(born)", "MIN(score)", "SUM(score)", "AVG(score)", "MAX(city)"] {
-        add(format!("SELECT {agg} FROM {p}"), true);
-        add(format!("SELECT {agg} FROM {p} WHERE qty > 20"), true);
-    }
-    add(format!("SELECT COUNT(*), SUM(amount), AVG(amount), MIN(qty), MAX(qty) FROM {p} WHERE id < 0"), true);
-    // GROUP BY with aggregates, implicit group order, ORDER BY an aggregate, LIMIT.
-    for key in ["city", "code", "qty"] {
-        add(format!("SELECT {key}, COUNT(*), SUM(amount), AVG(amount), MIN(name), MAX(born) FROM {p} GROUP BY {key}"), true);
-        add(format!("SELECT {key}, COUNT(*) AS n FROM {p} GROUP BY {key} ORDER BY n DESC, {key} LIMIT 5"), true);
-        add(format!("SELECT {key}, AVG(qty) AS a FROM {p} GROUP BY {key} ORDER BY a, {key}"), true);
-        add(format!("SELECT {key}, SUM(qty) FROM {p} WHERE amount > 0 GROUP BY 1 ORDER BY 1 DESC"), true);
-        add(format!("SELECT COUNT(*), {key} FROM {p} GROUP BY {key} ORDER BY COUNT(*) DESC, {key} LIMIT 2, 3"), true);
-    }
-    add(format!("SELECT city, code, COUNT(*), SUM(qty) FROM {p} GROUP BY city, code"), true);
-    // HAVING on selected and hidden aggregates, aliases, NULLs.
-    add(format!("SELECT city, COUNT(*) AS n FROM {p} GROUP BY city HAVING n > 240"), true);
-    add(format!("SELECT code, SUM(amount) FROM {p} GROUP BY code HAVING SUM(amount) > 1000000 ORDER BY code"), true);
-    add(format!("SELECT qty, COUNT(*) FROM {p} GROUP BY qty HAVING AVG(amount) < 28000 AND COUNT(*) >= 40"), true);
-    add(format!("SELECT city FROM {p} GROUP BY city HAVING MAX(born) >= '2008-06-01' OR MIN(qty) = -5"), true);
-    add(format!("SELECT code, MIN(city) AS m FROM {p} GROUP BY code HAVING m IS NOT NULL ORDER BY m, code"), true);
-    // COUNT(DISTINCT …): distinct values pushed down, deduplicated in the proxy.
-    add(format!("SELECT COUNT(DISTINCT city) FROM {p}"), true);
-    add(format!("SELECT COUNT(DISTINCT qty), COUNT(*) FROM {p} WHERE amount > 0"), true);
-    add(format!("SELECT code, COUNT(DISTINCT city) AS c FROM {p} GROUP BY code ORDER BY c DESC, code"), true);
-    add(format!("SELECT COUNT(DISTINCT note) FROM {o}"), true);
-    add(format!("SELECT customer_id % 3 AS r, COUNT(DISTINCT customer_id) FROM {o} GROUP BY customer_id % 3"), true);
-    add(format!("SELECT YEAR(born) AS y, COUNT(*) FROM {p} GROUP BY YEAR(born) ORDER BY y"), true);
-    // DISTINCT.
-    for col in ["city", "code", "qty", "born"] {
-        add(format!("SELECT DISTINCT {col} FROM {p}"), false);
-        add(format!("SELECT DISTINCT {col} FROM {p} ORDER BY {col}"), true);
-        add(format!("SELECT DISTINCT {col} FROM {p} ORDER BY {col} DESC LIMIT 3"), true);
-    }
-    add(format!("SELECT DISTINCT city, code FROM {p} ORDER BY city, code"), true);
-    add(format!("SELECT DISTINCT note FROM {o} ORDER BY note"), true);
-    // Binary collation: 'A' < 'B' < 'a' < 'b'.
-    add(format!("SELECT note, COUNT(*) FROM {o} GROUP BY note"), true);
-    add(format!("SELECT id, note FROM {o} ORDER BY note, id LIMIT 50"), true);
-    // Key-routed and key-range queries.
-    for id in [1, 7, 500, 1999] {
-        add(format!("SELECT * FROM {p} WHERE id = {id}"), true);
-        add(format!("SELECT id, total FROM {o} WHERE customer_id = {id} ORDER BY id"), true);
-    }
-    add(format!("SELECT id, name FROM {p} WHERE id IN (3, 30, 300, 1300) ORDER BY id"), true);
-    add(format!("SELECT id FROM {p} WHERE id BETWEEN 100 AND 120 ORDER BY id"), true);
-    add(format!("SELECT COUNT(*), SUM(amount) FROM {p} WHERE id BETWEEN 100 AND 1200"), true);
-    // Binding-group joins (co-located by key) and broadcast joins.
-    add(format!("SELECT p.id, p.name, o.id, o.total FROM {p} p JOIN {o} o ON o.customer_id = p.id WHERE p.id = 17 ORDER BY o.id"), true);
-    add(format!("SELECT p.id, o.id FROM {p} p JOIN {o} o ON o.customer_id = p.id ORDER BY o.id LIMIT 100"), true);
-    add(format!("SELECT p.city, COUNT(*), SUM(o.total) FROM {p} p JOIN {o} o ON o.customer_id = p.id GROUP BY p.city"), true);
-    add(format!("SELECT p.id, x.cname FROM {p} p JOIN {c} x ON x.code = p.code ORDER BY p.id LIMIT 60"), true);
-    add(format!("SELECT x.cname, COUNT(*) FROM {p} p JOIN {c} x ON x.code = p.code GROUP BY x.cname"), true);
-    add(format!("SELECT cname FROM {c} ORDER BY cname"), true);
-    // Orders: DECIMAL(12,3) sums and averages, datetimes.
-    add(format!("SELECT SUM(total), AVG(total), MIN(placed), MAX(placed) FROM {o}"), true);
-    add(format!("SELECT customer_id, SUM(total) AS s FROM {o} GROUP BY customer_id ORDER BY s DESC, customer_id LIMIT 10"), true);
-    add(format!("SELECT id, placed FROM {o} ORDER BY placed DESC, id LIMIT 15"), true);
-    add(format!("SELECT MONTH(placed) AS m, COUNT(*), AVG(total) FROM {o} GROUP BY MONTH(placed)"), true);
-    // utf8mb4_unicode_ci (ß = ss, ä = a), which MariaDB's result metadata does not announce.
-    add(format!("SELECT id, alias FROM {p} ORDER BY alias, id LIMIT 60"), true);
-    add(format!("SELECT id FROM {p} ORDER BY alias DESC, id DESC LIMIT 30 OFFSET 100"), true);
-    add(format!("SELECT COUNT(DISTINCT alias) FROM {p}"), true);
-    add(format!("SELECT code, COUNT(DISTINCT alias) FROM {p} GROUP BY code"), true);
-    // Column names as the client wrote the select list (the merge re-prints it for the shards).
-    add(format!("SELECT id, BINARY name FROM {p} ORDER BY id LIMIT 5"), true);
-    add(format!("SELECT id, qty+1, CONCAT(city,'x'), amount  *  2 FROM {p} ORDER BY id DESC LIMIT 4"), true);
-    add(format!("SELECT qty+1, COUNT(*) FROM {p} GROUP BY qty+1 ORDER BY qty+1"), true);
-    add(format!("SELECT code, MIN(BINARY alias) FROM {p} GROUP BY code ORDER BY code"), true);
-    // Plain scatter (no merge needed): compared as multisets.
-    add(format!("SELECT id, city FROM {p} WHERE qty = 3"), false);
-    add(format!("SELECT id FROM {o} WHERE total > 4990"), false);
-    q
-}
-
-type Rows = Vec<Vec<Option<String>>>;
-
-/// Records a difference between shardgate's answer and the reference's (as multisets unless `ordered`).
-fn compare(what: &str, ordered: bool, got: Result<(Vec<String>, Rows), mysql_async::Error>, want: (Vec<String>, Rows), failures: &mut Vec<String>) {
-    let (mut got, (want_names, mut want)) = match got {
-        Ok((names, g)) if want.0 == names || want.1.is_empty() => (g, want),
-        Ok((names, _)) => return failures.push(format!("{what}\n  column names: shardgate {names:?} reference {:?}", want.0)),
-        Err(e) => return failures.push(format!("{what}\n  shardgate: {e}")),
-    };
-    let _ = want_names;
+    let (mut gr, mut wr) = (g.rows.clone(), w.rows.clone());
     if !ordered {
-        got.sort();
-        want.sort();
+        gr.sort_by_cached_key(|r| key(r));
+        wr.sort_by_cached_key(|r| key(r));
     }
-    if got != want {
-        let first = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
-        failures.push(format!(
-            "{what}\n  rows: shardgate {} reference {}; first difference at row {first}: {:?} vs {:?}",
-            got.len(),
-            want.len(),
-            got.get(first),
-            want.get(first)
+    if gr != wr && !ordered {
+        // Multisets: what only one side has (a few of each).
+        let (mut only_g, mut only_w) = (Vec::new(), Vec::new());
+        let (mut a, mut b) = (gr.iter().peekable(), wr.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x == y => {
+                    a.next();
+                    b.next();
+                }
+                (Some(x), Some(y)) if key(x) < key(y) => only_g.push(show_row(a.next())),
+                (Some(_), Some(_)) | (None, Some(_)) => only_w.push(show_row(b.next())),
+                (Some(_), None) => only_g.push(show_row(a.next())),
+                (None, None) => break,
+            }
+        }
+        out.push(format!(
+            "rows: shardgate {} MariaDB {}; {} only through shardgate: {}; {} only on MariaDB: {}",
+            gr.len(),
+            wr.len(),
+            only_g.len(),
+            only_g.iter().take(4).cloned().collect::<Vec<_>>().join(" "),
+            only_w.len(),
+            only_w.iter().take(4).cloned().collect::<Vec<_>>().join(" ")
+        ));
+    } else if gr != wr {
+        let first = gr.iter().zip(&wr).position(|(a, b)| a != b).unwrap_or(gr.len().min(wr.len()));
+        out.push(format!(
+            "rows: shardgate {} MariaDB {}; first difference at row {first}:\n    shardgate {}\n    MariaDB   {}",
+            gr.len(),
+            wr.len(),
+            show_row(gr.get(first)),
+            show_row(wr.get(first))
         ));
     }
+    (!out.is_empty()).then(|| out.join("\n  "))
+}
+
+/// The two sides, and what differed so far.
+struct Lab {
+    via: Conn,
+    reference: Conn,
+    failures: Vec<String>,
+    refused: Vec<String>,
+    compared: usize,
+    /// Answers that came without column definitions (there should be none).
+    without_columns: usize,
+    /// The reference's transaction bits seen per mode (the modes must really differ).
+    seen: HashSet<(String, u16)>,
+}
+
+impl Lab {
+    /// Runs `sql` on both sides at once and records any difference; returns the reference's answer.
+    async fn step(&mut self, mode: &str, sql: &str, prepared: Option<&[Value]>, ordered: bool) -> Outcome {
+        let (want, got) = tokio::join!(run(&mut self.reference, sql, prepared), run(&mut self.via, sql, prepared));
+        self.compared += 1;
+        if let Ok(a) = &want {
+            self.seen.insert((mode.to_string(), a.status));
+        }
+        let how = if prepared.is_some() { "prepared" } else { "text" };
+        match &got {
+            Err((1235, msg)) if want.is_ok() => self.refused.push(format!("[{mode}, {how}] {sql}\n  refused: {msg}")),
+            _ => {
+                if let Some(d) = difference(ordered, &got, &want) {
+                    self.failures.push(format!("[{mode}, {how}] {sql}\n  {d}"));
+                }
+            }
+        }
+        want
+    }
+
+    /// A statement that must succeed on the reference (corpus queries, session statements).
+    async fn must(&mut self, mode: &str, sql: &str, prepared: Option<&[Value]>, ordered: bool) -> Answer {
+        self.step(mode, sql, prepared, ordered).await.unwrap_or_else(|e| panic!("the reference rejects {sql}: {e:?}"))
+    }
+}
+
+const MODES: [(&str, &[&str], &[&str]); 3] =
+    [("autocommit", &[], &[]), ("autocommit = 0", &["SET autocommit = 0"], &["COMMIT", "SET autocommit = 1"]), ("BEGIN", &["BEGIN"], &["COMMIT"])];
+
+/// The corpus in three modes — autocommit on; autocommit off (a transaction opened by the first read,
+/// committed now and then); inside BEGIN … COMMIT — as text (every query in every mode) or prepared (every
+/// query with autocommit on, and in one of the two transaction modes). Returns how many queries found no rows.
+async fn reads(lab: &mut Lab, queries: &[(String, bool)], prepared: bool) -> usize {
+    let mut empty = 0;
+    for (m, (mode, open, close)) in MODES.iter().enumerate() {
+        for sql in *open {
+            lab.must(mode, sql, None, true).await;
+        }
+        for (k, (sql, ordered)) in queries.iter().enumerate() {
+            if prepared && m > 0 && k % 2 != m - 1 {
+                continue;
+            }
+            let want = lab.must(mode, sql, prepared.then_some(&[][..]), *ordered).await;
+            empty += usize::from(m == 0 && want.rows.is_empty());
+            lab.without_columns += usize::from(want.columns.is_empty());
+            if *mode == "autocommit = 0" && k % 150 == 149 {
+                lab.must(mode, "COMMIT", None, true).await;
+            }
+        }
+        for sql in *close {
+            lab.must(mode, sql, None, true).await;
+        }
+    }
+    empty
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sharded_answers_equal_one_unsharded_mariadb() {
-    let (p, o, c) = (unique("dp"), unique("dor"), unique("dc"));
+    let started = Instant::now();
+    let n = Names { p: unique("dp"), o: unique("dor"), i: unique("di"), c: unique("dc"), u: unique("du") };
     let proxy = start_proxy_with(|text| {
         let header = "[schemas.demo]\ndata_source = \"ds_0\"\n";
-        let more = format!("{header}broadcast_tables = [\"{c}\"]\nbinding_groups = [[\"{p}\", \"{o}\"]]\n");
-        text.replacen(header, &more, 1)
-            + &format!("\n[schemas.demo.tables.{p}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{p}_${{0..1}}\"\n")
-            + &format!("\n[schemas.demo.tables.{o}]\nsharding_column = \"customer_id\"\nactual_nodes = \"ds_${{0..1}}.{o}_${{0..1}}\"\n")
+        let more = format!("{header}broadcast_tables = [\"{}\"]\nbinding_groups = [[\"{}\", \"{}\"]]\n", n.c, n.p, n.o);
+        let table = |t: &str, col: &str| format!("\n[schemas.demo.tables.{t}]\nsharding_column = \"{col}\"\nactual_nodes = \"ds_${{0..1}}.{t}_${{0..1}}\"\n");
+        text.replacen(header, &more, 1) + &table(&n.p, "id") + &table(&n.o, "customer_id") + &table(&n.i, "sku")
     })
     .await;
-    let mut sharded = Conn::new(opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
-    let mut reference = direct(lab_port() + 4, Some("demo")).await;
-    for stmt in schema(&p, &o, &c).iter().chain(inserts(&p, &o, &c).iter()) {
-        sharded.query_drop(stmt).await.unwrap_or_else(|e| panic!("through shardgate: {e}\n{}", &stmt[..stmt.len().min(200)]));
-        reference.query_drop(stmt).await.unwrap();
+    // Two pairs of sessions: the text and the prepared runs go side by side.
+    let mut labs = Vec::new();
+    for _ in 0..2 {
+        let via = Conn::new(opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
+        let reference = direct(lab_port() + 4, Some("demo")).await;
+        labs.push(Lab { via, reference, failures: Vec::new(), refused: Vec::new(), compared: 0, without_columns: 0, seen: HashSet::new() });
     }
-    let queries = corpus(&p, &o, &c);
-    assert!(queries.len() >= 150, "the corpus has {} queries", queries.len());
-    let mut failures = Vec::new();
-    let mut empty = 0;
-    for (sql, ordered) in &queries {
-        let want = rows(&mut reference, sql).await.unwrap_or_else(|e| panic!("reference rejects {sql}: {e}"));
-        empty += usize::from(want.1.is_empty());
-        compare(sql, *ordered, rows(&mut sharded, sql).await, want, &mut failures);
+    let (mut lab, mut other) = (labs.remove(0), labs.remove(0));
+    for stmt in corpus::schema(&n).iter().chain(corpus::inserts(&n).iter()) {
+        lab.via.query_drop(stmt).await.unwrap_or_else(|e| panic!("through shardgate: {e}\n{}", &stmt[..stmt.len().min(300)]));
+        lab.reference.query_drop(stmt).await.unwrap();
     }
-    // The corpus again as prepared statements: binary rows, merged and re-encoded by the proxy.
-    for (sql, ordered) in &queries {
-        let want = exec_rows(&mut reference, sql).await.unwrap_or_else(|e| panic!("reference rejects prepared {sql}: {e}"));
-        compare(&format!("prepared {sql}"), *ordered, exec_rows(&mut sharded, sql).await, want, &mut failures);
+
+    // The corpus, distinct statements only.
+    let mut seen = HashSet::new();
+    let queries: Vec<(String, bool)> = corpus::queries(&n).into_iter().filter(|(sql, _)| seen.insert(sql.clone())).collect();
+    assert!(queries.len() >= 600, "the corpus has {} distinct queries", queries.len());
+    let (empty, _) = tokio::join!(reads(&mut lab, &queries, false), reads(&mut other, &queries, true));
+    let reads = lab.compared + other.compared;
+    eprintln!("differential: reads compared after {:.1?}", started.elapsed());
+
+    // The writes: affected rows, errors, status bits and warnings compared statement by statement.
+    let script = corpus::writes(&n);
+    let (mut writes, mut changed, mut errors) = (0, 0, 0);
+    for step in &script {
+        let (sql, params) = match step {
+            Step::Text(sql) => (sql, None),
+            Step::Prepared(sql, params) => (sql, Some(params.as_slice())),
+        };
+        writes += usize::from(["INSERT", "UPDATE", "DELETE"].iter().any(|w| sql.starts_with(w)));
+        match lab.step("writes", sql, params, true).await {
+            Ok(a) => changed += usize::from(a.affected > 0),
+            Err(_) => errors += 1,
+        }
     }
-    for t in [&p, &o, &c] {
-        sharded.query_drop(format!("DROP TABLE {t}")).await.unwrap();
-        reference.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+
+    // Every table in full afterwards, both protocols (the other sessions: the writes were committed).
+    let mut smallest = usize::MAX;
+    for t in corpus::tables(&n) {
+        let sql = format!("SELECT * FROM {} ORDER BY {}", t.name, t.key);
+        for prepared in [None, Some(&[][..])] {
+            smallest = smallest.min(other.must("after the writes", &sql, prepared, true).await.rows.len());
+        }
     }
-    assert!(failures.is_empty(), "{} of {} queries differ:\n{}", failures.len(), queries.len(), failures.join("\n"));
+
+    for t in corpus::tables(&n) {
+        lab.via.query_drop(format!("DROP TABLE {}", t.name)).await.unwrap();
+        lab.reference.query_drop(format!("DROP TABLE {}", t.name)).await.unwrap();
+    }
+    eprintln!(
+        "differential: {} queries ({empty} without rows) × {} modes, text and prepared ({reads} comparisons), {writes} writes, {} statements compared in {:.1?}",
+        queries.len(),
+        MODES.len(),
+        lab.compared + other.compared,
+        started.elapsed()
+    );
+    let mut report: Vec<String> = lab.failures.iter().chain(&other.failures).cloned().collect();
+    let refused: Vec<&String> = lab.refused.iter().chain(&other.refused).collect();
+    report.extend(refused.iter().map(|r| format!("REFUSED (no place in this corpus): {r}")));
+    assert!(report.is_empty(), "{} differences and {} refusals:\n{}", report.len() - refused.len(), refused.len(), report.join("\n"));
+    // Nothing passes vacuously: the queries find rows and have columns, the modes differ, the writes change rows.
     assert!(empty * 20 < queries.len(), "{empty} queries return no rows: the corpus must exercise the merge");
+    assert_eq!(lab.without_columns + other.without_columns, 0, "answers without column definitions: nothing to compare names and types of");
+    for l in [&lab, &other] {
+        for (mode, bits) in [("autocommit", 0x0002), ("autocommit = 0", 0x0001), ("BEGIN", 0x0003)] {
+            assert!(l.seen.contains(&(mode.to_string(), bits)), "no statement in mode {mode} left status bits {bits:#x}: {:?}", l.seen);
+        }
+    }
+    assert!(writes >= 80, "the script has {writes} writes");
+    assert!(changed >= 70 && errors == 3, "{changed} statements changed rows, {errors} failed (two duplicate keys and one overflow expected)");
+    assert!(smallest >= 8, "a table has {smallest} rows after the writes");
 }

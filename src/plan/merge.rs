@@ -281,7 +281,7 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
     }
     let where_text = select.selection.as_ref().map(|w| w.to_string().to_ascii_lowercase()).unwrap_or_default();
     if where_text.contains("select") {
-        return Err("a subquery over sharded data".into());
+        return Err("a subquery in the WHERE clause of a statement whose rows the proxy merges (ORDER BY, GROUP BY, aggregates, DISTINCT) over several shards".into());
     }
     let wildcard = select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
     let visible = select.projection.len();
