@@ -362,6 +362,28 @@ def reshard_section(here):
     return out
 
 
+def random_section(here):
+    """The newest bench/results/random-*.json (bench/random_diff.sh), if any, as a section."""
+    name, r = newest(here, "random")
+    if not r:
+        return []
+    out = ["## Randomized differential testing (issue 23)", "",
+           provenance(name, r) + "the test's in-process proxy (debug build), the lab's two shards and the unsharded "
+           "reference MariaDB share these cores.", "",
+           f"- Seed {r['seed']}, {r['elapsed_s']:.0f} s: **{r['compared']:,} statements compared** "
+           f"({r['per_second']:.0f}/s; text and prepared, reads and writes; the {r['regression_lines']} regression lines first), "
+           f"{r['skipped']:,} skipped because the reference itself rejected them.",
+           f"- **Differences: {r['differences']}**" + (" — every answer equal to the reference's, or refused." if r["differences"] == 0 else "."),
+           f"- Refusals (1235): {sum(r['refusals'].values()):,}, by reason (table names as the generator's placeholders):", "",
+           "| refusals | reason |", "|---:|---|"]
+    for reason, n in sorted(r["refusals"].items(), key=lambda kv: -kv[1]):
+        out.append(f"| {n:,} | {reason} |")
+    for c in r.get("classes", []):
+        out.append(f"- differs {c['count']}×: {c['class']} — `{c['example']}`")
+    out.append("")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
@@ -425,6 +447,7 @@ def main():
     out += failures(doc)
     out += soak_section(here)
     out += reshard_section(here)
+    out += random_section(here)
     with open(a.md, "w") as f:
         f.write("\n".join(out))
     chart(doc, cells, cfg, names, a.png)
