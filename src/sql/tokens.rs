@@ -200,7 +200,10 @@ pub fn select_items(sql: &str, toks: &[Tok]) -> Option<Vec<String>> {
             Token::LParen => depth += 1,
             Token::RParen => depth -= 1,
             Token::Comma if depth == 0 => {
-                items.push(sql[toks.get(start)?.start..toks[i - 1].end].to_string());
+                if start >= i {
+                    return None; // an empty item: not a statement MariaDB takes
+                }
+                items.push(sql[toks[start].start..toks[i - 1].end].to_string());
                 start = i + 1;
             }
             _ if depth == 0 && (t.is_keyword("FROM") || t.is_keyword("INTO") || t.is_keyword("WHERE") || t.is_keyword("GROUP") || t.is_keyword("HAVING") || t.is_keyword("ORDER") || t.is_keyword("LIMIT") || t.is_keyword("UNION") || t.is_keyword("WINDOW") || t.is_keyword("FOR") || t.is_keyword("LOCK")) => break,
@@ -314,6 +317,9 @@ mod tests {
         let toks = tokenize(sql).unwrap();
         assert_eq!(select_items(sql, &toks).unwrap(), ["BINARY name", "COUNT(*)  +  1", "f(a, (b)) AS x"]);
         assert_eq!(select_items("SELECT 1", &tokenize("SELECT 1").unwrap()).unwrap(), ["1"]);
+        for bad in ["SELECT ,", "SELECT a,,b", "SELECT DISTINCT , a"] {
+            assert_eq!(select_items(bad, &tokenize(bad).unwrap()), None, "{bad}");
+        }
     }
 
     #[test]
