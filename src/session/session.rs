@@ -254,7 +254,9 @@ impl Session {
                 Err(e) => Some(e.code()),
                 Result::Ok(_) => self.last_error,
             };
-            if self.xa.is_some() && matches!(failed, Some(1213 | 1614)) {
+            // 1213 deadlock; 1402, 1613, 1614: XA_RBROLLBACK, XA_RBTIMEOUT, XA_RBDEADLOCK (the branch is gone). A
+            // lock-wait timeout (1205) rolls back the statement only, on MariaDB as here.
+            if self.xa.is_some() && matches!(failed, Some(1213 | 1402 | 1613 | 1614)) {
                 execute::xa::rollback(self).await;
             }
             if self.state.status & crate::protocol::constants::status::IN_TRANS == 0 {
