@@ -127,7 +127,12 @@ fn parse(sql: &str) -> Result<Statement, String> {
 }
 
 pub(super) fn expr(text: &str) -> Expr {
-    Parser::new(&MySqlDialect {}).try_with_sql(text).and_then(|mut p| p.parse_expr()).expect("the proxy's own expressions parse")
+    try_expr(text).expect("the proxy's own expressions parse")
+}
+
+/// `text` as an expression, if the parser reads it back (a re-printed expression may not).
+pub(super) fn try_expr(text: &str) -> Option<Expr> {
+    Parser::new(&MySqlDialect {}).try_with_sql(text).and_then(|mut p| p.parse_expr()).ok()
 }
 
 const AGGREGATES: &[&str] = &["count", "sum", "min", "max", "avg"];
@@ -464,7 +469,7 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
     } else if offset > 0 {
         return Err("OFFSET without LIMIT".into());
     }
-    super::weights::add(&select.projection, &mut derived, &mut spec, wildcard);
+    super::weights::add(&select.projection, &mut derived, &mut spec, wildcard)?;
     spec.derived = derived.len();
     select.projection.extend(derived);
     Ok((stmt.to_string(), spec))

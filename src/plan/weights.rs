@@ -18,7 +18,7 @@ fn as_collation_of(e: &Expr, s: &str) -> String {
 /// Appends the weight and pad columns of every compared key to `derived` and records them in `spec.weights`.
 /// `projection` is the select list (visible columns), `derived` the hidden columns so far; under a
 /// `wildcard` the visible positions are unknown here and only derived keys get weights.
-pub fn add(projection: &[SelectItem], derived: &mut Vec<SelectItem>, spec: &mut MergeSpec, wildcard: bool) {
+pub fn add(projection: &[SelectItem], derived: &mut Vec<SelectItem>, spec: &mut MergeSpec, wildcard: bool) -> Result<(), String> {
     let mut keys: Vec<ColRef> = spec.order.iter().map(|k| k.col).collect();
     keys.extend(spec.group.iter().map(|&g| ColRef::Derived(g)));
     keys.extend(spec.aggregates.iter().filter(|(_, f)| matches!(f, AggFunc::Min | AggFunc::Max | AggFunc::CountDistinct)).map(|&(c, _)| ColRef::Visible(c)));
@@ -38,11 +38,14 @@ pub fn add(projection: &[SelectItem], derived: &mut Vec<SelectItem>, spec: &mut 
         };
         let Some(SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) = item.cloned() else { continue };
         let n = derived.len();
-        let weight = super::merge::expr(&format!("WEIGHT_STRING({e})"));
         let (space, empty) = (as_collation_of(&e, " "), as_collation_of(&e, ""));
-        let pad = super::merge::expr(&format!("IF({space} = {empty}, WEIGHT_STRING({space}), '')"));
+        let built = super::merge::try_expr(&format!("WEIGHT_STRING({e})")).zip(super::merge::try_expr(&format!("IF({space} = {empty}, WEIGHT_STRING({space}), '')")));
+        let Some((weight, pad)) = built else {
+            return Err(format!("comparing {e} over several shards (the proxy cannot ask the shards for its collation weights)"));
+        };
         derived.push(SelectItem::ExprWithAlias { expr: weight, alias: Ident::new(format!("__sg_w{n}")) });
         derived.push(SelectItem::ExprWithAlias { expr: pad, alias: Ident::new(format!("__sg_p{n}")) });
         spec.weights.push((col, n, n + 1));
     }
+    Ok(())
 }
