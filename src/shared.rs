@@ -114,7 +114,7 @@ impl Shared {
         };
         let layouts = crate::sharding::table::build(&rules)
             .map_err(|p| io::Error::new(io::ErrorKind::InvalidInput, format!("invalid sharding rules: {}", p[0].message)))?;
-        let sharded = layouts.values().any(|l| !l.tables.is_empty() || !l.broadcast.is_empty());
+        let sharded = layouts.values().any(|l| l.has_rules());
         let xa_log = match previous.and_then(|p| p.xa_log.clone()) {
             Some(log) => Some(log),
             None if rules.transaction_mode == TransactionMode::Xa && sharded => Some(open_xa_log(&rules, &pools, &stats).await?),

@@ -15,14 +15,8 @@ pub async fn run(session: &mut Session, targets: &[Target]) -> Result<(), SgErro
     for ds in data_sources(targets) {
         session.ensure_backend(&ds).await?;
         let conn = &mut session.backends.get_mut(&ds).expect("pinned").conn;
-        // Each statement but the connection's last is followed by SHOW WARNINGS: the next one would clear them.
-        let mine: Vec<&Target> = targets.iter().filter(|t| t.data_source == ds).collect();
-        for (i, t) in mine.iter().enumerate() {
-            conn.queue_query(&t.sql);
-            if i + 1 < mine.len() {
-                conn.queue_query(crate::session::diagnostics::SHOW_WARNINGS);
-            }
-        }
+        let mine: Vec<&str> = targets.iter().filter(|t| t.data_source == ds).map(|t| t.sql.as_str()).collect();
+        crate::session::diagnostics::queue_with_warnings(conn, mine.into_iter());
         if let Err(e) = conn.flush().await {
             session.backends.remove(&ds);
             return Err(SgError::BackendLost(ds, e));

@@ -35,14 +35,8 @@ pub async fn send_all(session: &mut Session, targets: &[Target], prefix: Option<
         if let Some(p) = prefix {
             conn.queue_query(p);
         }
-        // Each statement but the connection's last is followed by SHOW WARNINGS: the next one would clear them.
-        let mine: Vec<&Target> = targets.iter().filter(|t| &t.data_source == ds).collect();
-        for (i, t) in mine.iter().enumerate() {
-            conn.queue_query(&t.sql);
-            if i + 1 < mine.len() {
-                conn.queue_query(crate::session::diagnostics::SHOW_WARNINGS);
-            }
-        }
+        let mine: Vec<&str> = targets.iter().filter(|t| &t.data_source == ds).map(|t| t.sql.as_str()).collect();
+        crate::session::diagnostics::queue_with_warnings(conn, mine.into_iter());
         conn.flush().await.map_err(|e| lost(session, ds, e))?;
     }
     let mut replies = Vec::with_capacity(targets.len());

@@ -25,7 +25,7 @@ pub async fn run(session: &mut Session, name: &str) -> Result<(), SgError> {
     super::passthrough::run(session, &data_source, &command, ReplyKind::Single).await?;
     if session.last_reply_ok {
         if let Some(pooled) = session.backends.get_mut(&data_source) {
-            pooled.conn.database = Some(database);
+            pooled.conn.database = Some(database.clone());
         }
         session.state.schema = Some(name.to_string());
         // Connections pinned on other data sources still have the old database selected: give them back;
@@ -35,14 +35,10 @@ pub async fn run(session: &mut Session, name: &str) -> Result<(), SgError> {
         let in_transaction = |ds: &str, s: &Session| s.xa.as_ref().is_some_and(|t| t.branches.iter().any(|b| b == ds)) || s.enlisted.contains(ds);
         for ds in others {
             if in_transaction(&ds, session) {
-                let database = session.state.schema.as_deref().and_then(|n| session.shared.rules.schemas.get(n).map(|s| s.database.clone().unwrap_or_else(|| n.to_string())));
                 let pooled = session.backends.get_mut(&ds).expect("held");
-                if let Some(db) = database {
-                    if let Err(reason) = pooled.conn.query_ok(&format!("USE {}", crate::sql::tokens::quote_ident(&db, None))).await {
-                        session.backends.remove(&ds);
-                        return Err(SgError::BackendLost(ds, reason));
-                    }
-                    pooled.conn.database = Some(db);
+                if let Err(reason) = pooled.conn.init_db(&database).await {
+                    session.backends.remove(&ds);
+                    return Err(SgError::BackendLost(ds, reason));
                 }
                 continue;
             }
@@ -61,11 +57,7 @@ pub async fn run(session: &mut Session, name: &str) -> Result<(), SgError> {
 /// shard's snapshot is taken at its first read, README "Transactions"); one that wrote is refused.
 async fn adopt_local_transaction(session: &mut Session, name: &str) -> Result<(), SgError> {
     use crate::protocol::constants::status;
-    let shared = &session.shared;
-    let entering_xa = shared.rules.transaction_mode == crate::config::rules::TransactionMode::Xa
-        && shared.xa_log.is_some()
-        && shared.layouts.get(name).is_some_and(|l| !l.tables.is_empty() || !l.broadcast.is_empty());
-    if !entering_xa || session.xa.is_some() || session.state.status & status::IN_TRANS == 0 || super::xa::applies(session) {
+    if !super::xa::applies_in(&session.shared, Some(name)) || session.xa.is_some() || session.state.status & status::IN_TRANS == 0 || super::xa::applies(session) {
         return Ok(());
     }
     if session.local_txn_wrote {

@@ -29,9 +29,12 @@ pub struct XaTxn {
 
 /// Whether this session's transactions are XA transactions.
 pub fn applies(session: &Session) -> bool {
-    session.shared.rules.transaction_mode == TransactionMode::Xa
-        && session.shared.xa_log.is_some()
-        && session.state.schema.as_deref().and_then(|s| session.shared.layouts.get(s)).is_some_and(|l| !l.tables.is_empty() || !l.broadcast.is_empty())
+    applies_in(&session.shared, session.state.schema.as_deref())
+}
+
+/// Whether transactions in `schema` are XA transactions run by the proxy (xa mode, sharding rules).
+pub fn applies_in(shared: &crate::server::Shared, schema: Option<&str>) -> bool {
+    shared.rules.transaction_mode == TransactionMode::Xa && shared.xa_log.is_some() && schema.and_then(|s| shared.layouts.get(s)).is_some_and(|l| l.has_rules())
 }
 
 /// Status bits the proxy decides itself in XA-managed sessions: each backend connection's transaction is

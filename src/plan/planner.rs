@@ -168,7 +168,7 @@ pub fn data_source_for(schema: Option<&str>, rules: &Rules) -> String {
 /// Whether transactions in `schema` are XA transactions run by the proxy (xa mode, sharding rules).
 fn xa_managed(schema: Option<&str>, rules: &Rules, layouts: &HashMap<String, SchemaLayout>) -> bool {
     rules.transaction_mode == crate::config::rules::TransactionMode::Xa
-        && schema.and_then(|s| layouts.get(s)).is_some_and(|l| !l.tables.is_empty() || !l.broadcast.is_empty())
+        && schema.and_then(|s| layouts.get(s)).is_some_and(|l| l.has_rules())
 }
 
 /// A `shard_key` hint's value as a literal (a number when it reads as one).
@@ -187,7 +187,7 @@ pub fn prepared_template(sql: &str, schema: Option<&str>, layouts: &HashMap<Stri
         None => Default::default(),
         Some(_) => return None,
     };
-    let layout = schema.and_then(|s| layouts.get(s)).filter(|l| !l.tables.is_empty() || !l.broadcast.is_empty())?;
+    let layout = schema.and_then(|s| layouts.get(s)).filter(|l| l.has_rules())?;
     let template = super::route::build(sql, layout, hint.shard_key.map(forced_key).as_ref(), &[], false);
     template.reusable().then_some(template)
 }
@@ -250,7 +250,7 @@ fn database_ddl(sql: &str, schema: Option<&str>, layouts: &HashMap<String, Schem
     // ALTER DATABASE without a name is the current schema's.
     let named = toks.get(at).and_then(|t| t.word().filter(|_| !t.is_keyword("CHARACTER") && !t.is_keyword("DEFAULT") && !t.is_keyword("COLLATE") && !t.is_keyword("CHARSET")));
     let name = named.map(str::to_string).or_else(|| first.eq_ignore_ascii_case("ALTER").then(|| schema.map(str::to_string)).flatten())?;
-    let layout = layouts.get(&name).filter(|l| !l.tables.is_empty() || !l.broadcast.is_empty())?;
+    let layout = layouts.get(&name).filter(|l| l.has_rules())?;
     let text = match named {
         Some(_) => format!("{}{}{}", &sql[..toks[at].start], crate::sql::tokens::quote_ident(&layout.database, toks[at].quote()), &sql[toks[at].end..]),
         None => format!("{} {}{}", &sql[..toks[1].end], crate::sql::tokens::quote_ident(&layout.database, None), &sql[toks[1].end..]),
@@ -291,7 +291,7 @@ pub fn plan_with_params(
         Some(Ok(other)) => Some(other),
         Some(Err(reason)) => return Plan::Refuse(reason),
     };
-    if let Some(layout) = schema.and_then(|s| layouts.get(s)).filter(|l| !l.tables.is_empty() || !l.broadcast.is_empty()) {
+    if let Some(layout) = schema.and_then(|s| layouts.get(s)).filter(|l| l.has_rules()) {
         let first = crate::sql::lexer::first_word(sql);
         if first.eq_ignore_ascii_case("LOCK") || first.eq_ignore_ascii_case("UNLOCK") {
             if let Some(p) = super::lock_tables::plan(sql, layout) {
@@ -326,7 +326,7 @@ pub fn plan_with_params(
         // sources, replicas, a connection taken after USE), so no setting is silently lost.
         Statement::Set => Plan::Set { data_source: data_source_for(schema, rules) },
         Statement::TextPrepared => match schema.and_then(|s| layouts.get(s)) {
-            Some(l) if !l.tables.is_empty() || !l.broadcast.is_empty() => Plan::Refuse(
+            Some(l) if l.has_rules() => Plan::Refuse(
                 "PREPARE … FROM / EXECUTE … USING in a schema with sharding rules (the statement inside the string cannot be \
                  routed); use the binary protocol's prepared statements or plain SQL"
                     .into(),

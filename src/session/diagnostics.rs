@@ -170,6 +170,18 @@ pub async fn settle(session: &mut Session, failed: Option<&SgError>, uses_tables
 /// The query that reads a connection's warnings.
 pub const SHOW_WARNINGS: &str = "SHOW WARNINGS";
 
+/// Queues `statements` on `conn`, each but the last followed by [`SHOW_WARNINGS`]: the next statement would
+/// clear its warnings. The caller reads each statement's reply, then [`read_notes`] for all but the last.
+pub fn queue_with_warnings<'a>(conn: &mut crate::backend::conn::BackendConn, statements: impl ExactSizeIterator<Item = &'a str>) {
+    let n = statements.len();
+    for (i, sql) in statements.enumerate() {
+        conn.queue_query(sql);
+        if i + 1 < n {
+            conn.queue_query(SHOW_WARNINGS);
+        }
+    }
+}
+
 /// Reads the reply of a [`SHOW_WARNINGS`] sent (pipelined) on `conn`.
 pub async fn read_notes(conn: &mut crate::backend::conn::BackendConn) -> Vec<Note> {
     let Ok(Ok((_, rows))) = conn.read_table().await else { return Vec::new() };

@@ -484,7 +484,7 @@ impl Session {
 
     /// Whether the current schema has sharded or broadcast tables.
     fn schema_has_rules(&self) -> bool {
-        self.state.schema.as_deref().and_then(|s| self.shared.layouts.get(s)).is_some_and(|l| !l.tables.is_empty() || !l.broadcast.is_empty())
+        self.state.schema.as_deref().and_then(|s| self.shared.layouts.get(s)).is_some_and(|l| l.has_rules())
     }
 
     /// Makes sure the session has a connection to `data_source`, with the current schema's database

@@ -88,6 +88,11 @@ pub struct SchemaLayout {
 }
 
 impl SchemaLayout {
+    /// Whether the schema has sharded or broadcast tables (otherwise it is plain pass-through).
+    pub fn has_rules(&self) -> bool {
+        !self.tables.is_empty() || !self.broadcast.is_empty()
+    }
+
     /// Whether `name` has a rule (sharded or broadcast) in this schema.
     pub fn has_rule(&self, name: &str) -> bool {
         self.tables.contains_key(name) || self.broadcast.contains(name)
