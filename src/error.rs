@@ -113,14 +113,6 @@ pub enum SgError {
 }
 
 impl SgError {
-    /// A backend's ERR packet as an error to relay (its code, SQLSTATE and message).
-    pub fn from_err_payload(payload: &[u8]) -> Self {
-        match crate::protocol::response::decode_err(payload) {
-            Ok(e) => SgError::Backend { code: e.code, sqlstate: e.sqlstate, message: e.message },
-            Err(e) => e,
-        }
-    }
-
     /// Shorthand for a malformed-packet error.
     pub fn malformed(what: &str) -> Self {
         SgError::Malformed(what.to_string())

@@ -4,8 +4,10 @@
 //! The path of one statement follows the modules: [`protocol`] → [`session`] → [`sql`] → [`plan`] →
 //! [`execute`] → [`backend`]. [`config`] loads the rules, [`server`] accepts clients.
 
+pub mod admin;
 pub mod backend;
 pub mod config;
+pub mod cutover_gate;
 pub mod error;
 pub mod execute;
 pub mod fleet;

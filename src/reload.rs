@@ -46,7 +46,7 @@ fn placement_changes(old: &Rules, new: &Rules) -> Vec<String> {
 /// `Ok` says what changed; `Err` why nothing did.
 pub async fn reload(live: &Live) -> Result<String, String> {
     let old = live.load_full();
-    if let Some(fleet) = old.fleet.clone() {
+    if let Some(fleet) = live.fleet.clone() {
         return crate::fleet::watch::refresh(live, &fleet).await;
     }
     let read = || {
@@ -164,6 +164,7 @@ pub fn publish_metrics(live: &Live) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let Some(live) = live.upgrade() else { return };
             let s = live.load_full();
+            let fleet = live.fleet.clone();
             drop(live);
             let m = &s.metrics;
             let st = &s.stats;
@@ -177,7 +178,7 @@ pub fn publish_metrics(live: &Live) {
             m.counter_at("shardgate_xa_recovered_total", &[("outcome", "commit".into())], S::get(&st.xa_recovered_commits));
             m.counter_at("shardgate_xa_recovered_total", &[("outcome", "rollback".into())], S::get(&st.xa_recovered_rollbacks));
             m.gauge("shardgate_prepared_statements", &[], S::get(&st.prepared_statements) as f64);
-            if let Some(fleet) = &s.fleet {
+            if let Some(fleet) = &fleet {
                 let f = fleet.status();
                 m.gauge("shardgate_rules_revision", &[], f.revision as f64);
                 m.gauge("shardgate_rules_rejected_revision", &[], f.rejected.as_ref().map_or(0.0, |r| r.0 as f64));

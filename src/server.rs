@@ -15,8 +15,37 @@ use crate::stats::Stats;
 
 pub use crate::shared::Shared;
 
-/// The state in force, as sessions and the reloader see it.
-pub type Live = Arc<ArcSwap<Shared>>;
+/// The control plane of one server: the state in force (which reloads swap) with what works on it from
+/// outside the data path — the fleet, the reshard job. Sessions see only `current`, and reach the rest
+/// through `admin::Plane` (the admin statements) and the cut-over gate in `Shared`.
+pub struct Plane {
+    /// The state in force, swapped whole by reloads.
+    pub current: crate::shared::Current,
+    /// The fleet this instance belongs to, when its rules come from etcd.
+    pub fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// The reshard job this proxy runs or last ran.
+    pub reshard: Arc<crate::reshard::control::Control>,
+}
+
+impl Plane {
+    /// The state in force now.
+    pub fn load(&self) -> arc_swap::Guard<Arc<Shared>> {
+        self.current.load()
+    }
+
+    /// The state in force now, as an `Arc` to keep.
+    pub fn load_full(&self) -> Arc<Shared> {
+        self.current.load_full()
+    }
+
+    /// Puts `shared` in force.
+    pub fn store(&self, shared: Arc<Shared>) {
+        self.current.store(shared)
+    }
+}
+
+/// The control plane, as the reloader, the fleet and the reshard job hold it.
+pub type Live = Arc<Plane>;
 
 /// Where a server's rules come from, and so what reloads them.
 enum Source {
@@ -32,6 +61,8 @@ enum Source {
 pub struct Server {
     listener: TcpListener,
     live: Live,
+    /// What sessions call for admin statements (the control plane behind an interface of the data path's).
+    admin: Arc<dyn crate::execute::control::ControlPlane>,
 }
 
 impl Server {
@@ -74,16 +105,20 @@ impl Server {
             _ => None,
         };
         let mut shared = Shared::build(rules, path, None).await?;
-        if let Source::Fleet(fleet) = &source {
-            shared.fleet = Some(fleet.clone());
+        let fleet = match &source {
+            Source::Fleet(fleet) => Some(fleet.clone()),
+            _ => None,
+        };
+        if let Some(fleet) = &fleet {
+            shared.fleet_decisions = Some(Arc::new(crate::fleet::xa::Decisions(fleet.clone())));
         }
-        let live: Live = Arc::new(ArcSwap::from_pointee(shared));
+        let live: Live = Arc::new(Plane { current: Arc::new(ArcSwap::from_pointee(shared)), fleet, reshard: Default::default() });
         crate::reload::publish_metrics(&live);
         match source {
             Source::Given => {}
             Source::File(path) => {
                 crate::reload::watch(&live, &path);
-                tokio::spawn(live.load().reshard.clone().resume_at_start(live.clone()));
+                tokio::spawn(live.reshard.clone().resume_at_start(live.clone()));
             }
             Source::Fleet(fleet) => {
                 crate::fleet::watch::spawn(&live, fleet.clone());
@@ -92,7 +127,8 @@ impl Server {
                 crate::fleet::membership::spawn(fleet, listener.local_addr()?);
             }
         }
-        Ok(Server { listener, live })
+        let admin = Arc::new(crate::admin::Plane(live.clone()));
+        Ok(Server { listener, live, admin })
     }
 
     /// The address clients connect to.
@@ -120,7 +156,7 @@ impl Server {
                     Ok((stream, _)) => {
                         let shared = self.live.load_full();
                         Stats::add(&shared.stats.connections_accepted, 1);
-                        tokio::spawn(crate::session::session::run(stream, shared, self.live.clone()));
+                        tokio::spawn(crate::session::session::run(stream, shared, self.live.current.clone(), self.admin.clone()));
                     }
                     Err(e) => {
                         // EMFILE and friends: back off briefly rather than spin.

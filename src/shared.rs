@@ -1,7 +1,8 @@
 //! What every session of one server shares: the rules in force and what was built from them (layouts, pools,
 //! replica sets), plus the parts that outlive a reload of the rules (counters, sessions, XA log, metrics).
 //! A reload builds a new `Shared` from the new rules, reusing the old one's pools and replicas where their
-//! rules did not change, and swaps it in (reload.rs).
+//! rules did not change, and swaps it in (reload.rs). It holds nothing of the control plane (fleet, reshard
+//! job, reloader): the data path (session, execute) reads it without importing those.
 
 use std::collections::HashMap;
 use std::io;
@@ -17,6 +18,9 @@ use crate::config::Rules;
 use crate::metrics::Metrics;
 use crate::stats::Stats;
 
+/// The state in force, as sessions see it: swapped whole by reloads, read at the start of each statement.
+pub type Current = Arc<arc_swap::ArcSwap<Shared>>;
+
 /// What every session of one server shares.
 pub struct Shared {
     /// The rules in force.
@@ -30,7 +34,7 @@ pub struct Shared {
     /// Woken whenever a replica leaves service (reads in flight on it give up and retry elsewhere).
     pub ejections: Arc<tokio::sync::Notify>,
     /// Open sessions by client connection id (KILL).
-    pub sessions: Arc<crate::session::registry::Registry>,
+    pub sessions: Arc<crate::backend::registry::Registry>,
     /// The XA decision log (transaction_mode = "xa" with sharding rules).
     pub xa_log: Option<Arc<crate::backend::xa_log::XaLog>>,
     /// Counters.
@@ -41,22 +45,21 @@ pub struct Shared {
     pub server_version: String,
     /// Collations of backend columns, by "data_source/db.table.column" (MariaDB's result metadata does not
     /// carry them); cleared by any DDL the proxy fans out.
-    pub collations: Arc<Mutex<HashMap<String, crate::execute::value::Collation>>>,
+    pub collations: Arc<Mutex<HashMap<String, crate::protocol::collation::Collation>>>,
     /// When the server started (COM_STATISTICS uptime).
     pub started: Instant,
     /// TLS for clients, when the rules give a certificate and key.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The rules file, when the server was started from one (RELOAD RULES reads it again).
     pub rules_path: Option<std::path::PathBuf>,
-    /// The fleet this instance belongs to, when its rules come from etcd.
-    pub fleet: Option<Arc<crate::fleet::Fleet>>,
+    /// Where a fleet member records an XA commit decision before committing (etcd), when it is one; the
+    /// fleet itself is the control plane's (server::Plane), out of the data path's reach.
+    pub fleet_decisions: Option<Arc<dyn crate::backend::xa_log::FleetDecisions>>,
     /// Counts the rules installed in this process (0 at start): whatever was planned with an older
     /// generation is planned again.
     pub generation: u64,
     /// The cut-over gate of the reshard under way, if any (outlives reloads: the cut-over is one).
-    pub reshard_gate: Arc<arc_swap::ArcSwapOption<crate::reshard::gate::Gate>>,
-    /// The reshard job this proxy runs or last ran (outlives reloads).
-    pub reshard: Arc<crate::reshard::control::Control>,
+    pub reshard_gate: Arc<arc_swap::ArcSwapOption<crate::cutover_gate::Gate>>,
     next_connection_id: Arc<AtomicU32>,
 }
 
@@ -143,9 +146,8 @@ impl Shared {
             collations: previous.map_or_else(Default::default, |p| p.collations.clone()),
             started: previous.map_or_else(Instant::now, |p| p.started),
             rules_path: path,
-            fleet: previous.and_then(|p| p.fleet.clone()),
+            fleet_decisions: previous.and_then(|p| p.fleet_decisions.clone()),
             reshard_gate: previous.map_or_else(Default::default, |p| p.reshard_gate.clone()),
-            reshard: previous.map_or_else(Default::default, |p| p.reshard.clone()),
             generation: previous.map_or(0, |p| p.generation + 1),
             next_connection_id: previous.map_or_else(|| Arc::new(AtomicU32::new(1)), |p| p.next_connection_id.clone()),
             rules,

@@ -354,7 +354,7 @@ async fn copy_then_binlog_catch_up_leaves_the_new_node_equal_to_the_leaving_rows
 async fn cut_over_holds_the_tables_switches_the_rules_and_releases_with_no_row_missing_or_doubled() {
     use shardgate::reshard::cleanup::delete_foreign;
     use shardgate::reshard::copy::{prepare, Copier, CopyProgress};
-    use shardgate::reshard::gate::Gate;
+    use shardgate::cutover_gate::Gate;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
     let Grow { ds2, t, two, three, c: mut a, port, live } = grow("rcut").await;

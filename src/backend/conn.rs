@@ -104,8 +104,18 @@ impl BackendConn {
     }
 
     async fn login(rule: &DataSourceRule, variant: Variant, database: Option<&str>) -> Result<Self, String> {
+        // Unit tests' fake backends live at addresses of their own; everything after the dial is the same code.
+        #[cfg(test)]
+        if let Some(stream) = super::fake::dial(rule.primary) {
+            let io = PacketStream::over(crate::protocol::transport::Transport::Memory(stream));
+            return Self::login_over(io, rule, variant, database).await;
+        }
         let stream = TcpStream::connect(rule.primary).await.map_err(|e| e.to_string())?;
-        let mut io = PacketStream::new(stream);
+        Self::login_over(PacketStream::new(stream), rule, variant, database).await
+    }
+
+    /// The login proper (greeting, optional TLS, HandshakeResponse, authentication) on a connected stream.
+    async fn login_over(mut io: PacketStream, rule: &DataSourceRule, variant: Variant, database: Option<&str>) -> Result<Self, String> {
         let first = read(&mut io).await?;
         if first.payload.first() == Some(&0xFF) {
             return Err(describe_err(&first.payload));

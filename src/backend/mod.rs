@@ -2,8 +2,13 @@
 
 pub mod auth;
 pub mod conn;
+/// An in-memory, scripted MySQL server that the real `BackendConn` logs in to, so executor code can be
+/// unit-tested at the wire level without a database or a network.
+#[cfg(test)]
+pub mod fake;
 pub mod health;
 pub mod pool;
+pub mod registry;
 pub mod replicas;
 pub mod statements;
 pub mod tls;

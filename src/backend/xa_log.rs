@@ -174,3 +174,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Where a fleet member records an XA commit decision before it commits (etcd), so a peer finds it should
+/// this instance die; the fleet implements it (fleet/xa.rs), the XA coordinator only calls it.
+pub trait FleetDecisions: Send + Sync {
+    /// Records that `gtrid` commits; an error means it must be rolled back.
+    fn decide<'a>(&'a self, gtrid: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+    /// Forgets `gtrid`'s record once every branch committed.
+    fn forget(&self, gtrid: &str);
+}

@@ -5,33 +5,33 @@ use crate::error::SgError;
 use crate::plan::planner::Target;
 use crate::protocol::reply::{ReplyKind, ReplyScanner};
 use crate::protocol::response::encode_end_of_rows_warned;
-use crate::session::session::Session;
+use super::context::ExecCtx;
 use crate::stats::Stats;
 
 use super::scatter::data_sources;
 
 /// Runs every target and streams their rows as one result set.
-pub async fn run(session: &mut Session, targets: &[Target]) -> Result<(), SgError> {
+pub async fn run(ctx: &mut ExecCtx, targets: &[Target]) -> Result<(), SgError> {
     for ds in data_sources(targets) {
-        session.ensure_backend(&ds).await?;
-        let conn = &mut session.backends.get_mut(&ds).expect("pinned").conn;
+        ctx.ensure_backend(&ds).await?;
+        let conn = &mut ctx.backends.get_mut(&ds).expect("pinned").conn;
         let mine: Vec<&str> = targets.iter().filter(|t| t.data_source == ds).map(|t| t.sql.as_str()).collect();
-        crate::session::diagnostics::queue_with_warnings(conn, mine.into_iter());
+        super::warnings::queue_with_warnings(conn, mine.into_iter());
         if let Err(e) = conn.flush().await {
-            session.backends.remove(&ds);
+            ctx.backends.remove(&ds);
             return Err(SgError::BackendLost(ds, e));
         }
     }
-    let deprecate_eof = session.state.deprecate_eof();
-    let mut seq = session.reply_seq();
+    let deprecate_eof = ctx.state.deprecate_eof();
+    let mut seq = ctx.reply_seq();
     let mut header_sent = false;
     let mut failed = false;
     let mut rows = 0u64;
     let mut warnings = 0u16;
     let mut error: Option<Vec<u8>> = None;
-    let cap = session.shared.rules.server.max_merge_rows;
+    let cap = ctx.shared.rules.server.max_merge_rows;
     for (k, t) in targets.iter().enumerate() {
-        let Session { backends, client, .. } = &mut *session;
+        let ExecCtx { backends, client, .. } = &mut *ctx;
         let conn = &mut backends.get_mut(&t.data_source).expect("pinned").conn;
         let mut scanner = ReplyScanner::new(ReplyKind::ResultSets, deprecate_eof);
         let mut columns_left: Option<u64> = None;
@@ -93,34 +93,34 @@ pub async fn run(session: &mut Session, targets: &[Target]) -> Result<(), SgErro
         client.flush().await?;
         let more_here = targets[k + 1..].iter().any(|later| later.data_source == t.data_source);
         if more_here {
-            let conn = &mut session.backends.get_mut(&t.data_source).expect("pinned").conn;
-            let notes = crate::session::diagnostics::read_notes(conn).await;
+            let conn = &mut ctx.backends.get_mut(&t.data_source).expect("pinned").conn;
+            let notes = super::warnings::read_notes(conn).await;
             if scanner.warnings > 0 {
-                session.pending.notes.extend(notes);
+                ctx.pending.notes.extend(notes);
             }
         }
         if scanner.warnings > 0 {
             warnings = warnings.saturating_add(scanner.warnings);
             if !more_here {
-                session.pending.warned.push((t.data_source.clone(), scanner.warnings));
+                ctx.pending.warned.push((t.data_source.clone(), scanner.warnings));
             }
         }
         if !failed {
-            let bits = super::xa::status_bits(session);
-            session.state.status = super::xa::absorb(session.state.status, scanner.status.unwrap_or(session.state.status), bits);
+            let bits = super::xa::status_bits(ctx);
+            ctx.state.status = super::xa::absorb(ctx.state.status, scanner.status.unwrap_or(ctx.state.status), bits);
         }
     }
     if !failed {
-        let end = encode_end_of_rows_warned(deprecate_eof, session.state.status, warnings);
-        session.client.queue_packet(seq, &end);
+        let end = encode_end_of_rows_warned(deprecate_eof, ctx.state.status, warnings);
+        ctx.client.queue_packet(seq, &end);
     }
-    session.client.flush().await?;
+    ctx.client.flush().await?;
     if let Some(err) = error.as_deref().and_then(|p| crate::protocol::response::decode_err(p).ok()) {
         // A relayed ERR: the session's error state (deadlock roll-back) and SHOW ERRORS see it.
-        session.last_reply_ok = false;
-        session.last_error = Some(err.code);
-        session.pending.error = Some((err.code, err.message));
+        ctx.last_reply_ok = false;
+        ctx.last_error = Some(err.code);
+        ctx.pending.error = Some((err.code, err.message));
     }
-    Stats::add(&session.shared.stats.rows_relayed, rows);
+    Stats::add(&ctx.shared.stats.rows_relayed, rows);
     Ok(())
 }

@@ -3,17 +3,17 @@
 use crate::error::SgError;
 use crate::plan::Plan;
 use crate::protocol::resultset::{encode_resultset, ColumnType};
-use crate::session::session::Session;
+use super::context::ExecCtx;
 
 /// Answers with one row per target: data source and SQL.
-pub async fn run(session: &mut Session, plan: &Plan, sql: &str) -> Result<(), SgError> {
+pub async fn run(ctx: &mut ExecCtx, plan: &Plan, sql: &str) -> Result<(), SgError> {
     let rows: Vec<Vec<Option<Vec<u8>>>> =
         plan.describe(sql).into_iter().map(|(ds, sql)| vec![Some(ds.into_bytes()), Some(sql.into_bytes())]).collect();
     let packets = encode_resultset(
         &[("data_source", ColumnType::Text), ("sql", ColumnType::Text)],
         &rows,
-        session.state.deprecate_eof(),
-        session.state.status,
+        ctx.state.deprecate_eof(),
+        ctx.state.status,
     );
-    session.send_packets(&packets).await
+    ctx.send_packets(&packets).await
 }

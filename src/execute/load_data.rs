@@ -12,7 +12,7 @@ use crate::error::SgError;
 use crate::plan::load_data::{LoadPlan, Routing};
 use crate::protocol::codec::Reader;
 use crate::protocol::constants::{cap, com};
-use crate::session::session::Session;
+use super::context::ExecCtx;
 use crate::sharding::key::Literal;
 use crate::sql::load_data::rows;
 
@@ -33,20 +33,20 @@ struct Counts {
 }
 
 /// Runs a planned LOAD DATA LOCAL.
-pub async fn run(session: &mut Session, plan: &LoadPlan) -> Result<(), SgError> {
-    let limit = session.shared.rules.server.max_load_data_bytes;
-    if !session.shared.rules.server.local_infile {
+pub async fn run(ctx: &mut ExecCtx, plan: &LoadPlan) -> Result<(), SgError> {
+    let limit = ctx.shared.rules.server.max_load_data_bytes;
+    if !ctx.shared.rules.server.local_infile {
         return Err(disabled("set `local_infile = true` under [server] in the rules"));
     }
-    if session.state.capabilities & cap::LOCAL_FILES == 0 {
+    if ctx.state.capabilities & cap::LOCAL_FILES == 0 {
         return Err(disabled("enable it in the client (for the mariadb CLI: --local-infile=1)"));
     }
     let key_field = match &plan.routing {
         Routing::ByKey(_) if plan.generate => None,
-        Routing::ByKey(table) => Some(key_position(session, plan, &table.column).await?),
+        Routing::ByKey(table) => Some(key_position(ctx, plan, &table.column).await?),
         _ => None,
     };
-    let file = receive_file(session, plan, limit).await?;
+    let file = receive_file(ctx, plan, limit).await?;
 
     // Route every row; the bytes for each target, header (IGNORE n LINES) first.
     let mut per_target: Vec<Vec<u8>> = vec![Vec::new(); plan.targets.len()];
@@ -55,7 +55,7 @@ pub async fn run(session: &mut Session, plan: &LoadPlan) -> Result<(), SgError> 
     let header: Vec<u8> = all[..header_rows].iter().flat_map(|r| terminated(r.bytes, &plan.spec.line_end)).collect();
     // Generated keys: one per row, appended as the last field (the statement lists the key column last).
     let ids = match &plan.routing {
-        Routing::ByKey(table) if plan.generate => super::insert_split::generate(session, table, all.len() - header_rows).await?,
+        Routing::ByKey(table) if plan.generate => super::insert_split::generate(ctx, table, all.len() - header_rows).await?,
         _ => Vec::new(),
     };
     for (n, row) in all[header_rows..].iter().enumerate() {
@@ -98,41 +98,41 @@ pub async fn run(session: &mut Session, plan: &LoadPlan) -> Result<(), SgError> 
 
     // One transaction over several data sources: XA where it applies, else BEGIN … COMMIT on each.
     // (Under LOCK TABLES no transaction may start: each data source's load commits alone, as in scatter.)
-    let atomic = sources.len() > 1 && !session.in_transaction() && !session.locked_tables;
-    let xa = atomic && super::xa::applies(session);
+    let atomic = sources.len() > 1 && !ctx.in_transaction() && !ctx.locked_tables;
+    let xa = atomic && super::xa::applies(ctx);
     if atomic && !xa {
         for ds in &sources {
-            session.ensure_backend(ds).await?;
-            session.backends.get_mut(ds).expect("pinned").conn.query_ok("BEGIN").await.map_err(|e| SgError::BackendLost(ds.to_string(), e))?;
+            ctx.ensure_backend(ds).await?;
+            ctx.backends.get_mut(ds).expect("pinned").conn.query_ok("BEGIN").await.map_err(|e| SgError::BackendLost(ds.to_string(), e))?;
         }
     } else {
-        super::check_transaction(session, &sources).await?;
+        super::check_transaction(ctx, &sources).await?;
     }
     if xa {
-        super::xa::enlist_all(session, &sources).await?;
+        super::xa::enlist_all(ctx, &sources).await?;
     }
     let mut counts = Counts::default();
     let mut failure = None;
     for &i in &used {
         let mut data = header.clone();
         data.extend_from_slice(&per_target[i]);
-        if let Err(e) = load_one(session, &plan.targets[i].data_source, &plan.targets[i].sql, &data, &mut counts).await {
+        if let Err(e) = load_one(ctx, &plan.targets[i].data_source, &plan.targets[i].sql, &data, &mut counts).await {
             failure = Some(e);
             break;
         }
     }
     if xa {
         match failure {
-            None => super::xa::commit(session).await?,
+            None => super::xa::commit(ctx).await?,
             Some(e) => {
-                super::xa::rollback(session).await;
+                super::xa::rollback(ctx).await;
                 return Err(e);
             }
         }
     } else if atomic {
         let end = if failure.is_some() { "ROLLBACK" } else { "COMMIT" };
         for ds in &sources {
-            if let Some(pooled) = session.backends.get_mut(ds) {
+            if let Some(pooled) = ctx.backends.get_mut(ds) {
                 if let Err(e) = pooled.conn.query_ok(end).await {
                     failure.get_or_insert(SgError::BackendLost(ds.to_string(), e));
                 }
@@ -142,7 +142,7 @@ pub async fn run(session: &mut Session, plan: &LoadPlan) -> Result<(), SgError> 
     if let Some(e) = failure {
         return Err(e);
     }
-    reply(session, &counts).await
+    reply(ctx, &counts).await
 }
 
 fn disabled(what: &str) -> SgError {
@@ -155,14 +155,14 @@ fn disabled(what: &str) -> SgError {
 
 /// The 0-based field of the sharding column in each row: from the column list, or the table's own column
 /// order (asked of its first node).
-async fn key_position(session: &mut Session, plan: &LoadPlan, column: &str) -> Result<usize, SgError> {
+async fn key_position(ctx: &mut ExecCtx, plan: &LoadPlan, column: &str) -> Result<usize, SgError> {
     if let Some(cols) = &plan.spec.columns {
         return cols.iter().position(|c| c.eq_ignore_ascii_case(column)).ok_or_else(|| SgError::NotSupported(format!("no column '{column}' in the list")));
     }
     let Routing::ByKey(table) = &plan.routing else { return Ok(0) };
     let node = &table.nodes[0];
-    session.ensure_backend(&node.data_source).await?;
-    let conn = &mut session.backends.get_mut(&node.data_source).expect("pinned").conn;
+    ctx.ensure_backend(&node.data_source).await?;
+    let conn = &mut ctx.backends.get_mut(&node.data_source).expect("pinned").conn;
     let sql = format!("SHOW COLUMNS FROM {}", crate::sql::tokens::quote_ident(&node.table, None));
     let rows = conn.query_rows(&sql).await.map_err(|e| SgError::BackendLost(node.data_source.clone(), e))?;
     rows.iter()
@@ -172,17 +172,17 @@ async fn key_position(session: &mut Session, plan: &LoadPlan, column: &str) -> R
 
 /// Asks the client for the file (the 0xFB request naming it, as the statement did) and reads it to its
 /// empty closing packet.
-async fn receive_file(session: &mut Session, plan: &LoadPlan, limit: u64) -> Result<Vec<u8>, SgError> {
+async fn receive_file(ctx: &mut ExecCtx, plan: &LoadPlan, limit: u64) -> Result<Vec<u8>, SgError> {
     let mut request = vec![0xFB];
     request.extend_from_slice(plan.spec.file.as_bytes());
-    session.send_payload(&request).await?;
+    ctx.send_payload(&request).await?;
     let mut file = Vec::new();
     let mut too_big = false;
     loop {
-        let Some(packet) = session.client.read_packet().await? else {
+        let Some(packet) = ctx.client.read_packet().await? else {
             return Err(SgError::ClientIo(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "client left during LOAD DATA")));
         };
-        session.set_reply_seq(packet.last_seq.wrapping_add(1));
+        ctx.set_reply_seq(packet.last_seq.wrapping_add(1));
         if packet.payload.is_empty() {
             break;
         }
@@ -201,9 +201,9 @@ async fn receive_file(session: &mut Session, plan: &LoadPlan, limit: u64) -> Res
 }
 
 /// Runs one backend LOAD DATA LOCAL with `data` as its file and adds its counts.
-async fn load_one(session: &mut Session, ds: &str, sql: &str, data: &[u8], counts: &mut Counts) -> Result<(), SgError> {
-    session.ensure_backend(ds).await?;
-    let conn = &mut session.backends.get_mut(ds).expect("pinned").conn;
+async fn load_one(ctx: &mut ExecCtx, ds: &str, sql: &str, data: &[u8], counts: &mut Counts) -> Result<(), SgError> {
+    ctx.ensure_backend(ds).await?;
+    let conn = &mut ctx.backends.get_mut(ds).expect("pinned").conn;
     let lost = |e: String| SgError::BackendLost(ds.to_string(), e);
     let mut command = Vec::with_capacity(1 + sql.len());
     command.push(com::QUERY);
@@ -212,7 +212,7 @@ async fn load_one(session: &mut Session, ds: &str, sql: &str, data: &[u8], count
     let request = conn.read_packet().await.map_err(lost)?;
     match request.payload.first() {
         Some(0xFB) => {}
-        Some(0xFF) => return Err(SgError::from_err_payload(&request.payload)),
+        Some(0xFF) => return Err(crate::protocol::response::relayed_error(&request.payload)),
         _ => return Err(lost("the backend did not ask for the file (is local_infile on there?)".into())),
     }
     let mut seq = request.seq.wrapping_add(1);
@@ -223,7 +223,7 @@ async fn load_one(session: &mut Session, ds: &str, sql: &str, data: &[u8], count
     conn.flush().await.map_err(lost)?;
     let reply = conn.read_packet().await.map_err(lost)?;
     if reply.payload.first() == Some(&0xFF) {
-        return Err(SgError::from_err_payload(&reply.payload));
+        return Err(crate::protocol::response::relayed_error(&reply.payload));
     }
     let mut r = Reader::new(&reply.payload[1..]);
     counts.affected += r.lenenc_int().unwrap_or(0);
@@ -240,18 +240,18 @@ async fn load_one(session: &mut Session, ds: &str, sql: &str, data: &[u8], count
 }
 
 /// The OK packet with the summed counts and MySQL's info line.
-async fn reply(session: &mut Session, c: &Counts) -> Result<(), SgError> {
+async fn reply(ctx: &mut ExecCtx, c: &Counts) -> Result<(), SgError> {
     let ok = crate::protocol::response::Ok {
         affected_rows: c.affected,
         last_insert_id: 0,
-        status: session.state.status,
+        status: ctx.state.status,
         warnings: c.warnings.min(u64::from(u16::MAX)) as u16,
     };
     let mut payload = crate::protocol::response::encode_ok(&ok, 0);
     // The info line as MariaDB sends it: a length-encoded string (libmariadb reads it so).
     let info = format!("Records: {}  Deleted: {}  Skipped: {}  Warnings: {}", c.records, c.deleted, c.skipped, c.warnings);
     crate::protocol::codec::put_lenenc_bytes(&mut payload, info.as_bytes());
-    session.send_payload(&payload).await
+    ctx.send_payload(&payload).await
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

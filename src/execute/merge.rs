@@ -12,7 +12,7 @@ use crate::protocol::reply::{ReplyKind, ReplyScanner};
 use crate::protocol::resultset::encode_text_row;
 use crate::protocol::row_binary::{decode_binary_row, encode_binary_row, wire_type, WireType};
 use crate::protocol::row_text::decode_text_row;
-use crate::session::session::Session;
+use super::context::ExecCtx;
 use crate::stats::Stats;
 
 use super::aggregate::Aggregate;
@@ -83,7 +83,7 @@ impl RowStream for ShardStream {
         }
         let p = self.packet().await?;
         if self.scanner.error {
-            return Err(SgError::from_err_payload(&p));
+            return Err(crate::protocol::response::relayed_error(&p));
         }
         if self.scanner.is_done() {
             return Ok(None);
@@ -103,28 +103,28 @@ impl RowStream for ShardStream {
 /// Checks out one connection per target: the session's own for the first target on each data source,
 /// extra ones from the pool for further targets on the same data source (a connection answers one query
 /// at a time, and the merge reads all shards at once).
-async fn connections(session: &mut Session, targets: &[Target]) -> Result<Vec<ShardStream>, SgError> {
+async fn connections(ctx: &mut ExecCtx, targets: &[Target]) -> Result<Vec<ShardStream>, SgError> {
     let mut streams: Vec<ShardStream> = Vec::with_capacity(targets.len());
-    let database = session.state.schema.as_deref().and_then(|s| session.shared.layouts.get(s)).map(|l| l.database.clone());
+    let database = ctx.state.schema.as_deref().and_then(|s| ctx.shared.layouts.get(s)).map(|l| l.database.clone());
     let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let cap = session.shared.rules.server.max_merge_rows;
+    let cap = ctx.shared.rules.server.max_merge_rows;
     // The session's own connections first, in name order (see session::sharing).
     for ds in super::scatter::data_sources(targets) {
-        session.ensure_backend(&ds).await?;
+        ctx.ensure_backend(&ds).await?;
     }
     for t in targets {
         let first = !streams.iter().any(|s| s.data_source == t.data_source);
         // Inside a transaction every table of a data source is read on the transaction's connection, one
         // after the other (the rows of all but the last are read ahead into memory, within max_merge_rows).
-        let shared = !first && session.in_transaction();
+        let shared = !first && ctx.in_transaction();
         let pooled = if first {
-            session.ensure_backend(&t.data_source).await?;
-            Some(session.backends.remove(&t.data_source).expect("pinned"))
+            ctx.ensure_backend(&t.data_source).await?;
+            Some(ctx.backends.remove(&t.data_source).expect("pinned"))
         } else if shared {
             None
         } else {
-            let pool = session.shared.pools[&t.data_source].clone();
-            Some(pool.get(session.state.variant(), database.as_deref()).await?)
+            let pool = ctx.shared.pools[&t.data_source].clone();
+            Some(pool.get(ctx.state.variant(), database.as_deref()).await?)
         };
         let holder = streams.iter().find(|s| s.data_source == t.data_source && s.pooled.is_some());
         let deprecate_eof = pooled.as_ref().or(holder.and_then(|s| s.pooled.as_ref())).expect("a connection").conn.deprecate_eof();
@@ -140,14 +140,14 @@ async fn connections(session: &mut Session, targets: &[Target]) -> Result<Vec<Sh
             cap,
         });
     }
-    session.handle.set_lent(streams.iter().filter_map(|s| Some((s.data_source.clone(), s.pooled.as_ref()?.conn.connection_id))).collect());
+    ctx.handle.set_lent(streams.iter().filter_map(|s| Some((s.data_source.clone(), s.pooled.as_ref()?.conn.connection_id))).collect());
     Ok(streams)
 }
 
-/// Gives connections back: pinned ones to the session, extra ones to their pool; a connection whose reply
+/// Gives connections back: pinned ones to the ctx, extra ones to their pool; a connection whose reply
 /// could not be drained is closed.
-async fn give_back(session: &mut Session, streams: Vec<ShardStream>) {
-    session.handle.set_lent(Vec::new());
+async fn give_back(ctx: &mut ExecCtx, streams: Vec<ShardStream>) {
+    ctx.handle.set_lent(Vec::new());
     for mut s in streams {
         if s.drain().await.is_err() {
             continue;
@@ -155,27 +155,27 @@ async fn give_back(session: &mut Session, streams: Vec<ShardStream>) {
         let Some(mut pooled) = s.pooled else { continue };
         // Its warnings now, before the connection runs anything else or goes back to its pool.
         if s.scanner.warnings > 0 {
-            pooled.conn.queue_query(crate::session::diagnostics::SHOW_WARNINGS);
+            pooled.conn.queue_query(super::warnings::SHOW_WARNINGS);
             if pooled.conn.flush().await.is_ok() {
-                session.pending.notes.extend(crate::session::diagnostics::read_notes(&mut pooled.conn).await);
+                ctx.pending.notes.extend(super::warnings::read_notes(&mut pooled.conn).await);
             }
         }
         if s.pinned {
-            session.backends.insert(s.data_source.clone(), pooled);
-        } else if let Some(pool) = session.shared.pools.get(&s.data_source).cloned() {
+            ctx.backends.insert(s.data_source.clone(), pooled);
+        } else if let Some(pool) = ctx.shared.pools.get(&s.data_source).cloned() {
             pool.release(pooled).await;
         }
     }
 }
 
 /// Runs a merged SELECT; `binary` answers with binary-protocol rows (a COM_STMT_EXECUTE).
-pub async fn run(session: &mut Session, targets: &[Target], spec: &MergeSpec, binary: bool) -> Result<(), SgError> {
-    let mut streams = connections(session, targets).await?;
-    let result = execute(session, &mut streams, targets, spec, binary).await;
+pub async fn run(ctx: &mut ExecCtx, targets: &[Target], spec: &MergeSpec, binary: bool) -> Result<(), SgError> {
+    let mut streams = connections(ctx, targets).await?;
+    let result = execute(ctx, &mut streams, targets, spec, binary).await;
     if let Some(s) = streams.first() {
-        session.shared.metrics.rows_merged.increment(s.taken.load(std::sync::atomic::Ordering::Relaxed));
+        ctx.shared.metrics.rows_merged.increment(s.taken.load(std::sync::atomic::Ordering::Relaxed));
     }
-    give_back(session, streams).await;
+    give_back(ctx, streams).await;
     result
 }
 
@@ -211,7 +211,7 @@ async fn headers(streams: &mut [ShardStream], targets: &[Target]) -> Result<Head
         let s = &mut streams[i];
         let head = s.packet().await?;
         if s.scanner.error {
-            failure.get_or_insert(SgError::from_err_payload(&head));
+            failure.get_or_insert(crate::protocol::response::relayed_error(&head));
             continue;
         }
         if s.scanner.is_done() {
@@ -264,12 +264,12 @@ async fn hand_over(streams: &mut [ShardStream], i: usize) -> Result<(), SgError>
 /// Replaces the connection collation MariaDB announces for text columns by the column's real one (looked
 /// up once in information_schema, then cached), so ORDER BY, GROUP BY and DISTINCT compare as the backend
 /// does, e.g. utf8mb4_unicode_ci's ß = ss.
-async fn resolve_collations(session: &Session, data_source: &str, columns: &mut [Column]) -> Result<(), SgError> {
+async fn resolve_collations(ctx: &ExecCtx, data_source: &str, columns: &mut [Column]) -> Result<(), SgError> {
     use super::value::{collation_named, Collation, Kind};
     let cache_key = |(db, t, c): &(String, String, String)| format!("{data_source}/{db}.{t}.{c}");
     let mut missing = Vec::new();
     {
-        let cache = session.shared.collations.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = ctx.shared.collations.lock().unwrap_or_else(|e| e.into_inner());
         for col in columns.iter_mut() {
             let (Kind::Text(Collation::GeneralCi), Some(origin)) = (col.kind, &col.origin) else { continue };
             match cache.get(&cache_key(origin)) {
@@ -281,7 +281,7 @@ async fn resolve_collations(session: &Session, data_source: &str, columns: &mut 
     if missing.is_empty() {
         return Ok(());
     }
-    let pool = session.shared.pools[data_source].clone();
+    let pool = ctx.shared.pools[data_source].clone();
     let variant = crate::backend::conn::Variant { caps: crate::protocol::constants::cap::DEPRECATE_EOF, collation: crate::protocol::constants::UTF8MB4_GENERAL_CI };
     let mut pooled = pool.get(variant, None).await?;
     let quote = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
@@ -296,7 +296,7 @@ async fn resolve_collations(session: &Session, data_source: &str, columns: &mut 
     let rows = pooled.conn.query_rows(&sql).await.map_err(|e| SgError::BackendLost(data_source.to_string(), e))?;
     pool.put_clean(pooled);
     let text = |v: &Option<Vec<u8>>| v.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-    let mut cache = session.shared.collations.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cache = ctx.shared.collations.lock().unwrap_or_else(|e| e.into_inner());
     for r in &rows {
         let origin = (text(&r[0]), text(&r[1]), text(&r[2]));
         cache.insert(cache_key(&origin), collation_named(&text(&r[3])));
@@ -350,23 +350,23 @@ impl Emitter {
     }
 }
 
-async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets: &[Target], spec: &MergeSpec, binary: bool) -> Result<(), SgError> {
+async fn execute(ctx: &mut ExecCtx, streams: &mut Vec<ShardStream>, targets: &[Target], spec: &MergeSpec, binary: bool) -> Result<(), SgError> {
     let mut defs = match headers(streams, targets).await? {
         Header::Columns(defs) => defs,
         Header::Ok(ok) => {
             if let Ok(o) = crate::protocol::response::decode_ok(&ok) {
-                let bits = super::xa::status_bits(session);
-                session.state.status = super::xa::absorb(session.state.status, o.status, bits);
+                let bits = super::xa::status_bits(ctx);
+                ctx.state.status = super::xa::absorb(ctx.state.status, o.status, bits);
             }
             let mut ok = ok;
             if let Some(at) = crate::protocol::response::status_offset(&ok, false) {
-                ok[at..at + 2].copy_from_slice(&session.state.status.to_le_bytes());
+                ok[at..at + 2].copy_from_slice(&ctx.state.status.to_le_bytes());
             }
-            return session.send_raw_reply(&ok).await;
+            return ctx.send_raw_reply(&ok).await;
         }
     };
     let mut columns: Vec<Column> = defs.iter().map(|d| column(d)).collect::<Result<_, _>>()?;
-    resolve_collations(session, &targets[0].data_source, &mut columns).await?;
+    resolve_collations(ctx, &targets[0].data_source, &mut columns).await?;
     if columns.len() < spec.derived || streams.iter().any(|s| s.columns != columns.len()) {
         return Err(SgError::NotSupported("shards answered with different columns".into()));
     }
@@ -393,22 +393,22 @@ async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets:
         }
     }
     // A prepared statement's columns are named as at prepare time (its values are bound into the text here).
-    if let Some(names) = session.column_names.clone().filter(|n| binary && n.len() == visible) {
+    if let Some(names) = ctx.column_names.clone().filter(|n| binary && n.len() == visible) {
         for (d, name) in defs.iter_mut().zip(names.iter()) {
             if let Some(renamed) = crate::protocol::resultset::rename_column(d, name) {
                 *d = renamed;
             }
         }
     }
-    let deprecate_eof = session.state.deprecate_eof();
+    let deprecate_eof = ctx.state.deprecate_eof();
     let mut count = Vec::new();
     crate::protocol::codec::put_lenenc_int(&mut count, visible as u64);
-    let mut seq = session.client.queue_packet(session.reply_seq(), &count);
+    let mut seq = ctx.client.queue_packet(ctx.reply_seq(), &count);
     for d in &defs[..visible] {
-        seq = session.client.queue_packet(seq, d);
+        seq = ctx.client.queue_packet(seq, d);
     }
     if !deprecate_eof {
-        seq = session.client.queue_packet(seq, &crate::protocol::response::encode_eof(session.state.status, 0));
+        seq = ctx.client.queue_packet(seq, &crate::protocol::response::encode_eof(ctx.state.status, 0));
     }
     let binary = if binary || streams.iter().any(|s| s.binary.is_some()) {
         Some(defs[..visible].iter().map(|d| wire_type(d)).collect::<Result<Vec<_>, _>>()?)
@@ -423,27 +423,27 @@ async fn execute(session: &mut Session, streams: &mut Vec<ShardStream>, targets:
         limit: Limit::new(spec.offset, spec.limit),
         rows: 0,
     };
-    let body = rows(session, streams, spec, &columns, &order, visible, &mut out).await;
+    let body = rows(ctx, streams, spec, &columns, &order, visible, &mut out).await;
     if let Err(e) = body {
         // The column definitions are already queued: the error takes the place of the remaining rows.
         let payload = crate::protocol::response::encode_error(&e);
-        session.client.queue_packet(out.seq, &payload);
-        session.client.flush().await?;
+        ctx.client.queue_packet(out.seq, &payload);
+        ctx.client.flush().await?;
         return match e {
             SgError::Backend { .. } | SgError::NotSupported(_) => Ok(()),
             other => Err(SgError::ClientIo(std::io::Error::other(format!("closing after a failed merge: {other}")))),
         };
     }
     let warnings = streams.iter().map(|s| s.scanner.warnings).fold(0u16, u16::saturating_add);
-    session.client.queue_packet(out.seq, &crate::protocol::response::encode_end_of_rows_warned(deprecate_eof, session.state.status, warnings));
-    session.client.flush().await?;
-    Stats::add(&session.shared.stats.rows_relayed, out.rows);
+    ctx.client.queue_packet(out.seq, &crate::protocol::response::encode_end_of_rows_warned(deprecate_eof, ctx.state.status, warnings));
+    ctx.client.flush().await?;
+    Stats::add(&ctx.shared.stats.rows_relayed, out.rows);
     Ok(())
 }
 
 /// Produces the merged rows into `out`.
 async fn rows(
-    session: &mut Session,
+    ctx: &mut ExecCtx,
     streams: &mut Vec<ShardStream>,
     spec: &MergeSpec,
     columns: &[Column],
@@ -451,7 +451,7 @@ async fn rows(
     visible: usize,
     out: &mut Emitter,
 ) -> Result<(), SgError> {
-    let client = &mut session.client;
+    let client = &mut ctx.client;
     if spec.aggregated {
         let group: Vec<usize> = spec.group.iter().map(|k| visible + k).collect();
         let mut agg = Aggregate::new(group.clone(), spec.aggregates.clone(), visible, columns.to_vec());

@@ -6,36 +6,36 @@
 use crate::error::SgError;
 use crate::plan::move_rows::MovePlan;
 use crate::protocol::response::{decode_ok, encode_ok, Ok as OkPacket};
-use crate::session::session::Session;
+use super::context::ExecCtx;
 
 use super::value::column;
 use super::xa;
 
 /// Runs one statement on `ds` (enlisted in the XA transaction): its OK, or its rows with column defs.
-async fn query(session: &mut Session, ds: &str, sql: &str) -> Result<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>), SgError> {
-    xa::enlist(session, ds).await?;
-    let conn = &mut session.backends.get_mut(ds).expect("enlisted").conn;
+async fn query(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>), SgError> {
+    xa::enlist(ctx, ds).await?;
+    let conn = &mut ctx.backends.get_mut(ds).expect("enlisted").conn;
     match conn.query_table(sql).await {
         Ok(Ok(table)) => Ok(table),
-        Ok(Err(err)) => Err(SgError::from_err_payload(&err)),
+        Ok(Err(err)) => Err(crate::protocol::response::relayed_error(&err)),
         Err(reason) => {
-            session.backends.remove(ds);
+            ctx.backends.remove(ds);
             Err(SgError::BackendLost(ds.to_string(), reason))
         }
     }
 }
 
-async fn affected(session: &mut Session, ds: &str, sql: &str) -> Result<u64, SgError> {
-    xa::enlist(session, ds).await?;
-    let conn = &mut session.backends.get_mut(ds).expect("enlisted").conn;
+async fn affected(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<u64, SgError> {
+    xa::enlist(ctx, ds).await?;
+    let conn = &mut ctx.backends.get_mut(ds).expect("enlisted").conn;
     conn.queue_query(sql);
     if let Err(reason) = conn.flush().await {
-        session.backends.remove(ds);
+        ctx.backends.remove(ds);
         return Err(SgError::BackendLost(ds.to_string(), reason));
     }
-    let reply = session.read_ok_reply(ds).await?;
+    let reply = ctx.read_ok_reply(ds).await?;
     if reply.payload.first() == Some(&0xFF) {
-        return Err(SgError::from_err_payload(&reply.payload));
+        return Err(crate::protocol::response::relayed_error(&reply.payload));
     }
     Ok(decode_ok(&reply.payload)?.affected_rows)
 }
@@ -51,47 +51,47 @@ fn literal(value: &Option<Vec<u8>>, type_byte: u8) -> String {
     }
 }
 
-async fn run_steps(session: &mut Session, plan: &MovePlan) -> Result<u64, SgError> {
+async fn run_steps(ctx: &mut ExecCtx, plan: &MovePlan) -> Result<u64, SgError> {
     let mut total = 0;
     for (_, target) in &plan.updates {
-        total += affected(session, &target.data_source, &target.sql).await?;
+        total += affected(ctx, &target.data_source, &target.sql).await?;
     }
     let owner = &plan.table.nodes[plan.target];
     let key = format!("`{}`", plan.table.column.replace('`', "``"));
     for (node, _) in plan.updates.iter().filter(|(n, _)| *n != plan.target) {
         let from = &plan.table.nodes[*node];
-        let (defs, rows) = query(session, &from.data_source, &format!("SELECT * FROM `{}` WHERE {key} = {} FOR UPDATE", from.table, plan.new_key)).await?;
+        let (defs, rows) = query(ctx, &from.data_source, &format!("SELECT * FROM `{}` WHERE {key} = {} FOR UPDATE", from.table, plan.new_key)).await?;
         if rows.is_empty() {
             continue;
         }
         let columns = defs.iter().map(|d| column(d)).collect::<Result<Vec<_>, _>>()?;
-        affected(session, &from.data_source, &format!("DELETE FROM `{}` WHERE {key} = {}", from.table, plan.new_key)).await?;
+        affected(ctx, &from.data_source, &format!("DELETE FROM `{}` WHERE {key} = {}", from.table, plan.new_key)).await?;
         let names: Vec<String> = columns.iter().map(|c| format!("`{}`", c.name.replace('`', "``"))).collect();
         let values: Vec<String> = rows
             .iter()
             .map(|r| format!("({})", r.iter().zip(&columns).map(|(v, c)| literal(v, c.type_byte)).collect::<Vec<_>>().join(", ")))
             .collect();
         let insert = format!("INSERT INTO `{}` ({}) VALUES {}", owner.table, names.join(", "), values.join(", "));
-        affected(session, &owner.data_source, &insert).await?;
+        affected(ctx, &owner.data_source, &insert).await?;
     }
     Ok(total)
 }
 
 /// Runs the move and answers with the UPDATE's affected rows.
-pub async fn run(session: &mut Session, plan: &MovePlan) -> Result<(), SgError> {
-    let own = !session.in_transaction();
-    match run_steps(session, plan).await {
+pub async fn run(ctx: &mut ExecCtx, plan: &MovePlan) -> Result<(), SgError> {
+    let own = !ctx.in_transaction();
+    match run_steps(ctx, plan).await {
         Ok(total) => {
             if own {
-                xa::commit(session).await?;
+                xa::commit(ctx).await?;
             }
-            let ok = OkPacket { affected_rows: total, status: session.state.status, ..OkPacket::default() };
-            session.send_payload(&encode_ok(&ok, 0)).await
+            let ok = OkPacket { affected_rows: total, status: ctx.state.status, ..OkPacket::default() };
+            ctx.send_payload(&encode_ok(&ok, 0)).await
         }
         Err(e) => {
             // Some steps may have run: the only safe state is none of them, so the transaction goes.
             let was_open = !own;
-            xa::rollback(session).await;
+            xa::rollback(ctx).await;
             if was_open {
                 return Err(SgError::Backend {
                     code: crate::error::code::XA_RBROLLBACK,

@@ -4,14 +4,14 @@
 use crate::backend::conn::RelayError;
 use crate::error::SgError;
 use crate::protocol::reply::ReplyKind;
-use crate::session::session::Session;
+use super::context::ExecCtx;
 use crate::stats::Stats;
 
 /// Sends `command` to `data_source` on the session's connection there and relays the reply.
-pub async fn run(session: &mut Session, data_source: &str, command: &[u8], kind: ReplyKind) -> Result<(), SgError> {
-    session.ensure_backend(data_source).await?;
-    let bits = super::xa::status_bits(session);
-    let Session { backends, client, state, shared, last_reply_ok, last_error, rows_out, pending, .. } = session;
+pub async fn run(ctx: &mut ExecCtx, data_source: &str, command: &[u8], kind: ReplyKind) -> Result<(), SgError> {
+    ctx.ensure_backend(data_source).await?;
+    let bits = super::xa::status_bits(ctx);
+    let ExecCtx { backends, client, state, shared, last_reply_ok, last_error, rows_out, pending, .. } = ctx;
     let pooled = backends.get_mut(data_source).expect("ensure_backend pinned a connection");
     match pooled.conn.relay(command, kind, client, bits).await {
         Ok(relayed) => {
@@ -47,10 +47,10 @@ pub async fn run(session: &mut Session, data_source: &str, command: &[u8], kind:
 
 /// Sends a command that gets no reply (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA) to the session's
 /// connection on `data_source`, if it has one (a statement can only exist where it was prepared).
-pub async fn send_only(session: &mut Session, data_source: &str, command: &[u8]) -> Result<(), SgError> {
-    if let Some(pooled) = session.backends.get_mut(data_source) {
+pub async fn send_only(ctx: &mut ExecCtx, data_source: &str, command: &[u8]) -> Result<(), SgError> {
+    if let Some(pooled) = ctx.backends.get_mut(data_source) {
         if let Err(e) = pooled.conn.send(command).await {
-            session.backends.remove(data_source);
+            ctx.backends.remove(data_source);
             return Err(SgError::BackendLost(data_source.to_string(), e.to_string()));
         }
     }

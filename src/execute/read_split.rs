@@ -13,7 +13,9 @@ use std::time::Instant;
 use crate::config::rules::ReadYourWrites;
 use crate::error::SgError;
 use crate::plan::Plan;
-use crate::session::session::Session;
+
+use super::Exec;
+use super::context::ExecCtx;
 
 /// What a session wrote on one data source last.
 #[derive(Debug, Clone)]
@@ -28,8 +30,8 @@ pub struct WriteMark {
 
 /// Whether statement `sql` may run on replicas for this session now: outside a transaction, a plain read
 /// or a SELECT hinted `read=replica`, not hinted `read=primary`.
-pub fn wants_replica(session: &Session, sql: &str) -> bool {
-    if session.shared.replicas.is_empty() || session.in_transaction() {
+pub fn wants_replica(ctx: &ExecCtx, sql: &str) -> bool {
+    if ctx.shared.replicas.is_empty() || ctx.in_transaction() {
         return false;
     }
     match crate::sql::lexer::hint(sql) {
@@ -41,46 +43,23 @@ pub fn wants_replica(session: &Session, sql: &str) -> bool {
     }
 }
 
-/// How a plan runs: the protocol of the statement it comes from.
-pub enum Exec<'a> {
-    /// A COM_QUERY with this packet payload.
-    Text(&'a [u8]),
-    /// A prepared statement's execution, parameters bound into this text, binary rows.
-    Binary(&'a str),
-    /// A prepared statement executed natively on one backend (a Passthrough plan).
-    Native {
-        /// Proxy statement id.
-        id: u32,
-        /// Its text for that backend.
-        text: &'a str,
-        /// The statement.
-        statement: &'a crate::session::prepared::Prepared,
-        /// The COM_STMT_EXECUTE body.
-        body: &'a [u8],
-    },
-}
-
-async fn execute(session: &mut Session, plan: Plan, how: &Exec<'_>) -> Result<(), SgError> {
-    match how {
-        Exec::Text(payload) => super::run(session, plan, payload).await,
-        Exec::Binary(sql) => super::run_binary(session, plan, sql).await,
-        Exec::Native { id, text, statement, body } => crate::session::prepared::run_native(session, plan, *id, text, statement, body).await,
-    }
+async fn execute(ctx: &mut ExecCtx, plan: Plan, how: &Exec<'_>) -> Result<(), SgError> {
+    super::run(ctx, plan, how).await
 }
 
 /// Runs `plan` for statement `sql`: on replicas when it is a read that may go there, otherwise on
 /// primaries, noting a possible write for read-your-writes.
-pub async fn run_or_note(session: &mut Session, sql: &str, plan: Plan, how: Exec<'_>) -> Result<(), SgError> {
-    if wants_replica(session, sql) {
-        return run(session, plan, &how).await;
+pub async fn run_or_note(ctx: &mut ExecCtx, sql: &str, plan: Plan, how: Exec<'_>) -> Result<(), SgError> {
+    if wants_replica(ctx, sql) {
+        return run(ctx, plan, &how).await;
     }
     let writes = !matches!(
         plan,
         Plan::Set { .. } | Plan::UseSchema(_) | Plan::Admin(_) | Plan::Kill { .. } | Plan::ShowDatabases { .. } | Plan::ShowTables { .. } | Plan::Explain(..) | Plan::Refuse(_) | Plan::EndTransaction(false)
     );
-    let result = execute(session, plan, &how).await;
+    let result = execute(ctx, plan, &how).await;
     if writes {
-        note_write(session);
+        note_write(ctx);
     }
     result
 }
@@ -88,9 +67,9 @@ pub async fn run_or_note(session: &mut Session, sql: &str, plan: Plan, how: Exec
 /// Remembers that the session may have written on every primary it holds (a statement that is not a
 /// plain read just ran): its next reads there must see it. Marked even where the data source has no
 /// replica yet: a reload (or a fleet's new rules revision) may add one before the session's next read.
-fn note_write(session: &mut Session) {
+fn note_write(ctx: &mut ExecCtx) {
     let now = Instant::now();
-    let Session { backends, writes, shared, .. } = session;
+    let ExecCtx { backends, writes, shared, .. } = ctx;
     for ds in backends.keys().filter(|ds| shared.rules.data_sources.contains_key(*ds)) {
         // Reuse the mark (no allocation per write on the hot path).
         match writes.get_mut(ds.as_str()) {
@@ -133,8 +112,8 @@ fn remap(mut plan: Plan, map: &HashMap<String, String>) -> Plan {
 }
 
 /// Runs a read plan (see the module comment).
-async fn run(session: &mut Session, plan: Plan, how: &Exec<'_>) -> Result<(), SgError> {
-    let Some(sources) = read_sources(&plan) else { return execute(session, plan, how).await };
+async fn run(ctx: &mut ExecCtx, plan: Plan, how: &Exec<'_>) -> Result<(), SgError> {
+    let Some(sources) = read_sources(&plan) else { return execute(ctx, plan, how).await };
     let mut map = HashMap::new();
     // One read waits at most read_your_writes_ms in all for its writes to reach replicas, however many
     // data sources it reads (the waits share one deadline; a data source left without time reads its primary).
@@ -143,17 +122,17 @@ async fn run(session: &mut Session, plan: Plan, how: &Exec<'_>) -> Result<(), Sg
         if map.contains_key(ds) {
             continue;
         }
-        if let Some(replica) = choose(session, ds, started).await {
+        if let Some(replica) = choose(ctx, ds, started).await {
             map.insert(ds.to_string(), replica);
         }
     }
     if map.is_empty() {
-        return execute(session, plan, how).await;
+        return execute(ctx, plan, how).await;
     }
-    let shared = session.shared.clone();
-    let writes_before = session.client.writes();
+    let shared = ctx.shared.clone();
+    let writes_before = ctx.client.writes();
     let attempt = {
-        let run = execute(session, remap(plan.clone(), &map), how);
+        let run = execute(ctx, remap(plan.clone(), &map), how);
         tokio::pin!(run);
         loop {
             let ejected = shared.ejections.notified();
@@ -174,7 +153,7 @@ async fn run(session: &mut Session, plan: Plan, how: &Exec<'_>) -> Result<(), Sg
         _ => None,
     };
     match failed {
-        Some((node, reason)) if session.client.writes() == writes_before && map.values().any(|r| *r == node) => {
+        Some((node, reason)) if ctx.client.writes() == writes_before && map.values().any(|r| *r == node) => {
             // Nothing reached the client: take the replica out until the checker sees it well, and read on
             // the primary. Connections to the chosen replicas are dropped (a query may still be running).
             if let Some(r) = find_replica(&shared, &node) {
@@ -183,64 +162,64 @@ async fn run(session: &mut Session, plan: Plan, how: &Exec<'_>) -> Result<(), Sg
                 }
             }
             for r in map.values() {
-                session.backends.remove(r);
+                ctx.backends.remove(r);
             }
-            execute(session, plan, how).await
+            execute(ctx, plan, how).await
         }
         _ => attempt,
     }
 }
 
-fn find_replica<'a>(shared: &'a crate::server::Shared, node: &str) -> Option<&'a crate::backend::replicas::Replica> {
+fn find_replica<'a>(shared: &'a crate::shared::Shared, node: &str) -> Option<&'a crate::backend::replicas::Replica> {
     let ds = node.split('/').next()?;
     shared.replicas.get(ds)?.get(node)
 }
 
-fn replica_serving(shared: &crate::server::Shared, node: &str) -> bool {
+fn replica_serving(shared: &crate::shared::Shared, node: &str) -> bool {
     find_replica(shared, node).is_some_and(|r| r.health.serving())
 }
 
 /// Looks up and remembers the GTID of the session's last write on `ds`, from the primary connection that
 /// made it.
-async fn last_gtid(session: &mut Session, ds: &str) -> Option<String> {
-    let conn = &mut session.backends.get_mut(ds)?.conn;
+async fn last_gtid(ctx: &mut ExecCtx, ds: &str) -> Option<String> {
+    let conn = &mut ctx.backends.get_mut(ds)?.conn;
     let rows = conn.query_rows("SELECT @@last_gtid").await.ok()?;
     let g = rows.first().and_then(|r| r.first().cloned().flatten()).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-    session.writes.get_mut(ds)?.gtid = Some(g.clone());
+    ctx.writes.get_mut(ds)?.gtid = Some(g.clone());
     Some(g)
 }
 
 /// Before the session gives its primary connections back (multiplexing): learns the GTID of every write
 /// whose GTID is not known yet, while the connection that made it is still at hand.
-pub async fn settle_writes(session: &mut Session) {
-    if session.writes.is_empty() {
+pub async fn settle_writes(ctx: &mut ExecCtx) {
+    if ctx.writes.is_empty() {
         return;
     }
-    let open: Vec<String> = session
+    let open: Vec<String> = ctx
         .writes
         .iter()
-        .filter(|(ds, mark)| mark.gtid.is_none() && session.backends.contains_key(ds.as_str()))
+        .filter(|(ds, mark)| mark.gtid.is_none() && ctx.backends.contains_key(ds.as_str()))
         // No replica to read from (yet): no round trip; should one be added, reads there find the GTID
         // unknown and go to the primary.
-        .filter(|(ds, _)| session.shared.replicas.contains_key(ds.as_str()))
-        .filter(|(ds, _)| session.shared.rules.data_sources.get(ds.as_str()).is_some_and(|r| r.read_your_writes == ReadYourWrites::Gtid))
+        .filter(|(ds, _)| ctx.shared.replicas.contains_key(ds.as_str()))
+        .filter(|(ds, _)| ctx.shared.rules.data_sources.get(ds.as_str()).is_some_and(|r| r.read_your_writes == ReadYourWrites::Gtid))
         .map(|(ds, _)| ds.clone())
         .collect();
     for ds in open {
         // Not learnt (the connection broke): the mark stays unresolved and reads there go to the primary.
-        let _ = last_gtid(session, &ds).await;
+        let _ = last_gtid(ctx, &ds).await;
     }
 }
 
-/// The replica a read on `ds` goes to for this session, or `None` for the primary; a wait for the session's
+/// The replica a read on `ds` goes to for this ctx, or `None` for the primary; a wait for the session's
 /// write there ends read_your_writes_ms after `started` (the statement's first wait).
-async fn choose(session: &mut Session, ds: &str, started: Instant) -> Option<String> {
-    let set = session.shared.replicas.get(ds)?.clone();
-    let rule = session.shared.rules.data_sources.get(ds)?;
+async fn choose(ctx: &mut ExecCtx, ds: &str, started: Instant) -> Option<String> {
+    let set = ctx.shared.replicas.get(ds)?.clone();
+    let rule = ctx.shared.rules.data_sources.get(ds)?;
     let (mode, full) = (rule.read_your_writes, std::time::Duration::from_millis(rule.read_your_writes_ms));
     let limit = full.saturating_sub(started.elapsed());
     let replica = set.choose(None)?.name.clone();
-    let Some(mark) = session.writes.get(ds) else { return Some(replica) };
+    let Some(mark) = ctx.writes.get(ds) else { return Some(replica) };
     match mode {
         ReadYourWrites::Off => return Some(replica),
         ReadYourWrites::Window => return (mark.at.elapsed() >= full).then_some(replica),
@@ -251,24 +230,24 @@ async fn choose(session: &mut Session, ds: &str, started: Instant) -> Option<Str
         Some(g) => g,
         // The primary connection that wrote is still held (it is given back only after settle_writes); if
         // not, play safe.
-        None => last_gtid(session, ds).await?,
+        None => last_gtid(ctx, ds).await?,
     };
     if !gtid.is_empty() {
         if limit.is_zero() {
             return None;
         }
-        session.ensure_backend(&replica).await.ok()?;
+        ctx.ensure_backend(&replica).await.ok()?;
         let wait = format!("SELECT MASTER_GTID_WAIT('{}', {:.3})", gtid.replace('\'', ""), limit.as_secs_f64());
-        let conn = &mut session.backends.get_mut(&replica)?.conn;
+        let conn = &mut ctx.backends.get_mut(&replica)?.conn;
         match conn.query_rows(&wait).await {
             Ok(rows) if rows.first().and_then(|r| r.first()).is_some_and(|v| v.as_deref() == Some(b"0")) => {}
             Ok(_) => return None, // not there in time: the primary has it
             Err(_) => {
-                session.backends.remove(&replica);
+                ctx.backends.remove(&replica);
                 return None;
             }
         }
     }
-    session.writes.get_mut(ds)?.synced.push(replica.clone());
+    ctx.writes.get_mut(ds)?.synced.push(replica.clone());
     Some(replica)
 }

@@ -6,7 +6,7 @@ use crate::protocol::codec::Reader;
 use crate::protocol::reply::ReplyKind;
 use crate::protocol::resultset::encode_text_row;
 use crate::protocol::row_text::decode_text_row;
-use crate::session::session::Session;
+use super::context::ExecCtx;
 
 /// Replaces the physical name by the logical one in a cell: the whole cell, or a backquoted mention.
 fn rename(cell: &[u8], physical: &str, logical: &str) -> Vec<u8> {
@@ -18,10 +18,10 @@ fn rename(cell: &[u8], physical: &str, logical: &str) -> Vec<u8> {
 }
 
 /// Runs `sql` on `data_source` and relays its reply with `physical` renamed to `logical` in every row.
-pub async fn run(session: &mut Session, data_source: &str, sql: &str, physical: &str, logical: &str) -> Result<(), SgError> {
-    session.ensure_backend(data_source).await?;
-    let deprecate_eof = session.state.deprecate_eof();
-    let conn = &mut session.backends.get_mut(data_source).expect("pinned").conn;
+pub async fn run(ctx: &mut ExecCtx, data_source: &str, sql: &str, physical: &str, logical: &str) -> Result<(), SgError> {
+    ctx.ensure_backend(data_source).await?;
+    let deprecate_eof = ctx.state.deprecate_eof();
+    let conn = &mut ctx.backends.get_mut(data_source).expect("pinned").conn;
     conn.queue_query(sql);
     let read = async {
         conn.flush().await?;
@@ -31,7 +31,7 @@ pub async fn run(session: &mut Session, data_source: &str, sql: &str, physical: 
     let packets: Vec<_> = match read {
         Ok(p) => p.into_iter().map(|p| p.payload).collect(),
         Err(reason) => {
-            session.backends.remove(data_source);
+            ctx.backends.remove(data_source);
             return Err(SgError::BackendLost(data_source.to_string(), reason));
         }
     };
@@ -51,7 +51,7 @@ pub async fn run(session: &mut Session, data_source: &str, sql: &str, physical: 
             out.push(p.to_vec());
         }
     }
-    session.send_packets(&out).await
+    ctx.send_packets(&out).await
 }
 
 #[cfg(test)]

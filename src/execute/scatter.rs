@@ -9,7 +9,7 @@ use crate::error::SgError;
 use crate::plan::planner::{Combine, Target};
 use crate::protocol::packet::Packet;
 use crate::protocol::response::{decode_ok, encode_ok, Ok};
-use crate::session::session::Session;
+use super::context::ExecCtx;
 use crate::sharding::table::ShardedTable;
 
 /// Data sources of `targets`, sorted by name.
@@ -27,31 +27,31 @@ pub fn data_sources(targets: &[Target]) -> Vec<String> {
 
 /// Sends every target's statement (pipelined per data source) and returns each reply's first packet, in
 /// target order.
-pub async fn send_all(session: &mut Session, targets: &[Target], prefix: Option<&str>) -> Result<Vec<Packet>, SgError> {
+pub async fn send_all(ctx: &mut ExecCtx, targets: &[Target], prefix: Option<&str>) -> Result<Vec<Packet>, SgError> {
     let sources = data_sources(targets);
     for ds in &sources {
-        session.ensure_backend(ds).await?;
-        let conn = &mut session.backends.get_mut(ds).expect("pinned").conn;
+        ctx.ensure_backend(ds).await?;
+        let conn = &mut ctx.backends.get_mut(ds).expect("pinned").conn;
         if let Some(p) = prefix {
             conn.queue_query(p);
         }
         let mine: Vec<&str> = targets.iter().filter(|t| &t.data_source == ds).map(|t| t.sql.as_str()).collect();
-        crate::session::diagnostics::queue_with_warnings(conn, mine.into_iter());
-        conn.flush().await.map_err(|e| lost(session, ds, e))?;
+        super::warnings::queue_with_warnings(conn, mine.into_iter());
+        conn.flush().await.map_err(|e| lost(ctx, ds, e))?;
     }
     let mut replies = Vec::with_capacity(targets.len());
     for ds in &sources {
         if prefix.is_some() {
-            session.read_ok_reply(ds).await?;
+            ctx.read_ok_reply(ds).await?;
         }
     }
     for (i, t) in targets.iter().enumerate() {
-        let reply = session.read_ok_reply(&t.data_source).await?;
+        let reply = ctx.read_ok_reply(&t.data_source).await?;
         if targets[i + 1..].iter().any(|later| later.data_source == t.data_source) {
-            let conn = &mut session.backends.get_mut(&t.data_source).expect("pinned").conn;
-            let notes = crate::session::diagnostics::read_notes(conn).await;
+            let conn = &mut ctx.backends.get_mut(&t.data_source).expect("pinned").conn;
+            let notes = super::warnings::read_notes(conn).await;
             if reply.payload.first() == Some(&0x00) && decode_ok(&reply.payload).is_ok_and(|ok| ok.warnings > 0) {
-                session.pending.notes.extend(notes);
+                ctx.pending.notes.extend(notes);
             }
         }
         replies.push(reply);
@@ -59,15 +59,15 @@ pub async fn send_all(session: &mut Session, targets: &[Target], prefix: Option<
     Ok(replies)
 }
 
-fn lost(session: &mut Session, ds: &str, reason: String) -> SgError {
-    session.backends.remove(ds);
+fn lost(ctx: &mut ExecCtx, ds: &str, reason: String) -> SgError {
+    ctx.backends.remove(ds);
     SgError::BackendLost(ds.to_string(), reason)
 }
 
 /// Runs `targets` and answers with one OK (or the first ERR). `insert_id` overrides LAST_INSERT_ID (ids
 /// the proxy generated).
 pub async fn run(
-    session: &mut Session,
+    ctx: &mut ExecCtx,
     targets: &[Target],
     combine: Combine,
     insert_id: Option<i64>,
@@ -76,52 +76,52 @@ pub async fn run(
     let sources = data_sources(targets);
     if combine == Combine::First {
         // DDL may change column collations the merge has cached, and tables' column lists.
-        session.shared.collations.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        for layout in session.shared.layouts.values() {
+        ctx.shared.collations.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        for layout in ctx.shared.layouts.values() {
             layout.tables.values().for_each(|t| t.forget_columns());
         }
     }
     // Under LOCK TABLES MySQL allows no transaction (BEGIN would unlock, XA START fails): each data source's
     // part commits alone, as a statement does on MySQL with autocommit; the README says so.
-    let atomic = matches!(combine, Combine::SumAffected | Combine::Mirror) && sources.len() > 1 && !session.in_transaction() && !session.locked_tables;
-    let xa = atomic && super::xa::applies(session);
+    let atomic = matches!(combine, Combine::SumAffected | Combine::Mirror) && sources.len() > 1 && !ctx.in_transaction() && !ctx.locked_tables;
+    let xa = atomic && super::xa::applies(ctx);
     if xa {
-        super::xa::enlist_all(session, &sources).await?;
+        super::xa::enlist_all(ctx, &sources).await?;
     }
-    let replies = match send_all(session, targets, (atomic && !xa).then_some("BEGIN")).await {
+    let replies = match send_all(ctx, targets, (atomic && !xa).then_some("BEGIN")).await {
         Ok(r) => r,
         Err(e) => {
-            super::xa::rollback(session).await;
+            super::xa::rollback(ctx).await;
             return Err(e);
         }
     };
     let error = replies.iter().find(|p| p.payload.first() != Some(&0x00)).cloned();
     if xa {
         match error {
-            None => super::xa::commit(session).await?,
-            Some(_) => super::xa::rollback(session).await,
+            None => super::xa::commit(ctx).await?,
+            Some(_) => super::xa::rollback(ctx).await,
         }
     } else if atomic {
         let end = if error.is_none() { "COMMIT" } else { "ROLLBACK" };
         let ends: Vec<Target> = sources.iter().map(|ds| Target { data_source: ds.clone(), sql: end.into() }).collect();
-        let results = send_all(session, &ends, None).await?;
+        let results = send_all(ctx, &ends, None).await?;
         if let Some(bad) = results.into_iter().find(|p| p.payload.first() != Some(&0x00)) {
             // A COMMIT failed after others succeeded: report it; cross-shard atomicity of the commit itself
             // needs XA (not yet).
-            return session.send_raw_reply(&bad.payload).await;
+            return ctx.send_raw_reply(&bad.payload).await;
         }
     }
     if let Some(err) = error {
         if let Ok(e) = crate::protocol::response::decode_err(&err.payload) {
-            session.pending.error = Some((e.code, e.message));
+            ctx.pending.error = Some((e.code, e.message));
         }
-        return session.send_raw_reply(&err.payload).await;
+        return ctx.send_raw_reply(&err.payload).await;
     }
     let oks: Vec<Ok> = replies.iter().map(|p| decode_ok(&p.payload)).collect::<Result<_, _>>()?;
     // The last statement on each connection: its warnings are read after the statement (the others' were).
     for (i, (t, ok)) in targets.iter().zip(&oks).enumerate() {
         if ok.warnings > 0 && !targets[i + 1..].iter().any(|later| later.data_source == t.data_source) {
-            session.pending.warned.push((t.data_source.clone(), ok.warnings));
+            ctx.pending.warned.push((t.data_source.clone(), ok.warnings));
         }
     }
     let mut ok = match combine {
@@ -136,9 +136,9 @@ pub async fn run(
     if let Some(id) = insert_id {
         ok.last_insert_id = id as u64;
     }
-    ok.status = session.state.status;
+    ok.status = ctx.state.status;
     for table in reset_sequences {
-        super::insert_split::reset_sequence(session, table).await?;
+        super::insert_split::reset_sequence(ctx, table).await?;
     }
-    session.send_payload(&encode_ok(&ok, 0)).await
+    ctx.send_payload(&encode_ok(&ok, 0)).await
 }

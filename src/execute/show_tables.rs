@@ -5,17 +5,17 @@ use std::collections::BTreeMap;
 
 use crate::error::SgError;
 use crate::protocol::resultset::{encode_resultset, ColumnType};
-use crate::session::session::Session;
+use super::context::ExecCtx;
 use crate::sql::lexer::like_matches;
 
 /// Answers SHOW [FULL] TABLES [LIKE 'pattern'] for the current schema.
-pub async fn run(session: &mut Session, full: bool, like: Option<&str>) -> Result<(), SgError> {
-    let schema = session.state.schema.clone().ok_or(SgError::NoDatabase)?;
-    let shared = session.shared.clone();
+pub async fn run(ctx: &mut ExecCtx, full: bool, like: Option<&str>) -> Result<(), SgError> {
+    let schema = ctx.state.schema.clone().ok_or(SgError::NoDatabase)?;
+    let shared = ctx.shared.clone();
     let layout = &shared.layouts[&schema];
     let ds = layout.default_data_source.clone();
-    session.ensure_backend(&ds).await?;
-    let conn = &mut session.backends.get_mut(&ds).expect("pinned").conn;
+    ctx.ensure_backend(&ds).await?;
+    let conn = &mut ctx.backends.get_mut(&ds).expect("pinned").conn;
     let mut names = BTreeMap::new();
     match conn.query_rows("SHOW FULL TABLES").await {
         Ok(rows) => names.extend(rows.into_iter().filter_map(|r| {
@@ -28,7 +28,7 @@ pub async fn run(session: &mut Session, full: bool, like: Option<&str>) -> Resul
             return Err(SgError::Backend { code: crate::error::code::UNKNOWN, sqlstate: "HY000".into(), message: reason })
         }
         Err(reason) => {
-            session.backends.remove(&ds);
+            ctx.backends.remove(&ds);
             return Err(SgError::BackendLost(ds, reason));
         }
     }
@@ -40,8 +40,8 @@ pub async fn run(session: &mut Session, full: bool, like: Option<&str>) -> Resul
         let exists = if first.data_source == ds {
             names.contains_key(&first.table)
         } else {
-            session.ensure_backend(&first.data_source).await?;
-            let conn = &mut session.backends.get_mut(&first.data_source).expect("pinned").conn;
+            ctx.ensure_backend(&first.data_source).await?;
+            let conn = &mut ctx.backends.get_mut(&first.data_source).expect("pinned").conn;
             let like = crate::sql::lexer::escape_like(&first.table);
             let found = conn.query_rows(&format!("SHOW TABLES LIKE '{like}'")).await.map_err(|reason| SgError::BackendLost(first.data_source.clone(), reason))?;
             !found.is_empty()
@@ -65,6 +65,6 @@ pub async fn run(session: &mut Session, full: bool, like: Option<&str>) -> Resul
         .collect();
     let title = format!("Tables_in_{schema}");
     let columns: &[(&str, ColumnType)] = if full { &[(&title, ColumnType::Text), ("Table_type", ColumnType::Text)] } else { &[(&title, ColumnType::Text)] };
-    let packets = encode_resultset(columns, &rows, session.state.deprecate_eof(), session.state.status);
-    session.send_packets(&packets).await
+    let packets = encode_resultset(columns, &rows, ctx.state.deprecate_eof(), ctx.state.status);
+    ctx.send_packets(&packets).await
 }

@@ -3,46 +3,46 @@
 use crate::error::SgError;
 use crate::protocol::constants::com;
 use crate::protocol::reply::ReplyKind;
-use crate::session::login::unknown_schema;
-use crate::session::session::Session;
+use crate::config::Rules;
+use super::context::ExecCtx;
 
 /// Switches to logical schema `name`; the backend's OK or ERR for its COM_INIT_DB reaches the client.
-pub async fn run(session: &mut Session, name: &str) -> Result<(), SgError> {
-    let rules = &session.shared.rules;
+pub async fn run(ctx: &mut ExecCtx, name: &str) -> Result<(), SgError> {
+    let rules = &ctx.shared.rules;
     let Some(schema) = rules.schemas.get(name) else {
         return Err(unknown_schema(name, rules));
     };
-    crate::session::login::check_schema_access(rules, &session.state.user, name)?;
+    check_schema_access(rules, &ctx.state.user, name)?;
     let data_source = schema.data_source.get_ref().clone();
     let database = schema.database.clone().unwrap_or_else(|| name.to_string());
-    adopt_local_transaction(session, name).await?;
+    adopt_local_transaction(ctx, name).await?;
     let mut command = Vec::with_capacity(1 + database.len());
     command.push(com::INIT_DB);
     command.extend_from_slice(database.as_bytes());
-    if !session.backends.contains_key(&data_source) {
-        session.pin_backend(&data_source, None).await?;
+    if !ctx.backends.contains_key(&data_source) {
+        ctx.pin_backend(&data_source, None).await?;
     }
-    super::passthrough::run(session, &data_source, &command, ReplyKind::Single).await?;
-    if session.last_reply_ok {
-        if let Some(pooled) = session.backends.get_mut(&data_source) {
+    super::passthrough::run(ctx, &data_source, &command, ReplyKind::Single).await?;
+    if ctx.last_reply_ok {
+        if let Some(pooled) = ctx.backends.get_mut(&data_source) {
             pooled.conn.database = Some(database.clone());
         }
-        session.state.schema = Some(name.to_string());
+        ctx.state.schema = Some(name.to_string());
         // Connections pinned on other data sources still have the old database selected: give them back;
         // the next statement there checks one out with the new database.
         // Connections that carry the open transaction (XA branches, best_effort members) stay, switched over.
-        let others: Vec<String> = session.backends.keys().filter(|ds| **ds != data_source).cloned().collect();
-        let in_transaction = |ds: &str, s: &Session| s.xa.as_ref().is_some_and(|t| t.branches.iter().any(|b| b == ds)) || s.enlisted.contains(ds);
+        let others: Vec<String> = ctx.backends.keys().filter(|ds| **ds != data_source).cloned().collect();
+        let in_transaction = |ds: &str, s: &ExecCtx| s.xa.as_ref().is_some_and(|t| t.branches.iter().any(|b| b == ds)) || s.enlisted.contains(ds);
         for ds in others {
-            if in_transaction(&ds, session) {
-                let pooled = session.backends.get_mut(&ds).expect("held");
+            if in_transaction(&ds, ctx) {
+                let pooled = ctx.backends.get_mut(&ds).expect("held");
                 if let Err(reason) = pooled.conn.init_db(&database).await {
-                    session.backends.remove(&ds);
+                    ctx.backends.remove(&ds);
                     return Err(SgError::BackendLost(ds, reason));
                 }
                 continue;
             }
-            if let (Some(conn), Some(pool)) = (session.backends.remove(&ds), session.shared.pools.get(&ds).cloned()) {
+            if let (Some(conn), Some(pool)) = (ctx.backends.remove(&ds), ctx.shared.pools.get(&ds).cloned()) {
                 pool.release(conn).await;
             }
         }
@@ -55,24 +55,43 @@ pub async fn run(session: &mut Session, name: &str) -> Result<(), SgError> {
 /// Entering a schema whose transactions the proxy runs with XA: a local transaction that only read ends
 /// here and the schema's transaction takes its place (a read-only transaction has no effect to keep; each
 /// shard's snapshot is taken at its first read, README "Transactions"); one that wrote is refused.
-async fn adopt_local_transaction(session: &mut Session, name: &str) -> Result<(), SgError> {
+async fn adopt_local_transaction(ctx: &mut ExecCtx, name: &str) -> Result<(), SgError> {
     use crate::protocol::constants::status;
-    if !super::xa::applies_in(&session.shared, Some(name)) || session.xa.is_some() || session.state.status & status::IN_TRANS == 0 || super::xa::applies(session) {
+    if !super::xa::applies_in(&ctx.shared, Some(name)) || ctx.xa.is_some() || ctx.state.status & status::IN_TRANS == 0 || super::xa::applies(ctx) {
         return Ok(());
     }
-    if session.local_txn_wrote {
+    if ctx.local_txn_wrote {
         return Err(SgError::NotSupported(format!(
             "USE {name} (a schema whose transactions run with XA) inside a transaction that changed data outside it; COMMIT or ROLLBACK first"
         )));
     }
-    let held: Vec<String> = session.backends.keys().cloned().collect();
+    let held: Vec<String> = ctx.backends.keys().cloned().collect();
     for ds in held {
-        let conn = &mut session.backends.get_mut(&ds).expect("held").conn;
+        let conn = &mut ctx.backends.get_mut(&ds).expect("held").conn;
         if let Err(reason) = conn.query_ok("ROLLBACK").await {
-            session.backends.remove(&ds);
+            ctx.backends.remove(&ds);
             return Err(SgError::BackendLost(ds, reason));
         }
     }
-    session.enlisted.clear();
+    ctx.enlisted.clear();
     Ok(())
+}
+
+/// Whether `user` may use logical schema `schema` (ER_DBACCESS_DENIED_ERROR otherwise).
+pub fn check_schema_access(rules: &Rules, user: &str, schema: &str) -> Result<(), SgError> {
+    let allowed = rules.users.iter().map(|u| u.get_ref()).find(|u| u.name == user).and_then(|u| u.schemas.as_ref());
+    match allowed {
+        Some(list) if !list.iter().any(|s| s == schema) => Err(SgError::Backend {
+            code: 1044,
+            sqlstate: "42000".into(),
+            message: format!("Access denied for user '{user}'@'%' to database '{schema}' (not in its schemas in the rules)"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The error for a schema the rules do not define.
+pub fn unknown_schema(name: &str, rules: &Rules) -> SgError {
+    let known: Vec<&str> = rules.schemas.keys().map(String::as_str).collect();
+    SgError::UnknownDatabase(name.to_string(), known.join(", "))
 }

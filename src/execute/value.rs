@@ -11,6 +11,8 @@ use unicode_normalization::char::is_combining_mark;
 
 use crate::error::SgError;
 use crate::protocol::codec::Reader;
+pub use crate::protocol::collation::{collation_named, Collation};
+use crate::protocol::collation::collation_of;
 
 /// How a column's values compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,17 +29,6 @@ pub enum Kind {
     Temporal,
     /// Text under a collation.
     Text(Collation),
-}
-
-/// String comparison rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Collation {
-    /// Byte order (`_bin`, `binary`).
-    Binary,
-    /// utf8mb4_general_ci / latin1_swedish_ci style: case- and accent-insensitive, one weight per character.
-    GeneralCi,
-    /// utf8mb4_unicode_ci (UCA): also ß = ss.
-    UnicodeCi,
 }
 
 /// What the proxy needs of a column definition.
@@ -57,26 +48,6 @@ pub struct Column {
     /// Where the shards put this column's collation weights (WEIGHT_STRING) and the weight of a space under
     /// its collation (empty under NO PAD): text then compares by those, exactly as the server does.
     pub weight: Option<(usize, usize)>,
-}
-
-/// The comparison rules of a collation, by its name (from information_schema).
-pub fn collation_named(name: &str) -> Collation {
-    let n = name.to_ascii_lowercase();
-    if n.ends_with("_bin") || n == "binary" {
-        Collation::Binary
-    } else if n.contains("unicode") || n.contains("uca") {
-        Collation::UnicodeCi
-    } else {
-        Collation::GeneralCi
-    }
-}
-
-fn collation_of(charset: u16) -> Collation {
-    match charset {
-        63 | 46 | 47 | 65 | 83 | 84 => Collation::Binary,
-        192..=215 | 224..=247 => Collation::UnicodeCi,
-        _ => Collation::GeneralCi,
-    }
 }
 
 /// Reads a ColumnDefinition41 packet.

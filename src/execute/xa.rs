@@ -13,7 +13,7 @@ use crate::backend::xa_log::XaLog;
 use crate::config::rules::TransactionMode;
 use crate::error::{code, SgError};
 use crate::protocol::constants::status;
-use crate::session::session::Session;
+use super::context::ExecCtx;
 use crate::stats::Stats;
 
 /// The session's open XA transaction.
@@ -28,12 +28,12 @@ pub struct XaTxn {
 }
 
 /// Whether this session's transactions are XA transactions.
-pub fn applies(session: &Session) -> bool {
-    applies_in(&session.shared, session.state.schema.as_deref())
+pub fn applies(ctx: &ExecCtx) -> bool {
+    applies_in(&ctx.shared, ctx.state.schema.as_deref())
 }
 
 /// Whether transactions in `schema` are XA transactions run by the proxy (xa mode, sharding rules).
-pub fn applies_in(shared: &crate::server::Shared, schema: Option<&str>) -> bool {
+pub fn applies_in(shared: &crate::shared::Shared, schema: Option<&str>) -> bool {
     shared.rules.transaction_mode == TransactionMode::Xa && shared.xa_log.is_some() && schema.and_then(|s| shared.layouts.get(s)).is_some_and(|l| l.has_rules())
 }
 
@@ -43,8 +43,8 @@ pub fn applies_in(shared: &crate::server::Shared, schema: Option<&str>) -> bool 
 pub const OWN_BITS: u16 = status::IN_TRANS | status::IN_TRANS_READONLY;
 
 /// For relays in an XA-managed session: the status bits to write over the backend's (`(mask, value)`).
-pub fn status_bits(session: &Session) -> Option<(u16, u16)> {
-    applies(session).then_some((OWN_BITS, session.state.status & OWN_BITS))
+pub fn status_bits(ctx: &ExecCtx) -> Option<(u16, u16)> {
+    applies(ctx).then_some((OWN_BITS, ctx.state.status & OWN_BITS))
 }
 
 /// The status a backend reported, with the proxy's own bits kept where it decides them (`bits`).
@@ -56,12 +56,12 @@ pub fn absorb(own: u16, backend: u16, bits: Option<(u16, u16)>) -> u16 {
 }
 
 /// Whether an XA transaction has branches or was begun.
-pub fn open(session: &Session) -> bool {
-    session.xa.is_some()
+pub fn open(ctx: &ExecCtx) -> bool {
+    ctx.xa.is_some()
 }
 
-fn log(session: &Session) -> std::sync::Arc<XaLog> {
-    session.shared.xa_log.clone().expect("xa sessions have a decision log")
+fn log(ctx: &ExecCtx) -> std::sync::Arc<XaLog> {
+    ctx.shared.xa_log.clone().expect("xa sessions have a decision log")
 }
 
 /// The xid of `gtrid`'s branch on `ds`, as SQL.
@@ -71,10 +71,10 @@ fn xid(gtrid: &str, ds: &str) -> String {
 
 /// Makes every data source of `sources` a branch of one XA transaction, so a statement over them changes
 /// all or none; if one cannot join, the transaction is rolled back.
-pub async fn enlist_all(session: &mut Session, sources: &[impl AsRef<str>]) -> Result<(), SgError> {
+pub async fn enlist_all(ctx: &mut ExecCtx, sources: &[impl AsRef<str>]) -> Result<(), SgError> {
     for ds in sources {
-        if let Err(e) = enlist(session, ds.as_ref()).await {
-            rollback(session).await;
+        if let Err(e) = enlist(ctx, ds.as_ref()).await {
+            rollback(ctx).await;
             return Err(e);
         }
     }
@@ -83,30 +83,30 @@ pub async fn enlist_all(session: &mut Session, sources: &[impl AsRef<str>]) -> R
 
 /// Makes `ds` a branch of the session's transaction (starting it if needed), noting whether the current
 /// statement may write there.
-pub async fn enlist(session: &mut Session, ds: &str) -> Result<(), SgError> {
-    let writes = session.statement_writes;
-    if let Some(t) = session.xa.as_mut().filter(|t| t.branches.iter().any(|b| b == ds)) {
+pub async fn enlist(ctx: &mut ExecCtx, ds: &str) -> Result<(), SgError> {
+    let writes = ctx.statement_writes;
+    if let Some(t) = ctx.xa.as_mut().filter(|t| t.branches.iter().any(|b| b == ds)) {
         if writes && !t.written.iter().any(|w| w == ds) {
             t.written.push(ds.to_string());
         }
         return Ok(());
     }
-    session.ensure_backend(ds).await?;
-    let gtrid = match &session.xa {
+    ctx.ensure_backend(ds).await?;
+    let gtrid = match &ctx.xa {
         Some(t) => t.gtrid.clone(),
         None => {
-            let g = log(session).begin();
-            session.xa = Some(XaTxn { gtrid: g.clone(), branches: Vec::new(), written: Vec::new() });
+            let g = log(ctx).begin();
+            ctx.xa = Some(XaTxn { gtrid: g.clone(), branches: Vec::new(), written: Vec::new() });
             g
         }
     };
-    let read_only = session.state.status & status::IN_TRANS_READONLY != 0;
-    let conn = &mut session.backends.get_mut(ds).expect("pinned").conn;
+    let read_only = ctx.state.status & status::IN_TRANS_READONLY != 0;
+    let conn = &mut ctx.backends.get_mut(ds).expect("pinned").conn;
     // START TRANSACTION READ ONLY: XA START takes no characteristics, but starts the next transaction's.
     let mut start = if read_only { conn.query_ok("SET TRANSACTION READ ONLY").await.and(Ok(())) } else { Ok(()) };
     start = start.and(conn.query_ok(&format!("XA START {}", xid(&gtrid, ds))).await.and(Ok(())));
     // The transaction's savepoints, so that rolling back to one undoes everything this branch does.
-    for name in &session.savepoints {
+    for name in &ctx.savepoints {
         if start.is_ok() {
             start = conn.query_ok(&format!("SAVEPOINT {}", crate::sql::tokens::quote_ident(name, None))).await.and(Ok(()));
         }
@@ -114,8 +114,8 @@ pub async fn enlist(session: &mut Session, ds: &str) -> Result<(), SgError> {
     match start {
         Ok(_) => {
             // A statement that reaches a table opens the transaction, as it does on MariaDB with autocommit off.
-            session.state.status |= status::IN_TRANS;
-            let t = session.xa.as_mut().expect("set above");
+            ctx.state.status |= status::IN_TRANS;
+            let t = ctx.xa.as_mut().expect("set above");
             t.branches.push(ds.to_string());
             if writes {
                 t.written.push(ds.to_string());
@@ -123,17 +123,17 @@ pub async fn enlist(session: &mut Session, ds: &str) -> Result<(), SgError> {
             Ok(())
         }
         Err(reason) => {
-            session.backends.remove(ds);
+            ctx.backends.remove(ds);
             Err(SgError::Backend { code: code::UNKNOWN, sqlstate: "HY000".into(), message: format!("XA START on data source '{ds}' failed: {reason}") })
         }
     }
 }
 
 /// Sends `sqls` to each branch (pipelined per data source) and returns, per branch, the first failure.
-async fn each(session: &mut Session, branches: &[String], sqls: impl Fn(&str) -> Vec<String>) -> Vec<(String, Option<String>)> {
+async fn each(ctx: &mut ExecCtx, branches: &[String], sqls: impl Fn(&str) -> Vec<String>) -> Vec<(String, Option<String>)> {
     let mut sent = Vec::new();
     for ds in branches {
-        let Some(pooled) = session.backends.get_mut(ds) else {
+        let Some(pooled) = ctx.backends.get_mut(ds) else {
             sent.push((ds.clone(), Some("its connection was lost".to_string()), 0));
             continue;
         };
@@ -144,7 +144,7 @@ async fn each(session: &mut Session, branches: &[String], sqls: impl Fn(&str) ->
         match pooled.conn.flush().await {
             Ok(()) => sent.push((ds.clone(), None, list.len())),
             Err(e) => {
-                session.backends.remove(ds);
+                ctx.backends.remove(ds);
                 sent.push((ds.clone(), Some(e), 0));
             }
         }
@@ -152,9 +152,9 @@ async fn each(session: &mut Session, branches: &[String], sqls: impl Fn(&str) ->
     let mut out = Vec::new();
     for (ds, mut failure, n) in sent {
         for _ in 0..n {
-            match session.read_ok_reply(&ds).await {
+            match ctx.read_ok_reply(&ds).await {
                 Ok(p) if p.payload.first() == Some(&0xFF) => {
-                    failure.get_or_insert(SgError::from_err_payload(&p.payload).to_string());
+                    failure.get_or_insert(crate::protocol::response::relayed_error(&p.payload).to_string());
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -183,11 +183,11 @@ fn fault(point: &str) {
 }
 
 /// Commits the session's transaction (if any) and leaves the session outside a transaction.
-pub async fn commit(session: &mut Session) -> Result<(), SgError> {
-    session.state.status &= !OWN_BITS;
-    session.savepoints.clear();
-    let Some(txn) = session.xa.take() else { return Ok(()) };
-    let log = log(session);
+pub async fn commit(ctx: &mut ExecCtx) -> Result<(), SgError> {
+    ctx.state.status &= !OWN_BITS;
+    ctx.savepoints.clear();
+    let Some(txn) = ctx.xa.take() else { return Ok(()) };
+    let log = log(ctx);
     let g = txn.gtrid.clone();
     let x = |ds: &str| xid(&g, ds);
     // At most one branch wrote: nothing needs two phases (the read-only optimisation of 2PC). Every branch
@@ -195,12 +195,12 @@ pub async fn commit(session: &mut Session) -> Result<(), SgError> {
     if txn.written.len() <= 1 && !txn.branches.is_empty() {
         let mut order: Vec<String> = txn.branches.iter().filter(|b| !txn.written.contains(b)).cloned().collect();
         order.extend(txn.written.iter().cloned());
-        let result = each(session, &order, |ds| vec![format!("XA END {}", x(ds)), format!("XA COMMIT {} ONE PHASE", x(ds))]).await;
+        let result = each(ctx, &order, |ds| vec![format!("XA END {}", x(ds)), format!("XA COMMIT {} ONE PHASE", x(ds))]).await;
         log.finished(&g, true);
         return match result.into_iter().find_map(|(ds, f)| f.map(|f| (ds, f))) {
             None => Ok(()),
             Some((ds, failure)) => {
-                let _ = each(session, &order, |ds| vec![format!("XA ROLLBACK {}", x(ds))]).await;
+                let _ = each(ctx, &order, |ds| vec![format!("XA ROLLBACK {}", x(ds))]).await;
                 Err(SgError::Backend {
                     code: code::XA_RBROLLBACK,
                     sqlstate: "XA100".into(),
@@ -213,37 +213,37 @@ pub async fn commit(session: &mut Session) -> Result<(), SgError> {
         log.finished(&g, false);
         return Ok(());
     }
-    let prepared = each(session, &txn.branches, |ds| vec![format!("XA END {}", x(ds)), format!("XA PREPARE {}", x(ds))]).await;
+    let prepared = each(ctx, &txn.branches, |ds| vec![format!("XA END {}", x(ds)), format!("XA PREPARE {}", x(ds))]).await;
     if let Some((ds, Some(failure))) = prepared.iter().find(|(_, f)| f.is_some()) {
         let message = format!("COMMIT failed: data source '{ds}' could not prepare ({failure}); the transaction was rolled back on every data source");
-        roll_back(session, &txn.branches, &g).await;
+        roll_back(ctx, &txn.branches, &g).await;
         log.finished(&g, false);
         return Err(SgError::Backend { code: code::XA_RBROLLBACK, sqlstate: "XA100".into(), message });
     }
     fault("after_prepare");
     // A fleet member records the decision in etcd first, where a peer finds it should this instance die.
-    if let Some(fleet) = session.shared.fleet.clone() {
-        if let Err(e) = crate::fleet::xa::decide(&fleet, &g).await {
-            roll_back(session, &txn.branches, &g).await;
+    if let Some(fleet) = ctx.shared.fleet_decisions.clone() {
+        if let Err(e) = fleet.decide(&g).await {
+            roll_back(ctx, &txn.branches, &g).await;
             log.finished(&g, false);
             let message = format!("COMMIT failed: the fleet's decision record could not be written ({e}); the transaction was rolled back");
             return Err(SgError::Backend { code: code::XA_RBROLLBACK, sqlstate: "XA100".into(), message });
         }
     }
     if let Err(e) = log.decide_commit(&g) {
-        roll_back(session, &txn.branches, &g).await;
+        roll_back(ctx, &txn.branches, &g).await;
         log.finished(&g, false);
         let message = format!("COMMIT failed: the decision log {} could not be written ({e}); the transaction was rolled back", log.path().display());
         return Err(SgError::Backend { code: code::XA_RBROLLBACK, sqlstate: "XA100".into(), message });
     }
     fault("after_decision");
-    let committed = each(session, &txn.branches, |ds| vec![format!("XA COMMIT {}", x(ds))]).await;
+    let committed = each(ctx, &txn.branches, |ds| vec![format!("XA COMMIT {}", x(ds))]).await;
     let pending: Vec<String> = committed.iter().filter_map(|(ds, f)| f.as_ref().map(|f| format!("'{ds}' ({f})"))).collect();
     log.finished(&g, pending.is_empty());
-    if let (true, Some(fleet)) = (pending.is_empty(), &session.shared.fleet) {
-        crate::fleet::xa::forget(fleet, &g);
+    if let (true, Some(fleet)) = (pending.is_empty(), &ctx.shared.fleet_decisions) {
+        fleet.forget(&g);
     }
-    Stats::add(&session.shared.stats.xa_two_phase_commits, 1);
+    Stats::add(&ctx.shared.stats.xa_two_phase_commits, 1);
     if pending.is_empty() {
         return Ok(());
     }
@@ -259,23 +259,23 @@ pub async fn commit(session: &mut Session) -> Result<(), SgError> {
     })
 }
 
-async fn roll_back(session: &mut Session, branches: &[String], gtrid: &str) {
+async fn roll_back(ctx: &mut ExecCtx, branches: &[String], gtrid: &str) {
     // XA END fails on a branch already ended (or rolled back by a deadlock): its ROLLBACK still applies.
-    each(session, branches, |ds| vec![format!("XA END {}", xid(gtrid, ds))]).await;
-    let result = each(session, branches, |ds| vec![format!("XA ROLLBACK {}", xid(gtrid, ds))]).await;
+    each(ctx, branches, |ds| vec![format!("XA END {}", xid(gtrid, ds))]).await;
+    let result = each(ctx, branches, |ds| vec![format!("XA ROLLBACK {}", xid(gtrid, ds))]).await;
     for (ds, failure) in result {
         if failure.is_some() {
             // Leave nothing in an unknown state on the connection: a fresh one comes next time.
-            session.backends.remove(&ds);
+            ctx.backends.remove(&ds);
         }
     }
 }
 
 /// Rolls the session's transaction back on every branch.
-pub async fn rollback(session: &mut Session) {
-    session.state.status &= !OWN_BITS;
-    session.savepoints.clear();
-    let Some(txn) = session.xa.take() else { return };
-    roll_back(session, &txn.branches, &txn.gtrid).await;
-    log(session).finished(&txn.gtrid, false);
+pub async fn rollback(ctx: &mut ExecCtx) {
+    ctx.state.status &= !OWN_BITS;
+    ctx.savepoints.clear();
+    let Some(txn) = ctx.xa.take() else { return };
+    roll_back(ctx, &txn.branches, &txn.gtrid).await;
+    log(ctx).finished(&txn.gtrid, false);
 }

@@ -7,14 +7,12 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use etcd_client::{EventType, WatchOptions};
 
 use super::rules_store::{self, Doc};
 use super::{cache, Fleet};
 use crate::config::Rules;
 use crate::server::Live;
-use crate::shared::Shared;
 
 /// Parses and validates `doc` as `shardgate check` would, then applies this instance's own settings.
 pub fn parse(fleet: &Fleet, doc: &Doc) -> Result<Rules, String> {
@@ -81,7 +79,7 @@ async fn apply(live: &Live, fleet: &Fleet, doc: Doc) -> Result<String, String> {
     let origin = format!("etcd:{}@{}", fleet.keys.rules(), doc.revision);
     let installed = match parse(fleet, &doc) {
         // Holding its gate for a reshard's cut-over, the instance takes the rules that move the tables.
-        Ok(rules) if live.load().reshard.switch_allowed() => crate::reload::switch(live, rules, &origin).await,
+        Ok(rules) if live.reshard.switch_allowed() => crate::reload::switch(live, rules, &origin).await,
         Ok(rules) => crate::reload::install(live, rules, &origin).await,
         Err(e) => Err(crate::reload::refused(&live.load(), e)), // e names etcd:<key>@<revision>
     };
@@ -112,7 +110,7 @@ pub async fn refresh(live: &Live, fleet: &Fleet) -> Result<String, String> {
 
 /// Watches the rules key for as long as the server lives, reconnecting with backoff.
 pub fn spawn(live: &Live, fleet: Arc<Fleet>) {
-    let weak: Weak<ArcSwap<Shared>> = Arc::downgrade(live);
+    let weak: Weak<crate::server::Plane> = Arc::downgrade(live);
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {

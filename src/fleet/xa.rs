@@ -67,6 +67,19 @@ pub fn forget(fleet: &Arc<Fleet>, gtrid: &str) {
     });
 }
 
+/// The fleet as the XA coordinator sees it: the decision record, written before any branch commits.
+pub struct Decisions(pub Arc<Fleet>);
+
+impl crate::backend::xa_log::FleetDecisions for Decisions {
+    fn decide<'a>(&'a self, gtrid: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(decide(&self.0, gtrid))
+    }
+
+    fn forget(&self, gtrid: &str) {
+        forget(&self.0, gtrid)
+    }
+}
+
 /// Says in etcd that this instance exists (so peers look after its transactions once it is gone).
 pub async fn announce(fleet: &Fleet) -> Result<(), etcd_client::Error> {
     let Some(prefix) = fleet.xa_prefix.get() else { return Ok(()) };
@@ -75,14 +88,14 @@ pub async fn announce(fleet: &Fleet) -> Result<(), etcd_client::Error> {
 }
 
 /// Every lease TTL, resolves the transactions of members whose registration is gone.
-pub fn spawn(live: &Arc<ArcSwap<Shared>>, fleet: Arc<Fleet>) {
-    let weak: Weak<ArcSwap<Shared>> = Arc::downgrade(live);
+pub fn spawn(live: &crate::server::Live, fleet: Arc<Fleet>) {
+    let weak: Weak<crate::server::Plane> = Arc::downgrade(live);
     tokio::spawn(async move {
         let mut suspects = HashSet::new();
         loop {
             tokio::time::sleep(Duration::from_secs(fleet.boot.lease_ttl_s as u64)).await;
             let Some(live) = weak.upgrade() else { return };
-            if let Err(e) = pass(&live, &fleet, &mut suspects).await {
+            if let Err(e) = pass(&live.current, &fleet, &mut suspects).await {
                 tracing::debug!(error = %e, "fleet XA recovery pass did not run");
             }
         }

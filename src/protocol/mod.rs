@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod caching_sha2;
 pub mod codec;
+pub mod collation;
 pub mod compress;
 pub mod constants;
 pub mod handshake;

@@ -50,7 +50,13 @@ impl PacketStream {
     /// Wraps a connected socket; disables Nagle so small replies leave at once.
     pub fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
-        PacketStream { stream: Transport::Tcp(stream), rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024), writes: 0, max_packet: usize::MAX, capture: None, compress: None }
+        Self::over(Transport::Tcp(stream))
+    }
+
+    /// Wraps any transport with the same buffers as [`Self::new`]; for streams that are not a fresh TCP
+    /// socket, such as the in-memory pipes of unit tests' fake backend and fake client.
+    pub fn over(stream: Transport) -> Self {
+        PacketStream { stream, rbuf: BytesMut::with_capacity(16 * 1024), wbuf: Vec::with_capacity(16 * 1024), writes: 0, max_packet: usize::MAX, capture: None, compress: None }
     }
 
     /// The peer's address, for messages.
@@ -147,6 +153,13 @@ impl PacketStream {
     /// Checks without blocking whether the peer has closed the connection (or sent something unasked,
     /// which for an idle backend connection is just as unusable).
     pub fn peer_closed(&mut self) -> bool {
+        if let Transport::Memory(pipe) = &mut self.stream {
+            // No socket to peek at: poll the pipe once without waiting; only Pending means open and quiet.
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let mut byte = [0u8; 1];
+            let poll = tokio::io::AsyncRead::poll_read(std::pin::Pin::new(pipe), &mut cx, &mut tokio::io::ReadBuf::new(&mut byte));
+            return poll.is_ready();
+        }
         let Ok(tcp) = self.stream.tcp() else { return true };
         match tcp.try_read_buf(&mut self.rbuf) {
             Ok(_) => true,

@@ -161,3 +161,11 @@ mod tests {
         assert_eq!(encode_end_of_rows(false, 0).len(), 5);
     }
 }
+
+/// A backend's ERR packet as an error to relay (its code, SQLSTATE and message).
+pub fn relayed_error(payload: &[u8]) -> SgError {
+    match decode_err(payload) {
+        Ok(e) => SgError::Backend { code: e.code, sqlstate: e.sqlstate, message: e.message },
+        Err(e) => e,
+    }
+}

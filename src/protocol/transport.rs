@@ -1,5 +1,5 @@
 //! The byte stream under a PacketStream: plain TCP, or TLS (rustls) after a client's SSLRequest, or TLS the
-//! proxy started to a backend.
+//! proxy started to a backend, or (in unit tests) an in-memory pipe.
 
 use std::io;
 use std::pin::Pin;
@@ -18,6 +18,9 @@ pub enum Transport {
     TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     /// Between the two, while the TLS handshake runs (or after it failed): no I/O.
     Switching,
+    /// An in-memory stream, for unit tests' fake backend and fake client (`backend::fake`): the real
+    /// protocol code runs over it without a network.
+    Memory(tokio::io::DuplexStream),
 }
 
 fn gone() -> io::Error {
@@ -32,6 +35,7 @@ impl Transport {
             Transport::Tls(s) => Ok(s.get_ref().0),
             Transport::TlsClient(s) => Ok(s.get_ref().0),
             Transport::Switching => Err(gone()),
+            Transport::Memory(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "an in-memory stream has no socket")),
         }
     }
 
@@ -53,6 +57,7 @@ impl AsyncRead for Transport {
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::Switching => Poll::Ready(Err(gone())),
+            Transport::Memory(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -64,6 +69,7 @@ impl AsyncWrite for Transport {
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::Switching => Poll::Ready(Err(gone())),
+            Transport::Memory(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -72,6 +78,7 @@ impl AsyncWrite for Transport {
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::Switching => Poll::Ready(Err(gone())),
+            Transport::Memory(s) => Pin::new(s).poll_flush(cx),
         }
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -80,6 +87,7 @@ impl AsyncWrite for Transport {
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::Switching => Poll::Ready(Ok(())),
+            Transport::Memory(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

@@ -118,7 +118,7 @@ impl Control {
     /// job to the same rules, or attaches to the one running; says which.
     pub async fn start(self: &Arc<Self>, live: &Live, target: &std::path::Path, rate: Option<u64>, cleanup: bool) -> Result<String, String> {
         let started = self.start_here(live, target, rate, cleanup).await;
-        if let (Err(_), Some(f)) = (&started, &live.load().fleet) {
+        if let (Err(_), Some(f)) = (&started, &live.fleet) {
             // Nothing runs here: let another instance take a job to run.
             if !self.task.lock().await.as_ref().is_some_and(|t| !t.is_finished()) {
                 super::fleet::unclaim(f).await;
@@ -128,8 +128,7 @@ impl Control {
     }
 
     async fn start_here(self: &Arc<Self>, live: &Live, target: &std::path::Path, rate: Option<u64>, cleanup: bool) -> Result<String, String> {
-        let shared = live.load_full();
-        let (mut store, rules_path) = where_saved(&shared)?;
+        let (mut store, rules_path) = where_saved(live)?;
         let target_text = std::fs::read_to_string(target).map_err(|e| format!("cannot read {}: {e}", target.display()))?;
         let mut task = self.task.lock().await;
         if task.as_ref().is_some_and(|t| !t.is_finished()) {
@@ -138,7 +137,7 @@ impl Control {
                 _ => Err("another reshard is running; wait for it or RESHARD ABORT it".into()),
             };
         }
-        if let Some(f) = &shared.fleet {
+        if let Some(f) = &live.fleet {
             let runner = super::fleet::claim(f).await?;
             if runner != f.boot.instance() {
                 return Err(format!("the fleet's reshard runs on instance {runner}; follow it there (SHOW SHARDGATE RESHARD)"));
@@ -157,7 +156,7 @@ impl Control {
                 (st, said)
             }
             _ => {
-                let source_text = match &shared.fleet {
+                let source_text = match &live.fleet {
                     Some(f) => crate::fleet::rules_store::get(&f.client, &f.keys.rules(), None)
                         .await
                         .map_err(|e| format!("etcd: {e}"))?
@@ -205,7 +204,7 @@ impl Control {
                 tracing::error!(error = %e, phase = job.st.phase.name(), "reshard stopped; RESHARD RUN resumes it, RESHARD ABORT gives up");
                 job.st.error = Some(e);
                 let _ = job.save().await;
-                if let Some(f) = job.live.load().fleet.clone() {
+                if let Some(f) = job.live.fleet.clone() {
                     let _ = super::fleet::let_go(&f).await;
                 } else if job.st.phase < Phase::Switching {
                     job.live.load().reshard_gate.store(None);
@@ -256,8 +255,8 @@ impl Control {
     /// leaves the old layout serving.
     pub async fn abort(self: &Arc<Self>, live: &Live) -> Result<String, String> {
         let shared = live.load_full();
-        let (mut store, _) = where_saved(&shared)?;
-        if let Some(f) = &shared.fleet {
+        let (mut store, _) = where_saved(live)?;
+        if let Some(f) = &live.fleet {
             let runner = super::fleet::claim(f).await?;
             if runner != f.boot.instance() {
                 return Err(format!("the fleet's reshard runs on instance {runner}; abort it there"));
@@ -295,7 +294,7 @@ impl Control {
         }
         st.phase = Phase::Aborted;
         store.save(&st).await?;
-        if let Some(f) = &shared.fleet {
+        if let Some(f) = &live.fleet {
             super::fleet::finish(f).await?;
         }
         self.show(&st, &shared.metrics);
@@ -304,7 +303,7 @@ impl Control {
 
     /// Deletes the rows left on the nodes the last finished reshard removed.
     pub async fn cleanup(self: &Arc<Self>, live: &Live) -> Result<String, String> {
-        let (mut store, _) = where_saved(&live.load_full())?;
+        let (mut store, _) = where_saved(live)?;
         let st = store.load().await?.ok_or("no reshard to clean up after")?;
         if st.phase < Phase::Cleanup || st.phase == Phase::Aborted {
             return Err(format!("the reshard is at {}; its sources are cleaned once the new rules serve", st.phase.name()));
@@ -317,8 +316,9 @@ impl Control {
 }
 
 /// Where this proxy's job is saved, and the path its rules are known by (for a fleet, the etcd key).
-fn where_saved(shared: &crate::shared::Shared) -> Result<(Store, std::path::PathBuf), String> {
-    if let Some(f) = &shared.fleet {
+fn where_saved(live: &Live) -> Result<(Store, std::path::PathBuf), String> {
+    let shared = live.load_full();
+    if let Some(f) = &live.fleet {
         return Ok((Store::Fleet(f.clone()), format!("etcd:{}", f.keys.rules()).into()));
     }
     let path = shared.rules_path.clone().ok_or("this proxy was not started from a rules file, which the reshard rewrites at its switch")?;

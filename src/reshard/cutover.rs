@@ -105,20 +105,20 @@ pub async fn run(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove]) -
 /// The cut-over's hold: this proxy's gate, or every fleet instance's through etcd (which the instances let
 /// go of as they apply the new rules).
 enum Held {
-    Proxy(#[allow(dead_code)] super::gate::Hold),
+    Proxy(#[allow(dead_code)] crate::cutover_gate::Hold),
     Fleet,
 }
 
 /// Lets go of a hold without switching (for a fleet, the instances let their sessions go).
 async fn release(job: &Job, held: Held) -> Result<(), String> {
-    match (held, job.live.load().fleet.clone()) {
+    match (held, job.live.fleet.clone()) {
         (Held::Fleet, Some(f)) => super::fleet::let_go(&f).await,
         _ => Ok(()),
     }
 }
 
 async fn hold(job: &Job, within: Duration) -> Result<Option<Held>, String> {
-    if let Some(f) = job.live.load().fleet.clone() {
+    if let Some(f) = job.live.fleet.clone() {
         return Ok(super::fleet::hold_all(&f, within).await?.then_some(Held::Fleet));
     }
     let gate = job.live.load().reshard_gate.load_full().ok_or("the reshard gate is not installed")?;
@@ -173,7 +173,7 @@ async fn switch_over(job: &mut Job, old: &Rules, new: &Rules, moves: &[TableMove
     let touched: BTreeSet<&str> = moves.iter().flat_map(|m| m.old.nodes.iter().chain(m.new.nodes.iter()).map(|n| n.data_source.as_str())).collect();
     try_join_all(touched.into_iter().map(|ds| wait_for_replicas(if new.data_sources.contains_key(ds) { new } else { old }, ds))).await?;
     let waited = began.elapsed();
-    match job.live.load().fleet.clone() {
+    match job.live.fleet.clone() {
         Some(f) => drop(super::fleet::publish(&f, &job.st.target_rules).await?),
         None => {
             // Switched before the file is rewritten, so the rules watcher reading the new file finds them

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Compare, CompareOp, GetOptions, PutOptions, Txn, TxnOp};
 
-use super::gate::{Gate, Hold};
+use crate::cutover_gate::{Gate, Hold};
 use super::job::JobState;
 use crate::fleet::{membership, retry, rules_store, Fleet};
 use crate::server::Live;
@@ -218,14 +218,14 @@ pub async fn publish(fleet: &Fleet, text: &str) -> Result<i64, String> {
 /// Every instance of a fleet: follows the gate document (installs, holds, acknowledges, lets go), and
 /// resumes a job whose runner is gone.
 pub fn follow(live: &Live, fleet: Arc<Fleet>) {
-    let weak: Weak<arc_swap::ArcSwap<crate::shared::Shared>> = Arc::downgrade(live);
+    let weak: Weak<crate::server::Plane> = Arc::downgrade(live);
     tokio::spawn(async move {
         let mut installed: Option<Vec<String>> = None;
         let mut held: Option<(u64, Hold)> = None;
         let mut checked = Instant::now();
         loop {
             let Some(live) = weak.upgrade() else { return };
-            let control = live.load().reshard.clone();
+            let control = live.reshard.clone();
             match gate(&fleet).await {
                 Ok(None) => {
                     held = None;

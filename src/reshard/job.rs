@@ -175,10 +175,10 @@ impl Job {
         let new = rules_of(&self.st.target_rules, &self.st.target_path)?;
         let moves = moves_of(&old, &new)?;
         let tables: Vec<String> = moves.iter().map(|m| m.table.clone()).collect();
-        match self.live.load().fleet.clone() {
+        match self.live.fleet.clone() {
             // Every instance installs it from etcd, this one too.
             Some(f) => super::fleet::install(&f, &tables).await?,
-            None => self.live.load().reshard_gate.store(Some(Arc::new(super::gate::Gate::with_rules(&tables, new.clone())))),
+            None => self.live.load().reshard_gate.store(Some(Arc::new(crate::cutover_gate::Gate::with_rules(&tables, new.clone())))),
         }
         if self.st.phase == Phase::Prepare {
             self.prepare(&old, &new, &moves).await?;
@@ -192,7 +192,7 @@ impl Job {
         if matches!(self.st.phase, Phase::CatchUp | Phase::CutOver | Phase::Switching) {
             super::cutover::run(self, &old, &new, &moves).await?;
         }
-        match self.live.load().fleet.clone() {
+        match self.live.fleet.clone() {
             Some(f) => super::fleet::finish(&f).await?,
             None => self.live.load().reshard_gate.store(None),
         }

@@ -5,8 +5,8 @@
 //! - [`binlog`] and [`catchup`]: the sources' ROW binlog from a position, applied for the leaving keys;
 //! - [`verify`]: per move, row counts and checksums on both sides.
 //! - [`cleanup`]: throttled deletion of the rows a node holds for keys placed elsewhere (residue, abort).
-//! - [`gate`]: the cut-over hold sessions pass through (per transaction), and `reload::switch`, which
-//!   installs rules whose tables moved; rehearsed on one proxy in tests/reshard.rs.
+//! - [`crate::cutover_gate`]: the cut-over hold sessions pass through (per transaction), and `reload::switch`,
+//!   which installs rules whose tables moved; rehearsed on one proxy in tests/reshard.rs.
 //! - [`job`], [`cutover`], [`store`], [`control`], [`pace`]: the job that runs the phases inside the proxy,
 //!   throttled, with its progress persisted on the default data source, resumed after a crash;
 //!   `RESHARD RUN|ABORT|CLEANUP`, `SHOW SHARDGATE RESHARD` and `shardgate reshard run` ([`cli`]) drive it;
@@ -19,7 +19,6 @@ pub mod copy;
 pub mod catchup;
 pub mod verify;
 pub mod cleanup;
-pub mod gate;
 pub mod store;
 pub mod job;
 pub mod cutover;

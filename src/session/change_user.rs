@@ -10,7 +10,8 @@ use crate::protocol::constants::{backend_collation, cap, status};
 use crate::protocol::handshake::auth_switch_request;
 use crate::protocol::response::{encode_error, encode_ok, Ok};
 
-use super::login::{check_password, unknown_schema};
+use super::login::check_password;
+use crate::execute::use_schema::{check_schema_access, unknown_schema};
 use super::session::Session;
 
 fn cstr(r: &mut Reader<'_>) -> Result<String, SgError> {
@@ -43,7 +44,7 @@ pub async fn run(session: &mut Session, payload: &[u8], mut seq: u8) -> Result<b
     let verdict = check_password(rules, &user, &token, &scramble, &session.client.peer_ip())
         .and_then(|()| match &database {
             Some(db) if !rules.schemas.contains_key(db) => Err(unknown_schema(db, rules)),
-            Some(db) => super::login::check_schema_access(rules, &user, db),
+            Some(db) => check_schema_access(rules, &user, db),
             None => Result::Ok(()),
         });
     if let Err(e) = verdict {

@@ -9,10 +9,11 @@ use crate::protocol::constants::{backend_collation, cap, status, UTF8MB4_GENERAL
 use crate::protocol::handshake::{auth_switch_request, Greeting, HandshakeResponse, SSL_REQUEST_LEN};
 use crate::protocol::packet::PacketStream;
 use crate::protocol::response::{encode_error, encode_ok, Ok};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::stats::Stats;
 
-use super::state::SessionState;
+use crate::execute::state::SessionState;
+use crate::execute::use_schema::{check_schema_access, unknown_schema};
 
 /// What shardgate offers clients (SSL is added when TLS is configured). Not offered yet: SESSION_TRACK, which
 /// changes packets the relay would have to understand. LOCAL_FILES: offered, as MySQL does; whether LOAD
@@ -172,23 +173,4 @@ pub fn admit(shared: &Shared, user: &str) -> Result<(), SgError> {
         }
     }
     Result::Ok(())
-}
-
-/// Whether `user` may use logical schema `schema` (ER_DBACCESS_DENIED_ERROR otherwise).
-pub fn check_schema_access(rules: &Rules, user: &str, schema: &str) -> Result<(), SgError> {
-    let allowed = rules.users.iter().map(|u| u.get_ref()).find(|u| u.name == user).and_then(|u| u.schemas.as_ref());
-    match allowed {
-        Some(list) if !list.iter().any(|s| s == schema) => Err(SgError::Backend {
-            code: 1044,
-            sqlstate: "42000".into(),
-            message: format!("Access denied for user '{user}'@'%' to database '{schema}' (not in its schemas in the rules)"),
-        }),
-        _ => Result::Ok(()),
-    }
-}
-
-/// The error for a schema the rules do not define.
-pub fn unknown_schema(name: &str, rules: &Rules) -> SgError {
-    let known: Vec<&str> = rules.schemas.keys().map(String::as_str).collect();
-    SgError::UnknownDatabase(name.to_string(), known.join(", "))
 }

@@ -5,8 +5,6 @@ pub mod diagnostics;
 pub mod login;
 pub mod multi;
 pub mod prepared;
-pub mod registry;
 pub mod session;
 pub mod sharing;
 pub mod slow_log;
-pub mod state;

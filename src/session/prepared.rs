@@ -231,88 +231,24 @@ pub async fn execute(session: &mut Session, id: u32, body: &[u8]) -> Result<(), 
         session.route = crate::metrics::route_of(&plan);
         if let crate::plan::Plan::Passthrough { data_source, sql } = plan {
             let text = sql.unwrap_or_else(|| statement.sql.clone());
-            let how = read_split::Exec::Native { id, text: &text, statement: &statement, body };
-            return read_split::run_or_note(session, &statement.sql, crate::plan::Plan::Passthrough { data_source, sql: None }, how).await;
+            let how = crate::execute::Exec::Native { text: &text, types: &statement.types, body };
+            let result = read_split::run_or_note(session, &statement.sql, crate::plan::Plan::Passthrough { data_source, sql: None }, how).await;
+            // Remember the backend statement, so closing the proxy statement closes it.
+            if let (Some(used), Some(s)) = (session.native_used.take(), session.statements.get_mut(&id)) {
+                if !s.native.contains(&used) {
+                    s.native.push(used);
+                }
+            }
+            return result;
         }
     }
     let sql = statement.text_with(&values);
     let plan = crate::plan::planner::plan(classify(&sql), &sql, schema.as_deref(), &shared.rules, &shared.layouts);
     session.route = crate::metrics::route_of(&plan);
     session.column_names = Some(statement.column_names.clone());
-    let result = read_split::run_or_note(session, &sql, plan, read_split::Exec::Binary(&sql)).await;
+    let result = read_split::run_or_note(session, &sql, plan, crate::execute::Exec::Binary(&sql)).await;
     session.column_names = None;
     result
-}
-
-/// Runs a Passthrough plan of a prepared statement natively on its data source (`text` as that backend
-/// receives it), recording the backend statement so closing the proxy statement closes it.
-pub async fn run_native(session: &mut Session, plan: crate::plan::Plan, id: u32, text: &str, statement: &Prepared, body: &[u8]) -> Result<(), SgError> {
-    let crate::plan::Plan::Passthrough { data_source, .. } = plan else { unreachable!("native execution runs passthrough plans") };
-    crate::execute::check_transaction(session, &[&data_source]).await?;
-    if let Some(s) = session.statements.get_mut(&id) {
-        let used = (data_source.clone(), text.to_string());
-        if !s.native.contains(&used) {
-            s.native.push(used);
-        }
-    }
-    native(session, &data_source, text, statement, body).await
-}
-
-/// Executes `text` as a server-side prepared statement on the session's connection to `data_source`.
-async fn native(session: &mut Session, data_source: &str, text: &str, statement: &Prepared, body: &[u8]) -> Result<(), SgError> {
-    session.ensure_backend(data_source).await?;
-    let conn = &mut session.backends.get_mut(data_source).expect("pinned").conn;
-    let backend_id = match conn.statements.get(text) {
-        Some(id) => id,
-        None => {
-            let mut command = vec![com::STMT_PREPARE];
-            command.extend_from_slice(text.as_bytes());
-            let prepared: Result<Result<u32, Vec<u8>>, String> = async {
-                conn.send_queued(&command).await?;
-                let first = conn.read_reply(ReplyKind::Prepare).await?.swap_remove(0);
-                if first.payload.first() != Some(&0x00) {
-                    return Ok(Err(first.payload.to_vec()));
-                }
-                let id = u32::from_le_bytes(first.payload[1..5].try_into().expect("4 bytes"));
-                if let Some(evicted) = conn.statements.insert(text.to_string(), id) {
-                    let mut close = vec![com::STMT_CLOSE];
-                    close.extend_from_slice(&evicted.to_le_bytes());
-                    conn.send_queued(&close).await?;
-                }
-                Ok(Ok(id))
-            }
-            .await;
-            match prepared {
-                Ok(Ok(id)) => id,
-                Ok(Err(err)) => return session.send_raw_reply(&err).await,
-                Err(reason) => {
-                    session.backends.remove(data_source);
-                    return Err(SgError::BackendLost(data_source.to_string(), reason));
-                }
-            }
-        }
-    };
-    // The client's parameters as they are, with the types always included (the backend statement may be
-    // new to this connection) and no cursor (answers are plain result sets, as on the text path).
-    let n = statement.placeholders.len();
-    let mut payload = Vec::with_capacity(body.len() + 2 * n + 5);
-    payload.push(com::STMT_EXECUTE);
-    payload.extend_from_slice(&backend_id.to_le_bytes());
-    payload.push(0);
-    payload.extend_from_slice(body.get(1..5).ok_or_else(|| SgError::malformed("short COM_STMT_EXECUTE"))?);
-    if n > 0 {
-        let nb = n.div_ceil(8);
-        let bitmap = body.get(5..5 + nb).ok_or_else(|| SgError::malformed("short COM_STMT_EXECUTE"))?;
-        let bound = body.get(5 + nb).copied().unwrap_or(0);
-        let values_at = 5 + nb + 1 + if bound == 1 { 2 * n } else { 0 };
-        payload.extend_from_slice(bitmap);
-        payload.push(1);
-        for t in &statement.types {
-            payload.extend([t.type_byte, if t.unsigned { 0x80 } else { 0 }]);
-        }
-        payload.extend_from_slice(body.get(values_at..).unwrap_or_default());
-    }
-    crate::execute::passthrough::run(session, data_source, &payload, ReplyKind::ResultSets).await
 }
 
 /// An SQL literal for a bound value: numbers as they are (if they really are numbers), text quoted with

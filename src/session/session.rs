@@ -15,78 +15,43 @@ use crate::plan::planner::{data_source_for, plan};
 use crate::protocol::constants::com;
 use crate::protocol::packet::PacketStream;
 use crate::protocol::reply::ReplyKind;
-use crate::protocol::response::{encode_error, encode_ok, Ok};
-use crate::server::Shared;
+use crate::execute::context::ExecCtx;
+use crate::execute::control::ControlPlane;
+use crate::shared::{Current, Shared};
 use crate::sql::lexer::classify;
 use crate::stats::Stats;
 
 use super::login::login;
-use super::state::SessionState;
 
-/// One client's session.
+/// One client's session: its execution context (what the executor works with) and what only the command
+/// loop needs. It dereferences to the context, whose fields are the session's state.
 pub struct Session {
-    /// The client's socket.
-    pub client: PacketStream,
-    /// What the proxy knows about the session.
-    pub state: SessionState,
-    /// Backend connections pinned to this session, by data source.
-    pub backends: super::registry::Backends,
-    /// This session as other sessions see it (KILL).
-    pub handle: std::sync::Arc<super::registry::SessionHandle>,
-    /// Rules, pools and counters (the version in force when the current statement started).
-    pub shared: Arc<Shared>,
-    /// The state in force, swapped by reloads.
-    pub live: crate::server::Live,
-    /// Route shape of the current statement (metrics::ROUTES), set by whoever plans it.
-    pub route: usize,
-    /// Rows the current statement sent (slow log).
-    pub rows_out: u64,
-    /// The code of a backend ERR the current statement relayed.
-    pub last_error: Option<u16>,
-    /// Whether the last relayed reply was a success (not an ERR packet).
-    pub last_reply_ok: bool,
-    /// Sequence id for the proxy's own reply to the current command.
-    reply_seq: u8,
-    /// Data sources that joined the open transaction (best_effort mode), besides the home one.
-    pub enlisted: std::collections::BTreeSet<String>,
-    /// The open XA transaction (transaction_mode = "xa" in schemas with sharding rules).
-    pub xa: Option<execute::xa::XaTxn>,
-    /// The current statement runs outside any transaction even with autocommit off (it committed implicitly).
-    pub outside_transaction: bool,
-    /// Whether the current statement may write (anything but a plain read): XA branches it reaches commit in
-    /// two phases only if more than one of them was written.
-    pub statement_writes: bool,
-    /// The current statement reads no table (`SELECT 1`): it opens no transaction, so joins no XA one.
-    pub statement_tableless: bool,
+    /// What plans run with: client, backend connections, transaction, shared state.
+    pub ctx: ExecCtx,
+    /// The state in force, swapped by reloads (picked up at the next statement).
+    pub current: Current,
     /// What SHOW WARNINGS says: the diagnostics of the last statement that set them.
     pub diagnostics: Vec<super::diagnostics::Note>,
-    /// What the current statement's replies reported (warnings by data source, an ERR).
-    pub pending: super::diagnostics::Pending,
-    /// Savepoints of the open XA-managed transaction, oldest first (set again on every branch that joins).
-    pub savepoints: Vec<String>,
-    /// The open transaction is a local one (outside any schema with XA) that ran a statement which may write.
-    pub local_txn_wrote: bool,
-    /// The column names a prepared statement's execution answers with (set while it runs re-encoded).
-    pub column_names: Option<std::sync::Arc<Vec<String>>>,
-    /// What the session last wrote on each data source with replicas (read-your-writes).
-    pub writes: HashMap<String, execute::read_split::WriteMark>,
     /// Statements prepared through the proxy (sharded schemas), by proxy id.
     pub statements: HashMap<u32, super::prepared::Prepared>,
     next_statement: u32,
-    /// Why the session keeps its backend connections until it is reset or ends (no multiplexing).
-    pub sticky: Option<&'static str>,
-    /// The last statement wrote: keep its connections through the next one (LAST_INSERT_ID, ROW_COUNT).
-    pub(super) keep_next: bool,
-    /// Data sources the current statement has used (connections it holds for itself).
-    pub(super) used: Vec<String>,
-    /// A statement failed since the connections were taken: reset them when giving them back.
-    pub(super) dirty: bool,
     /// COM_QUERY may hold several statements (CLIENT_MULTI_STATEMENTS, or COM_SET_OPTION).
     pub multi_statements: bool,
-    /// LOCK TABLES is in force (no transaction may start until UNLOCK TABLES).
-    pub locked_tables: bool,
     /// This session's pass through a reshard's cut-over gate, kept until its transaction ends.
-    reshard_pass: Option<crate::reshard::gate::Pass>,
+    reshard_pass: Option<crate::cutover_gate::Pass>,
+}
+
+impl std::ops::Deref for Session {
+    type Target = ExecCtx;
+    fn deref(&self) -> &ExecCtx {
+        &self.ctx
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut ExecCtx {
+        &mut self.ctx
+    }
 }
 
 /// The statement id of a COM_STMT_* payload (0 if the packet is too short).
@@ -116,7 +81,7 @@ impl Drop for ActiveGuard {
 }
 
 /// Serves one accepted client connection to its end.
-pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Live) {
+pub async fn run(stream: TcpStream, shared: Arc<Shared>, current: Current, control: Arc<dyn ControlPlane>) {
     Stats::add(&shared.stats.sessions_active, 1);
     let _guard = ActiveGuard(shared.stats.clone());
     let mut client = PacketStream::new(stream);
@@ -139,36 +104,12 @@ pub async fn run(stream: TcpStream, shared: Arc<Shared>, live: crate::server::Li
     let handle = shared.sessions.add(id, &state.user);
     let _registered = Registered(shared.clone(), id);
     let mut session = Session {
-        client,
-        state,
-        backends: super::registry::Backends::new(handle.clone()),
-        handle,
-        shared,
-        live,
-        route: 3,
-        rows_out: 0,
-        last_error: None,
-        last_reply_ok: true,
-        reply_seq: 1,
-        enlisted: Default::default(),
-        writes: HashMap::new(),
-        xa: None,
-        outside_transaction: false,
-        statement_writes: true,
-        statement_tableless: false,
-        column_names: None,
-        local_txn_wrote: false,
-        savepoints: Vec::new(),
+        ctx: ExecCtx::new(client, state, handle, shared, control),
+        current,
         diagnostics: Vec::new(),
-        pending: Default::default(),
         statements: HashMap::new(),
         next_statement: super::prepared::PROXY_ID_BASE,
-        sticky: None,
-        keep_next: false,
-        used: Vec::new(),
-        dirty: false,
         multi_statements: false,
-        locked_tables: false,
         reshard_pass: None,
     };
     session.multi_statements = session.state.capabilities & crate::protocol::constants::cap::MULTI_STATEMENTS != 0;
@@ -221,7 +162,7 @@ impl Session {
                 if let Some(gate) = self.shared.reshard_gate.load_full().filter(|g| g.touches(&packet.payload)) {
                     // A text statement whose rows do not move runs through the cut-over.
                     let unmoved = packet.payload[0] == com::QUERY && {
-                        let live = self.live.load();
+                        let live = self.current.load();
                         gate.unmoved(&String::from_utf8_lossy(&packet.payload[1..]), self.state.schema.as_deref(), &live.rules, &live.layouts)
                     };
                     if !unmoved {
@@ -230,8 +171,8 @@ impl Session {
                 }
             }
             // Reloaded rules apply from the next statement on.
-            if !Arc::ptr_eq(&self.shared, &*self.live.load()) {
-                self.shared = self.live.load_full();
+            if !Arc::ptr_eq(&self.shared, &*self.current.load()) {
+                self.ctx.shared = self.current.load_full();
             }
             Stats::add(&self.shared.stats.questions, 1);
             self.reply_seq = packet.last_seq.wrapping_add(1);
@@ -311,7 +252,6 @@ impl Session {
         self.outside_transaction = false;
         self.statement_writes = true;
         self.statement_tableless = false;
-        let current = || data_source_for(self.state.schema.as_deref(), &self.shared.rules);
         match command {
             com::QUIT => return Result::Ok(Flow::Quit),
             com::PING => self.send_ok().await?,
@@ -345,7 +285,10 @@ impl Session {
                 if self.state.schema.is_none() {
                     return Err(SgError::NoDatabase);
                 }
-                execute::passthrough::run(self, &current(), payload, ReplyKind::RowsOnly).await?;
+                {
+                    let ds = self.home();
+                    execute::passthrough::run(self, &ds, payload, ReplyKind::RowsOnly).await?;
+                }
             }
             // Prepared statements live on the pinned connection of the current data source; routing them
             // per execute comes with sharding.
@@ -361,7 +304,7 @@ impl Session {
                 if self.schema_has_rules() || replica_read {
                     super::prepared::prepare(self, &sql).await?;
                 } else {
-                    let ds = current();
+                    let ds = self.home();
                     self.pin("statements prepared on the backend (a schema without rules)");
                     execute::passthrough::run(self, &ds, payload, ReplyKind::Prepare).await?
                 }
@@ -373,13 +316,26 @@ impl Session {
             }
             // Statements prepared in schemas without rules live on the pinned connection of the current data
             // source (their ids are the backend's).
-            com::STMT_EXECUTE => execute::passthrough::run(self, &current(), payload, ReplyKind::ResultSets).await?,
-            com::STMT_FETCH => execute::passthrough::run(self, &current(), payload, ReplyKind::RowsOnly).await?,
-            com::STMT_RESET => execute::passthrough::run(self, &current(), payload, ReplyKind::Single).await?,
-            com::STMT_CLOSE | com::STMT_SEND_LONG_DATA => execute::passthrough::send_only(self, &current(), payload).await?,
+            com::STMT_EXECUTE => {
+                let ds = self.home();
+                execute::passthrough::run(self, &ds, payload, ReplyKind::ResultSets).await?
+            }
+            com::STMT_FETCH => {
+                let ds = self.home();
+                execute::passthrough::run(self, &ds, payload, ReplyKind::RowsOnly).await?
+            }
+            com::STMT_RESET => {
+                let ds = self.home();
+                execute::passthrough::run(self, &ds, payload, ReplyKind::Single).await?
+            }
+            com::STMT_CLOSE | com::STMT_SEND_LONG_DATA => {
+                let ds = self.home();
+                execute::passthrough::send_only(self, &ds, payload).await?
+            }
             com::STATISTICS => {
                 let text = self.statistics();
-                self.client.write_packet(self.reply_seq, text.as_bytes()).await?;
+                let seq = self.reply_seq;
+                self.ctx.client.write_packet(seq, text.as_bytes()).await?;
             }
             com::RESET_CONNECTION => {
                 self.reset().await;
@@ -415,8 +371,17 @@ impl Session {
         if let Some(q) = super::diagnostics::question(sql) {
             return super::diagnostics::answer(self, q, sql).await;
         }
-        let shared = &self.shared;
-        let plan = plan(classify(sql), sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
+        let shared = self.shared.clone();
+        let mut plan = plan(classify(sql), sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
+        // An INSERT without a column list into a table whose columns are not known yet: learn them from a
+        // shard, then plan again (once: the columns are kept in the table's rules).
+        if let crate::plan::Plan::LearnColumns(table) = &plan {
+            execute::learn_columns::run(self, table).await?;
+            plan = crate::plan::planner::plan(classify(sql), sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
+            if let crate::plan::Plan::LearnColumns(t) = &plan {
+                return Err(SgError::NotSupported(format!("an INSERT whose columns could not be learnt from table '{}'", t.name)));
+            }
+        }
         self.route = crate::metrics::route_of(&plan);
         // Only the client's own bytes may reach a backend: a plan that sends rewritten text would carry the
         // replacement characters of the lossy conversion instead of the statement's binary data.
@@ -437,19 +402,14 @@ impl Session {
         let first = crate::sql::lexer::first_word(sql);
         let (lock, unlock) = (first.eq_ignore_ascii_case("LOCK"), first.eq_ignore_ascii_case("UNLOCK"));
         let result = if self.shared.replicas.is_empty() {
-            execute::run(self, plan, payload).await
+            execute::run(self, plan, &execute::Exec::Text(payload)).await
         } else {
-            execute::read_split::run_or_note(self, sql, plan, execute::read_split::Exec::Text(payload)).await
+            execute::read_split::run_or_note(self, sql, plan, execute::Exec::Text(payload)).await
         };
         if (lock || unlock) && result.is_ok() && self.last_reply_ok {
             self.locked_tables = lock;
         }
         result
-    }
-
-    /// Sets the sequence id the proxy's own reply packets start with (multi-statement replies renumber).
-    pub(crate) fn set_reply_seq(&mut self, seq: u8) {
-        self.reply_seq = seq;
     }
 
     /// A fresh id for a statement prepared through the proxy.
@@ -482,137 +442,14 @@ impl Session {
         }
     }
 
+    /// The data source of the current schema (the default one without a schema).
+    fn home(&self) -> String {
+        data_source_for(self.state.schema.as_deref(), &self.shared.rules)
+    }
+
     /// Whether the current schema has sharded or broadcast tables.
     fn schema_has_rules(&self) -> bool {
         self.state.schema.as_deref().and_then(|s| self.shared.layouts.get(s)).is_some_and(|l| l.has_rules())
-    }
-
-    /// Makes sure the session has a connection to `data_source`, with the current schema's database
-    /// selected (a sharded schema's database exists on every data source that holds its tables).
-    pub async fn ensure_backend(&mut self, data_source: &str) -> Result<(), SgError> {
-        if !self.used.iter().any(|d| d == data_source) {
-            self.used.push(data_source.to_string());
-        }
-        if self.backends.contains_key(data_source) {
-            return Result::Ok(());
-        }
-        let database = self
-            .state
-            .schema
-            .as_deref()
-            .and_then(|name| self.shared.rules.schemas.get(name).map(|s| s.database.clone().unwrap_or_else(|| name.to_string())));
-        self.pin_backend(data_source, database.as_deref()).await
-    }
-
-    /// Checks a connection to `data_source` out of its pool and pins it to this session.
-    pub async fn pin_backend(&mut self, data_source: &str, database: Option<&str>) -> Result<(), SgError> {
-        let pool = self
-            .shared
-            .pools
-            .get(data_source)
-            .ok_or_else(|| SgError::NotSupported(format!("routing to unknown data source '{data_source}'")))?
-            .clone();
-        if !self.used.iter().any(|d| d == data_source) {
-            self.used.push(data_source.to_string());
-        }
-        if pool.exhausted() {
-            // About to wait: first give back what this statement has not used, so no two sessions wait for
-            // each other's connections.
-            self.give_back_unused().await;
-        }
-        let mut conn = pool.get(self.state.variant(), database).await?;
-        // Session settings made earlier (SET NAMES, SET sql_mode, …) apply on every data source the session
-        // reaches, including ones it reaches only now; a connection another session left with other settings
-        // is reset first.
-        let settings = self.state.settings_fingerprint();
-        if conn.conn.settings == settings {
-            self.backends.insert(data_source.to_string(), conn);
-            return Result::Ok(());
-        }
-        if conn.conn.settings != 0 {
-            match conn.conn.command(&[com::RESET_CONNECTION]).await {
-                Result::Ok(reply) if reply.payload.first() == Some(&0x00) => {
-                    conn.conn.statements.clear();
-                    conn.conn.settings = 0;
-                }
-                Result::Ok(reply) => return Err(SgError::BackendLost(data_source.to_string(), crate::backend::conn::describe_err(&reply.payload))),
-                Err(reason) => return Err(SgError::BackendLost(data_source.to_string(), reason)),
-            }
-        }
-        conn.conn.settings = settings;
-        for sql in &self.state.settings {
-            if let Err(reason) = conn.conn.query_ok(sql).await {
-                return Err(SgError::Backend {
-                    code: crate::error::code::UNKNOWN,
-                    sqlstate: "HY000".into(),
-                    message: format!("replaying `{sql}` on data source '{data_source}': {reason}"),
-                });
-            }
-        }
-        self.backends.insert(data_source.to_string(), conn);
-        Result::Ok(())
-    }
-
-    /// Whether a transaction is open (or autocommit is off, so the next statement opens one).
-    pub fn in_transaction(&self) -> bool {
-        use crate::protocol::constants::status;
-        !self.outside_transaction && (self.state.status & status::IN_TRANS != 0 || self.state.status & status::AUTOCOMMIT == 0)
-    }
-
-    /// Reads a whole OK/ERR reply from the session's connection to `data_source`; a broken connection is
-    /// dropped and reported as lost.
-    pub async fn read_ok_reply(&mut self, data_source: &str) -> Result<crate::protocol::packet::Packet, SgError> {
-        let conn = &mut self.backends.get_mut(data_source).expect("pinned").conn;
-        match conn.read_ok_reply().await {
-            Result::Ok(p) => Result::Ok(p),
-            Err(reason) => {
-                self.backends.remove(data_source);
-                Err(SgError::BackendLost(data_source.to_string(), reason))
-            }
-        }
-    }
-
-    /// Sends one packet as the whole reply to the current command.
-    pub async fn send_payload(&mut self, payload: &[u8]) -> Result<(), SgError> {
-        self.client.write_packet(self.reply_seq, payload).await?;
-        Result::Ok(())
-    }
-
-    /// Relays a backend's ERR (or other single-packet reply) as the reply to the current command.
-    pub async fn send_raw_reply(&mut self, payload: &[u8]) -> Result<(), SgError> {
-        self.last_reply_ok = payload.first() != Some(&0xFF);
-        // The code decides what happens to the transaction after the reply (a deadlock rolls it back).
-        if !self.last_reply_ok {
-            self.last_error = payload.get(1..3).map(|c| u16::from_le_bytes([c[0], c[1]]));
-        }
-        self.send_payload(payload).await
-    }
-
-    /// The next sequence id for the reply, for executors that stream several packets.
-    pub fn reply_seq(&self) -> u8 {
-        self.reply_seq
-    }
-
-    /// Sends the proxy's own OK packet.
-    pub async fn send_ok(&mut self) -> Result<(), SgError> {
-        let ok = Ok { status: self.state.status, ..Ok::default() };
-        self.client.write_packet(self.reply_seq, &encode_ok(&ok, 0)).await?;
-        Result::Ok(())
-    }
-
-    /// Sends a list of payloads as consecutive packets of one reply, with one write.
-    pub async fn send_packets(&mut self, packets: &[Vec<u8>]) -> Result<(), SgError> {
-        let mut seq = self.reply_seq;
-        for p in packets {
-            seq = self.client.queue_packet(seq, p);
-        }
-        self.client.flush().await?;
-        Result::Ok(())
-    }
-
-    async fn send_error(&mut self, e: &SgError) -> std::io::Result<()> {
-        self.last_reply_ok = false;
-        self.client.write_packet(self.reply_seq, &encode_error(e)).await.map(|_| ())
     }
 
     fn statistics(&self) -> String {

@@ -5,9 +5,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::server::Shared;
+use crate::shared::Shared;
 
-use super::state::SessionState;
+use crate::execute::state::SessionState;
 
 /// Records one slow statement.
 pub fn record(shared: &Shared, state: &SessionState, sql: &str, route: usize, took: Duration, rows: u64) {

@@ -3,17 +3,17 @@
 
 use crate::error::SgError;
 use crate::protocol::resultset::{encode_resultset, ColumnType};
-use crate::session::session::Session;
+use crate::execute::context::ExecCtx;
 
 /// Sends one row per node: data_source, role, name, address, weight, status (primary / serving / lagging /
 /// down / offline), lag_seconds (NULL when unknown), checks done, the reason a replica is not serving, and
 /// its pool's connections in use and idle.
-pub async fn run(session: &mut Session) -> Result<(), SgError> {
+pub async fn run(ctx: &mut ExecCtx) -> Result<(), SgError> {
     let text = |s: String| Some(s.into_bytes());
     let mut rows = Vec::new();
-    for (ds, rule) in &session.shared.rules.data_sources {
+    for (ds, rule) in &ctx.shared.rules.data_sources {
         rows.push(vec![text(ds.clone()), text("primary".into()), text(ds.clone()), text(rule.primary.to_string()), text("0".into()), text("primary".into()), None, text("0".into()), text(String::new())]);
-        let Some(set) = session.shared.replicas.get(ds) else { continue };
+        let Some(set) = ctx.shared.replicas.get(ds) else { continue };
         for r in &set.replicas {
             let (up, lag, reason, checks) = r.health.snapshot();
             let status = match (r.health.serving(), up) {
@@ -50,10 +50,10 @@ pub async fn run(session: &mut Session) -> Result<(), SgError> {
     ];
     for row in &mut rows {
         let name = String::from_utf8_lossy(row[2].as_deref().unwrap_or_default()).into_owned();
-        let (in_use, idle, _) = session.shared.pools.get(&name).map_or((0, 0, 0), |p| p.counts());
+        let (in_use, idle, _) = ctx.shared.pools.get(&name).map_or((0, 0, 0), |p| p.counts());
         row.push(text(in_use.to_string()));
         row.push(text(idle.to_string()));
     }
-    let packets = encode_resultset(&columns, &rows, session.state.deprecate_eof(), session.state.status);
-    session.send_packets(&packets).await
+    let packets = encode_resultset(&columns, &rows, ctx.state.deprecate_eof(), ctx.state.status);
+    ctx.send_packets(&packets).await
 }

@@ -3,30 +3,30 @@
 //! whole connection: it goes back to a pool); KILL CONNECTION also ends the session.
 
 use crate::error::{code, SgError};
-use crate::session::session::Session;
+use crate::execute::context::ExecCtx;
 
 fn error(code: u16, sqlstate: &str, message: String) -> SgError {
     SgError::Backend { code, sqlstate: sqlstate.into(), message }
 }
 
 /// Kills session `id`'s running statements, and the session itself unless `query`.
-pub async fn run(session: &mut Session, query: bool, id: u32) -> Result<(), SgError> {
-    let Some(target) = session.shared.sessions.get(id) else {
+pub async fn run(ctx: &mut ExecCtx, query: bool, id: u32) -> Result<(), SgError> {
+    let Some(target) = ctx.shared.sessions.get(id) else {
         return Err(error(code::NO_SUCH_THREAD, "HY000", format!("Unknown thread id: {id}")));
     };
     let owner = target.user.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    if owner != session.state.user {
+    if owner != ctx.state.user {
         return Err(error(code::KILL_DENIED, "HY000", format!("You are not owner of thread {id}")));
     }
-    if target.id == session.state.connection_id {
+    if target.id == ctx.state.connection_id {
         if query {
-            return session.send_ok().await; // nothing of this session runs while it reads this
+            return ctx.send_ok().await; // nothing of this session runs while it reads this
         }
         target.kill();
         return Err(error(1927, "70100", "Connection was killed".into()));
     }
     for (pool_name, thread) in target.threads() {
-        let Some(pool) = session.shared.pools.get(&pool_name).cloned() else { continue };
+        let Some(pool) = ctx.shared.pools.get(&pool_name).cloned() else { continue };
         let mut control = pool.connect_outside().await?;
         // A thread that finished meanwhile is fine (1094 from the backend): nothing left to stop there.
         let _ = control.query_ok(&format!("KILL QUERY {thread}")).await;
@@ -34,5 +34,5 @@ pub async fn run(session: &mut Session, query: bool, id: u32) -> Result<(), SgEr
     if !query {
         target.kill();
     }
-    session.send_ok().await
+    ctx.send_ok().await
 }

@@ -1,9 +1,17 @@
-//! Admin statements, for users marked `admin = true` in the rules (others get 1227): the node view, the
-//! rules, the sessions, the counters, RELOAD RULES, and taking a replica offline by hand.
+//! The control plane as sessions reach it: admin statements, for users marked `admin = true` in the rules
+//! (others get 1227) — the node view, the rules, the sessions, the counters, the fleet, RELOAD RULES, the
+//! reshard job, taking a replica offline by hand — and KILL. [`Plane`] implements the executor's
+//! `ControlPlane` interface, so the data path reaches all this without importing it.
+
+pub mod kill;
+pub mod reshard_job;
+pub mod show_nodes;
 
 use crate::error::SgError;
 use crate::protocol::resultset::{encode_resultset, ColumnType};
-use crate::session::session::Session;
+use crate::execute::context::ExecCtx;
+use crate::execute::control::{ControlPlane, Reply};
+use crate::server::Live;
 use crate::sql::lexer::Admin;
 use crate::stats::Stats;
 
@@ -13,16 +21,29 @@ fn text(s: impl ToString) -> Option<Vec<u8>> {
     Some(s.to_string().into_bytes())
 }
 
-async fn table(session: &mut Session, columns: &[&str], rows: Rows) -> Result<(), SgError> {
+async fn table(ctx: &mut ExecCtx, columns: &[&str], rows: Rows) -> Result<(), SgError> {
     let columns: Vec<(&str, ColumnType)> = columns.iter().map(|c| (*c, ColumnType::Text)).collect();
-    let packets = encode_resultset(&columns, &rows, session.state.deprecate_eof(), session.state.status);
-    session.send_packets(&packets).await
+    let packets = encode_resultset(&columns, &rows, ctx.state.deprecate_eof(), ctx.state.status);
+    ctx.send_packets(&packets).await
+}
+
+/// The control plane of one server, as the executor calls it.
+pub struct Plane(pub Live);
+
+impl ControlPlane for Plane {
+    fn admin<'a>(&'a self, ctx: &'a mut ExecCtx, admin: Admin) -> Reply<'a> {
+        Box::pin(run(&self.0, ctx, admin))
+    }
+
+    fn kill<'a>(&'a self, ctx: &'a mut ExecCtx, query: bool, id: u32) -> Reply<'a> {
+        Box::pin(kill::run(ctx, query, id))
+    }
 }
 
 /// Runs `admin` if the session's user may.
-pub async fn run(session: &mut Session, admin: Admin) -> Result<(), SgError> {
-    let user = session.state.user.clone();
-    let allowed = session.shared.rules.users.iter().any(|u| u.get_ref().name == user && u.get_ref().admin);
+pub async fn run(live: &Live, ctx: &mut ExecCtx, admin: Admin) -> Result<(), SgError> {
+    let user = ctx.state.user.clone();
+    let allowed = ctx.shared.rules.users.iter().any(|u| u.get_ref().name == user && u.get_ref().admin);
     if !allowed {
         return Err(SgError::Backend {
             code: 1227,
@@ -31,9 +52,9 @@ pub async fn run(session: &mut Session, admin: Admin) -> Result<(), SgError> {
         });
     }
     match admin {
-        Admin::Nodes => super::show_nodes::run(session).await,
+        Admin::Nodes => show_nodes::run(ctx).await,
         Admin::Rules => {
-            let rules = &session.shared.rules;
+            let rules = &ctx.shared.rules;
             let mut rows: Rows = Vec::new();
             for (name, ds) in &rules.data_sources {
                 let replicas: Vec<String> = ds.replicas.iter().map(|r| format!("{} (weight {})", r.address, r.weight)).collect();
@@ -53,10 +74,10 @@ pub async fn run(session: &mut Session, admin: Admin) -> Result<(), SgError> {
                 }
             }
             rows.push(vec![text("transaction_mode"), text(format!("{:?}", rules.transaction_mode)), text(rules.xa_log.display())]);
-            table(session, &["kind", "name", "detail"], rows).await
+            table(ctx, &["kind", "name", "detail"], rows).await
         }
         Admin::Sessions => {
-            let rows = session
+            let rows = ctx
                 .shared
                 .sessions
                 .all()
@@ -67,10 +88,10 @@ pub async fn run(session: &mut Session, admin: Admin) -> Result<(), SgError> {
                     vec![text(h.id), text(h.user.lock().unwrap_or_else(|e| e.into_inner()).clone()), text(threads.join(", ")), text(pinned)]
                 })
                 .collect();
-            table(session, &["id", "user", "backend_threads", "pinned_by"], rows).await
+            table(ctx, &["id", "user", "backend_threads", "pinned_by"], rows).await
         }
         Admin::Stats => {
-            let s = &session.shared.stats;
+            let s = &ctx.shared.stats;
             let rows = [
                 ("connections_accepted", &s.connections_accepted),
                 ("sessions_active", &s.sessions_active),
@@ -86,10 +107,10 @@ pub async fn run(session: &mut Session, admin: Admin) -> Result<(), SgError> {
             .into_iter()
             .map(|(name, v)| vec![text(name), text(Stats::get(v))])
             .collect();
-            table(session, &["name", "value"], rows).await
+            table(ctx, &["name", "value"], rows).await
         }
         Admin::Proxies => {
-            let Some(fleet) = session.shared.fleet.clone() else {
+            let Some(fleet) = live.fleet.clone() else {
                 return Err(SgError::NotSupported("SHOW SHARDGATE PROXIES: this instance is not part of a fleet (start it with `shardgate serve --fleet FILE`)".into()));
             };
             let (newest, regs) = crate::fleet::membership::list(&fleet.client, &fleet.keys).await.map_err(|e| SgError::Backend {
@@ -98,17 +119,17 @@ pub async fn run(session: &mut Session, admin: Admin) -> Result<(), SgError> {
                 message: format!("etcd is unreachable ({e}); this instance keeps serving rules revision {}", fleet.status().revision),
             })?;
             let rows = crate::fleet::membership::rows(newest, &regs).into_iter().map(|r| r.into_iter().map(text).collect()).collect();
-            table(session, &["instance", "address", "version", "revision", "state", "since"], rows).await
+            table(ctx, &["instance", "address", "version", "revision", "state", "since"], rows).await
         }
-        Admin::Reshard | Admin::ReshardRun { .. } | Admin::ReshardAbort | Admin::ReshardCleanup => super::reshard_admin::run(session, admin).await,
-        Admin::Reload => match crate::reload::reload(&session.live).await {
-            Ok(summary) => table(session, &["reloaded"], vec![vec![text(summary)]]).await,
+        Admin::Reshard | Admin::ReshardRun { .. } | Admin::ReshardAbort | Admin::ReshardCleanup => reshard_job::run(live, ctx, admin).await,
+        Admin::Reload => match crate::reload::reload(live).await {
+            Ok(summary) => table(ctx, &["reloaded"], vec![vec![text(summary)]]).await,
             Err(e) => Err(SgError::Backend { code: crate::error::code::UNKNOWN, sqlstate: "HY000".into(), message: format!("rules not reloaded (the previous rules keep serving): {e}") }),
         },
         Admin::Node(name, offline) => {
-            let replica = session.shared.replicas.values().find_map(|set| set.get(&name));
+            let replica = ctx.shared.replicas.values().find_map(|set| set.get(&name));
             let Some(replica) = replica else {
-                let known: Vec<String> = session.shared.replicas.values().flat_map(|s| s.replicas.iter().map(|r| r.name.clone())).collect();
+                let known: Vec<String> = ctx.shared.replicas.values().flat_map(|s| s.replicas.iter().map(|r| r.name.clone())).collect();
                 return Err(SgError::NotSupported(format!(
                     "taking '{name}' offline: only replicas can be ({}); a primary leaves with a reload of the rules",
                     known.join(", ")
@@ -116,7 +137,7 @@ pub async fn run(session: &mut Session, admin: Admin) -> Result<(), SgError> {
             };
             replica.health.set_offline(offline);
             tracing::warn!(replica = %name, offline, "replica taken {} by an admin", if offline { "offline" } else { "online" });
-            session.send_ok().await
+            ctx.send_ok().await
         }
     }
 }
