@@ -78,7 +78,7 @@ def verdict(value, goal, higher_is_better):
 
 
 def goals_section(doc, cells, cfg):
-    out = ["## Against the targets of issue 3 and DESIGN.md §2", ""]
+    out = ["## Against the targets of issue 3 and ARCHITECTURE.md, Measurements", ""]
     targets = {t["name"] for t in doc["targets"]}
     skipped = {s["target"]: s["reason"] for s in doc.get("skipped", [])}
     out.append("| goal | ps-mode | threads | measured | goal | verdict |")
@@ -134,7 +134,7 @@ def goals_section(doc, cells, cfg):
             rows += 1
     if not rows:
         out.append("| (this run's matrix holds none of the workloads the goals are about) | | | | | |")
-    out += ["", "The CPU goal of issue 3 (\"under 8 µs per point select\") is, per DESIGN.md §2, shardgate's CPU "
+    out += ["", "The CPU goal of issue 3 (\"under 8 µs per point select\") is, per ARCHITECTURE.md, Measurements, shardgate's CPU "
             "above a byte-copying tokio proxy in the same run (the splice target); the absolute goal there is "
             "≤ 18 µs. A QPS goal measured on this 2-core box is only as good as its noise: see the ±% and "
             "*other CPU* columns below.", ""]

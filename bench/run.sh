@@ -238,7 +238,7 @@ start_shardgate() {
   add_target shardgate proxy "$port" "$pid" ds0 "$DIRECT_PORT" - "shardgate pass-through, one data source, worker_threads ${SHARDGATE_WORKERS:-default}"
 }
 
-# The same with one tokio worker thread (DESIGN.md §2: one worker beat two for a byte-copying proxy here).
+# The same with one tokio worker thread (ARCHITECTURE.md, Measurements: one worker beat two for a byte-copying proxy here).
 start_shardgate_1w() {
   local port pid; port=$(free_port)
   write_rules "$WORK/shardgate-1w.toml" "$port" 1

@@ -35,6 +35,28 @@ pub mod code {
     pub const KILL_DENIED: u16 = 1095;
     /// ER_XA_RBROLLBACK (SQLSTATE XA100)
     pub const XA_RBROLLBACK: u16 = 1402;
+    /// ER_LOCK_DEADLOCK
+    pub const DEADLOCK: u16 = 1213;
+    /// ER_XA_RBTIMEOUT
+    pub const XA_RBTIMEOUT: u16 = 1613;
+    /// ER_XA_RBDEADLOCK
+    pub const XA_RBDEADLOCK: u16 = 1614;
+    /// ER_DBACCESS_DENIED_ERROR
+    pub const DB_ACCESS_DENIED: u16 = 1044;
+    /// ER_NET_PACKET_TOO_LARGE
+    pub const PACKET_TOO_LARGE: u16 = 1153;
+    /// ER_USER_LIMIT_REACHED (a resource limit such as max_user_connections)
+    pub const USER_LIMIT_REACHED: u16 = 1226;
+    /// ER_SPECIFIC_ACCESS_DENIED_ERROR
+    pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
+    /// ER_SP_DOES_NOT_EXIST (also "SAVEPOINT … does not exist")
+    pub const SAVEPOINT_DOES_NOT_EXIST: u16 = 1305;
+    /// ER_CONNECTION_KILLED
+    pub const CONNECTION_KILLED: u16 = 1927;
+    /// ER_SECURE_TRANSPORT_REQUIRED
+    pub const SECURE_TRANSPORT_REQUIRED: u16 = 3159;
+    /// ER_CLIENT_LOCAL_FILES_DISABLED: what MySQL 8 answers when local infile is off.
+    pub const LOCAL_FILES_DISABLED: u16 = 3948;
 }
 
 /// Everything that can go wrong while serving a client.
@@ -97,7 +119,53 @@ pub enum SgError {
     /// consistently, so it is closed after this error.
     #[error("Lost connection to data source '{0}' during query: {1}")]
     BackendLost(String, String),
-    /// A backend's own error, to be relayed with its code, SQLSTATE and message.
+    /// More client connections than `max_client_connections`.
+    #[error("Too many connections (max_client_connections = {0})")]
+    TooManyConnections(usize),
+    /// A user over its `max_user_connections`.
+    #[error("User '{0}' has exceeded the 'max_user_connections' resource (current value: {1})")]
+    UserConnectionLimit(String, usize),
+    /// A plain-TCP client while the rules require TLS.
+    #[error("Connections using insecure transport are prohibited while require_secure_transport is on; connect with TLS (--ssl)")]
+    InsecureTransport,
+    /// A user the rules do not let into a schema.
+    #[error("Access denied for user '{user}'@'%' to database '{schema}' (not in its schemas in the rules)")]
+    SchemaAccessDenied {
+        /// The user.
+        user: String,
+        /// The schema.
+        schema: String,
+    },
+    /// An admin statement from a user without `admin = true`.
+    #[error("Access denied; you need the shardgate admin privilege for this operation (user '{0}' has no admin = true in the rules)")]
+    AdminDenied(String),
+    /// A packet over max_allowed_packet.
+    #[error("Got a packet bigger than 'max_allowed_packet' bytes ({0})")]
+    PacketTooLarge(usize),
+    /// KILL of an id no session has.
+    #[error("Unknown thread id: {0}")]
+    NoSuchThread(u32),
+    /// KILL of another user's session.
+    #[error("You are not owner of thread {0}")]
+    KillDenied(u32),
+    /// The session killed itself (KILL CONNECTION of its own id).
+    #[error("Connection was killed")]
+    ConnectionKilled,
+    /// ROLLBACK TO / RELEASE of a savepoint that is not set.
+    #[error("SAVEPOINT {0} does not exist")]
+    NoSavepoint(String),
+    /// LOAD DATA LOCAL while the client or the rules do not allow local files.
+    #[error("Loading local data is disabled; this must be enabled on both the client and server sides: {0}")]
+    LocalFilesDisabled(String),
+    /// A transaction the proxy rolled back on every data source (XA): the reason says why.
+    #[error("{0}")]
+    RolledBack(String),
+    /// Something the proxy did for the statement failed (a statement it sent to a data source, a merge
+    /// over its row limit, etcd, a reload, a reshard step): ER_UNKNOWN_ERROR with the reason and what to do.
+    #[error("{0}")]
+    Failed(String),
+    /// A backend's own error, relayed with its code, SQLSTATE and message (never built for errors the
+    /// proxy raises itself: those have variants above).
     #[error("{message}")]
     Backend {
         /// Error code.
@@ -132,8 +200,20 @@ impl SgError {
             SgError::OutOfOrder { .. } => code::PACKETS_OUT_OF_ORDER,
             SgError::PoolExhausted(..) => code::TOO_MANY_CONNECTIONS,
             SgError::BackendUnreachable { .. } => code::DATA_SOURCE_UNREACHABLE,
+            SgError::TooManyConnections(_) => code::TOO_MANY_CONNECTIONS,
+            SgError::UserConnectionLimit(..) => code::USER_LIMIT_REACHED,
+            SgError::InsecureTransport => code::SECURE_TRANSPORT_REQUIRED,
+            SgError::SchemaAccessDenied { .. } => code::DB_ACCESS_DENIED,
+            SgError::AdminDenied(_) => code::SPECIFIC_ACCESS_DENIED,
+            SgError::PacketTooLarge(_) => code::PACKET_TOO_LARGE,
+            SgError::NoSuchThread(_) => code::NO_SUCH_THREAD,
+            SgError::KillDenied(_) => code::KILL_DENIED,
+            SgError::ConnectionKilled => code::CONNECTION_KILLED,
+            SgError::NoSavepoint(_) => code::SAVEPOINT_DOES_NOT_EXIST,
+            SgError::LocalFilesDisabled(_) => code::LOCAL_FILES_DISABLED,
+            SgError::RolledBack(_) => code::XA_RBROLLBACK,
             SgError::Backend { code, .. } => *code,
-            SgError::BackendLost(..) | SgError::ClientIo(_) => code::UNKNOWN,
+            SgError::Failed(_) | SgError::BackendLost(..) | SgError::ClientIo(_) => code::UNKNOWN,
         }
     }
 
@@ -145,7 +225,11 @@ impl SgError {
             SgError::UnknownDatabase(..) | SgError::NotSupported(_) => "42000",
             SgError::NoDatabase => "3D000",
             SgError::UnknownCommand(..) | SgError::OutOfOrder { .. } => "08S01",
-            SgError::PoolExhausted(..) => "08004",
+            SgError::PoolExhausted(..) | SgError::TooManyConnections(_) => "08004",
+            SgError::UserConnectionLimit(..) | SgError::SchemaAccessDenied { .. } | SgError::AdminDenied(_) | SgError::NoSavepoint(_) | SgError::LocalFilesDisabled(_) => "42000",
+            SgError::PacketTooLarge(_) => "08S01",
+            SgError::ConnectionKilled => "70100",
+            SgError::RolledBack(_) => "XA100",
             _ => "HY000",
         }
     }
@@ -169,5 +253,29 @@ mod tests {
         assert_eq!(e.to_string(), "Access denied for user 'app'@'127.0.0.1' (using password: YES)");
         assert_eq!((e.code(), e.sqlstate()), (1045, "28000"));
         assert!(e.keeps_session());
+    }
+
+    #[test]
+    fn errors_the_proxy_raises_carry_mysql_codes_and_states() {
+        let cases: Vec<(SgError, u16, &str)> = vec![
+            (SgError::TooManyConnections(10), 1040, "08004"),
+            (SgError::UserConnectionLimit("u".into(), 2), 1226, "42000"),
+            (SgError::InsecureTransport, 3159, "HY000"),
+            (SgError::SchemaAccessDenied { user: "u".into(), schema: "s".into() }, 1044, "42000"),
+            (SgError::AdminDenied("u".into()), 1227, "42000"),
+            (SgError::PacketTooLarge(1024), 1153, "08S01"),
+            (SgError::NoSuchThread(7), 1094, "HY000"),
+            (SgError::KillDenied(7), 1095, "HY000"),
+            (SgError::ConnectionKilled, 1927, "70100"),
+            (SgError::NoSavepoint("sp".into()), 1305, "42000"),
+            (SgError::LocalFilesDisabled("x".into()), 3948, "42000"),
+            (SgError::RolledBack("x".into()), 1402, "XA100"),
+            (SgError::Failed("x".into()), 1105, "HY000"),
+        ];
+        for (e, code, state) in cases {
+            assert_eq!((e.code(), e.sqlstate()), (code, state), "{e:?}");
+        }
+        assert_eq!(SgError::NoSavepoint("sp1".into()).to_string(), "SAVEPOINT sp1 does not exist");
+        assert_eq!(SgError::NoSuchThread(9).to_string(), "Unknown thread id: 9");
     }
 }

@@ -1,5 +1,5 @@
 //! Counters of one server instance. Plain atomics on the hot path (a few ns each); the Prometheus exporter
-//! will read these rather than call `counter!()` per statement (DESIGN.md §2).
+//! will read these rather than call `counter!()` per statement (ARCHITECTURE.md, Measurements).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,4 +1,4 @@
-//! A statement that goes to one backend is relayed without decoding its rows (DESIGN.md §2). Alone in its
+//! A statement that goes to one backend is relayed without decoding its rows (ARCHITECTURE.md, Measurements). Alone in its
 //! own test binary because the decoded-rows counter is per process.
 
 mod common;

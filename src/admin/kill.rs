@@ -2,28 +2,24 @@
 //! are stopped with `KILL QUERY <thread>` on each backend thread working for it (never the backend's
 //! whole connection: it goes back to a pool); KILL CONNECTION also ends the session.
 
-use crate::error::{code, SgError};
+use crate::error::SgError;
 use crate::execute::context::ExecCtx;
-
-fn error(code: u16, sqlstate: &str, message: String) -> SgError {
-    SgError::Backend { code, sqlstate: sqlstate.into(), message }
-}
 
 /// Kills session `id`'s running statements, and the session itself unless `query`.
 pub async fn run(ctx: &mut ExecCtx, query: bool, id: u32) -> Result<(), SgError> {
     let Some(target) = ctx.shared.sessions.get(id) else {
-        return Err(error(code::NO_SUCH_THREAD, "HY000", format!("Unknown thread id: {id}")));
+        return Err(SgError::NoSuchThread(id));
     };
     let owner = target.user.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if owner != ctx.state.user {
-        return Err(error(code::KILL_DENIED, "HY000", format!("You are not owner of thread {id}")));
+        return Err(SgError::KillDenied(id));
     }
     if target.id == ctx.state.connection_id {
         if query {
             return ctx.send_ok().await; // nothing of this session runs while it reads this
         }
         target.kill();
-        return Err(error(1927, "70100", "Connection was killed".into()));
+        return Err(SgError::ConnectionKilled);
     }
     for (pool_name, thread) in target.threads() {
         let Some(pool) = ctx.shared.pools.get(&pool_name).cloned() else { continue };

@@ -45,11 +45,7 @@ pub async fn run(live: &Live, ctx: &mut ExecCtx, admin: Admin) -> Result<(), SgE
     let user = ctx.state.user.clone();
     let allowed = ctx.shared.rules.users.iter().any(|u| u.get_ref().name == user && u.get_ref().admin);
     if !allowed {
-        return Err(SgError::Backend {
-            code: 1227,
-            sqlstate: "42000".into(),
-            message: format!("Access denied; you need the shardgate admin privilege for this operation (user '{user}' has no admin = true in the rules)"),
-        });
+        return Err(SgError::AdminDenied(user));
     }
     match admin {
         Admin::Nodes => show_nodes::run(ctx).await,
@@ -113,18 +109,14 @@ pub async fn run(live: &Live, ctx: &mut ExecCtx, admin: Admin) -> Result<(), SgE
             let Some(fleet) = live.fleet.clone() else {
                 return Err(SgError::NotSupported("SHOW SHARDGATE PROXIES: this instance is not part of a fleet (start it with `shardgate serve --fleet FILE`)".into()));
             };
-            let (newest, regs) = crate::fleet::membership::list(&fleet.client, &fleet.keys).await.map_err(|e| SgError::Backend {
-                code: crate::error::code::UNKNOWN,
-                sqlstate: "HY000".into(),
-                message: format!("etcd is unreachable ({e}); this instance keeps serving rules revision {}", fleet.status().revision),
-            })?;
+            let (newest, regs) = crate::fleet::membership::list(&fleet.client, &fleet.keys).await.map_err(|e| SgError::Failed(format!("etcd is unreachable ({e}); this instance keeps serving rules revision {}", fleet.status().revision)))?;
             let rows = crate::fleet::membership::rows(newest, &regs).into_iter().map(|r| r.into_iter().map(text).collect()).collect();
             table(ctx, &["instance", "address", "version", "revision", "state", "since"], rows).await
         }
         Admin::Reshard | Admin::ReshardRun { .. } | Admin::ReshardAbort | Admin::ReshardCleanup => reshard_job::run(live, ctx, admin).await,
         Admin::Reload => match crate::reload::reload(live).await {
             Ok(summary) => table(ctx, &["reloaded"], vec![vec![text(summary)]]).await,
-            Err(e) => Err(SgError::Backend { code: crate::error::code::UNKNOWN, sqlstate: "HY000".into(), message: format!("rules not reloaded (the previous rules keep serving): {e}") }),
+            Err(e) => Err(SgError::Failed(format!("rules not reloaded (the previous rules keep serving): {e}"))),
         },
         Admin::Node(name, offline) => {
             let replica = ctx.shared.replicas.values().find_map(|set| set.get(&name));

@@ -9,7 +9,7 @@ use crate::sql::lexer::Admin;
 
 /// A reshard that cannot start or go on: ER_UNKNOWN_ERROR's HY000 with the reason and what to do.
 fn refused(what: &str, why: String) -> SgError {
-    SgError::Backend { code: crate::error::code::UNKNOWN, sqlstate: "HY000".into(), message: format!("{what}: {why}") }
+    SgError::Failed(format!("{what}: {why}"))
 }
 
 async fn one_column(ctx: &mut ExecCtx, name: &str, value: String) -> Result<(), SgError> {

@@ -171,11 +171,7 @@ impl ExecCtx {
         conn.conn.settings = settings;
         for sql in &self.state.settings {
             if let Err(reason) = conn.conn.query_ok(sql).await {
-                return Err(SgError::Backend {
-                    code: crate::error::code::UNKNOWN,
-                    sqlstate: "HY000".into(),
-                    message: format!("replaying `{sql}` on data source '{data_source}': {reason}"),
-                });
+                return Err(SgError::Failed(format!("replaying `{sql}` on data source '{data_source}': {reason}")));
             }
         }
         self.backends.insert(data_source.to_string(), conn);

@@ -16,8 +16,6 @@ use super::context::ExecCtx;
 use crate::sharding::key::Literal;
 use crate::sql::load_data::rows;
 
-/// ER_CLIENT_LOCAL_FILES_DISABLED: what MySQL 8 answers when local infile is off.
-const LOCAL_FILES_DISABLED: u16 = 3948;
 
 /// Bytes per data packet sent to a backend.
 const CHUNK: usize = 64 * 1024;
@@ -146,11 +144,7 @@ pub async fn run(ctx: &mut ExecCtx, plan: &LoadPlan) -> Result<(), SgError> {
 }
 
 fn disabled(what: &str) -> SgError {
-    SgError::Backend {
-        code: LOCAL_FILES_DISABLED,
-        sqlstate: "42000".into(),
-        message: format!("Loading local data is disabled; this must be enabled on both the client and server sides: {what}"),
-    }
+    SgError::LocalFilesDisabled(what.to_string())
 }
 
 /// The 0-based field of the sharding column in each row: from the column list, or the table's own column

@@ -42,13 +42,9 @@ struct ShardStream {
 
 /// The error for a merge over `max_merge_rows`.
 pub fn too_many_rows(cap: u64) -> SgError {
-    SgError::Backend {
-        code: crate::error::code::UNKNOWN,
-        sqlstate: "HY000".into(),
-        message: format!(
-            "a statement over several shards took more than {cap} rows from them (max_merge_rows); add the sharding key, a LIMIT, or filter more"
-        ),
-    }
+    SgError::Failed(format!(
+        "a statement over several shards took more than {cap} rows from them (max_merge_rows); add the sharding key, a LIMIT, or filter more"
+    ))
 }
 
 impl ShardStream {
@@ -430,7 +426,7 @@ async fn execute(ctx: &mut ExecCtx, streams: &mut Vec<ShardStream>, targets: &[T
         ctx.client.queue_packet(out.seq, &payload);
         ctx.client.flush().await?;
         return match e {
-            SgError::Backend { .. } | SgError::NotSupported(_) => Ok(()),
+            SgError::Backend { .. } | SgError::Failed(_) | SgError::NotSupported(_) => Ok(()),
             other => Err(SgError::ClientIo(std::io::Error::other(format!("closing after a failed merge: {other}")))),
         };
     }

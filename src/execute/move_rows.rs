@@ -93,11 +93,7 @@ pub async fn run(ctx: &mut ExecCtx, plan: &MovePlan) -> Result<(), SgError> {
             let was_open = !own;
             xa::rollback(ctx).await;
             if was_open {
-                return Err(SgError::Backend {
-                    code: crate::error::code::XA_RBROLLBACK,
-                    sqlstate: "XA100".into(),
-                    message: format!("moving rows to their new shard failed ({e}); the whole transaction was rolled back"),
-                });
+                return Err(SgError::RolledBack(format!("moving rows to their new shard failed ({e}); the whole transaction was rolled back")));
             }
             Err(e)
         }

@@ -25,7 +25,7 @@ pub async fn run(ctx: &mut ExecCtx, full: bool, like: Option<&str>) -> Result<()
             Some((name, kind))
         })),
         Err(reason) if reason.starts_with("backend error") => {
-            return Err(SgError::Backend { code: crate::error::code::UNKNOWN, sqlstate: "HY000".into(), message: reason })
+            return Err(SgError::Failed(reason))
         }
         Err(reason) => {
             ctx.backends.remove(&ds);

@@ -74,11 +74,9 @@ pub(crate) async fn end_transaction(ctx: &mut ExecCtx, commit: bool, command: &[
             ctx.ensure_backend(&home).await?;
             let _ = ctx.backends.get_mut(&home).expect("pinned").conn.query_ok("ROLLBACK").await;
             ctx.state.status &= !crate::protocol::constants::status::IN_TRANS;
-            Err(SgError::Backend {
-                code: crate::error::code::UNKNOWN,
-                sqlstate: "HY000".into(),
-                message: format!("{reason}; the transaction was rolled back where it had not committed yet (best_effort mode is not atomic across data sources)"),
-            })
+            Err(SgError::Failed(format!(
+                "{reason}; the transaction was rolled back where it had not committed yet (best_effort mode is not atomic across data sources)"
+            )))
         }
     }
 }
@@ -93,7 +91,7 @@ pub(crate) async fn savepoint(ctx: &mut ExecCtx, command: &[u8]) -> Result<(), S
     };
     let branches = ctx.xa.as_ref().map(|t| t.branches.clone()).unwrap_or_default();
     if verb != crate::sql::transaction::SavepointVerb::Set && !ctx.savepoints.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
-        return Err(SgError::Backend { code: 1305, sqlstate: "42000".into(), message: format!("SAVEPOINT {name} does not exist") });
+        return Err(SgError::NoSavepoint(name));
     }
     for ds in &branches {
         let Some(pooled) = ctx.backends.get_mut(ds) else {
@@ -101,7 +99,7 @@ pub(crate) async fn savepoint(ctx: &mut ExecCtx, command: &[u8]) -> Result<(), S
         };
         let conn = &mut pooled.conn;
         if let Err(reason) = conn.query_ok(&sql).await {
-            return Err(SgError::Backend { code: crate::error::code::UNKNOWN, sqlstate: "HY000".into(), message: format!("`{sql}` failed on data source '{ds}': {reason}") });
+            return Err(SgError::Failed(format!("`{sql}` failed on data source '{ds}': {reason}")));
         }
     }
     let at = ctx.savepoints.iter().position(|s| s.eq_ignore_ascii_case(&name));
@@ -130,11 +128,7 @@ pub(crate) async fn set(ctx: &mut ExecCtx, home: &str, command: &[u8]) -> Result
     for ds in others {
         let conn = &mut ctx.backends.get_mut(&ds).expect("pinned").conn;
         if let Err(reason) = conn.query_ok(&sql).await {
-            return Err(SgError::Backend {
-                code: crate::error::code::UNKNOWN,
-                sqlstate: "HY000".into(),
-                message: format!("`{sql}` failed on data source '{ds}': {reason}"),
-            });
+            return Err(SgError::Failed(format!("`{sql}` failed on data source '{ds}': {reason}")));
         }
     }
     passthrough::run(ctx, home, command, ReplyKind::ResultSets).await?;

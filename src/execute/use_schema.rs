@@ -81,11 +81,7 @@ async fn adopt_local_transaction(ctx: &mut ExecCtx, name: &str) -> Result<(), Sg
 pub fn check_schema_access(rules: &Rules, user: &str, schema: &str) -> Result<(), SgError> {
     let allowed = rules.users.iter().map(|u| u.get_ref()).find(|u| u.name == user).and_then(|u| u.schemas.as_ref());
     match allowed {
-        Some(list) if !list.iter().any(|s| s == schema) => Err(SgError::Backend {
-            code: 1044,
-            sqlstate: "42000".into(),
-            message: format!("Access denied for user '{user}'@'%' to database '{schema}' (not in its schemas in the rules)"),
-        }),
+        Some(list) if !list.iter().any(|s| s == schema) => Err(SgError::SchemaAccessDenied { user: user.to_string(), schema: schema.to_string() }),
         _ => Ok(()),
     }
 }

@@ -11,7 +11,7 @@
 
 use crate::backend::xa_log::XaLog;
 use crate::config::rules::TransactionMode;
-use crate::error::{code, SgError};
+use crate::error::SgError;
 use crate::protocol::constants::status;
 use super::context::ExecCtx;
 use crate::stats::Stats;
@@ -124,7 +124,7 @@ pub async fn enlist(ctx: &mut ExecCtx, ds: &str) -> Result<(), SgError> {
         }
         Err(reason) => {
             ctx.backends.remove(ds);
-            Err(SgError::Backend { code: code::UNKNOWN, sqlstate: "HY000".into(), message: format!("XA START on data source '{ds}' failed: {reason}") })
+            Err(SgError::Failed(format!("XA START on data source '{ds}' failed: {reason}")))
         }
     }
 }
@@ -201,11 +201,7 @@ pub async fn commit(ctx: &mut ExecCtx) -> Result<(), SgError> {
             None => Ok(()),
             Some((ds, failure)) => {
                 let _ = each(ctx, &order, |ds| vec![format!("XA ROLLBACK {}", x(ds))]).await;
-                Err(SgError::Backend {
-                    code: code::XA_RBROLLBACK,
-                    sqlstate: "XA100".into(),
-                    message: format!("COMMIT failed on data source '{ds}' and the transaction was rolled back: {failure}"),
-                })
+                Err(SgError::RolledBack(format!("COMMIT failed on data source '{ds}' and the transaction was rolled back: {failure}")))
             }
         };
     }
@@ -218,7 +214,7 @@ pub async fn commit(ctx: &mut ExecCtx) -> Result<(), SgError> {
         let message = format!("COMMIT failed: data source '{ds}' could not prepare ({failure}); the transaction was rolled back on every data source");
         roll_back(ctx, &txn.branches, &g).await;
         log.finished(&g, false);
-        return Err(SgError::Backend { code: code::XA_RBROLLBACK, sqlstate: "XA100".into(), message });
+        return Err(SgError::RolledBack(message));
     }
     fault("after_prepare");
     // A fleet member records the decision in etcd first, where a peer finds it should this instance die.
@@ -227,14 +223,14 @@ pub async fn commit(ctx: &mut ExecCtx) -> Result<(), SgError> {
             roll_back(ctx, &txn.branches, &g).await;
             log.finished(&g, false);
             let message = format!("COMMIT failed: the fleet's decision record could not be written ({e}); the transaction was rolled back");
-            return Err(SgError::Backend { code: code::XA_RBROLLBACK, sqlstate: "XA100".into(), message });
+            return Err(SgError::RolledBack(message));
         }
     }
     if let Err(e) = log.decide_commit(&g) {
         roll_back(ctx, &txn.branches, &g).await;
         log.finished(&g, false);
         let message = format!("COMMIT failed: the decision log {} could not be written ({e}); the transaction was rolled back", log.path().display());
-        return Err(SgError::Backend { code: code::XA_RBROLLBACK, sqlstate: "XA100".into(), message });
+        return Err(SgError::RolledBack(message));
     }
     fault("after_decision");
     let committed = each(ctx, &txn.branches, |ds| vec![format!("XA COMMIT {}", x(ds))]).await;
@@ -248,15 +244,11 @@ pub async fn commit(ctx: &mut ExecCtx) -> Result<(), SgError> {
         return Ok(());
     }
     tracing::warn!(gtrid = %g, pending = %pending.join(", "), "XA COMMIT incomplete; recovery will finish it");
-    Err(SgError::Backend {
-        code: code::UNKNOWN,
-        sqlstate: "HY000".into(),
-        message: format!(
-            "COMMIT is decided and will complete, but data sources {} have not confirmed it yet; shardgate's recovery \
-             commits them when they are reachable — do not retry the transaction",
-            pending.join(", ")
-        ),
-    })
+    Err(SgError::Failed(format!(
+        "COMMIT is decided and will complete, but data sources {} have not confirmed it yet; shardgate's recovery \
+         commits them when they are reachable — do not retry the transaction",
+        pending.join(", ")
+    )))
 }
 
 async fn roll_back(ctx: &mut ExecCtx, branches: &[String], gtrid: &str) {

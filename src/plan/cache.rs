@@ -1,5 +1,5 @@
 //! The plan cache: statements that differ only in the key values they route by share one template, found by
-//! their normalised text, so the hot path skips sqlparser (DESIGN.md §2: a hit costs ~0.1 µs, a parse 2–5 µs
+//! their normalised text, so the hot path skips sqlparser (ARCHITECTURE.md, Measurements: a hit costs ~0.1 µs, a parse 2–5 µs
 //! and more). One cache per logical schema, shared by every session.
 //!
 //! A template is learnt from the first statement of a shape: it is planned as written; then its literals

@@ -15,13 +15,24 @@ pub mod weights;
 
 pub use planner::Plan;
 
+#[cfg(test)]
+mod planner_tests;
+
 /// Layouts of rules with two data sources (ds_0, ds_1) plus `schemas`, for planners' unit tests.
 #[cfg(test)]
 pub(crate) fn test_layouts(schemas: &str) -> std::collections::HashMap<String, crate::sharding::table::SchemaLayout> {
+    test_rules("", schemas).1
+}
+
+/// The rules (top-level keys `top`, e.g. `transaction_mode = "single_source"`, then two data sources ds_0 and
+/// ds_1, then `schemas`) and their layouts, for tests that plan through `planner::plan`.
+#[cfg(test)]
+pub(crate) fn test_rules(top: &str, schemas: &str) -> (crate::config::Rules, std::collections::HashMap<String, crate::sharding::table::SchemaLayout>) {
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[[users]]\nname = \"u\"\npassword = \"p\"\n\
+        "{top}[server]\nlisten = \"127.0.0.1:0\"\n[[users]]\nname = \"u\"\npassword = \"p\"\n\
          [data_sources.ds_0]\nprimary = \"127.0.0.1:1\"\nuser = \"u\"\n[data_sources.ds_1]\nprimary = \"127.0.0.1:2\"\nuser = \"u\"\n{schemas}"
     );
     let rules = crate::config::parse(&text, std::path::Path::new("t.toml")).expect("test rules");
-    crate::sharding::table::build(&rules).expect("test layouts")
+    let layouts = crate::sharding::table::build(&rules).expect("test layouts");
+    (rules, layouts)
 }

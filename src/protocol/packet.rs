@@ -3,7 +3,7 @@
 //!
 //! Hand-written rather than tokio-util's codec because the relay path needs the raw read buffer: it scans
 //! frame headers in place and writes whole buffered chunks to the other socket without copying or
-//! re-framing (DESIGN.md §2).
+//! re-framing (ARCHITECTURE.md, Measurements).
 
 use bytes::{Buf, Bytes, BytesMut};
 use std::io;

@@ -1,5 +1,5 @@
 //! Decoding text-protocol rows into column values. Only merge primitives need this; a statement relayed to
-//! one backend must never come here (DESIGN.md §2), which [`rows_decoded`] lets tests prove.
+//! one backend must never come here (ARCHITECTURE.md, Measurements), which [`rows_decoded`] lets tests prove.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -63,11 +63,7 @@ pub async fn login(client: &mut PacketStream, shared: &Shared, connection_id: u3
     let mut seq = packet.last_seq.wrapping_add(1);
     let result = negotiate(client, &packet.payload, &mut seq, &scramble, &shared.rules).await.and_then(|state| {
         if shared.rules.server.require_secure_transport && !client.is_tls() {
-            return Err(SgError::Backend {
-                code: 3159,
-                sqlstate: "HY000".into(),
-                message: "Connections using insecure transport are prohibited while require_secure_transport is on; connect with TLS (--ssl)".into(),
-            });
+            return Err(SgError::InsecureTransport);
         }
         admit(shared, &state.user)?;
         Result::Ok(state)
@@ -159,17 +155,13 @@ pub fn admit(shared: &Shared, user: &str) -> Result<(), SgError> {
     if let Some(max) = server.max_client_connections {
         // This session is counted in sessions_active already.
         if Stats::get(&shared.stats.sessions_active) as usize > max {
-            return Err(SgError::Backend { code: 1040, sqlstate: "08004".into(), message: format!("Too many connections (max_client_connections = {max})") });
+            return Err(SgError::TooManyConnections(max));
         }
     }
     let limit = shared.rules.users.iter().map(|u| u.get_ref()).find(|u| u.name == user).and_then(|u| u.max_connections);
     if let Some(max) = limit {
         if shared.sessions.all().iter().filter(|h| *h.user.lock().unwrap_or_else(|e| e.into_inner()) == user).count() >= max {
-            return Err(SgError::Backend {
-                code: 1226,
-                sqlstate: "42000".into(),
-                message: format!("User '{user}' has exceeded the 'max_user_connections' resource (current value: {max})"),
-            });
+            return Err(SgError::UserConnectionLimit(user.to_string(), max));
         }
     }
     Result::Ok(())

@@ -145,11 +145,7 @@ impl Session {
             let packet = match read {
                 Result::Ok(Some(p)) => p,
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    let too_big = SgError::Backend {
-                        code: 1153,
-                        sqlstate: "08S01".into(),
-                        message: format!("Got a packet bigger than 'max_allowed_packet' bytes ({})", self.shared.rules.server.max_allowed_packet),
-                    };
+                    let too_big = SgError::PacketTooLarge(self.shared.rules.server.max_allowed_packet);
                     let _ = self.send_error(&too_big).await;
                     return;
                 }
@@ -195,9 +191,10 @@ impl Session {
                 Err(e) => Some(e.code()),
                 Result::Ok(_) => self.last_error,
             };
-            // 1213 deadlock; 1402, 1613, 1614: XA_RBROLLBACK, XA_RBTIMEOUT, XA_RBDEADLOCK (the branch is gone). A
+            // A deadlock, or XA_RBROLLBACK, XA_RBTIMEOUT, XA_RBDEADLOCK (the branch is gone). A
             // lock-wait timeout (1205) rolls back the statement only, on MariaDB as here.
-            if self.xa.is_some() && matches!(failed, Some(1213 | 1402 | 1613 | 1614)) {
+            use crate::error::code;
+            if self.xa.is_some() && matches!(failed, Some(code::DEADLOCK | code::XA_RBROLLBACK | code::XA_RBTIMEOUT | code::XA_RBDEADLOCK)) {
                 execute::xa::rollback(self).await;
             }
             if self.state.status & crate::protocol::constants::status::IN_TRANS == 0 {

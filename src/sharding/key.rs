@@ -1,6 +1,6 @@
 //! Shard keys: SQL literals canonicalised per the column's declared key type, and hashed through their
 //! canonical bytes only. std's `Hash` for integers and strings is not promised stable across Rust releases,
-//! and 42 hashed as i32, u64 or "42" would land on different nodes (DESIGN.md §3); these bytes are stable.
+//! and 42 hashed as i32, u64 or "42" would land on different nodes (ARCHITECTURE.md, Measurements); these bytes are stable.
 
 use std::hash::{Hash, Hasher};
 

@@ -1,5 +1,5 @@
 //! A cheap classifier: reads the first words of a statement, skipping comments, to pick out the few
-//! statements the proxy answers itself. Far cheaper than a full parse (DESIGN.md §2), which is left for
+//! statements the proxy answers itself. Far cheaper than a full parse (ARCHITECTURE.md, Measurements), which is left for
 //! statements that need routing.
 
 /// What the classifier recognised.

@@ -109,7 +109,7 @@ pub async fn start_proxy_with(edit: impl FnOnce(String) -> String) -> Proxy {
 }
 
 /// mysql_async options for `user`/`password` on `db` through the proxy (TCP only: mysql_async would
-/// otherwise switch to the backend's unix socket, DESIGN.md §3).
+/// otherwise switch to the backend's unix socket, ARCHITECTURE.md, Measurements).
 pub fn opts(proxy: &Proxy, user: &str, password: &str, db: Option<&str>) -> mysql_async::Opts {
     opts_at(proxy.addr.port(), user, password, db)
 }
