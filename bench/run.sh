@@ -11,6 +11,9 @@
 #   shardgate-replicas shardgate, one data source: ds0's primary plus its two replicas (read/write split)
 #   shardgate-sharded  shardgate over ds0 + ds1 with sbtest1..N sharded by id (bench/sharded-rules.toml.in),
 #                      tables in database sbtest_sharded, prepared through shardgate itself
+#   shardgate-base, shardgate-sharded-base
+#                      the same two with the binary $BASE_BIN (opt-in): a before/after A/B of a change in one
+#                      interleaved run (the sharded pair shares its tables)
 #
 #   bench/run.sh                      # the full matrix (see README for time)
 #   QUICK=1 bench/run.sh              # smoke: point_select, read_only, read_write; both modes; 1 and 8 threads; 5 s; 1 round
@@ -31,7 +34,7 @@ die() { echo "bench: ERROR: $*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- the matrix (env overrides everything)
 ALL_WORKLOADS="oltp_point_select oltp_read_only oltp_read_write oltp_write_only oltp_insert"
-ALL_TARGETS="direct haproxy splice shardgate shardgate-1w shardgate-pinned shardgate-replicas shardgate-sharded"
+ALL_TARGETS="direct haproxy splice shardgate shardgate-1w shardgate-pinned shardgate-replicas shardgate-sharded shardgate-base shardgate-sharded-base"
 DEFAULT_TARGETS="direct haproxy splice shardgate shardgate-replicas shardgate-sharded" # shardgate-1w, shardgate-pinned: opt-in
 if [[ ${QUICK:-0} == 1 ]]; then
   : "${WORKLOADS:=oltp_point_select oltp_read_only oltp_read_write}" "${MODES:=auto disable}" "${THREADS:=1 8}"
@@ -43,6 +46,7 @@ fi
 : "${TARGETS:=$DEFAULT_TARGETS}" "${TABLES:=4}" "${TABLE_SIZE:=10000}"
 : "${BENCH_LAB_DIR:=/tmp/shardgate-bench-lab}" "${BENCH_LAB_PORT:=33310}" "${PROXY_PORT_BASE:=33320}"
 : "${SHARDGATE_BIN:=$REPO/target/release/shardgate}"
+: "${BASE_BIN:=}" # shardgate-base and shardgate-sharded-base only: the binary to compare against
 : "${SHARDGATE_WORKERS:=}" "${SPLICE_WORKERS:=}" "${HAPROXY_NBTHREAD:=}" "${KEEP_REPLICATION:=0}"
 : "${SHARDED_TRANSACTION_MODE:=xa}" "${SHARDED_SYSBENCH_ARGS:=}" # shardgate-sharded only (see its start function)
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -113,6 +117,11 @@ if wants shardgate || wants shardgate-1w || wants shardgate-pinned || wants shar
   cp -p "$SHARDGATE_BIN" "$WORK/shardgate"
   "$WORK/shardgate" --version >/dev/null || die "$SHARDGATE_BIN does not run (half-written by a build?)"
   export BENCH_SHARDGATE_COPY=$WORK/shardgate BENCH_SHARDGATE_BIN=$SHARDGATE_BIN
+fi
+if wants shardgate-base || wants shardgate-sharded-base; then
+  [[ -n $BASE_BIN && -x $BASE_BIN ]] || die "the -base targets need BASE_BIN, the binary to compare against (e.g. a release build of an older commit)"
+  cp -p "$BASE_BIN" "$WORK/shardgate-base"
+  "$WORK/shardgate-base" --version >/dev/null || die "$BASE_BIN does not run"
 fi
 if wants splice; then
   sp=$BENCH/splice
@@ -229,13 +238,14 @@ data_source = "ds_0"
 EOF
 }
 
+# $1: the target's name, $2: the binary (shardgate, or shardgate-base: BASE_BIN).
 start_shardgate() {
-  local port pid; port=$(free_port)
-  write_rules "$WORK/shardgate.toml" "$port"
-  "$WORK/shardgate" serve --config "$WORK/shardgate.toml" >"$WORK/shardgate.log" 2>&1 8>&- </dev/null &
+  local name=${1:-shardgate} bin=${2:-shardgate} port pid; port=$(free_port)
+  write_rules "$WORK/$name.toml" "$port"
+  "$WORK/$bin" serve --config "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 8>&- </dev/null &
   pid=$!; PIDS+=("$pid")
-  wait_ready shardgate "$port" "$pid" "$WORK/shardgate.log"
-  add_target shardgate proxy "$port" "$pid" ds0 "$DIRECT_PORT" - "shardgate pass-through, one data source, worker_threads ${SHARDGATE_WORKERS:-default}"
+  wait_ready "$name" "$port" "$pid" "$WORK/$name.log"
+  add_target "$name" proxy "$port" "$pid" ds0 "$DIRECT_PORT" - "$bin pass-through, one data source, worker_threads ${SHARDGATE_WORKERS:-default}"
 }
 
 # The same with one tokio worker thread (ARCHITECTURE.md, Measurements: one worker beat two for a byte-copying proxy here).
@@ -301,23 +311,26 @@ render_sharded_rules() {
     { print fill($0) }' "$tmpl"
 }
 
+# $1: the target's name, $2: the binary. Targets with the same tables share one prepare (the first one's port).
+SHARDED_PREPARE_PORT=
 start_shardgate_sharded() {
-  local tmpl=${SHARDED_RULES_TEMPLATE:-$BENCH/sharded-rules.toml.in} port pid
+  local name=${1:-shardgate-sharded} bin=${2:-shardgate} tmpl=${SHARDED_RULES_TEMPLATE:-$BENCH/sharded-rules.toml.in} port pid
   if [[ ! -f $tmpl ]]; then
-    skip_target shardgate-sharded "needs sharding rules (${tmpl#"$REPO/"} does not exist)"
+    skip_target "$name" "needs sharding rules (${tmpl#"$REPO/"} does not exist)"
     return
   fi
   port=$(free_port)
   rootsql ds0-primary 'CREATE DATABASE IF NOT EXISTS sbtest_sharded'
   rootsql ds1-primary 'CREATE DATABASE IF NOT EXISTS sbtest_sharded'
-  { echo "xa_log = \"$WORK/shardgate-sharded.xa.log\""; render_sharded_rules "$tmpl" "$port"; } >"$WORK/shardgate-sharded.toml"
-  "$WORK/shardgate" check --config "$WORK/shardgate-sharded.toml" >"$WORK/shardgate-sharded.check" 2>&1 ||
-    { cat "$WORK/shardgate-sharded.check" >&2; die "rules rendered from $tmpl do not check (kept in $WORK)"; }
-  "$WORK/shardgate" serve --config "$WORK/shardgate-sharded.toml" >"$WORK/shardgate-sharded.log" 2>&1 8>&- </dev/null &
+  { echo "xa_log = \"$WORK/$name.xa.log\""; render_sharded_rules "$tmpl" "$port"; } >"$WORK/$name.toml"
+  "$WORK/$bin" check --config "$WORK/$name.toml" >"$WORK/$name.check" 2>&1 ||
+    { cat "$WORK/$name.check" >&2; die "rules rendered from $tmpl do not check (kept in $WORK)"; }
+  "$WORK/$bin" serve --config "$WORK/$name.toml" >"$WORK/$name.log" 2>&1 8>&- </dev/null &
   pid=$!; PIDS+=("$pid")
-  wait_ready shardgate-sharded "$port" "$pid" "$WORK/shardgate-sharded.log"
-  add_target shardgate-sharded proxy "$port" "$pid" sharded "$port" "${SHARDED_SYSBENCH_ARGS:--}" \
-    "shardgate, sbtest1..$TABLES sharded by id over ds_0 + ds_1 (consistent hash, sequence ids), transaction_mode $SHARDED_TRANSACTION_MODE, worker_threads ${SHARDGATE_WORKERS:-default}"
+  wait_ready "$name" "$port" "$pid" "$WORK/$name.log"
+  : "${SHARDED_PREPARE_PORT:=$port}"
+  add_target "$name" proxy "$port" "$pid" sharded "$SHARDED_PREPARE_PORT" "${SHARDED_SYSBENCH_ARGS:--}" \
+    "$bin, sbtest1..$TABLES sharded by id over ds_0 + ds_1 (consistent hash, sequence ids), transaction_mode $SHARDED_TRANSACTION_MODE, worker_threads ${SHARDGATE_WORKERS:-default}"
 }
 # ==========================================================================================
 
@@ -332,6 +345,8 @@ for t in $TARGETS; do
     shardgate-pinned) start_shardgate_pinned ;;
     shardgate-replicas) start_shardgate_replicas ;;
     shardgate-sharded) start_shardgate_sharded ;;
+    shardgate-base) start_shardgate shardgate-base shardgate-base ;;
+    shardgate-sharded-base) start_shardgate_sharded shardgate-sharded-base shardgate-base ;;
   esac
 done
 [[ -s $WORK/targets.tsv ]] || die "no target to run"

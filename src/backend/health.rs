@@ -148,14 +148,16 @@ pub fn spawn(name: String, address: SocketAddr, rule: &DataSourceRule, health: A
                 let row = c.query_first::<mysql_async::Row, _>("SHOW SLAVE STATUS").await.map_err(|e| format!("SHOW SLAVE STATUS failed: {e}"))?;
                 Ok::<_, String>(row)
             };
-            let result = match tokio::time::timeout(timeout, check).await {
-                Ok(Ok(row)) => verdict(row),
-                Ok(Err(reason)) => Err(reason),
+            let answer = match tokio::time::timeout(timeout, check).await {
+                Ok(answer) => answer,
                 Err(_) => Err(format!("no answer within {} ms (health_check_timeout_ms): hung or overloaded", timeout.as_millis())),
             };
-            if result.is_err() {
-                conn = None; // in an unknown state: start afresh next time
+            // A connection that failed or timed out is in an unknown state: start afresh next time. One that
+            // answered stays, even when the answer takes the replica out (lag, replication stopped).
+            if answer.is_err() {
+                conn = None;
             }
+            let result = answer.and_then(verdict);
             let was = h.serving();
             h.record(result);
             match (was, h.serving()) {
