@@ -124,3 +124,87 @@ pub async fn run(ctx: &mut ExecCtx, targets: &[Target]) -> Result<(), SgError> {
     Stats::add(&ctx.shared.stats.rows_relayed, rows);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::execute::fake_ctx::{err, rows, table, Harness, Reply, SCHEMA};
+    use crate::plan::planner::Combine;
+    use crate::plan::Plan;
+    use crate::protocol::constants::status;
+
+    fn script(h: &Harness) {
+        h.ds0.on("SELECT id, c FROM `k_0`", rows(&["id", "c"], &[&["2", "b"], &["4", "NULL"]]));
+        h.ds1.on("SELECT id, c FROM `k_1`", rows(&["id", "c"], &[&["1", "a"]]));
+    }
+
+    #[tokio::test]
+    async fn a_scatter_read_gets_every_nodes_rows_in_node_order() {
+        for classic in [false, true] {
+            let mut h = Harness::new(SCHEMA).await;
+            if classic {
+                h.classic_eof();
+            }
+            assert!(matches!(h.plan("SELECT id, c FROM k"), Plan::Scatter { combine: Combine::Concat, .. }));
+            script(&h);
+            h.run("SELECT id, c FROM k").await.unwrap();
+            let reply = h.read_reply().await;
+            assert_eq!(reply.columns(), ["id", "c"], "one header (classic EOF: {classic})");
+            assert_eq!(reply.rows(), table(&[&["2", "b"], &["4", "NULL"], &["1", "a"]]));
+            h.nothing_more();
+            assert_eq!((h.queries(0), h.queries(1)), (vec!["SELECT id, c FROM `k_0`".to_string()], vec!["SELECT id, c FROM `k_1`".to_string()]));
+            assert!(h.ctx.last_reply_ok);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_end_marker_carries_the_last_nodes_status() {
+        let mut h = Harness::new(SCHEMA).await;
+        script(&h);
+        h.ds1.set_status(status::AUTOCOMMIT | status::IN_TRANS);
+        h.run("SELECT id, c FROM k").await.unwrap();
+        let Reply::Rows { status: seen, warnings, .. } = h.read_reply().await else { panic!("rows expected") };
+        assert_eq!((seen, warnings), (status::AUTOCOMMIT | status::IN_TRANS, 0));
+        assert_eq!(h.ctx.state.status, status::AUTOCOMMIT | status::IN_TRANS);
+    }
+
+    #[tokio::test]
+    async fn max_merge_rows_ends_the_result_set_with_an_err() {
+        let mut h = Harness::new(SCHEMA).await;
+        std::sync::Arc::get_mut(&mut h.ctx.shared).unwrap().rules.server.max_merge_rows = Some(2);
+        script(&h);
+        h.run("SELECT id, c FROM k").await.unwrap();
+        let (code, message) = h.read_reply().await.err();
+        assert!(message.contains("more than 2 rows"), "{code} {message}");
+        assert_eq!(h.last_packets.len(), 1 + 2 + 2 + 1, "header, two rows, the ERR");
+        h.nothing_more();
+    }
+
+    #[tokio::test]
+    async fn an_err_on_one_node_ends_the_result_set_and_marks_the_statement_failed() {
+        let mut h = Harness::new(SCHEMA).await;
+        script(&h);
+        h.ds1.on("SELECT id, c FROM `k_1`", err(1054, "Unknown column 'c'"));
+        h.run("SELECT id, c FROM k").await.unwrap();
+        assert_eq!(h.read_reply().await.err(), (1054, "Unknown column 'c'".to_string()));
+        // The first node's header and rows came before the ERR.
+        assert_eq!(h.last_packets.len(), 1 + 2 + 2 + 1);
+        h.nothing_more();
+        assert_eq!((h.ctx.last_reply_ok, h.ctx.last_error), (false, Some(1054)));
+        assert_eq!(h.ctx.pending.error, Some((1054, "Unknown column 'c'".to_string())));
+    }
+
+    #[tokio::test]
+    async fn an_err_on_the_first_node_is_the_whole_reply() {
+        let mut h = Harness::new(SCHEMA).await;
+        script(&h);
+        h.ds0.on("SELECT id, c FROM `k_0`", err(1146, "Table 'k_0' doesn't exist"));
+        h.run("SELECT id, c FROM k").await.unwrap();
+        assert_eq!(h.read_reply().await.err(), (1146, "Table 'k_0' doesn't exist".to_string()));
+        assert_eq!(h.last_packets.len(), 1);
+        h.nothing_more();
+        // ds_1's reply was drained: its connection serves the next statement.
+        h.ds1.on("SELECT c FROM `k_1` WHERE id = 1", rows(&["c"], &[&["a"]]));
+        h.run("SELECT c FROM k WHERE id = 1").await.unwrap();
+        assert_eq!(h.read_reply().await.rows(), table(&[&["a"]]));
+    }
+}

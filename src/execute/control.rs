@@ -20,3 +20,23 @@ pub trait ControlPlane: Send + Sync {
     /// `KILL [QUERY] id` of a client connection of this proxy.
     fn kill<'a>(&'a self, ctx: &'a mut ExecCtx, query: bool, id: u32) -> Reply<'a>;
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::execute::fake_ctx::{Harness, SCHEMA};
+    use crate::plan::Plan;
+
+    #[tokio::test]
+    async fn admin_statements_and_kill_go_to_the_control_plane() {
+        let mut h = Harness::new(SCHEMA).await;
+        assert!(matches!(h.plan("SHOW SHARDGATE NODES"), Plan::Admin(_)));
+        for sql in ["SHOW SHARDGATE NODES", "SET SHARDGATE NODE 'ds_0/replica1' OFFLINE", "KILL QUERY 7", "KILL 9"] {
+            h.run(sql).await.unwrap();
+            h.read_reply().await.ok();
+        }
+        h.nothing_more();
+        let calls = h.control.calls.lock().unwrap().clone();
+        assert_eq!(calls, ["admin Nodes", "admin Node(\"ds_0/replica1\", true)", "kill query=true id=7", "kill query=false id=9"]);
+        assert!(h.queries(0).is_empty() && h.queries(1).is_empty());
+    }
+}

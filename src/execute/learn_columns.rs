@@ -23,3 +23,43 @@ pub async fn run(ctx: &mut ExecCtx, table: &ShardedTable) -> Result<(), SgError>
     Ok(())
 }
 
+#[cfg(test)]
+mod tests {
+    use crate::error::SgError;
+    use crate::execute::fake_ctx::{err, ok, rows, Harness, SCHEMA};
+    use crate::plan::Plan;
+
+    const SHOW: &str = "SHOW COLUMNS FROM `k_0`";
+    const HEADER: [&str; 6] = ["Field", "Type", "Null", "Key", "Default", "Extra"];
+
+    #[tokio::test]
+    async fn columns_come_from_the_first_node_and_let_the_insert_be_planned() {
+        let mut h = Harness::new(SCHEMA).await;
+        let sql = "INSERT INTO k VALUES (3, 'a')";
+        let Plan::LearnColumns(table) = h.plan(sql) else { panic!("{:?}", h.plan(sql)) };
+        h.ds0.on(SHOW, rows(&HEADER, &[&["id", "int(11)", "NO", "PRI", "NULL", ""], &["c", "varchar(10)", "YES", "", "NULL", ""]]));
+        super::run(&mut h.ctx, &table).await.unwrap();
+        assert_eq!(table.known_columns(), Some(vec!["id".to_string(), "c".to_string()]));
+        assert_eq!(h.queries(0), [SHOW]);
+        // Planned again (as the session does), the INSERT now finds its key.
+        assert!(matches!(h.plan(sql), Plan::Insert(_)));
+        h.ds1.on("INSERT INTO `k_1` VALUES (3, 'a')", ok(1));
+        h.run(sql).await.unwrap();
+        assert_eq!(h.read_reply().await.ok().affected_rows, 1);
+        assert_eq!(h.queries(1), ["INSERT INTO `k_1` VALUES (3, 'a')"]);
+        h.nothing_more();
+    }
+
+    #[tokio::test]
+    async fn no_columns_or_an_error_learn_nothing() {
+        let mut h = Harness::new(SCHEMA).await;
+        let table = h.ctx.shared.layouts["s"].tables["k"].clone();
+        h.ds0.on(SHOW, rows(&HEADER, &[]));
+        let e = super::run(&mut h.ctx, &table).await.unwrap_err();
+        assert!(matches!(&e, SgError::NotSupported(m) if m.contains("whose columns could not be read")), "{e:?}");
+        h.ds0.on(SHOW, err(1146, "Table 'k_0' doesn't exist"));
+        let e = super::run(&mut h.ctx, &table).await.unwrap_err();
+        assert!(matches!(&e, SgError::BackendLost(ds, m) if ds == "ds_0" && m.contains("1146")), "{e:?}");
+        assert_eq!(table.known_columns(), None);
+    }
+}

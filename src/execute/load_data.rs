@@ -260,3 +260,77 @@ fn terminated(row: &[u8], line_end: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    //! The fake backend cannot ask for a file (it answers a LOAD DATA LOCAL like any query), so the loads
+    //! themselves are tested on their error path; routing is tested up to the first backend.
+
+    use crate::error::SgError;
+    use crate::execute::fake_ctx::{err, Harness, SCHEMA};
+    use crate::plan::Plan;
+    use crate::protocol::constants::cap;
+
+    const LOAD: &str = "LOAD DATA LOCAL INFILE 'f.tsv' INTO TABLE k (id, c)";
+
+    /// A harness whose rules and client allow LOAD DATA LOCAL, with `file` already sent by the client.
+    async fn harness(file: &[u8]) -> Harness {
+        let mut h = Harness::new(SCHEMA).await;
+        std::sync::Arc::get_mut(&mut h.ctx.shared).unwrap().rules.server.local_infile = true;
+        h.ctx.state.capabilities |= cap::LOCAL_FILES;
+        // The client's answer to the proxy's request (sequence 1): the file, then an empty packet.
+        h.client.write_packet(2, file).await.unwrap();
+        h.client.write_packet(3, b"").await.unwrap();
+        h
+    }
+
+    async fn file_request(h: &mut Harness) -> Vec<u8> {
+        let p = h.client.read_packet().await.unwrap().unwrap();
+        assert_eq!(p.seq, 1);
+        p.payload.to_vec()
+    }
+
+    #[tokio::test]
+    async fn refused_unless_the_rules_and_the_client_allow_it() {
+        let mut h = Harness::new(SCHEMA).await;
+        assert!(matches!(h.plan(LOAD), Plan::LoadData(_)));
+        let e = h.run(LOAD).await.unwrap_err();
+        assert!(matches!(&e, SgError::LocalFilesDisabled(m) if m.contains("local_infile = true")), "{e:?}");
+        std::sync::Arc::get_mut(&mut h.ctx.shared).unwrap().rules.server.local_infile = true;
+        let e = h.run(LOAD).await.unwrap_err();
+        assert!(matches!(&e, SgError::LocalFilesDisabled(m) if m.contains("--local-infile=1")), "{e:?}");
+        h.nothing_more();
+    }
+
+    #[tokio::test]
+    async fn a_row_without_a_key_is_refused_before_any_backend_is_reached() {
+        let mut h = harness(b"1\ta\n\\N\tb\n").await;
+        let e = h.run(LOAD).await.unwrap_err();
+        assert!(matches!(&e, SgError::NotSupported(m) if m.contains("row 2 has no usable value for the sharding column 'id'")), "{e:?}");
+        assert_eq!(file_request(&mut h).await, b"\xFBf.tsv");
+        assert!(h.queries(0).is_empty() && h.queries(1).is_empty());
+        h.nothing_more();
+    }
+
+    #[tokio::test]
+    async fn a_file_over_the_limit_is_read_to_its_end_and_refused() {
+        let mut h = harness(b"1\ta\n3\tb\n").await;
+        std::sync::Arc::get_mut(&mut h.ctx.shared).unwrap().rules.server.max_load_data_bytes = 4;
+        let e = h.run(LOAD).await.unwrap_err();
+        assert!(matches!(&e, SgError::NotSupported(m) if m.contains("over max_load_data_bytes (4)")), "{e:?}");
+        file_request(&mut h).await;
+        h.nothing_more();
+    }
+
+    #[tokio::test]
+    async fn rows_of_one_node_go_to_its_load_and_a_backend_err_is_the_answer() {
+        let mut h = harness(b"1\ta\n3\tb\n").await;
+        h.ds1.on_prefix("LOAD DATA LOCAL INFILE", err(1148, "The used command is not allowed with this MariaDB version"));
+        let e = h.run(LOAD).await.unwrap_err();
+        assert!(matches!(&e, SgError::Backend { code: 1148, .. }), "{e:?}");
+        let sent = h.queries(1);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].starts_with("LOAD DATA LOCAL INFILE") && sent[0].contains("`k_1`"), "{sent:?}");
+        assert!(h.queries(0).is_empty(), "no row for ds_0, and one data source needs no BEGIN");
+    }
+}

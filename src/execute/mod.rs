@@ -32,6 +32,11 @@ pub mod value;
 pub mod warnings;
 pub mod xa;
 
+#[cfg(test)]
+pub(crate) mod fake_ctx;
+#[cfg(test)]
+mod merge_tests;
+
 use crate::error::SgError;
 use crate::plan::merge::MergeSpec;
 use crate::plan::planner::{Combine, Target};

@@ -99,3 +99,71 @@ pub async fn run(ctx: &mut ExecCtx, plan: &MovePlan) -> Result<(), SgError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::error::SgError;
+    use crate::execute::fake_ctx::{err, ok, typed_rows, Harness, SCHEMA};
+    use crate::plan::Plan;
+    use crate::protocol::constants::status;
+
+    const MOVE: &str = "UPDATE k SET id = 4 WHERE id = 3";
+
+    fn script(h: &Harness) {
+        for fake in [&h.ds0, &h.ds1] {
+            fake.on_prefix("XA ", ok(0));
+        }
+        h.ds1.on("UPDATE `k_1` SET id = 4 WHERE id = 3", ok(1));
+        h.ds1.on("SELECT * FROM `k_1` WHERE `id` = 4 FOR UPDATE", typed_rows(&[("id", 0x08), ("c", 0xFD)], &[&["4", "a'b"]]));
+        h.ds1.on("DELETE FROM `k_1` WHERE `id` = 4", ok(1));
+        h.ds0.on("INSERT INTO `k_0` (`id`, `c`) VALUES (4, X'612762')", ok(1));
+    }
+
+    #[tokio::test]
+    async fn a_key_update_moves_the_row_to_its_new_node_in_one_xa_transaction() {
+        let mut h = Harness::xa(SCHEMA).await;
+        assert!(matches!(h.plan(MOVE), Plan::MoveRows(_)), "{:?}", h.plan(MOVE));
+        script(&h);
+        h.run(MOVE).await.unwrap();
+        let reply = h.read_reply().await.ok();
+        assert_eq!((reply.affected_rows, reply.status), (1, status::AUTOCOMMIT));
+        assert_eq!(h.xa_queries(1), [
+            "XA START 'g','ds_1'",
+            "UPDATE `k_1` SET id = 4 WHERE id = 3",
+            "SELECT * FROM `k_1` WHERE `id` = 4 FOR UPDATE",
+            "DELETE FROM `k_1` WHERE `id` = 4",
+            "XA END 'g','ds_1'",
+            "XA PREPARE 'g','ds_1'",
+            "XA COMMIT 'g','ds_1'",
+        ]);
+        assert_eq!(h.xa_queries(0), [
+            "XA START 'g','ds_0'",
+            "INSERT INTO `k_0` (`id`, `c`) VALUES (4, X'612762')",
+            "XA END 'g','ds_0'",
+            "XA PREPARE 'g','ds_0'",
+            "XA COMMIT 'g','ds_0'",
+        ]);
+        assert!(h.ctx.xa.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failed_step_rolls_everything_back() {
+        let mut h = Harness::xa(SCHEMA).await;
+        script(&h);
+        h.ds0.on("INSERT INTO `k_0` (`id`, `c`) VALUES (4, X'612762')", err(1062, "Duplicate entry '4' for key 'PRIMARY'"));
+        let e = h.run(MOVE).await.unwrap_err();
+        assert!(matches!(&e, SgError::Backend { code: 1062, .. }), "{e:?}");
+        assert_eq!(h.xa_queries(0)[2..], ["XA END 'g','ds_0'", "XA ROLLBACK 'g','ds_0'"]);
+        assert_eq!(h.xa_queries(1)[4..], ["XA END 'g','ds_1'", "XA ROLLBACK 'g','ds_1'"]);
+        assert!(h.ctx.xa.is_none());
+        h.nothing_more();
+    }
+
+    #[test]
+    fn literals_keep_numbers_and_hex_encode_the_rest() {
+        assert_eq!(super::literal(&None, 0xFD), "NULL");
+        assert_eq!(super::literal(&Some(b"-12".to_vec()), 0x08), "-12");
+        assert_eq!(super::literal(&Some(Vec::new()), 0xFD), "''");
+        assert_eq!(super::literal(&Some(b"a'".to_vec()), 0xFD), "X'6127'");
+    }
+}

@@ -77,3 +77,57 @@ async fn native(ctx: &mut ExecCtx, data_source: &str, text: &str, types: &[WireT
     super::passthrough::run(ctx, data_source, &payload, ReplyKind::ResultSets).await
 }
 
+#[cfg(test)]
+mod tests {
+    //! The fake backend answers COM_STMT_PREPARE with a plain OK (backend/fake.rs serves no prepared
+    //! statements), which is not a valid prepare reply: the prepare step is tested on that error path, the
+    //! execute step with a statement already in the connection's cache.
+
+    use crate::error::SgError;
+    use crate::execute::fake_ctx::{Harness, SCHEMA};
+    use crate::execute::Exec;
+    use crate::plan::Plan;
+    use crate::protocol::constants::status;
+
+    const TEXT: &str = "SELECT c FROM `k_1` WHERE id = 3";
+    /// COM_STMT_EXECUTE after the statement id: no cursor, one iteration, no parameters.
+    const BODY: [u8; 5] = [0, 1, 0, 0, 0];
+
+    fn plan() -> Plan {
+        Plan::Passthrough { data_source: "ds_1".into(), sql: None }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_prepare_reply_drops_the_connection() {
+        let mut h = Harness::new(SCHEMA).await;
+        let e = crate::execute::run(&mut h.ctx, plan(), &Exec::Native { text: TEXT, types: &[], body: &BODY }).await.unwrap_err();
+        assert!(matches!(&e, SgError::BackendLost(ds, _) if ds == "ds_1"), "{e:?}");
+        assert!(!h.ctx.backends.contains_key("ds_1"), "a connection in an unknown state is not kept");
+        assert_eq!(h.ctx.native_used, Some(("ds_1".to_string(), TEXT.to_string())));
+        assert!(h.queries(1).is_empty(), "nothing went as COM_QUERY");
+        h.nothing_more();
+    }
+
+    #[tokio::test]
+    async fn a_cached_statement_is_executed_and_its_reply_relayed() {
+        let mut h = Harness::new(SCHEMA).await;
+        h.ctx.ensure_backend("ds_1").await.unwrap();
+        h.ctx.backends.get_mut("ds_1").unwrap().conn.statements.insert(TEXT.to_string(), 7);
+        crate::execute::run(&mut h.ctx, plan(), &Exec::Native { text: TEXT, types: &[], body: &BODY }).await.unwrap();
+        // The fake answers COM_STMT_EXECUTE with an OK; it is relayed as it came.
+        let ok = h.read_reply().await.ok();
+        assert_eq!((ok.affected_rows, ok.status), (0, status::AUTOCOMMIT));
+        assert!(h.ctx.last_reply_ok);
+        assert!(h.queries(1).is_empty());
+        assert_eq!(h.ds1.connections(), 1, "the same connection");
+    }
+
+    #[tokio::test]
+    async fn only_single_data_source_plans_run_natively() {
+        let mut h = Harness::new(SCHEMA).await;
+        let scatter = h.plan("SELECT c FROM k");
+        let e = crate::execute::run(&mut h.ctx, scatter, &Exec::Native { text: TEXT, types: &[], body: &BODY }).await.unwrap_err();
+        assert!(matches!(&e, SgError::NotSupported(m) if m.contains("not for one data source")), "{e:?}");
+        assert!(h.ctx.native_used.is_none());
+    }
+}

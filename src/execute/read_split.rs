@@ -251,3 +251,99 @@ async fn choose(ctx: &mut ExecCtx, ds: &str, started: Instant) -> Option<String>
     ctx.writes.get_mut(ds)?.synced.push(replica.clone());
     Some(replica)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Replicas here are fakes put into `Shared` by the harness, serving from the start; no health-check
+    //! task runs (it would dial TCP).
+
+    use crate::execute::fake_ctx::{ok, rows, table, Harness, SCHEMA};
+    use crate::protocol::constants::status;
+
+    const READ: &str = "SELECT c FROM k WHERE id = 3";
+    const READ_1: &str = "SELECT c FROM `k_1` WHERE id = 3";
+    const WRITE: &str = "UPDATE k SET c = 'x' WHERE id = 3";
+    const WRITE_1: &str = "UPDATE `k_1` SET c = 'x' WHERE id = 3";
+
+    #[tokio::test]
+    async fn which_statements_may_go_to_a_replica() {
+        let mut h = Harness::new(SCHEMA).await;
+        assert!(!super::wants_replica(&h.ctx, READ), "no replicas at all");
+        h.add_replica("ds_1");
+        assert!(super::wants_replica(&h.ctx, READ));
+        assert!(!super::wants_replica(&h.ctx, WRITE));
+        assert!(!super::wants_replica(&h.ctx, "SELECT c FROM k WHERE id = 3 FOR UPDATE"));
+        assert!(!super::wants_replica(&h.ctx, "/* shardgate: read=primary */ SELECT c FROM k WHERE id = 3"));
+        assert!(super::wants_replica(&h.ctx, "/* shardgate: read=replica */ SELECT c FROM k WHERE id = 3 FOR UPDATE"));
+        h.ctx.state.status |= status::IN_TRANS;
+        assert!(!super::wants_replica(&h.ctx, READ), "inside a transaction reads stay on the primary");
+        h.ctx.state.status = 0;
+        assert!(!super::wants_replica(&h.ctx, READ), "autocommit off: the next statement opens a transaction");
+    }
+
+    #[tokio::test]
+    async fn a_read_goes_to_the_replica_and_leaves_the_primary_alone() {
+        let mut h = Harness::new(SCHEMA).await;
+        let replica = h.add_replica("ds_1");
+        replica.on(READ_1, rows(&["c"], &[&["from replica"]]));
+        h.run(READ).await.unwrap();
+        assert_eq!(h.read_reply().await.rows(), table(&[&["from replica"]]));
+        assert_eq!(replica.queries(), [READ_1]);
+        assert!(h.queries(1).is_empty());
+        assert_eq!(h.ds1.connections(), 0);
+    }
+
+    #[tokio::test]
+    async fn after_a_write_the_replica_waits_for_its_gtid() {
+        let mut h = Harness::new(SCHEMA).await;
+        let replica = h.add_replica("ds_1");
+        h.ds1.on(WRITE_1, ok(1));
+        h.ds1.on("SELECT @@last_gtid", rows(&["@@last_gtid"], &[&["0-1-42"]]));
+        replica.on_prefix("SELECT MASTER_GTID_WAIT('0-1-42', ", rows(&["w"], &[&["0"]]));
+        replica.on(READ_1, rows(&["c"], &[&["x"]]));
+        h.run(WRITE).await.unwrap();
+        h.read_reply().await.ok();
+        assert!(h.ctx.writes.contains_key("ds_1"), "the write is noted");
+        h.run(READ).await.unwrap();
+        assert_eq!(h.read_reply().await.rows(), table(&[&["x"]]));
+        assert_eq!(h.queries(1), [WRITE_1, "SELECT @@last_gtid"]);
+        let seen = replica.queries();
+        assert_eq!(seen.len(), 2);
+        assert!(seen[0].starts_with("SELECT MASTER_GTID_WAIT('0-1-42', "), "{seen:?}");
+        assert_eq!(seen[1], READ_1);
+        assert_eq!(h.ctx.writes["ds_1"].synced, ["ds_1/replica1"]);
+        // Known to be synced: the next read asks nothing more.
+        h.run(READ).await.unwrap();
+        h.read_reply().await.rows();
+        assert_eq!((h.queries(1).len(), replica.queries().len()), (2, 3));
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_is_not_there_in_time_leaves_the_read_to_the_primary() {
+        let mut h = Harness::new(SCHEMA).await;
+        let replica = h.add_replica("ds_1");
+        h.ds1.on(WRITE_1, ok(1));
+        h.ds1.on("SELECT @@last_gtid", rows(&["@@last_gtid"], &[&["0-1-42"]]));
+        h.ds1.on(READ_1, rows(&["c"], &[&["from primary"]]));
+        replica.on_prefix("SELECT MASTER_GTID_WAIT(", rows(&["w"], &[&["-1"]]));
+        h.run(WRITE).await.unwrap();
+        h.read_reply().await.ok();
+        h.run(READ).await.unwrap();
+        assert_eq!(h.read_reply().await.rows(), table(&[&["from primary"]]));
+        assert_eq!(replica.queries().len(), 1, "only the wait");
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_cannot_be_reached_is_taken_out_and_the_read_retried_on_the_primary() {
+        let mut h = Harness::new(SCHEMA).await;
+        drop(h.add_replica("ds_1"));
+        h.ds1.on(READ_1, rows(&["c"], &[&["from primary"]]));
+        h.run(READ).await.unwrap();
+        assert_eq!(h.read_reply().await.rows(), table(&[&["from primary"]]));
+        h.nothing_more();
+        assert_eq!(h.queries(1), [READ_1]);
+        let set = h.ctx.shared.replicas["ds_1"].clone();
+        assert!(!set.replicas[0].health.serving(), "out of rotation until a health check passes");
+        assert!(!h.ctx.backends.contains_key("ds_1/replica1"));
+    }
+}

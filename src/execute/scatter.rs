@@ -142,3 +142,105 @@ pub async fn run(
     }
     ctx.send_payload(&encode_ok(&ok, 0)).await
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::execute::fake_ctx::{err, ok, Harness, SCHEMA};
+    use crate::plan::planner::Combine;
+    use crate::plan::Plan;
+    use crate::protocol::constants::status;
+
+    const UPDATE: &str = "UPDATE k SET c = 'x' WHERE c = 'y'";
+    const UPDATE_0: &str = "UPDATE `k_0` SET c = 'x' WHERE c = 'y'";
+    const UPDATE_1: &str = "UPDATE `k_1` SET c = 'x' WHERE c = 'y'";
+
+    fn script(h: &Harness) {
+        for fake in [&h.ds0, &h.ds1] {
+            fake.on("BEGIN", ok(0));
+            fake.on("COMMIT", ok(0));
+            fake.on("ROLLBACK", ok(0));
+        }
+        h.ds0.on(UPDATE_0, ok(2));
+        h.ds1.on(UPDATE_1, ok(3));
+    }
+
+    #[tokio::test]
+    async fn an_update_without_key_reaches_both_nodes_in_one_transaction_each_and_sums_affected_rows() {
+        let mut h = Harness::new(SCHEMA).await;
+        assert!(matches!(h.plan(UPDATE), Plan::Scatter { combine: Combine::SumAffected, .. }));
+        script(&h);
+        h.run(UPDATE).await.unwrap();
+        let reply = h.read_reply().await.ok();
+        assert_eq!((reply.affected_rows, reply.last_insert_id, reply.status), (5, 0, status::AUTOCOMMIT));
+        h.nothing_more();
+        assert_eq!(h.queries(0), ["BEGIN", UPDATE_0, "COMMIT"]);
+        assert_eq!(h.queries(1), ["BEGIN", UPDATE_1, "COMMIT"]);
+    }
+
+    #[tokio::test]
+    async fn an_err_on_one_node_rolls_every_node_back_and_reaches_the_client() {
+        let mut h = Harness::new(SCHEMA).await;
+        script(&h);
+        h.ds1.on(UPDATE_1, err(1062, "Duplicate entry 'x' for key 'c'"));
+        h.run(UPDATE).await.unwrap();
+        assert_eq!(h.read_reply().await.err(), (1062, "Duplicate entry 'x' for key 'c'".to_string()));
+        h.nothing_more();
+        assert_eq!(h.queries(0), ["BEGIN", UPDATE_0, "ROLLBACK"]);
+        assert_eq!(h.queries(1), ["BEGIN", UPDATE_1, "ROLLBACK"]);
+        assert_eq!((h.ctx.last_reply_ok, h.ctx.last_error), (false, Some(1062)));
+        assert_eq!(h.ctx.pending.error, Some((1062, "Duplicate entry 'x' for key 'c'".to_string())));
+    }
+
+    #[tokio::test]
+    async fn in_xa_mode_an_autocommit_update_on_two_nodes_commits_in_two_phases() {
+        let mut h = Harness::xa(SCHEMA).await;
+        h.ds0.on_prefix("XA ", ok(0));
+        h.ds1.on_prefix("XA ", ok(0));
+        h.ds0.on(UPDATE_0, ok(1));
+        h.ds1.on(UPDATE_1, ok(1));
+        h.run(UPDATE).await.unwrap();
+        assert_eq!(h.read_reply().await.ok().affected_rows, 2);
+        for (node, update) in [(0, UPDATE_0), (1, UPDATE_1)] {
+            let b = format!("'g','ds_{node}'");
+            let expected = [format!("XA START {b}"), update.to_string(), format!("XA END {b}"), format!("XA PREPARE {b}"), format!("XA COMMIT {b}")];
+            assert_eq!(h.xa_queries(node), expected);
+        }
+        assert!(h.ctx.xa.is_none());
+        assert_eq!(h.ctx.state.status & status::IN_TRANS, 0, "autocommit: no transaction is left open");
+    }
+
+    #[tokio::test]
+    async fn ddl_is_sent_to_every_node_and_the_first_ok_reported() {
+        let mut h = Harness::new(SCHEMA).await;
+        let sql = "ALTER TABLE k ADD COLUMN z INT";
+        assert!(matches!(h.plan(sql), Plan::Scatter { combine: Combine::First, .. }));
+        h.ds0.on("ALTER TABLE `k_0` ADD COLUMN z INT", crate::backend::fake::Reply::Ok { affected: 0, last_insert_id: 0, warnings: 1 });
+        h.ds1.on("ALTER TABLE `k_1` ADD COLUMN z INT", ok(0));
+        h.run(sql).await.unwrap();
+        let reply = h.read_reply().await.ok();
+        assert_eq!((reply.affected_rows, reply.warnings), (0, 1));
+        assert_eq!((h.queries(0).len(), h.queries(1).len()), (1, 1), "DDL runs outside any BEGIN");
+        assert_eq!(h.ctx.pending.warned, [("ds_0".to_string(), 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_broadcast_write_changes_every_copy_or_none_and_reports_the_first() {
+        let mut h = Harness::new(SCHEMA).await;
+        let sql = "INSERT INTO b (k, v) VALUES (1, 2)";
+        assert!(matches!(h.plan(sql), Plan::Scatter { combine: Combine::Mirror, .. }), "{:?}", h.plan(sql));
+        script(&h);
+        h.ds0.on(sql, crate::backend::fake::Reply::Ok { affected: 1, last_insert_id: 5, warnings: 0 });
+        h.ds1.on(sql, crate::backend::fake::Reply::Ok { affected: 1, last_insert_id: 9, warnings: 0 });
+        h.run(sql).await.unwrap();
+        let reply = h.read_reply().await.ok();
+        assert_eq!((reply.affected_rows, reply.last_insert_id), (1, 5), "the first copy's OK, not a sum");
+        assert_eq!(h.queries(0), ["BEGIN", sql, "COMMIT"]);
+        assert_eq!(h.queries(1), ["BEGIN", sql, "COMMIT"]);
+    }
+
+    #[test]
+    fn data_sources_are_deduplicated_and_sorted() {
+        let t = |ds: &str| crate::plan::planner::Target { data_source: ds.into(), sql: String::new() };
+        assert_eq!(super::data_sources(&[t("ds_1"), t("ds_0"), t("ds_1")]), ["ds_0", "ds_1"]);
+    }
+}

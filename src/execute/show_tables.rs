@@ -68,3 +68,61 @@ pub async fn run(ctx: &mut ExecCtx, full: bool, like: Option<&str>) -> Result<()
     let packets = encode_resultset(columns, &rows, ctx.state.deprecate_eof(), ctx.state.status);
     ctx.send_packets(&packets).await
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::execute::fake_ctx::{rows, table, Harness};
+
+    /// k's first node is on the default data source ds_0, m's on ds_1.
+    const SCHEMA: &str = "[schemas.s]\ndata_source = \"ds_0\"\n\
+        [schemas.s.tables.k]\nsharding_column = \"id\"\nalgorithm = \"mod\"\nactual_nodes = \"ds_0.k_0,ds_1.k_1\"\n\
+        [schemas.s.tables.m]\nsharding_column = \"id\"\nalgorithm = \"mod\"\nactual_nodes = \"ds_1.m_1,ds_0.m_0\"\n";
+
+    async fn harness(m_exists: bool) -> Harness {
+        let h = Harness::new(SCHEMA).await;
+        let listed: &[&[&str]] = &[&["k_0", "BASE TABLE"], &["m_0", "BASE TABLE"], &["other", "BASE TABLE"], &["shardgate_sequence", "BASE TABLE"], &["v", "VIEW"]];
+        h.ds0.on("SHOW FULL TABLES", rows(&["Tables_in_s", "Table_type"], listed));
+        let found: &[&[&str]] = if m_exists { &[&["m_1"]] } else { &[] };
+        h.ds1.on("SHOW TABLES LIKE 'm\\_1'", rows(&["Tables_in_s (m\\_1)"], found));
+        h
+    }
+
+    #[tokio::test]
+    async fn logical_tables_replace_their_shards() {
+        let mut h = harness(true).await;
+        h.run("SHOW TABLES").await.unwrap();
+        let reply = h.read_reply().await;
+        assert_eq!(reply.columns(), ["Tables_in_s"]);
+        assert_eq!(reply.rows(), table(&[&["k"], &["m"], &["other"], &["v"]]));
+        h.nothing_more();
+        assert_eq!(h.queries(0), ["SHOW FULL TABLES"]);
+        assert_eq!(h.queries(1), ["SHOW TABLES LIKE 'm\\_1'"]);
+    }
+
+    #[tokio::test]
+    async fn full_and_like() {
+        let mut h = harness(true).await;
+        h.run("SHOW FULL TABLES").await.unwrap();
+        let reply = h.read_reply().await;
+        assert_eq!(reply.columns(), ["Tables_in_s", "Table_type"]);
+        assert_eq!(reply.rows(), table(&[&["k", "BASE TABLE"], &["m", "BASE TABLE"], &["other", "BASE TABLE"], &["v", "VIEW"]]));
+        h.run("SHOW TABLES LIKE 'o%'").await.unwrap();
+        assert_eq!(h.read_reply().await.rows(), table(&[&["other"]]));
+    }
+
+    #[tokio::test]
+    async fn a_sharded_table_whose_first_node_is_missing_is_not_listed() {
+        let mut h = harness(false).await;
+        h.run("SHOW TABLES").await.unwrap();
+        assert_eq!(h.read_reply().await.rows(), table(&[&["k"], &["other"], &["v"]]));
+    }
+
+    #[tokio::test]
+    async fn a_backend_error_is_the_statements_error() {
+        let mut h = Harness::new(SCHEMA).await;
+        h.ds0.on("SHOW FULL TABLES", crate::execute::fake_ctx::err(1044, "Access denied"));
+        let e = h.run("SHOW TABLES").await.unwrap_err();
+        assert!(matches!(&e, crate::error::SgError::Failed(m) if m.contains("1044") && m.contains("Access denied")), "{e:?}");
+        h.nothing_more();
+    }
+}

@@ -137,3 +137,168 @@ pub(crate) async fn set(ctx: &mut ExecCtx, home: &str, command: &[u8]) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::error::SgError;
+    use crate::execute::fake_ctx::{err, ok, rows, Harness, SCHEMA};
+    use crate::plan::Plan;
+    use crate::protocol::constants::status;
+
+    async fn xa_harness() -> Harness {
+        let h = Harness::xa(SCHEMA).await;
+        for fake in [&h.ds0, &h.ds1] {
+            fake.on_prefix("XA ", ok(0));
+            fake.on_prefix("SAVEPOINT ", ok(0));
+            fake.on_prefix("ROLLBACK TO ", ok(0));
+            fake.on_prefix("RELEASE SAVEPOINT ", ok(0));
+        }
+        h.ds0.on("UPDATE `k_0` SET c = 'x' WHERE id = 2", ok(1));
+        h.ds1.on("UPDATE `k_1` SET c = 'x' WHERE id = 3", ok(1));
+        h
+    }
+
+    async fn run_ok(h: &mut Harness, sql: &str) {
+        h.run(sql).await.unwrap();
+        h.read_reply().await.ok();
+    }
+
+    #[tokio::test]
+    async fn savepoints_reach_every_branch() {
+        let mut h = xa_harness().await;
+        assert!(matches!(h.plan("SAVEPOINT a"), Plan::Savepoint));
+        for sql in ["BEGIN", "UPDATE k SET c = 'x' WHERE id = 2", "UPDATE k SET c = 'x' WHERE id = 3", "SAVEPOINT a", "ROLLBACK TO a"] {
+            run_ok(&mut h, sql).await;
+        }
+        assert_eq!(h.ctx.savepoints, ["a"]);
+        for node in [0, 1] {
+            let q = h.xa_queries(node);
+            assert_eq!(q[2..], ["SAVEPOINT a", "ROLLBACK TO a"], "node {node}: {q:?}");
+        }
+        run_ok(&mut h, "RELEASE SAVEPOINT a").await;
+        assert!(h.ctx.savepoints.is_empty());
+        assert_eq!(h.queries(1).last().map(String::as_str), Some("RELEASE SAVEPOINT a"));
+        assert_ne!(h.ctx.state.status & status::IN_TRANS, 0);
+    }
+
+    #[tokio::test]
+    async fn a_branch_that_joins_later_gets_the_savepoints_set_before() {
+        let mut h = xa_harness().await;
+        for sql in ["BEGIN", "UPDATE k SET c = 'x' WHERE id = 2", "SAVEPOINT a", "UPDATE k SET c = 'x' WHERE id = 3", "ROLLBACK TO a"] {
+            run_ok(&mut h, sql).await;
+        }
+        assert_eq!(h.xa_queries(0), ["XA START 'g','ds_0'", "UPDATE `k_0` SET c = 'x' WHERE id = 2", "SAVEPOINT a", "ROLLBACK TO a"]);
+        assert_eq!(h.xa_queries(1), ["XA START 'g','ds_1'", "SAVEPOINT `a`", "UPDATE `k_1` SET c = 'x' WHERE id = 3", "ROLLBACK TO a"]);
+    }
+
+    #[tokio::test]
+    async fn rollback_to_an_unknown_savepoint_is_refused_before_reaching_a_branch() {
+        let mut h = xa_harness().await;
+        for sql in ["BEGIN", "UPDATE k SET c = 'x' WHERE id = 2", "SAVEPOINT a"] {
+            run_ok(&mut h, sql).await;
+        }
+        let before = h.queries(0).len();
+        let e = h.run("ROLLBACK TO SAVEPOINT b").await.unwrap_err();
+        assert!(matches!(&e, SgError::NoSavepoint(name) if name == "b"), "{e:?}");
+        assert_eq!(h.queries(0).len(), before);
+        h.nothing_more();
+    }
+
+    #[tokio::test]
+    async fn a_savepoint_failing_on_a_branch_is_the_statements_error() {
+        let mut h = xa_harness().await;
+        h.ds0.on("SAVEPOINT a", err(1305, "nope"));
+        for sql in ["BEGIN", "UPDATE k SET c = 'x' WHERE id = 2"] {
+            run_ok(&mut h, sql).await;
+        }
+        let e = h.run("SAVEPOINT a").await.unwrap_err();
+        assert!(matches!(&e, SgError::Failed(m) if m.contains("`SAVEPOINT a` failed on data source 'ds_0'")), "{e:?}");
+        assert!(h.ctx.savepoints.is_empty());
+    }
+
+    #[tokio::test]
+    async fn set_reaches_every_held_connection_and_later_ones() {
+        let mut h = Harness::new(SCHEMA).await;
+        h.ds1.on("SELECT c FROM `k_1` WHERE id = 1", rows(&["c"], &[]));
+        h.run("SELECT c FROM k WHERE id = 1").await.unwrap();
+        h.read_reply().await.rows();
+        for fake in [&h.ds0, &h.ds1] {
+            fake.on("SET @x = 1", ok(0));
+        }
+        assert!(matches!(h.plan("SET @x = 1"), Plan::Set { ref data_source } if data_source == "ds_0"));
+        h.run("SET @x = 1").await.unwrap();
+        h.read_reply().await.ok();
+        assert_eq!(h.queries(1), ["SELECT c FROM `k_1` WHERE id = 1", "SET @x = 1"]);
+        assert_eq!(h.queries(0), ["SET @x = 1"], "the home data source answers");
+        assert_eq!(h.ctx.state.settings, ["SET @x = 1"]);
+        // A connection taken later (here: after ds_1's went away) is given the setting first.
+        h.ctx.backends.remove("ds_1");
+        h.run("SELECT c FROM k WHERE id = 1").await.unwrap();
+        h.read_reply().await.rows();
+        assert_eq!(h.queries(1)[2..], ["SET @x = 1", "SELECT c FROM `k_1` WHERE id = 1"]);
+    }
+
+    #[tokio::test]
+    async fn set_failing_on_another_data_source_leaves_the_home_one_alone() {
+        let mut h = Harness::new(SCHEMA).await;
+        h.ds1.on("SELECT c FROM `k_1` WHERE id = 1", rows(&["c"], &[]));
+        h.run("SELECT c FROM k WHERE id = 1").await.unwrap();
+        h.read_reply().await.rows();
+        h.ds1.on("SET sql_mode = 'x'", err(1231, "Variable 'sql_mode' can't be set to the value of 'x'"));
+        let e = h.run("SET sql_mode = 'x'").await.unwrap_err();
+        assert!(matches!(&e, SgError::Failed(m) if m.contains("failed on data source 'ds_1'")), "{e:?}");
+        assert!(h.queries(0).is_empty());
+        assert!(h.ctx.state.settings.is_empty());
+    }
+
+    #[tokio::test]
+    async fn best_effort_other_data_sources_join_with_begin_and_commit_before_the_home_one() {
+        let mut h = Harness::new(SCHEMA).await;
+        for fake in [&h.ds0, &h.ds1] {
+            fake.on("BEGIN", ok(0));
+            fake.on("COMMIT", ok(0));
+        }
+        h.ds1.on("UPDATE `k_1` SET c = 'x' WHERE id = 3", ok(1));
+        assert!(matches!(h.plan("BEGIN"), Plan::Passthrough { .. }), "no XA: the home data source runs BEGIN");
+        h.ds0.set_status(status::AUTOCOMMIT | status::IN_TRANS);
+        run_ok(&mut h, "BEGIN").await;
+        assert_ne!(h.ctx.state.status & status::IN_TRANS, 0);
+        run_ok(&mut h, "UPDATE k SET c = 'x' WHERE id = 3").await;
+        assert!(h.ctx.enlisted.contains("ds_1"));
+        h.ds0.set_status(status::AUTOCOMMIT);
+        run_ok(&mut h, "COMMIT").await;
+        assert_eq!(h.queries(1), ["BEGIN", "UPDATE `k_1` SET c = 'x' WHERE id = 3", "COMMIT"]);
+        assert_eq!(h.queries(0), ["BEGIN", "COMMIT"]);
+        assert!(h.ctx.enlisted.is_empty());
+        assert_eq!(h.ctx.state.status, status::AUTOCOMMIT);
+    }
+
+    #[tokio::test]
+    async fn best_effort_a_failed_commit_rolls_the_home_data_source_back() {
+        let mut h = Harness::new(SCHEMA).await;
+        for fake in [&h.ds0, &h.ds1] {
+            fake.on("BEGIN", ok(0));
+            fake.on("ROLLBACK", ok(0));
+        }
+        h.ds1.on("COMMIT", err(1180, "Got error 6 during COMMIT"));
+        h.ds1.on("UPDATE `k_1` SET c = 'x' WHERE id = 3", ok(1));
+        h.ds0.set_status(status::AUTOCOMMIT | status::IN_TRANS);
+        run_ok(&mut h, "BEGIN").await;
+        run_ok(&mut h, "UPDATE k SET c = 'x' WHERE id = 3").await;
+        let e = h.run("COMMIT").await.unwrap_err();
+        assert!(matches!(&e, SgError::Failed(m) if m.starts_with("COMMIT failed on data source 'ds_1'")), "{e:?}");
+        assert_eq!(h.queries(0), ["BEGIN", "ROLLBACK"]);
+        assert_eq!(h.ctx.state.status & status::IN_TRANS, 0);
+    }
+
+    #[tokio::test]
+    async fn single_source_refuses_a_second_data_source_inside_a_transaction() {
+        let mut h = Harness::build("transaction_mode = \"single_source\"\n", SCHEMA).await;
+        h.ds0.on("BEGIN", ok(0));
+        h.ds0.set_status(status::AUTOCOMMIT | status::IN_TRANS);
+        run_ok(&mut h, "BEGIN").await;
+        let e = h.run("UPDATE k SET c = 'x' WHERE id = 3").await.unwrap_err();
+        assert!(matches!(&e, SgError::NotSupported(m) if m.contains("other than 'ds_0' inside a transaction")), "{e:?}");
+        assert_eq!(h.ds1.connections(), 0);
+    }
+}

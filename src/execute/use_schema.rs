@@ -91,3 +91,47 @@ pub fn unknown_schema(name: &str, rules: &Rules) -> SgError {
     let known: Vec<&str> = rules.schemas.keys().map(String::as_str).collect();
     SgError::UnknownDatabase(name.to_string(), known.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::error::SgError;
+    use crate::execute::fake_ctx::{rows, Harness, SCHEMA};
+    use crate::plan::Plan;
+
+    #[tokio::test]
+    async fn use_switches_the_schema_and_the_database_on_its_data_source() {
+        let mut h = Harness::new(SCHEMA).await;
+        // Hold a connection to ds_0 first, with schema s's database selected.
+        h.ds0.on("SELECT c FROM `k_0` WHERE id = 2", rows(&["c"], &[]));
+        h.run("SELECT c FROM k WHERE id = 2").await.unwrap();
+        h.read_reply().await;
+        assert!(matches!(h.plan("USE plain"), Plan::UseSchema(ref s) if s == "plain"));
+        h.run("USE plain").await.unwrap();
+        h.read_reply().await.ok();
+        h.nothing_more();
+        assert_eq!(h.ctx.state.schema.as_deref(), Some("plain"));
+        let held: Vec<&String> = h.ctx.backends.keys().collect();
+        assert_eq!(held, ["ds_1"], "the connection with the old database went back to its pool");
+        assert_eq!(h.ctx.backends.get_mut("ds_1").unwrap().conn.database.as_deref(), Some("plain_db"));
+        assert!(h.queries(1).is_empty(), "COM_INIT_DB, not a query");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_schema_is_refused_with_the_known_ones() {
+        let mut h = Harness::new(SCHEMA).await;
+        let e = h.run("USE nope").await.unwrap_err();
+        assert!(matches!(&e, SgError::UnknownDatabase(name, known) if name == "nope" && known == "plain, s"), "{e:?}");
+        assert_eq!(h.ctx.state.schema.as_deref(), Some("s"));
+        assert_eq!((h.ds0.connections(), h.ds1.connections()), (1, 0), "only the start-up probe connected");
+    }
+
+    #[tokio::test]
+    async fn a_user_limited_to_some_schemas_cannot_use_others() {
+        let mut h = Harness::new(SCHEMA).await;
+        std::sync::Arc::get_mut(&mut h.ctx.shared).unwrap().rules.users[0].get_mut().schemas = Some(vec!["s".into()]);
+        let e = h.run("USE plain").await.unwrap_err();
+        assert!(matches!(&e, SgError::SchemaAccessDenied { user, schema } if user == "u" && schema == "plain"), "{e:?}");
+        h.run("USE s").await.unwrap();
+        h.read_reply().await.ok();
+    }
+}

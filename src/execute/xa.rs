@@ -271,3 +271,139 @@ pub async fn rollback(ctx: &mut ExecCtx) {
     roll_back(ctx, &txn.branches, &txn.gtrid).await;
     log(ctx).finished(&txn.gtrid, false);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::error::SgError;
+    use crate::execute::fake_ctx::{err, ok, rows, Harness, SCHEMA};
+    use crate::plan::Plan;
+    use crate::protocol::constants::status;
+
+    const UPDATE: &str = "UPDATE k SET c = 'x'";
+
+    async fn harness() -> Harness {
+        let h = Harness::xa(SCHEMA).await;
+        for (fake, table) in [(&h.ds0, "k_0"), (&h.ds1, "k_1")] {
+            fake.on_prefix("XA ", ok(0));
+            fake.on(&format!("UPDATE `{table}` SET c = 'x'"), ok(1));
+        }
+        h
+    }
+
+    /// `XA <verb> 'g','ds_<node>'` and the rest of the expected queries of node `node`.
+    fn xa(node: usize, lines: &[&str]) -> Vec<String> {
+        lines.iter().map(|l| l.replace("{b}", &format!("'g','ds_{node}'"))).collect()
+    }
+
+    #[tokio::test]
+    async fn begin_write_on_both_nodes_commit_runs_two_phases_in_order() {
+        let mut h = harness().await;
+        assert!(matches!(h.plan("BEGIN"), Plan::Begin { read_only: false }));
+        h.run("BEGIN").await.unwrap();
+        assert_eq!(h.read_reply().await.ok().status, status::AUTOCOMMIT | status::IN_TRANS);
+        assert_ne!(h.ctx.state.status & status::IN_TRANS, 0);
+        assert!(h.queries(0).is_empty() && h.queries(1).is_empty(), "data sources join on first use");
+        h.run(UPDATE).await.unwrap();
+        let update = h.read_reply().await.ok();
+        assert_eq!((update.affected_rows, update.status), (2, status::AUTOCOMMIT | status::IN_TRANS));
+        let gtrid = h.ctx.xa.as_ref().expect("an XA transaction").gtrid.clone();
+        assert_eq!(h.ctx.xa.as_ref().unwrap().branches, ["ds_0", "ds_1"]);
+        h.run("COMMIT").await.unwrap();
+        assert_eq!(h.read_reply().await.ok().status, status::AUTOCOMMIT);
+        assert_eq!(h.ctx.state.status & status::IN_TRANS, 0);
+        assert!(h.ctx.xa.is_none());
+        let steps = ["XA START {b}", "UPDATE `k_N` SET c = 'x'", "XA END {b}", "XA PREPARE {b}", "XA COMMIT {b}"];
+        for node in [0, 1] {
+            let expected: Vec<String> = xa(node, &steps).into_iter().map(|q| q.replace("k_N", &format!("k_{node}"))).collect();
+            assert_eq!(h.xa_queries(node), expected);
+        }
+        let log = std::fs::read_to_string(&h.ctx.shared.rules.xa_log).unwrap();
+        assert_eq!(log.lines().filter(|l| l.ends_with(&gtrid)).collect::<Vec<_>>(), [format!("C {gtrid}"), format!("D {gtrid}")], "decided, then done");
+    }
+
+    #[tokio::test]
+    async fn rollback_ends_and_rolls_back_every_branch() {
+        let mut h = harness().await;
+        h.run("BEGIN").await.unwrap();
+        h.read_reply().await.ok();
+        h.run(UPDATE).await.unwrap();
+        h.read_reply().await.ok();
+        h.run("ROLLBACK").await.unwrap();
+        assert_eq!(h.read_reply().await.ok().status, status::AUTOCOMMIT);
+        for node in [0, 1] {
+            let update = format!("UPDATE `k_{node}` SET c = 'x'");
+            assert_eq!(h.xa_queries(node), xa(node, &["XA START {b}", &update, "XA END {b}", "XA ROLLBACK {b}"]));
+        }
+        assert!(h.ctx.xa.is_none());
+        assert_eq!(h.ctx.state.status & status::IN_TRANS, 0);
+    }
+
+    #[tokio::test]
+    async fn one_branch_that_wrote_commits_in_one_phase_after_the_readers() {
+        let mut h = harness().await;
+        h.ds0.on("SELECT c FROM `k_0` WHERE id = 2", rows(&["c"], &[&["a"]]));
+        h.ds1.on("UPDATE `k_1` SET c = 'x' WHERE id = 3", ok(1));
+        for sql in ["BEGIN", "SELECT c FROM k WHERE id = 2", "UPDATE k SET c = 'x' WHERE id = 3", "COMMIT"] {
+            h.run(sql).await.unwrap();
+            h.read_reply().await;
+        }
+        assert_eq!(h.xa_queries(0), xa(0, &["XA START {b}", "SELECT c FROM `k_0` WHERE id = 2", "XA END {b}", "XA COMMIT {b} ONE PHASE"]));
+        assert_eq!(h.xa_queries(1), xa(1, &["XA START {b}", "UPDATE `k_1` SET c = 'x' WHERE id = 3", "XA END {b}", "XA COMMIT {b} ONE PHASE"]));
+    }
+
+    #[tokio::test]
+    async fn a_branch_that_cannot_prepare_rolls_every_branch_back() {
+        let mut h = harness().await;
+        h.ds1.on_prefix("XA PREPARE", err(1614, "Transaction branch was rolled back: deadlock was detected"));
+        h.run("BEGIN").await.unwrap();
+        h.read_reply().await.ok();
+        h.run(UPDATE).await.unwrap();
+        h.read_reply().await.ok();
+        let e = h.run("COMMIT").await.unwrap_err();
+        let expected = "COMMIT failed: data source 'ds_1' could not prepare (Transaction branch was rolled back: deadlock was detected); \
+                        the transaction was rolled back on every data source";
+        assert!(matches!(&e, SgError::RolledBack(m) if m == expected), "{e:?}");
+        for node in [0, 1] {
+            let update = format!("UPDATE `k_{node}` SET c = 'x'");
+            let steps = ["XA START {b}", &update, "XA END {b}", "XA PREPARE {b}", "XA END {b}", "XA ROLLBACK {b}"];
+            assert_eq!(h.xa_queries(node), xa(node, &steps));
+        }
+        assert!(h.ctx.xa.is_none());
+        assert_eq!(h.ctx.state.status & status::IN_TRANS, 0);
+        h.nothing_more();
+    }
+
+    #[tokio::test]
+    async fn start_transaction_read_only_sets_each_branch_read_only_first() {
+        let mut h = harness().await;
+        h.ds1.on("SET TRANSACTION READ ONLY", ok(0));
+        h.ds1.on("SELECT c FROM `k_1` WHERE id = 1", rows(&["c"], &[]));
+        h.run("START TRANSACTION READ ONLY").await.unwrap();
+        assert_eq!(h.read_reply().await.ok().status, status::AUTOCOMMIT | status::IN_TRANS | status::IN_TRANS_READONLY);
+        h.run("SELECT c FROM k WHERE id = 1").await.unwrap();
+        h.read_reply().await.rows();
+        assert_eq!(h.xa_queries(1), xa(1, &["SET TRANSACTION READ ONLY", "XA START {b}", "SELECT c FROM `k_1` WHERE id = 1"]));
+    }
+
+    #[tokio::test]
+    async fn begin_inside_a_transaction_commits_it_first() {
+        let mut h = harness().await;
+        h.ds1.on("UPDATE `k_1` SET c = 'x' WHERE id = 1", ok(1));
+        for sql in ["BEGIN", "UPDATE k SET c = 'x' WHERE id = 1", "BEGIN"] {
+            h.run(sql).await.unwrap();
+            h.read_reply().await.ok();
+        }
+        assert_eq!(h.xa_queries(1), xa(1, &["XA START {b}", "UPDATE `k_1` SET c = 'x' WHERE id = 1", "XA END {b}", "XA COMMIT {b} ONE PHASE"]));
+        assert!(h.ctx.xa.is_none());
+        assert_ne!(h.ctx.state.status & status::IN_TRANS, 0, "the new transaction is open");
+    }
+
+    #[test]
+    fn absorb_keeps_the_proxys_bits_only_where_it_decides_them() {
+        let backend = status::AUTOCOMMIT | status::IN_TRANS;
+        assert_eq!(super::absorb(status::AUTOCOMMIT, backend, None), backend);
+        assert_eq!(super::absorb(status::AUTOCOMMIT, backend, Some((super::OWN_BITS, 0))), status::AUTOCOMMIT);
+        assert_eq!(super::absorb(status::IN_TRANS | status::IN_TRANS_READONLY, status::AUTOCOMMIT, Some((super::OWN_BITS, 0))), status::AUTOCOMMIT | status::IN_TRANS | status::IN_TRANS_READONLY);
+        assert_eq!(super::xid("a'b", "ds_0"), "'a''b','ds_0'");
+    }
+}
