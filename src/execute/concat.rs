@@ -13,8 +13,7 @@ use super::scatter::data_sources;
 /// Runs every target and streams their rows as one result set.
 pub async fn run(ctx: &mut ExecCtx, targets: &[Target]) -> Result<(), SgError> {
     for ds in data_sources(targets) {
-        ctx.ensure_backend(&ds).await?;
-        let conn = &mut ctx.backends.get_mut(&ds).expect("pinned").conn;
+        let conn = ctx.conn(&ds).await?;
         let mine: Vec<&str> = targets.iter().filter(|t| t.data_source == ds).map(|t| t.sql.as_str()).collect();
         super::warnings::queue_with_warnings(conn, mine.into_iter());
         if let Err(e) = conn.flush().await {
@@ -117,9 +116,10 @@ pub async fn run(ctx: &mut ExecCtx, targets: &[Target]) -> Result<(), SgError> {
     ctx.client.flush().await?;
     if let Some(err) = error.as_deref().and_then(|p| crate::protocol::response::decode_err(p).ok()) {
         // A relayed ERR: the session's error state (deadlock roll-back) and SHOW ERRORS see it.
-        ctx.last_reply_ok = false;
-        ctx.last_error = Some(err.code);
-        ctx.pending.error = Some((err.code, err.message));
+        ctx.note_failure(err.code, err.message);
+    } else if failed {
+        let e = super::merge::too_many_rows(cap.unwrap_or(0));
+        ctx.note_failure(e.code(), e.to_string());
     }
     Stats::add(&ctx.shared.stats.rows_relayed, rows);
     Ok(())

@@ -110,6 +110,14 @@ impl ExecCtx {
         }
     }
 
+    /// Records that the current statement's reply was the ERR `code` (SHOW ERRORS, the deadlock roll-back and
+    /// multiplexing's reset after a failure read this).
+    pub fn note_failure(&mut self, code: u16, message: String) {
+        self.last_reply_ok = false;
+        self.last_error = Some(code);
+        self.pending.error = Some((code, message));
+    }
+
     /// The session's connection to `data_source`, checked out of its pool first if the session holds none.
     pub async fn conn(&mut self, data_source: &str) -> Result<&mut BackendConn, SgError> {
         self.ensure_backend(data_source).await?;

@@ -9,8 +9,7 @@ use super::context::ExecCtx;
 /// Learns `table`'s columns, in order, from its first node.
 pub async fn run(ctx: &mut ExecCtx, table: &ShardedTable) -> Result<(), SgError> {
     let node = &table.nodes[0];
-    ctx.ensure_backend(&node.data_source).await?;
-    let conn = &mut ctx.backends.get_mut(&node.data_source).expect("pinned").conn;
+    let conn = ctx.conn(&node.data_source).await?;
     let rows = conn
         .query_rows(&format!("SHOW COLUMNS FROM {}", crate::sql::tokens::quote_ident(&node.table, None)))
         .await

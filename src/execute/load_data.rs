@@ -100,8 +100,7 @@ pub async fn run(ctx: &mut ExecCtx, plan: &LoadPlan) -> Result<(), SgError> {
     let xa = atomic && super::xa::applies(ctx);
     if atomic && !xa {
         for ds in &sources {
-            ctx.ensure_backend(ds).await?;
-            ctx.backends.get_mut(ds).expect("pinned").conn.query_ok("BEGIN").await.map_err(|e| SgError::BackendLost(ds.to_string(), e))?;
+            ctx.conn(ds).await?.query_ok("BEGIN").await.map_err(|e| SgError::BackendLost(ds.to_string(), e))?;
         }
     } else {
         super::check_transaction(ctx, &sources).await?;
@@ -155,8 +154,7 @@ async fn key_position(ctx: &mut ExecCtx, plan: &LoadPlan, column: &str) -> Resul
     }
     let Routing::ByKey(table) = &plan.routing else { return Ok(0) };
     let node = &table.nodes[0];
-    ctx.ensure_backend(&node.data_source).await?;
-    let conn = &mut ctx.backends.get_mut(&node.data_source).expect("pinned").conn;
+    let conn = ctx.conn(&node.data_source).await?;
     let sql = format!("SHOW COLUMNS FROM {}", crate::sql::tokens::quote_ident(&node.table, None));
     let rows = conn.query_rows(&sql).await.map_err(|e| SgError::BackendLost(node.data_source.clone(), e))?;
     rows.iter()
@@ -196,8 +194,7 @@ async fn receive_file(ctx: &mut ExecCtx, plan: &LoadPlan, limit: u64) -> Result<
 
 /// Runs one backend LOAD DATA LOCAL with `data` as its file and adds its counts.
 async fn load_one(ctx: &mut ExecCtx, ds: &str, sql: &str, data: &[u8], counts: &mut Counts) -> Result<(), SgError> {
-    ctx.ensure_backend(ds).await?;
-    let conn = &mut ctx.backends.get_mut(ds).expect("pinned").conn;
+    let conn = ctx.conn(ds).await?;
     let lost = |e: String| SgError::BackendLost(ds.to_string(), e);
     let mut command = Vec::with_capacity(1 + sql.len());
     command.push(com::QUERY);

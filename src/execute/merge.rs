@@ -425,6 +425,7 @@ async fn execute(ctx: &mut ExecCtx, streams: &mut Vec<ShardStream>, targets: &[T
         let payload = crate::protocol::response::encode_error(&e);
         ctx.client.queue_packet(out.seq, &payload);
         ctx.client.flush().await?;
+        ctx.note_failure(e.code(), e.to_string());
         return match e {
             SgError::Backend { .. } | SgError::Failed(_) | SgError::NotSupported(_) => Ok(()),
             other => Err(SgError::ClientIo(std::io::Error::other(format!("closing after a failed merge: {other}")))),

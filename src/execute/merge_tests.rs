@@ -149,7 +149,6 @@ async fn max_merge_rows_ends_the_merged_rows_with_an_err() {
 /// The client got an ERR, so the statement failed: the session's diagnostics (SHOW ERRORS), its metrics and
 /// multiplexing's reset read `last_reply_ok`; concat and scatter set it when they relay a shard's ERR.
 #[tokio::test]
-#[ignore = "bug: merge answers an error after the column definitions with Ok(()) and leaves last_reply_ok true"]
 async fn an_err_after_the_column_definitions_marks_the_statement_failed() {
     let mut h = Harness::new(SCHEMA).await;
     std::sync::Arc::get_mut(&mut h.ctx.shared).unwrap().rules.server.max_merge_rows = Some(1);

@@ -22,8 +22,7 @@ pub async fn run(ctx: &mut ExecCtx, plan: Plan, text: &str, types: &[WireType], 
 
 /// Executes `text` as a server-side prepared statement on the session's connection to `data_source`.
 async fn native(ctx: &mut ExecCtx, data_source: &str, text: &str, types: &[WireType], body: &[u8]) -> Result<(), SgError> {
-    ctx.ensure_backend(data_source).await?;
-    let conn = &mut ctx.backends.get_mut(data_source).expect("pinned").conn;
+    let conn = ctx.conn(data_source).await?;
     let backend_id = match conn.statements.get(text) {
         Some(id) => id,
         None => {

@@ -30,8 +30,7 @@ pub fn data_sources(targets: &[Target]) -> Vec<String> {
 pub async fn send_all(ctx: &mut ExecCtx, targets: &[Target], prefix: Option<&str>) -> Result<Vec<Packet>, SgError> {
     let sources = data_sources(targets);
     for ds in &sources {
-        ctx.ensure_backend(ds).await?;
-        let conn = &mut ctx.backends.get_mut(ds).expect("pinned").conn;
+        let conn = ctx.conn(ds).await?;
         if let Some(p) = prefix {
             conn.queue_query(p);
         }

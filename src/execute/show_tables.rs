@@ -14,8 +14,7 @@ pub async fn run(ctx: &mut ExecCtx, full: bool, like: Option<&str>) -> Result<()
     let shared = ctx.shared.clone();
     let layout = &shared.layouts[&schema];
     let ds = layout.default_data_source.clone();
-    ctx.ensure_backend(&ds).await?;
-    let conn = &mut ctx.backends.get_mut(&ds).expect("pinned").conn;
+    let conn = ctx.conn(&ds).await?;
     let mut names = BTreeMap::new();
     match conn.query_rows("SHOW FULL TABLES").await {
         Ok(rows) => names.extend(rows.into_iter().filter_map(|r| {
@@ -40,8 +39,7 @@ pub async fn run(ctx: &mut ExecCtx, full: bool, like: Option<&str>) -> Result<()
         let exists = if first.data_source == ds {
             names.contains_key(&first.table)
         } else {
-            ctx.ensure_backend(&first.data_source).await?;
-            let conn = &mut ctx.backends.get_mut(&first.data_source).expect("pinned").conn;
+            let conn = ctx.conn(&first.data_source).await?;
             let like = crate::sql::lexer::escape_like(&first.table);
             let found = conn.query_rows(&format!("SHOW TABLES LIKE '{like}'")).await.map_err(|reason| SgError::BackendLost(first.data_source.clone(), reason))?;
             !found.is_empty()

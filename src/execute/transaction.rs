@@ -36,8 +36,7 @@ pub async fn check_transaction(ctx: &mut ExecCtx, sources: &[&str]) -> Result<()
         )));
     }
     for ds in joining {
-        ctx.ensure_backend(&ds).await?;
-        let conn = &mut ctx.backends.get_mut(&ds).expect("pinned").conn;
+        let conn = ctx.conn(&ds).await?;
         if let Err(reason) = conn.query_ok("BEGIN").await {
             ctx.backends.remove(&ds);
             return Err(SgError::BackendLost(ds, reason));
@@ -71,8 +70,7 @@ pub(crate) async fn end_transaction(ctx: &mut ExecCtx, commit: bool, command: &[
     match failure {
         None => passthrough::run(ctx, &home, command, ReplyKind::ResultSets).await,
         Some(reason) => {
-            ctx.ensure_backend(&home).await?;
-            let _ = ctx.backends.get_mut(&home).expect("pinned").conn.query_ok("ROLLBACK").await;
+            let _ = ctx.conn(&home).await?.query_ok("ROLLBACK").await;
             ctx.state.status &= !crate::protocol::constants::status::IN_TRANS;
             Err(SgError::Failed(format!(
                 "{reason}; the transaction was rolled back where it had not committed yet (best_effort mode is not atomic across data sources)"
