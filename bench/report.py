@@ -362,6 +362,40 @@ def reshard_section(here):
     return out
 
 
+def ab_section(here):
+    """The newest bench/results/ab-*.json (bench/run.sh with the -base targets) as a before/after section."""
+    name, d = newest(here, "ab")
+    if not d:
+        return []
+    m, cfg = d["meta"], d["config"]
+    runs = [r for r in d["runs"] if r.get("ok")]
+    pairs = [(t, t + "-base") for t in ("shardgate", "shardgate-sharded") if any(r["target"] == t + "-base" for r in runs)]
+    out = ["## Before/after A/B (the -base targets)", "",
+           f"From `bench/results/{name}`: `{' '.join(f'{k}={v!r}' if ' ' in str(v) else f'{k}={v}' for k, v in (m.get('env') or {}).items())} "
+           f"{(m.get('command') or '').strip()}`, started {m.get('started_utc')}, "
+           f"commit {str(m.get('git_commit'))[:12]} against `BASE_BIN` = {m.get('env', {}).get('BASE_BIN', 'the binary in the -base targets')}; "
+           f"{cfg['time']} s runs, {cfg['rounds']} rounds, the four targets interleaved in each round on {m.get('nproc')} shared cores. "
+           "Median QPS and proxy CPU µs per query over rounds, [min–max] of QPS.", "",
+           "| workload | ps-mode | threads | target | QPS after | QPS before | after/before | CPU µs/q after | CPU µs/q before |",
+           "|---|---|---:|---|---:|---:|---:|---:|---:|"]
+    cells = sorted({(r["workload"], r["mode"], r["threads"]) for r in runs})
+    for w, mode, th in cells:
+        for new_t, old_t in pairs:
+            def pick(t):
+                rs = [r for r in runs if (r["workload"], r["mode"], r["threads"], r["target"]) == (w, mode, th, t)]
+                q = sorted(r["qps"] for r in rs)
+                c = sorted(r["proxy_cpu_us_per_query"] for r in rs if r.get("proxy_cpu_us_per_query"))
+                return q, c
+            (qa, ca), (qb, cb) = pick(new_t), pick(old_t)
+            if not qa or not qb:
+                continue
+            med = lambda v: v[len(v) // 2] if v else float("nan")  # noqa: E731
+            out.append(f"| {w} | {mode} | {th} | {new_t} | {med(qa):,.0f} [{qa[0]:,.0f}–{qa[-1]:,.0f}] | "
+                       f"{med(qb):,.0f} [{qb[0]:,.0f}–{qb[-1]:,.0f}] | {med(qa) / med(qb):.2f} | {med(ca):.1f} | {med(cb):.1f} |")
+    out.append("")
+    return out
+
+
 def random_section(here):
     """The newest bench/results/random-*.json (bench/random_diff.sh), if any, as a section."""
     name, r = newest(here, "random")
@@ -447,6 +481,7 @@ def main():
     out += failures(doc)
     out += soak_section(here)
     out += reshard_section(here)
+    out += ab_section(here)
     out += random_section(here)
     with open(a.md, "w") as f:
         f.write("\n".join(out))

@@ -209,7 +209,7 @@ def collect_meta(env):
         },
         "command": env.get("BENCH_COMMAND"),
         "env": {k: env[k] for k in ("QUICK", "WORKLOADS", "MODES", "THREADS", "TARGETS", "TIME", "ROUNDS",
-                                    "WARMUP", "TABLES", "TABLE_SIZE", "SHARDGATE_BIN", "SHARDGATE_WORKERS",
+                                    "WARMUP", "TABLES", "TABLE_SIZE", "SHARDGATE_BIN", "BASE_BIN", "SHARDGATE_WORKERS",
                                     "SPLICE_WORKERS", "HAPROXY_NBTHREAD", "KEEP_REPLICATION", "SHARDED_RULES_TEMPLATE",
                                     "SHARDED_SYSBENCH_ARGS", "SHARDED_TRANSACTION_MODE", "OUT")
                 if k in env},
