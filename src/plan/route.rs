@@ -55,6 +55,29 @@ fn written_table(toks: &[Tok]) -> Option<String> {
     Some(name.to_string())
 }
 
+/// The tokens that name the tables a multi-table UPDATE or DELETE may write: before SET in `UPDATE a JOIN b
+/// SET …`, the list in `DELETE a, b FROM …`, the FROM list in `DELETE FROM a, b USING …`; empty for a
+/// single-table statement (whose subqueries only read).
+fn target_region(toks: &[Tok]) -> std::ops::Range<usize> {
+    let Some(first) = toks.first() else { return 0..0 };
+    let find = |kw: &str, from: usize| toks.iter().skip(from).position(|t| t.is_keyword(kw)).map(|i| i + from);
+    if first.is_keyword("UPDATE") {
+        return 1..find("SET", 1).unwrap_or(0).max(1);
+    }
+    if !first.is_keyword("DELETE") {
+        return 0..0;
+    }
+    let Some(from) = find("FROM", 1) else { return 0..0 };
+    let modifier = |t: &Tok| ["LOW_PRIORITY", "QUICK", "IGNORE"].iter().any(|k| t.is_keyword(k));
+    if toks[1..from].iter().any(|t| !modifier(t)) {
+        return 1..from;
+    }
+    match find("USING", from) {
+        Some(using) => from + 1..using,
+        None => 0..0,
+    }
+}
+
 /// The table an `INSERT` or `REPLACE` that leaves out INTO writes (`INSERT IGNORE t VALUES …`).
 fn target_without_into(toks: &[Tok]) -> Option<&str> {
     let first = toks.first()?;
@@ -156,7 +179,15 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         // A multi-table UPDATE or DELETE names its written tables anywhere (`DELETE b FROM nr JOIN b`,
         // `UPDATE nr JOIN b SET b.v = …`): with a broadcast table besides the first one named, the proxy
         // cannot tell cheaply whether every copy must change.
-        if (is("UPDATE") || is("DELETE")) && refs.iter().any(|r| layout.broadcast.contains(&r.name) && written.as_deref() != Some(r.name.as_str())) {
+        let targets = target_region(&toks);
+        let other_target = if is("DELETE") {
+            // `DELETE b FROM nr JOIN b`: the list may name aliases, so any name but the first table counts.
+            let not_written = |w: &str| !written.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(w));
+            toks[targets].iter().filter_map(|t| t.word()).any(not_written) && refs.iter().any(|r| layout.broadcast.contains(&r.name))
+        } else {
+            refs.iter().any(|r| targets.contains(&r.index) && layout.broadcast.contains(&r.name) && written.as_deref() != Some(r.name.as_str()))
+        };
+        if other_target {
             return refuse("a multi-table UPDATE or DELETE that names a broadcast table after another table; write each table in its own statement".into());
         }
         if written.as_deref().is_some_and(|w| !layout.broadcast.contains(w)) && !ddl {
@@ -593,7 +624,12 @@ mod tests {
         refused("UPDATE nr JOIN b ON nr.k = b.k SET b.v = 1", "multi-table");
         // WITH over a sharded table.
         refused("WITH x AS (SELECT 1 AS a) SELECT * FROM t WHERE id = 2", "common table expression");
-        // Still planned as before: INTO present, a broadcast table alone, WITH over broadcast or unruled tables.
+        refused("DELETE nr, b FROM nr JOIN b ON nr.k = b.k", "multi-table");
+        refused("DELETE FROM b USING nr JOIN b ON nr.k = b.k", "reading table 'nr'");
+        // Still planned as before: INTO present, a broadcast table alone, a broadcast table read in a
+        // subquery or in a multi-table DELETE's USING list, WITH over broadcast or unruled tables.
+        assert!(matches!(route("UPDATE nr SET n = NULL WHERE k IN (SELECT k FROM b)", &l, None, &[]), Plan::Passthrough { sql: None, .. }));
+        assert!(matches!(route("DELETE FROM nr USING nr JOIN b ON nr.k = b.k", &l, None, &[]), Plan::Passthrough { sql: None, .. }));
         assert!(matches!(route("INSERT INTO b VALUES (1)", &l, None, &[]), Plan::Scatter { combine: Combine::Mirror, .. }));
         assert!(matches!(route("UPDATE b SET v = 1", &l, None, &[]), Plan::Scatter { combine: Combine::Mirror, .. }));
         assert!(matches!(route("INSERT nr VALUES (1)", &l, None, &[]), Plan::Passthrough { sql: None, .. }));
