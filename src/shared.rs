@@ -27,6 +27,8 @@ pub struct Shared {
     pub rules: Rules,
     /// Each schema's sharding layout.
     pub layouts: HashMap<String, crate::sharding::table::SchemaLayout>,
+    /// Each schema's plan cache (statements by shape), new with every layout.
+    pub plans: crate::plan::cache::PlanCaches,
     /// One pool per data source (its primary), and one per replica (`<data source>/replica<i>`).
     pub pools: HashMap<String, Arc<Pool>>,
     /// The replicas of each data source that has any.
@@ -132,8 +134,10 @@ impl Shared {
             (None, None) => None,
             _ => return Err(io::Error::new(io::ErrorKind::InvalidInput, "server.tls_cert and server.tls_key go together")),
         };
+        let plans = layouts.keys().map(|name| (name.clone(), Default::default())).collect();
         Ok(Shared {
             tls,
+            plans,
             layouts,
             pools,
             replicas,

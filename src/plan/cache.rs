@@ -35,6 +35,9 @@ struct Entry {
     template: Template,
 }
 
+/// Each schema's plan cache, by schema name; built with the layouts and replaced with them by a reload.
+pub type PlanCaches = HashMap<String, PlanCache>;
+
 /// Templates by normalised text.
 #[derive(Debug, Default)]
 pub struct PlanCache {
@@ -161,6 +164,7 @@ mod tests {
     /// the uncached one for every statement.
     #[test]
     fn cached_plans_equal_full_plans() {
+        let plans = PlanCache::default();
         let layout = layout();
         let shapes = [
             "SELECT c FROM t WHERE id = {a}",
@@ -190,10 +194,10 @@ mod tests {
                 let sql = shape.replace("{a}", &a.to_string()).replace("{b}", &b.to_string());
                 let forced = crate::sql::lexer::hint(&sql).and_then(|h| h.ok()).and_then(|h| h.shard_key).map(crate::plan::planner::forced_key);
                 let expected = format!("{:?}", route(&sql, &layout, forced.as_ref(), &[]));
-                assert_eq!(format!("{:?}", layout.plans.plan(&sql, &layout, forced.as_ref())), expected, "{sql}");
+                assert_eq!(format!("{:?}", plans.plan(&sql, &layout, forced.as_ref())), expected, "{sql}");
             }
         }
-        let (hits, misses) = layout.plans.counts();
+        let (hits, misses) = plans.counts();
         // Per shape: a miss for the first statement and for the first negative value (`-?` is another shape);
         // verbatim literals (hints, escaped key strings, refusals, a LIMIT the proxy may have to merge,
         // `DECIMAL(10, ?)` which does not parse) miss unless repeated exactly.
@@ -202,16 +206,17 @@ mod tests {
 
     #[test]
     fn verbatim_literals_are_part_of_the_entry() {
+        let plans = PlanCache::default();
         let layout = layout();
-        let a = layout.plans.plan("SELECT c FROM t WHERE id BETWEEN 1 AND 500 ORDER BY c LIMIT 5", &layout, None);
-        let b = layout.plans.plan("SELECT c FROM t WHERE id BETWEEN 1 AND 500 ORDER BY c LIMIT 7", &layout, None);
+        let a = plans.plan("SELECT c FROM t WHERE id BETWEEN 1 AND 500 ORDER BY c LIMIT 5", &layout, None);
+        let b = plans.plan("SELECT c FROM t WHERE id BETWEEN 1 AND 500 ORDER BY c LIMIT 7", &layout, None);
         let limit = |p: &Plan| match p {
             Plan::Merge { spec, .. } => spec.limit,
             other => panic!("a merge: {other:?}"),
         };
         assert_eq!((limit(&a), limit(&b)), (Some(5), Some(7)));
-        let c = layout.plans.plan("SELECT c FROM t WHERE id BETWEEN 3 AND 900 ORDER BY c LIMIT 7", &layout, None);
+        let c = plans.plan("SELECT c FROM t WHERE id BETWEEN 3 AND 900 ORDER BY c LIMIT 7", &layout, None);
         assert_eq!(limit(&c), Some(7));
-        assert_eq!(layout.plans.counts(), (1, 2), "the LIMIT 7 shape was learnt once and then hit");
+        assert_eq!(plans.counts(), (1, 2), "the LIMIT 7 shape was learnt once and then hit");
     }
 }

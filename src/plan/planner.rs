@@ -7,6 +7,7 @@ use crate::sql::lexer::Statement;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::cache::PlanCaches;
 use super::insert::InsertPlan;
 
 /// One statement for one data source.
@@ -259,9 +260,15 @@ fn database_ddl(sql: &str, schema: Option<&str>, layouts: &HashMap<String, Schem
     Some(Plan::Scatter { targets, combine: Combine::First, reset_sequences: Vec::new() })
 }
 
-/// Plans one statement.
+/// Plans one statement (from scratch: see [`plan_cached`] for the hot path).
 pub fn plan(statement: Statement, sql: &str, schema: Option<&str>, rules: &Rules, layouts: &HashMap<String, SchemaLayout>) -> Plan {
-    plan_with_params(statement, sql, schema, rules, layouts, &[])
+    plan_in(statement, sql, schema, rules, layouts, None, &[])
+}
+
+/// Plans one statement through the schemas' plan caches (`Shared::plans`): a statement of a shape seen
+/// before skips sqlparser. The plan is the one [`plan`] gives (the cache keeps a template only if it does).
+pub fn plan_cached(statement: Statement, sql: &str, schema: Option<&str>, rules: &Rules, layouts: &HashMap<String, SchemaLayout>, plans: &PlanCaches) -> Plan {
+    plan_in(statement, sql, schema, rules, layouts, Some(plans), &[])
 }
 
 /// Plans one statement whose `?` placeholders are bound to `params` (a prepared statement's execution).
@@ -271,6 +278,18 @@ pub fn plan_with_params(
     schema: Option<&str>,
     rules: &Rules,
     layouts: &HashMap<String, SchemaLayout>,
+    params: &[Literal],
+) -> Plan {
+    plan_in(statement, sql, schema, rules, layouts, None, params)
+}
+
+fn plan_in(
+    statement: Statement,
+    sql: &str,
+    schema: Option<&str>,
+    rules: &Rules,
+    layouts: &HashMap<String, SchemaLayout>,
+    plans: Option<&PlanCaches>,
     params: &[Literal],
 ) -> Plan {
     // LOAD DATA: its own reader (sqlparser cannot parse it), in any schema, since the file comes through the
@@ -353,8 +372,9 @@ pub fn plan_with_params(
             let forced = hint.shard_key.map(forced_key);
             match schema.and_then(|s| layouts.get(s)) {
                 Some(layout) if !layout.tables.is_empty() || !layout.broadcast.is_empty() => {
-                    if params.is_empty() {
-                        layout.plans.plan(sql, layout, forced.as_ref())
+                    let cache = plans.zip(schema).and_then(|(p, s)| p.get(s));
+                    if let (true, Some(cache)) = (params.is_empty(), cache) {
+                        cache.plan(sql, layout, forced.as_ref())
                     } else {
                         super::route::route(sql, layout, forced.as_ref(), params)
                     }

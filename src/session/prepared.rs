@@ -243,7 +243,7 @@ pub async fn execute(session: &mut Session, id: u32, body: &[u8]) -> Result<(), 
         }
     }
     let sql = statement.text_with(&values);
-    let plan = crate::plan::planner::plan(classify(&sql), &sql, schema.as_deref(), &shared.rules, &shared.layouts);
+    let plan = crate::plan::planner::plan_cached(classify(&sql), &sql, schema.as_deref(), &shared.rules, &shared.layouts, &shared.plans);
     session.route = crate::metrics::route_of(&plan);
     session.column_names = Some(statement.column_names.clone());
     let result = read_split::run_or_note(session, &sql, plan, crate::execute::Exec::Binary(&sql)).await;

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use crate::error::SgError;
 use crate::execute;
-use crate::plan::planner::{data_source_for, plan};
+use crate::plan::planner::{data_source_for, plan_cached};
 use crate::protocol::constants::com;
 use crate::protocol::packet::PacketStream;
 use crate::protocol::reply::ReplyKind;
@@ -369,7 +369,7 @@ impl Session {
             return super::diagnostics::answer(self, q, sql).await;
         }
         let shared = self.shared.clone();
-        let mut plan = plan(classify(sql), sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
+        let mut plan = plan_cached(classify(sql), sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts, &shared.plans);
         // An INSERT without a column list into a table whose columns are not known yet: learn them from a
         // shard, then plan again (once: the columns are kept in the table's rules).
         if let crate::plan::Plan::LearnColumns(table) = &plan {

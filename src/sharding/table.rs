@@ -79,8 +79,6 @@ pub struct SchemaLayout {
     pub broadcast: BTreeSet<String>,
     /// Every data source of the rules (broadcast tables live on all), sorted.
     pub all_data_sources: Vec<String>,
-    /// Plans of this schema's statements by shape.
-    pub plans: crate::plan::cache::PlanCache,
     /// Whether transactions here are XA transactions (transaction_mode = "xa"): shard-key UPDATEs can move rows.
     pub xa: bool,
     /// Refuse UPDATE/DELETE without WHERE on sharded tables (`[server] refuse_unsafe_dml`).
@@ -241,7 +239,6 @@ pub fn build(rules: &Rules) -> Result<HashMap<String, SchemaLayout>, Vec<Problem
                 tables: tables.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
                 broadcast,
                 all_data_sources: rules.data_sources.keys().cloned().collect(),
-                plans: Default::default(),
                 xa: rules.transaction_mode == crate::config::rules::TransactionMode::Xa,
                 refuse_unsafe_dml: rules.server.refuse_unsafe_dml,
             },
