@@ -92,8 +92,11 @@ pub async fn run(ctx: &mut ExecCtx, plan: Plan, how: &Exec<'_>) -> Result<(), Sg
         return native::run(ctx, plan, text, types, body).await;
     }
     let binary = matches!(how, Exec::Binary(_));
-    if let Some(sources) = reached(&plan).filter(|_| !(binary && matches!(plan, Plan::RenameResult { .. }))) {
-        check_transaction(ctx, &sources).await?;
+    // Outside a transaction there is nothing to join (and no list to build on the hot path).
+    if ctx.in_transaction() {
+        if let Some(sources) = reached(&plan).filter(|_| !(binary && matches!(plan, Plan::RenameResult { .. }))) {
+            check_transaction(ctx, &sources).await?;
+        }
     }
     match plan {
         Plan::Passthrough { data_source, sql } => match (how, sql) {

@@ -368,12 +368,13 @@ impl Session {
         if let Some(q) = super::diagnostics::question(sql) {
             return super::diagnostics::answer(self, q, sql).await;
         }
-        let shared = self.shared.clone();
+        let shared = &self.shared;
         let mut plan = plan_cached(classify(sql), sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts, &shared.plans);
         // An INSERT without a column list into a table whose columns are not known yet: learn them from a
         // shard, then plan again (once: the columns are kept in the table's rules).
         if let crate::plan::Plan::LearnColumns(table) = &plan {
             execute::learn_columns::run(self, table).await?;
+            let shared = self.shared.clone();
             plan = crate::plan::planner::plan(classify(sql), sql, self.state.schema.as_deref(), &shared.rules, &shared.layouts);
             if let crate::plan::Plan::LearnColumns(t) = &plan {
                 return Err(SgError::NotSupported(format!("an INSERT whose columns could not be learnt from table '{}'", t.name)));
