@@ -363,14 +363,21 @@ def reshard_section(here):
 
 
 def ab_section(here):
-    """The newest bench/results/ab-*.json (bench/run.sh with the -base targets) as a before/after section."""
-    name, d = newest(here, "ab")
-    if not d:
-        return []
+    """The two newest bench/results/ab-*.json (bench/run.sh with the -base targets) as before/after tables."""
+    names = sorted(f for f in os.listdir(os.path.join(here, "results")) if f.startswith("ab-") and f.endswith(".json"))[-2:]
+    out = []
+    for name in names:
+        with open(os.path.join(here, "results", name)) as f:
+            out += ab_table(name, json.load(f), first=not out)
+    return out
+
+
+def ab_table(name, d, first):
+    """One A/B run as a table of after/before medians per cell."""
     m, cfg = d["meta"], d["config"]
     runs = [r for r in d["runs"] if r.get("ok")]
     pairs = [(t, t + "-base") for t in ("shardgate", "shardgate-sharded") if any(r["target"] == t + "-base" for r in runs)]
-    out = ["## Before/after A/B (the -base targets)", "",
+    out = (["## Before/after A/B (the -base targets)", "", "The two newest runs, newest last.", ""] if first else []) + [
            f"From `bench/results/{name}`: `{' '.join(f'{k}={v!r}' if ' ' in str(v) else f'{k}={v}' for k, v in (m.get('env') or {}).items())} "
            f"{(m.get('command') or '').strip()}`, started {m.get('started_utc')}, "
            f"commit {str(m.get('git_commit'))[:12]} against `BASE_BIN` = {m.get('env', {}).get('BASE_BIN', 'the binary in the -base targets')}; "
