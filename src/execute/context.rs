@@ -118,6 +118,12 @@ impl ExecCtx {
         self.pending.error = Some((code, message));
     }
 
+    /// The data source of the current schema (the default one without a schema): where statements without
+    /// sharding rules run, and where a local transaction lives.
+    pub fn home(&self) -> String {
+        crate::plan::planner::data_source_for(self.state.schema.as_deref(), &self.shared.rules)
+    }
+
     /// The session's connection to `data_source`, checked out of its pool first if the session holds none.
     pub async fn conn(&mut self, data_source: &str) -> Result<&mut BackendConn, SgError> {
         self.ensure_backend(data_source).await?;

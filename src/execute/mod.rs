@@ -76,7 +76,7 @@ impl Exec<'_> {
 }
 
 /// The data sources a plan reaches directly, which must join the open transaction first.
-fn reached(plan: &Plan) -> Option<Vec<&str>> {
+pub(crate) fn reached(plan: &Plan) -> Option<Vec<&str>> {
     match plan {
         Plan::Passthrough { data_source, .. } | Plan::RenameResult { data_source, .. } => Some(vec![data_source.as_str()]),
         Plan::Scatter { targets, .. } | Plan::Merge { targets, .. } => Some(targets.iter().map(|t| t.data_source.as_str()).collect()),

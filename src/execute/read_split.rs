@@ -88,11 +88,9 @@ fn note_write(ctx: &mut ExecCtx) {
 /// The data sources a read plan sends to, or `None` for plans that are not reads of backends.
 fn read_sources(plan: &Plan) -> Option<Vec<&str>> {
     match plan {
-        Plan::Passthrough { data_source, .. } | Plan::RenameResult { data_source, .. } => Some(vec![data_source]),
-        Plan::Scatter { targets, combine: crate::plan::planner::Combine::Concat, .. } | Plan::Merge { targets, .. } => {
-            Some(targets.iter().map(|t| t.data_source.as_str()).collect())
-        }
-        _ => None,
+        // A scatter that is not a concatenation of result sets writes (or runs DDL).
+        Plan::Scatter { combine, .. } if *combine != crate::plan::planner::Combine::Concat => None,
+        _ => super::reached(plan),
     }
 }
 

@@ -18,8 +18,7 @@ impl ExecCtx {
             return !xa.branches.iter().any(|b| b == name);
         }
         if self.state.status & status::IN_TRANS != 0 {
-            let home = crate::plan::planner::data_source_for(self.state.schema.as_deref(), &self.shared.rules);
-            return name != home && !self.enlisted.contains(name);
+            return name != self.home() && !self.enlisted.contains(name);
         }
         true
     }

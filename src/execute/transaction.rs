@@ -3,7 +3,6 @@
 
 use crate::config::rules::TransactionMode;
 use crate::error::SgError;
-use crate::plan::planner::data_source_for;
 use crate::protocol::reply::ReplyKind;
 
 use super::context::ExecCtx;
@@ -24,7 +23,7 @@ pub async fn check_transaction(ctx: &mut ExecCtx, sources: &[&str]) -> Result<()
         }
         return Ok(());
     }
-    let home = data_source_for(ctx.state.schema.as_deref(), &ctx.shared.rules);
+    let home = ctx.home();
     let joining: Vec<String> = sources.iter().filter(|ds| **ds != home && !ctx.enlisted.contains(**ds)).map(|ds| ds.to_string()).collect();
     if joining.is_empty() {
         return Ok(());
@@ -66,7 +65,7 @@ pub(crate) async fn end_transaction(ctx: &mut ExecCtx, commit: bool, command: &[
             failure.get_or_insert(format!("{end} failed on data source '{ds}': {reason}"));
         }
     }
-    let home = data_source_for(ctx.state.schema.as_deref(), &ctx.shared.rules);
+    let home = ctx.home();
     match failure {
         None => passthrough::run(ctx, &home, command, ReplyKind::ResultSets).await,
         Some(reason) => {

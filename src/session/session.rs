@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use crate::error::SgError;
 use crate::execute;
-use crate::plan::planner::{data_source_for, plan_cached};
+use crate::plan::planner::plan_cached;
 use crate::protocol::constants::com;
 use crate::protocol::packet::PacketStream;
 use crate::protocol::reply::ReplyKind;
@@ -438,11 +438,6 @@ impl Session {
             }
             _ => Err(SgError::NotSupported("COM_STMT_FETCH: shardgate answers cursor requests with plain result sets".into())),
         }
-    }
-
-    /// The data source of the current schema (the default one without a schema).
-    fn home(&self) -> String {
-        data_source_for(self.state.schema.as_deref(), &self.shared.rules)
     }
 
     /// Whether the current schema has sharded or broadcast tables.
