@@ -10,6 +10,8 @@
 mod common;
 #[path = "differential/corpus.rs"]
 mod corpus;
+#[path = "differential/engine.rs"]
+mod engine;
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -255,7 +257,7 @@ async fn sharded_answers_equal_one_unsharded_mariadb() {
 
     // The corpus, distinct statements only.
     let mut seen = HashSet::new();
-    let queries: Vec<(String, bool)> = corpus::queries(&n).into_iter().filter(|(sql, _)| seen.insert(sql.clone())).collect();
+    let queries: Vec<(String, bool)> = corpus::queries(&n).into_iter().chain(engine::queries(&n)).filter(|(sql, _)| seen.insert(sql.clone())).collect();
     assert!(queries.len() >= 600, "the corpus has {} distinct queries", queries.len());
     let (empty, _) = tokio::join!(reads(&mut lab, &queries, false), reads(&mut other, &queries, true));
     let reads = lab.compared + other.compared;

@@ -85,6 +85,10 @@ pub struct ServerRules {
     pub refuse_unsafe_dml: bool,
     /// Most rows a multi-shard SELECT may take from the shards (ERR beyond, before the client gets more).
     pub max_merge_rows: Option<u64>,
+    /// Most rows a query the shards cannot answer as it is may copy to the compute data source (the exact
+    /// fallback, plan/compute.rs); 0 turns the fallback off and such queries are refused (1235).
+    #[serde(default = "default_max_fallback_rows")]
+    pub max_fallback_rows: u64,
     /// Largest packet a client may send, in bytes (ER_NET_PACKET_TOO_LARGE and the connection closed beyond).
     #[serde(default = "default_max_allowed_packet")]
     pub max_allowed_packet: usize,
@@ -270,6 +274,9 @@ pub enum ReadYourWrites {
     Off,
 }
 
+fn default_max_fallback_rows() -> u64 {
+    100_000
+}
 fn default_max_allowed_packet() -> usize {
     64 << 20
 }

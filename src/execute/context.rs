@@ -130,6 +130,20 @@ impl ExecCtx {
         Ok(&mut self.backends.get_mut(data_source).expect("ensure_backend pinned a connection").conn)
     }
 
+    /// Runs `sql` on the session's connection to `data_source` and returns its column definitions and text
+    /// rows; a backend's ERR is the error, relayed with its code; a broken connection is closed.
+    #[allow(clippy::type_complexity)]
+    pub async fn query_table(&mut self, data_source: &str, sql: &str) -> Result<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>), SgError> {
+        match self.conn(data_source).await?.query_table(sql).await {
+            Ok(Ok(table)) => Ok(table),
+            Ok(Err(err)) => Err(crate::protocol::response::relayed_error(&err)),
+            Err(reason) => {
+                self.backends.remove(data_source);
+                Err(SgError::BackendLost(data_source.to_string(), reason))
+            }
+        }
+    }
+
     /// Makes sure the session has a connection to `data_source`, with the current schema's database
     /// selected (a sharded schema's database exists on every data source that holds its tables).
     pub async fn ensure_backend(&mut self, data_source: &str) -> Result<(), SgError> {

@@ -3,6 +3,7 @@
 //! Nothing here plans: the plan arrives complete (ARCHITECTURE.md).
 
 pub mod aggregate;
+pub mod compute;
 pub mod concat;
 pub mod context;
 pub mod control;
@@ -80,6 +81,7 @@ pub(crate) fn reached(plan: &Plan) -> Option<Vec<&str>> {
     match plan {
         Plan::Passthrough { data_source, .. } | Plan::RenameResult { data_source, .. } => Some(vec![data_source.as_str()]),
         Plan::Scatter { targets, .. } | Plan::Merge { targets, .. } => Some(targets.iter().map(|t| t.data_source.as_str()).collect()),
+        Plan::Compute(c) => Some(c.data_sources()),
         _ => None,
     }
 }
@@ -132,6 +134,7 @@ pub async fn run(ctx: &mut ExecCtx, plan: Plan, how: &Exec<'_>) -> Result<(), Sg
         },
         Plan::Insert(p) => insert_split::run(ctx, &p).await,
         Plan::MoveRows(m) => move_rows::run(ctx, &m).await,
+        Plan::Compute(c) => compute::run(ctx, &c, how).await,
         Plan::Refuse(reason) => Err(SgError::NotSupported(reason)),
         _ if binary => Err(SgError::UnsupportedPs("this statement as a prepared statement in a sharded schema; run it as plain SQL".into())),
         Plan::RenameResult { data_source, sql, physical, logical } => rename_result::run(ctx, &data_source, &sql, &physical, &logical).await,

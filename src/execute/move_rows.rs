@@ -8,21 +8,13 @@ use crate::plan::move_rows::MovePlan;
 use crate::protocol::response::{decode_ok, encode_ok, Ok as OkPacket};
 use super::context::ExecCtx;
 
-use super::value::column;
+use super::value::{column, sql_literal as literal};
 use super::xa;
 
 /// Runs one statement on `ds` (enlisted in the XA transaction): its OK, or its rows with column defs.
 async fn query(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>), SgError> {
     xa::enlist(ctx, ds).await?;
-    let conn = &mut ctx.backends.get_mut(ds).expect("enlisted").conn;
-    match conn.query_table(sql).await {
-        Ok(Ok(table)) => Ok(table),
-        Ok(Err(err)) => Err(crate::protocol::response::relayed_error(&err)),
-        Err(reason) => {
-            ctx.backends.remove(ds);
-            Err(SgError::BackendLost(ds.to_string(), reason))
-        }
-    }
+    ctx.query_table(ds, sql).await
 }
 
 async fn affected(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<u64, SgError> {
@@ -38,17 +30,6 @@ async fn affected(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<u64, SgError
         return Err(crate::protocol::response::relayed_error(&reply.payload));
     }
     Ok(decode_ok(&reply.payload)?.affected_rows)
-}
-
-/// A text-protocol value as an SQL literal for its column: numbers as they are, everything else as a hex
-/// string (exact bytes, any charset; MariaDB converts it for DATE, ENUM, BIT … columns).
-fn literal(value: &Option<Vec<u8>>, type_byte: u8) -> String {
-    match value {
-        None => "NULL".into(),
-        Some(v) if matches!(type_byte, 0 | 1 | 2 | 3 | 4 | 5 | 8 | 9 | 13 | 246) => String::from_utf8_lossy(v).into_owned(),
-        Some(v) if v.is_empty() => "''".into(),
-        Some(v) => format!("X'{}'", v.iter().map(|b| format!("{b:02X}")).collect::<String>()),
-    }
 }
 
 async fn run_steps(ctx: &mut ExecCtx, plan: &MovePlan) -> Result<u64, SgError> {
@@ -159,11 +140,4 @@ mod tests {
         h.nothing_more();
     }
 
-    #[test]
-    fn literals_keep_numbers_and_hex_encode_the_rest() {
-        assert_eq!(super::literal(&None, 0xFD), "NULL");
-        assert_eq!(super::literal(&Some(b"-12".to_vec()), 0x08), "-12");
-        assert_eq!(super::literal(&Some(Vec::new()), 0xFD), "''");
-        assert_eq!(super::literal(&Some(b"a'".to_vec()), 0xFD), "X'6127'");
-    }
 }

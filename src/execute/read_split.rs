@@ -104,6 +104,11 @@ fn remap(mut plan: Plan, map: &HashMap<String, String>) -> Plan {
     match &mut plan {
         Plan::Passthrough { data_source, .. } | Plan::RenameResult { data_source, .. } => swap(data_source),
         Plan::Scatter { targets, .. } | Plan::Merge { targets, .. } => targets.iter_mut().for_each(|t| swap(&mut t.data_source)),
+        Plan::Compute(c) => {
+            // The copies are temporary tables, which a read-only replica takes too.
+            swap(&mut c.data_source);
+            c.tables.iter_mut().flat_map(|t| t.nodes.iter_mut()).for_each(|(ds, _)| swap(ds));
+        }
         _ => {}
     }
     plan

@@ -50,6 +50,17 @@ pub struct Column {
     pub weight: Option<(usize, usize)>,
 }
 
+/// A text-protocol value as an SQL literal for its column: numbers as they are, everything else as a hex
+/// string (exact bytes, any charset; MariaDB converts it for DATE, ENUM, BIT … columns).
+pub fn sql_literal(value: &Option<Vec<u8>>, type_byte: u8) -> String {
+    match value {
+        None => "NULL".into(),
+        Some(v) if matches!(type_byte, 0 | 1 | 2 | 3 | 4 | 5 | 8 | 9 | 13 | 246) => String::from_utf8_lossy(v).into_owned(),
+        Some(v) if v.is_empty() => "''".into(),
+        Some(v) => format!("X'{}'", v.iter().map(|b| format!("{b:02X}")).collect::<String>()),
+    }
+}
+
 /// Reads a ColumnDefinition41 packet.
 pub fn column(def: &[u8]) -> Result<Column, SgError> {
     let mut r = Reader::new(def);
@@ -266,6 +277,14 @@ pub fn key(value: Option<&[u8]>, column: &Column) -> Key {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn literals_keep_numbers_and_hex_encode_the_rest() {
+        assert_eq!(super::sql_literal(&None, 0xFD), "NULL");
+        assert_eq!(super::sql_literal(&Some(b"-12".to_vec()), 0x08), "-12");
+        assert_eq!(super::sql_literal(&Some(Vec::new()), 0xFD), "''");
+        assert_eq!(super::sql_literal(&Some(b"a'".to_vec()), 0xFD), "X'6127'");
+    }
+
     use super::*;
 
     fn col(kind: Kind) -> Column {

@@ -1,6 +1,7 @@
 //! Planning: statement + rules → what the executor runs.
 
 pub mod cache;
+pub mod compute;
 pub mod info_schema;
 pub mod insert;
 pub mod load_data;
@@ -22,6 +23,20 @@ mod planner_tests;
 #[cfg(test)]
 pub(crate) fn test_layouts(schemas: &str) -> std::collections::HashMap<String, crate::sharding::table::SchemaLayout> {
     test_rules("", schemas).1
+}
+
+/// Schema `s`: t (mod), h (consistent hash, the default), r (range: < 100, < 200, < 300, the rest), each
+/// over ds_0.x_0, ds_0.x_1, ds_1.x_0, ds_1.x_1; broadcast b; anything else on ds_0.
+#[cfg(test)]
+pub(crate) fn schema_s() -> crate::sharding::table::SchemaLayout {
+    test_layouts(
+        "[schemas.s]\ndata_source = \"ds_0\"\nbroadcast_tables = [\"b\"]\n\
+         [schemas.s.tables.t]\nsharding_column = \"id\"\nalgorithm = \"mod\"\nactual_nodes = \"ds_${0..1}.t_${0..1}\"\n\
+         [schemas.s.tables.h]\nsharding_column = \"id\"\nactual_nodes = \"ds_${0..1}.h_${0..1}\"\n\
+         [schemas.s.tables.r]\nsharding_column = \"k\"\nalgorithm = \"range\"\nboundaries = [100, 200, 300]\nactual_nodes = \"ds_${0..1}.r_${0..1}\"\n",
+    )
+    .remove("s")
+    .expect("schema s")
 }
 
 /// The rules (top-level keys `top`, e.g. `transaction_mode = "single_source"`, then two data sources ds_0 and

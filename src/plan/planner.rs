@@ -122,6 +122,9 @@ pub enum Plan {
     LearnColumns(Arc<ShardedTable>),
     /// LOAD DATA LOCAL INFILE: the proxy reads the client's file and loads each target's rows.
     LoadData(Box<super::load_data::LoadPlan>),
+    /// A query the shards cannot answer as it is, run on the compute data source over copies of its
+    /// sharded tables (the exact fallback).
+    Compute(Box<super::compute::ComputePlan>),
     /// Refuse with ER_NOT_SUPPORTED_YET and this reason.
     Refuse(String),
 }
@@ -145,6 +148,15 @@ impl Plan {
                 }
             }
             Plan::Refuse(reason) => vec![("(refused)".into(), reason.clone())],
+            Plan::Compute(c) => {
+                let mut out: Vec<(String, String)> = c
+                    .tables
+                    .iter()
+                    .flat_map(|t| t.nodes.iter().map(move |(ds, table)| (ds.clone(), format!("SELECT … FROM `{table}` (copied into temporary table `{}`)", t.name))))
+                    .collect();
+                out.push((c.data_source.clone(), format!("{original} (over the copies: {})", c.reason)));
+                out
+            }
             Plan::MoveRows(m) => {
                 let mut out: Vec<(String, String)> = m.updates.iter().map(|(_, t)| (t.data_source.clone(), t.sql.clone())).collect();
                 let to = &m.table.nodes[m.target];

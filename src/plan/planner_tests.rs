@@ -64,6 +64,14 @@ fn passthrough(p: &Plan) -> (String, Option<String>) {
     }
 }
 
+/// A compute plan's reason and the tables it copies (with their node counts).
+fn computed(p: &Plan) -> (String, Vec<(String, usize)>) {
+    match p {
+        Plan::Compute(c) => (c.reason.clone(), c.tables.iter().map(|t| (t.name.clone(), t.nodes.len())).collect()),
+        other => panic!("a Compute: {other:?}"),
+    }
+}
+
 fn refusal(p: &Plan) -> String {
     match p {
         Plan::Refuse(reason) => reason.clone(),
@@ -334,16 +342,19 @@ fn shard_key_hint_routes_as_if_the_key_were_given() {
 }
 
 #[test]
-fn nested_sharded_subquery_is_refused() {
-    let reason = refusal(&plan_in(Some("s"), "SELECT * FROM o WHERE user_id IN (SELECT user_id FROM i)"));
+fn nested_sharded_subquery_runs_on_the_compute_data_source_and_a_write_is_refused() {
+    let (reason, tables) = computed(&plan_in(Some("s"), "SELECT * FROM o WHERE user_id IN (SELECT user_id FROM i)"));
     assert_eq!(reason, "a subquery, derived table or CTE over sharded table 'i' (each shard would answer it over its own rows only)");
+    assert_eq!(tables, [("o".to_string(), 4), ("i".to_string(), 4)]);
+    let reason = refusal(&plan_in(Some("s"), "DELETE FROM o WHERE user_id IN (SELECT user_id FROM i)"));
+    assert!(reason.ends_with("(only queries run on the compute data source)"), "{reason}");
 }
 
 #[test]
-fn joins_of_sharded_tables_that_are_not_co_located_are_refused() {
-    let reason = refusal(&plan_in(Some("s"), "SELECT * FROM t JOIN u ON t.id = u.uid"));
+fn joins_of_sharded_tables_that_are_not_co_located_run_on_the_compute_data_source() {
+    let (reason, _) = computed(&plan_in(Some("s"), "SELECT * FROM t JOIN u ON t.id = u.uid"));
     assert_eq!(reason, "a statement over sharded tables t, u that are not in one binding group");
-    let reason = refusal(&plan_in(Some("s"), "SELECT * FROM o JOIN i ON o.id = i.id"));
+    let (reason, _) = computed(&plan_in(Some("s"), "SELECT * FROM o JOIN i ON o.id = i.id"));
     assert!(reason.starts_with("a join of sharded tables o (o.user_id), i (i.user_id) on something other than equal sharding columns"), "{reason}");
     // Joined on the key within a binding group: one node.
     let p = plan_in(Some("s"), "SELECT * FROM o JOIN i ON o.user_id = i.user_id WHERE o.user_id = 5");

@@ -104,13 +104,21 @@ fn needs_merge(toks: &[Tok]) -> Option<&'static str> {
         if next_paren && AGGREGATES.iter().any(|a| t.is_keyword(a)) {
             return Some("aggregate functions");
         }
-        for (kw, what) in [("ORDER", "ORDER BY"), ("LIMIT", "LIMIT"), ("GROUP", "GROUP BY"), ("HAVING", "HAVING"), ("DISTINCT", "DISTINCT"), ("UNION", "UNION")] {
+        for (kw, what) in [("ORDER", "ORDER BY"), ("LIMIT", "LIMIT"), ("GROUP", "GROUP BY"), ("HAVING", "HAVING"), ("DISTINCT", "DISTINCT"), ("UNION", "UNION"), ("INTERSECT", "INTERSECT"), ("EXCEPT", "EXCEPT"), ("MINUS", "MINUS")] {
             if t.is_keyword(kw) {
                 return Some(what);
             }
         }
     }
     None
+}
+
+/// The reason of a refusal plan.
+fn refusal_reason(plan: Plan) -> String {
+    match plan {
+        Plan::Refuse(reason) => reason,
+        other => format!("{other:?}"),
+    }
 }
 
 fn refuse(reason: String) -> Template {
@@ -166,8 +174,10 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
             }
         }
     }
+    // A query the shards cannot answer as it is runs on the compute data source (plan/compute.rs).
+    let fallback = |reason: String| Template::Plan(super::compute::fallback(reason, &toks, &refs, layout));
     if is("WITH") && !sharded.is_empty() {
-        return refuse(format!("WITH (a common table expression) over sharded table '{}': its rows would come from one shard", sharded[0].name));
+        return fallback(format!("WITH (a common table expression) over sharded table '{}': its rows would come from one shard", sharded[0].name));
     }
     if sharded.is_empty() {
         // Broadcast tables only: read one copy, write every copy.
@@ -205,7 +215,7 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
     }
     if sharded.len() > 1 && (sharded[0].binding_group.is_none() || sharded.iter().any(|t| t.binding_group != sharded[0].binding_group)) {
         let names: Vec<&str> = sharded.iter().map(|t| t.name.as_str()).collect();
-        return refuse(format!("a statement over sharded tables {} that are not in one binding group", names.join(", ")));
+        return fallback(format!("a statement over sharded tables {} that are not in one binding group", names.join(", ")));
     }
     let rename_for = |node: usize| {
         rewrite(sql, &toks, &refs, |name| layout.tables.get(name).map(|t| t.nodes[node].table.clone()))
@@ -255,7 +265,7 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         });
     }
     if let Err(reason) = super::soundness::no_nested_sharded(&toks, &refs, layout) {
-        return refuse(reason);
+        return fallback(reason);
     }
     let is_select = is("SELECT");
     if !(is_select || is("UPDATE") || is("DELETE")) {
@@ -276,10 +286,10 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         Err(_) => return default(),
     };
     if let Err(reason) = super::soundness::joins_colocated(&stmt, layout).and_then(|_| super::soundness::outer_joins_sound(&stmt, layout)) {
-        return refuse(reason);
+        return fallback(reason);
     }
     if let Some(other) = super::soundness::tables_without_rules(&stmt, layout).first() {
-        return refuse(format!(
+        return fallback(format!(
             "a statement over sharded table '{}' and table '{other}', which has no rules (it lives on data source '{}' only); make it a broadcast table or shard it alike",
             sharded[0].name, layout.default_data_source
         ));
@@ -352,8 +362,19 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
             Ok((per_node, spec))
         })
     };
+    // What the shards cannot merge runs on the compute data source when it reaches several nodes.
+    let mut compute = None;
+    let merge = merge.map(|m| {
+        m.map_err(|reason| match super::compute::fallback(reason, &toks, &refs, layout) {
+            Plan::Compute(c) => {
+                compute = Some(c);
+                String::new()
+            }
+            refused => refusal_reason(refused),
+        })
+    });
     let table = sharded[0].clone();
-    Template::Routed(Box::new(Routed { table, key, select: is_select, node_sql, renamed, merge, literal_starts }))
+    Template::Routed(Box::new(Routed { table, key, select: is_select, node_sql, renamed, merge, compute, literal_starts }))
 }
 
 #[cfg(test)]
@@ -361,17 +382,8 @@ mod tests {
     use super::*;
     use crate::sql::analyze::{Cmp, KeyExpr, Term};
 
-    /// Schema `s`: t (mod), h (consistent hash, the default), r (range: < 100, < 200, < 300, the rest), each
-    /// over ds_0.x_0, ds_0.x_1, ds_1.x_0, ds_1.x_1; broadcast b; anything else on ds_0.
     fn layout() -> SchemaLayout {
-        crate::plan::test_layouts(
-            "[schemas.s]\ndata_source = \"ds_0\"\nbroadcast_tables = [\"b\"]\n\
-             [schemas.s.tables.t]\nsharding_column = \"id\"\nalgorithm = \"mod\"\nactual_nodes = \"ds_${0..1}.t_${0..1}\"\n\
-             [schemas.s.tables.h]\nsharding_column = \"id\"\nactual_nodes = \"ds_${0..1}.h_${0..1}\"\n\
-             [schemas.s.tables.r]\nsharding_column = \"k\"\nalgorithm = \"range\"\nboundaries = [100, 200, 300]\nactual_nodes = \"ds_${0..1}.r_${0..1}\"\n",
-        )
-        .remove("s")
-        .expect("schema s")
+        crate::plan::schema_s()
     }
 
     /// (data source, SQL) of `sql` routed without hint or parameters.
@@ -387,6 +399,14 @@ mod tests {
         match p {
             Plan::Refuse(reason) => reason,
             other => panic!("a Refuse: {other:?}"),
+        }
+    }
+
+    /// A compute plan's reason and each copied table's (data source, physical table) list.
+    fn computed(p: Plan) -> (String, Vec<Vec<(String, String)>>) {
+        match p {
+            Plan::Compute(c) => (c.reason.clone(), c.tables.iter().map(|t| t.nodes.clone()).collect()),
+            other => panic!("a Compute: {other:?}"),
         }
     }
 
@@ -566,21 +586,36 @@ mod tests {
     }
 
     #[test]
-    fn tables_without_rules_and_unsound_outer_joins_are_refused() {
+    fn tables_without_rules_and_unsound_outer_joins_are_computed_or_refused_for_writes() {
         let l = layout();
-        let reason = refusal(route("SELECT * FROM t JOIN nr ON t.id = nr.id", &l, None, &[]));
+        let (reason, tables) = computed(route("SELECT * FROM t JOIN nr ON t.id = nr.id", &l, None, &[]));
         assert!(reason.starts_with("a statement over sharded table 't' and table 'nr', which has no rules (it lives on data source 'ds_0' only)"), "{reason}");
-        let reason = refusal(route("SELECT * FROM b LEFT JOIN t ON b.k = t.id", &l, None, &[]));
+        assert_eq!(tables.len(), 1, "nr is read in place on the compute data source");
+        let (reason, _) = computed(route("SELECT * FROM b LEFT JOIN t ON b.k = t.id", &l, None, &[]));
         assert!(reason.starts_with("an outer join that keeps the unmatched rows of a broadcast or unsharded table"), "{reason}");
-        let reason = refusal(route("SELECT * FROM t JOIN h ON t.id = h.id", &l, None, &[]));
+        let (reason, tables) = computed(route("SELECT * FROM t JOIN h ON t.id = h.id", &l, None, &[]));
         assert_eq!(reason, "a statement over sharded tables t, h that are not in one binding group");
+        assert_eq!(tables.len(), 2);
+        let reason = refusal(route("UPDATE t JOIN nr ON t.id = nr.id SET t.c = 1", &l, None, &[]));
+        assert!(reason.starts_with("a statement over sharded table 't' and table 'nr'") && reason.ends_with("(only queries run on the compute data source)"), "{reason}");
     }
 
     #[test]
     fn a_merge_the_proxy_cannot_do_is_refused_only_across_shards() {
         let l = layout();
-        let reason = refusal(route("SELECT SUM(DISTINCT c) FROM t", &l, None, &[]));
+        let (reason, tables) = computed(route("SELECT SUM(DISTINCT c) FROM t", &l, None, &[]));
         assert!(reason.contains("DISTINCT aggregates"), "{reason}");
+        assert_eq!(tables[0].len(), 4);
+        // Each shard's EXCEPT / INTERSECT is over its own rows only: the set operation runs over the copies.
+        for op in ["EXCEPT", "INTERSECT", "UNION"] {
+            let (reason, _) = computed(route(&format!("SELECT c FROM t {op} SELECT k FROM b"), &l, None, &[]));
+            assert!(reason.contains("set operations"), "{op}: {reason}");
+        }
+        // The key prunes the copied nodes as it prunes a merge's.
+        let (_, tables) = computed(route("SELECT SUM(DISTINCT c) FROM t WHERE id IN (1, 2)", &l, None, &[]));
+        assert_eq!(tables, [vec![("ds_0".to_string(), "t_1".to_string()), ("ds_1".to_string(), "t_0".to_string())]]);
+        let reason = refusal(route("SELECT SUM(DISTINCT c) FROM t FOR UPDATE", &l, None, &[]));
+        assert!(reason.starts_with("locking reads") && reason.ends_with("that the shards cannot answer as it is)"), "{reason}");
         assert_eq!(routed(&l, "SELECT SUM(DISTINCT c) FROM t WHERE id = 4"), pairs(&[("ds_0", "SELECT SUM(DISTINCT c) FROM `t_0` WHERE id = 4")]));
     }
 
@@ -622,8 +657,8 @@ mod tests {
         // Multi-table UPDATE/DELETE writing a broadcast table named after a table without rules.
         refused("DELETE b FROM nr JOIN b ON nr.k = b.k", "multi-table");
         refused("UPDATE nr JOIN b ON nr.k = b.k SET b.v = 1", "multi-table");
-        // WITH over a sharded table.
-        refused("WITH x AS (SELECT 1 AS a) SELECT * FROM t WHERE id = 2", "common table expression");
+        // WITH over a sharded table runs on the compute data source.
+        assert!(matches!(route("WITH x AS (SELECT 1 AS a) SELECT * FROM t WHERE id = 2", &l, None, &[]), Plan::Compute(_)));
         refused("DELETE nr, b FROM nr JOIN b ON nr.k = b.k", "multi-table");
         refused("DELETE FROM b USING nr JOIN b ON nr.k = b.k", "reading table 'nr'");
         // Still planned as before: INTO present, a broadcast table alone, a broadcast table read in a

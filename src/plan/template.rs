@@ -56,6 +56,8 @@ pub struct Routed {
     pub renamed: bool,
     /// For a SELECT whose rows the proxy must combine: each node's SQL and the proxy's part, or why it cannot.
     pub merge: Option<Result<(Vec<Spliced>, MergeSpec), String>>,
+    /// Where `merge` is an error: the statement on the compute data source, when it can run there.
+    pub compute: Option<Box<super::compute::ComputePlan>>,
     /// Byte offsets where the literals `key` reads start in the statement it was built from.
     pub literal_starts: Vec<usize>,
 }
@@ -106,7 +108,10 @@ impl Routed {
         let targets = |sql: &[Spliced]| nodes.iter().map(|&n| Target { data_source: data_source(n), sql: sql[n].join(texts) }).collect();
         match &self.merge {
             Some(Ok((sql, spec))) => Plan::Merge { targets: targets(sql), spec: spec.clone() },
-            Some(Err(reason)) => Plan::Refuse(reason.clone()),
+            Some(Err(reason)) => match &self.compute {
+                Some(c) => Plan::Compute(Box::new(c.only_nodes(&nodes))),
+                None => Plan::Refuse(reason.clone()),
+            },
             None => {
                 let combine = if self.select { Combine::Concat } else { Combine::SumAffected };
                 Plan::Scatter { targets: targets(&self.node_sql), combine, reset_sequences: Vec::new() }

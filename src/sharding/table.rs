@@ -83,6 +83,8 @@ pub struct SchemaLayout {
     pub xa: bool,
     /// Refuse UPDATE/DELETE without WHERE on sharded tables (`[server] refuse_unsafe_dml`).
     pub refuse_unsafe_dml: bool,
+    /// Rows the exact fallback may copy per statement (`[server] max_fallback_rows`; 0: off).
+    pub max_fallback_rows: u64,
 }
 
 impl SchemaLayout {
@@ -241,6 +243,7 @@ pub fn build(rules: &Rules) -> Result<HashMap<String, SchemaLayout>, Vec<Problem
                 all_data_sources: rules.data_sources.keys().cloned().collect(),
                 xa: rules.transaction_mode == crate::config::rules::TransactionMode::Xa,
                 refuse_unsafe_dml: rules.server.refuse_unsafe_dml,
+                max_fallback_rows: rules.server.max_fallback_rows,
             },
         );
     }

@@ -1,0 +1,214 @@
+//! Runs a compute plan (plan/compute.rs): reads each sharded table's definition and rows from its nodes on
+//! the session's own connections (so inside a transaction, the transaction's snapshot on each shard),
+//! copies them into temporary tables named as the logical tables on the session's connection to the compute
+//! data source, runs the client's statement there unchanged and relays its answer, then drops the copies.
+//! Nothing outlives the statement: the copies are dropped after it (or the connection is reset before it
+//! goes back to its pool, or closed), and a proxy crash closes the connection, which drops them.
+
+use crate::error::SgError;
+use crate::plan::compute::{ComputePlan, CopiedTable};
+use crate::plan::merge::MergeSpec;
+use crate::plan::planner::Target;
+use crate::protocol::constants::com;
+use crate::protocol::reply::ReplyKind;
+
+use super::context::ExecCtx;
+use super::value::{column, sql_literal};
+use super::Exec;
+
+/// Largest INSERT text sent to fill a copy (well under any max_allowed_packet).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// One column of a copied table: its name and how its value travels.
+struct Col {
+    name: String,
+    /// FLOAT: fetched as `c + 0e0`, since MariaDB prints a FLOAT with 6 digits, which does not give the
+    /// same float back; a DOUBLE prints with all the digits it needs.
+    float: bool,
+    /// A text column (it has a character set): fetched as HEX(c), its stored bytes, re-inserted as X'…',
+    /// which MariaDB copies into the column's character set unchanged, whatever the connection's.
+    text: bool,
+}
+
+/// A table ready to be copied: its temporary definition and the INSERT statements holding its rows.
+struct Copy {
+    name: String,
+    create: String,
+    inserts: Vec<String>,
+}
+
+/// The definition of `physical` as a temporary table named `name`: foreign keys and partitioning removed
+/// (temporary tables can have neither; they change no answer of a query).
+pub fn temporary_definition(ddl: &str, name: &str) -> Result<String, String> {
+    let open = ddl.find(" (\n").ok_or_else(|| format!("an unexpected SHOW CREATE TABLE: {ddl}"))?;
+    if !ddl.starts_with("CREATE TABLE ") {
+        return Err(format!("an unexpected SHOW CREATE TABLE: {ddl}"));
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut rest = "";
+    for (i, line) in ddl[open + 3..].split('\n').enumerate() {
+        let t = line.trim_start();
+        if line.starts_with(')') {
+            rest = &ddl[open + 3..][ddl[open + 3..].split('\n').take(i).map(|l| l.len() + 1).sum::<usize>()..];
+            break;
+        }
+        if (t.starts_with("CONSTRAINT ") && t.contains(" FOREIGN KEY ")) || t.starts_with("FOREIGN KEY ") {
+            continue;
+        }
+        lines.push(line.strip_suffix(',').unwrap_or(line).to_string());
+    }
+    if rest.is_empty() {
+        return Err(format!("an unexpected SHOW CREATE TABLE: {ddl}"));
+    }
+    // Partitioning follows the table options, as ` PARTITION BY …` or `/*!50100 PARTITION BY …`.
+    let rest = match [rest.find("\n PARTITION BY"), rest.find("PARTITION BY")].into_iter().flatten().min() {
+        Some(at) => rest[..at].trim_end_matches("/*!50100 ").trim_end(),
+        None => rest,
+    };
+    Ok(format!("CREATE TEMPORARY TABLE {} (\n{}\n{rest}", crate::sql::tokens::quote_ident(name, None), lines.join(",\n")))
+}
+
+/// Runs `sql` on `ds` and returns its rows (the ERR relayed as the statement's error).
+async fn rows(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>), SgError> {
+    ctx.query_table(ds, sql).await
+}
+
+/// Reads `table`'s definition and its rows (at most `budget` in all) into INSERT statements.
+async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap: u64) -> Result<Copy, SgError> {
+    let (ds, physical) = &table.nodes[0];
+    let quoted = crate::sql::tokens::quote_ident(physical, None);
+    let (_, ddl) = rows(ctx, ds, &format!("SHOW CREATE TABLE {quoted}")).await?;
+    let ddl = ddl.first().and_then(|r| r.get(1).cloned().flatten()).ok_or_else(|| SgError::Failed(format!("SHOW CREATE TABLE {quoted} on '{ds}' returned nothing")))?;
+    let create = temporary_definition(&String::from_utf8_lossy(&ddl), &table.name).map_err(SgError::Failed)?;
+    let literal = physical.replace('\\', "\\\\").replace('\'', "''");
+    let (_, described) = rows(
+        ctx,
+        ds,
+        &format!(
+            "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_SET_NAME IS NOT NULL, EXTRA LIKE '%GENERATED%' FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '{literal}' ORDER BY ORDINAL_POSITION"
+        ),
+    )
+    .await?;
+    let text = |v: &Option<Vec<u8>>| v.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    let cols: Vec<Col> = described
+        .iter()
+        .filter(|r| text(&r[3]) != "1")
+        .map(|r| Col { name: text(&r[0]), float: text(&r[1]).eq_ignore_ascii_case("float"), text: text(&r[2]) == "1" })
+        .collect();
+    let names: Vec<String> = cols.iter().map(|c| crate::sql::tokens::quote_ident(&c.name, None)).collect();
+    let list: Vec<String> = cols
+        .iter()
+        .zip(&names)
+        .map(|(c, n)| if c.text { format!("HEX({n})") } else if c.float { format!("{n} + 0e0") } else { n.clone() })
+        .collect();
+    let head = format!("INSERT INTO {} ({}) VALUES ", crate::sql::tokens::quote_ident(&table.name, None), names.join(", "));
+    let mut inserts = Vec::new();
+    let mut current = String::new();
+    for (ds, physical) in &table.nodes {
+        // One more row than the budget allows tells that it is exceeded, without reading the rest.
+        let sql = format!("SELECT {} FROM {} LIMIT {}", list.join(", "), crate::sql::tokens::quote_ident(physical, None), *budget + 1);
+        let (defs, found) = rows(ctx, ds, &sql).await?;
+        if found.len() as u64 > *budget {
+            return Err(SgError::NotSupported(format!(
+                "a query the shards cannot answer as it is needs more than {cap} rows copied to the compute data source (max_fallback_rows); \
+                 add the sharding key or narrower conditions, or raise [server] max_fallback_rows"
+            )));
+        }
+        *budget -= found.len() as u64;
+        let types: Vec<u8> = defs.iter().map(|d| column(d).map(|c| c.type_byte)).collect::<Result<_, _>>()?;
+        for row in &found {
+            let values: Vec<String> = row
+                .iter()
+                .zip(&cols)
+                .zip(&types)
+                .map(|((v, c), t)| match (v, c.text) {
+                    (Some(hex), true) => format!("X'{}'", String::from_utf8_lossy(hex)),
+                    _ => sql_literal(v, *t),
+                })
+                .collect();
+            if current.len() > BATCH_BYTES {
+                inserts.push(std::mem::take(&mut current));
+            }
+            current.push_str(if current.is_empty() { &head } else { ", " });
+            current.push('(');
+            current.push_str(&values.join(", "));
+            current.push(')');
+        }
+    }
+    if !current.is_empty() {
+        inserts.push(current);
+    }
+    Ok(Copy { name: table.name.clone(), create, inserts })
+}
+
+/// Runs `sql` on the compute connection, expecting an OK.
+async fn ok(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<(), SgError> {
+    ctx.query_table(ds, sql).await.map(|_| ())
+}
+
+/// Fills the copies, runs the statement and relays its answer.
+async fn compute(ctx: &mut ExecCtx, ds: &str, copies: &[Copy], how: &Exec<'_>) -> Result<(), SgError> {
+    for c in copies {
+        ok(ctx, ds, &c.create).await?;
+        for insert in &c.inserts {
+            ok(ctx, ds, insert).await?;
+        }
+    }
+    match how {
+        Exec::Text(payload) => super::passthrough::run(ctx, ds, payload, ReplyKind::ResultSets).await,
+        Exec::Binary(sql) => super::merge::run(ctx, &[Target { data_source: ds.to_string(), sql: sql.to_string() }], &MergeSpec::none(), true).await,
+        Exec::Native { text, .. } => {
+            let command = [&[com::QUERY][..], text.as_bytes()].concat();
+            super::passthrough::run(ctx, ds, &command, ReplyKind::ResultSets).await
+        }
+    }
+}
+
+/// Runs `plan` for the statement `how` describes.
+pub async fn run(ctx: &mut ExecCtx, plan: &ComputePlan, how: &Exec<'_>) -> Result<(), SgError> {
+    let cap = ctx.shared.rules.server.max_fallback_rows;
+    let mut budget = cap;
+    let mut copies = Vec::with_capacity(plan.tables.len());
+    for t in &plan.tables {
+        copies.push(read_copy(ctx, t, &mut budget, cap).await?);
+    }
+    let ds = plan.data_source.as_str();
+    let result = compute(ctx, ds, &copies, how).await;
+    if !ctx.backends.contains_key(ds) {
+        // The connection was closed (and its temporary tables with it).
+        return result;
+    }
+    // The statement's warnings now: dropping the copies clears them on that connection.
+    if let Some(at) = ctx.pending.warned.iter().position(|(d, _)| d == ds) {
+        ctx.pending.warned.remove(at);
+        if let Ok((_, found)) = ctx.query_table(ds, super::warnings::SHOW_WARNINGS).await {
+            let text = |v: &Option<Vec<u8>>| v.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+            ctx.pending.notes.extend(found.iter().map(|r| super::warnings::Note { level: text(&r[0]), code: text(&r[1]).parse().unwrap_or(0), message: text(&r[2]) }));
+        }
+    }
+    let names: Vec<String> = copies.iter().map(|c| crate::sql::tokens::quote_ident(&c.name, None)).collect();
+    if !names.is_empty() && ok(ctx, ds, &format!("DROP TEMPORARY TABLE IF EXISTS {}", names.join(", "))).await.is_err() {
+        // The copies may still be there: the connection is reset before another session gets it.
+        ctx.dirty = true;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::temporary_definition;
+
+    #[test]
+    fn the_definition_loses_its_foreign_keys_and_partitions_and_takes_the_logical_name() {
+        let ddl = "CREATE TABLE `t_1` (\n  `id` int(11) NOT NULL,\n  `pid` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  KEY `pid` (`pid`),\n  \
+                   CONSTRAINT `c_ibfk_1` FOREIGN KEY (`pid`) REFERENCES `p` (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci\n PARTITION BY HASH (`id`)\nPARTITIONS 4";
+        assert_eq!(
+            temporary_definition(ddl, "t").unwrap(),
+            "CREATE TEMPORARY TABLE `t` (\n  `id` int(11) NOT NULL,\n  `pid` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  KEY `pid` (`pid`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci"
+        );
+        let plain = "CREATE TABLE `o` (\n  `a` varchar(3) CHARACTER SET latin1 COLLATE latin1_swedish_ci DEFAULT 'x,y'\n) ENGINE=InnoDB";
+        assert_eq!(temporary_definition(plain, "o`x").unwrap(), "CREATE TEMPORARY TABLE `o``x` (\n  `a` varchar(3) CHARACTER SET latin1 COLLATE latin1_swedish_ci DEFAULT 'x,y'\n) ENGINE=InnoDB");
+        assert!(temporary_definition("CREATE VIEW v AS SELECT 1", "v").is_err());
+    }
+}
