@@ -1,0 +1,98 @@
+//! The exact fallback (src/plan/compute.rs) against the real lab: a query the shards cannot answer as it
+//! is runs on the compute data source over temporary copies named as the logical tables, and
+//! - leaves no copy behind: afterwards a statement sent to that data source reads its own base table (of
+//!   the same name) again, after a success, an error and a refusal alike;
+//! - reads the session's transaction: its own uncommitted rows on each shard, and not another session's;
+//! - answers prepared statements too;
+//! - refuses (1235, naming max_fallback_rows) a query that needs more rows than the budget, and the
+//!   connection stays usable;
+//! - shows in EXPLAIN SHARDING which tables it copies from where.
+
+mod common;
+
+use common::{direct, ds0_port, ds1_port, opts, start_proxy_with, unique};
+use mysql_async::prelude::*;
+use mysql_async::Conn;
+
+/// Rules with table `t` sharded by id over `ds_0.t` and `ds_1.t` (the physical tables carry the logical
+/// name, so a copy left behind on ds_0 would hide ds_0's own table), and `budget` as max_fallback_rows.
+async fn proxy(t: &str, budget: u64) -> common::Proxy {
+    let t = t.to_string();
+    start_proxy_with(move |text| {
+        let text = text.replacen("listen = \"127.0.0.1:0\"\n", &format!("listen = \"127.0.0.1:0\"\nmax_fallback_rows = {budget}\n"), 1);
+        format!("{text}\n[schemas.demo.tables.{t}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{t}\"\n")
+    })
+    .await
+}
+
+/// Rows of `t` on ds_0's own base table, read through the proxy with a data-source hint (the compute
+/// connection, where a leaked copy would answer instead).
+async fn home_count(c: &mut Conn, t: &str) -> i64 {
+    c.query_first(format!("/* shardgate: data_source=ds_0 */ SELECT COUNT(*) FROM {t}")).await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallback_reads_the_transaction_leaves_nothing_behind_and_keeps_its_budget() {
+    let t = unique("ft");
+    let p = proxy(&t, 1000).await;
+    let mut c = Conn::new(opts(&p, "app", "app", Some("demo"))).await.unwrap();
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v VARCHAR(10) CHARACTER SET latin1, f FLOAT, d DOUBLE)")).await.unwrap();
+    let values: Vec<String> = (1..=40).map(|id| format!("({id}, 'é{id}', {id}.1234567, 0.1e0 * {id})")).collect();
+    c.query_drop(format!("INSERT INTO {t} VALUES {}", values.join(", "))).await.unwrap();
+    let mut on = Vec::new();
+    for port in [ds0_port(), ds1_port()] {
+        on.push(direct(port, Some("demo")).await.query_first::<i64, _>(format!("SELECT COUNT(*) FROM {t}")).await.unwrap().unwrap());
+    }
+    assert!(on[0] > 0 && on[1] > 0 && on[0] + on[1] == 40, "rows on the two shards: {on:?}");
+
+    // A derived table: computed over the copies; the latin1 text, FLOAT and DOUBLE values come through exactly.
+    let derived = format!("SELECT COUNT(*), SUM(LENGTH(v)), SUM(f), SUM(d) FROM (SELECT * FROM {t}) d");
+    let got: (i64, i64) = c.query_first(&derived).await.unwrap().map(|(n, l, _, _): (i64, i64, f64, f64)| (n, l)).unwrap();
+    // LENGTH counts latin1 bytes: 'é' is one byte there, so 40 rows of 'é' + the digits of 1..=40.
+    assert_eq!(got, (40, 40 + 9 + 31 * 2));
+    // Every FLOAT and DOUBLE bit for bit (MariaDB prints a FLOAT with 6 digits only: `f + 0e0` shows all).
+    let exact = format!("SELECT id, f + 0e0, d FROM (SELECT * FROM {t}) x ORDER BY id");
+    let through: Vec<(i64, f64, f64)> = c.query(&exact).await.unwrap();
+    let mut stored: Vec<(i64, f64, f64)> = Vec::new();
+    for port in [ds0_port(), ds1_port()] {
+        stored.extend(direct(port, Some("demo")).await.query::<(i64, f64, f64), _>(format!("SELECT id, f + 0e0, d FROM {t}")).await.unwrap());
+    }
+    stored.sort_by_key(|r| r.0);
+    assert_eq!(through, stored);
+    assert_eq!(home_count(&mut c, &t).await, on[0], "no copy left on the compute connection");
+
+    // Prepared (binary protocol) too.
+    let prepared: Option<i64> = c.exec_first(format!("SELECT COUNT(*) FROM (SELECT id FROM {t} WHERE id > ?) d"), (10,)).await.unwrap();
+    assert_eq!(prepared, Some(30));
+
+    // Inside a transaction: its own uncommitted rows on both shards, invisible to another session.
+    let mut other = Conn::new(opts(&p, "app", "app", Some("demo"))).await.unwrap();
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop(format!("INSERT INTO {t} (id, v) VALUES (101, 'a'), (102, 'b'), (103, 'c'), (104, 'd')")).await.unwrap();
+    let count = format!("SELECT COUNT(*) FROM (SELECT id FROM {t}) d");
+    assert_eq!(c.query_first::<i64, _>(&count).await.unwrap(), Some(44));
+    assert_eq!(other.query_first::<i64, _>(&count).await.unwrap(), Some(40));
+    c.query_drop("ROLLBACK").await.unwrap();
+    assert_eq!(c.query_first::<i64, _>(&count).await.unwrap(), Some(40));
+
+    // An error in the statement itself: relayed, and the copies are dropped all the same.
+    let e = c.query_drop(format!("SELECT COUNT(*) FROM (SELECT nope FROM {t}) d")).await.unwrap_err();
+    assert!(matches!(&e, mysql_async::Error::Server(s) if s.code == 1054), "{e:?}");
+    assert_eq!(home_count(&mut c, &t).await, on[0]);
+
+    // EXPLAIN SHARDING names the copies and the compute data source.
+    let plan: Vec<(String, String)> = c.query(format!("EXPLAIN SHARDING {count}")).await.unwrap();
+    assert_eq!(plan.len(), 3, "{plan:?}");
+    assert!(plan[..2].iter().all(|(_, sql)| sql.contains(&format!("copied into temporary table `{t}`"))), "{plan:?}");
+    assert_eq!(plan[2].0, "ds_0");
+
+    // Over the budget: refused with the budget's name; nothing left behind; the connection goes on.
+    let small = proxy(&t, 25).await;
+    let mut s = Conn::new(opts(&small, "app", "app", Some("demo"))).await.unwrap();
+    let e = s.query_drop(&count).await.unwrap_err();
+    assert!(matches!(&e, mysql_async::Error::Server(x) if x.code == 1235 && x.message.contains("max_fallback_rows")), "{e:?}");
+    assert_eq!(home_count(&mut s, &t).await, on[0]);
+    assert_eq!(s.query_first::<i64, _>(format!("SELECT COUNT(*) FROM {t} WHERE id = 7")).await.unwrap(), Some(1));
+
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+}
