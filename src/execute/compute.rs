@@ -198,6 +198,63 @@ pub async fn run(ctx: &mut ExecCtx, plan: &ComputePlan, how: &Exec<'_>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::temporary_definition;
+    use crate::execute::fake_ctx::{err, ok, rows, table, typed_rows, Harness, SCHEMA};
+    use crate::plan::Plan;
+
+    const QUERY: &str = "SELECT COUNT(*) FROM (SELECT * FROM k) d";
+
+    /// Scripts k's definition and rows (id 2 with 'a' on ds_0, id 3 with NULL on ds_1).
+    fn script(h: &Harness) {
+        let ddl = "CREATE TABLE `k_0` (\n  `id` int(11) NOT NULL,\n  `c` varchar(5) DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB";
+        h.ds0.on("SHOW CREATE TABLE `k_0`", rows(&["Table", "Create Table"], &[&["k_0", ddl]]));
+        h.ds0.on_prefix("SELECT COLUMN_NAME, DATA_TYPE", rows(&["n", "t", "cs", "g"], &[&["id", "int", "0", "0"], &["c", "varchar", "1", "0"]]));
+        h.ds0.on("SELECT `id`, HEX(`c`) FROM `k_0` LIMIT 100001", typed_rows(&[("id", 0x03), ("HEX(`c`)", 0xFD)], &[&["2", "61"]]));
+        h.ds1.on("SELECT `id`, HEX(`c`) FROM `k_1` LIMIT 100000", typed_rows(&[("id", 0x03), ("HEX(`c`)", 0xFD)], &[&["3", "NULL"]]));
+        h.ds0.on_prefix("CREATE TEMPORARY TABLE `k`", ok(0));
+        h.ds0.on("INSERT INTO `k` (`id`, `c`) VALUES (2, X'61'), (3, NULL)", ok(2));
+        h.ds0.on("DROP TEMPORARY TABLE IF EXISTS `k`", ok(0));
+    }
+
+    #[tokio::test]
+    async fn the_copies_are_filled_queried_and_dropped_on_the_compute_connection() {
+        let mut h = Harness::new(SCHEMA).await;
+        assert!(matches!(h.plan(QUERY), Plan::Compute(_)), "{:?}", h.plan(QUERY));
+        script(&h);
+        h.ds0.on(QUERY, typed_rows(&[("COUNT(*)", 0x08)], &[&["2"]]));
+        h.run(QUERY).await.unwrap();
+        let reply = h.read_reply().await;
+        assert_eq!((reply.columns(), reply.rows()), (vec!["COUNT(*)".to_string()], table(&[&["2"]])));
+        h.nothing_more();
+        let home = h.queries(0);
+        assert_eq!(home[0], "SHOW CREATE TABLE `k_0`");
+        assert_eq!(home[2..], [
+            "SELECT `id`, HEX(`c`) FROM `k_0` LIMIT 100001",
+            "CREATE TEMPORARY TABLE `k` (\n  `id` int(11) NOT NULL,\n  `c` varchar(5) DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB",
+            "INSERT INTO `k` (`id`, `c`) VALUES (2, X'61'), (3, NULL)",
+            QUERY,
+            "DROP TEMPORARY TABLE IF EXISTS `k`",
+        ]);
+        assert_eq!(h.queries(1), ["SELECT `id`, HEX(`c`) FROM `k_1` LIMIT 100000"]);
+        assert!(!h.ctx.dirty, "the copies were dropped: the connection needs no reset");
+    }
+
+    #[tokio::test]
+    async fn an_error_of_the_statement_is_relayed_and_the_copies_dropped_all_the_same() {
+        let mut h = Harness::new(SCHEMA).await;
+        script(&h);
+        h.ds0.on(QUERY, err(1054, "Unknown column 'x' in 'field list'"));
+        h.run(QUERY).await.unwrap();
+        assert_eq!(h.read_reply().await.err().0, 1054);
+        assert_eq!(h.queries(0).last().map(String::as_str), Some("DROP TEMPORARY TABLE IF EXISTS `k`"));
+        // A copy that cannot be dropped leaves the connection to be reset before anyone else gets it.
+        let mut h = Harness::new(SCHEMA).await;
+        script(&h);
+        h.ds0.on(QUERY, typed_rows(&[("COUNT(*)", 0x08)], &[&["2"]]));
+        h.ds0.on("DROP TEMPORARY TABLE IF EXISTS `k`", err(1105, "no"));
+        h.run(QUERY).await.unwrap();
+        h.read_reply().await;
+        assert!(h.ctx.dirty);
+    }
 
     #[test]
     fn the_definition_loses_its_foreign_keys_and_partitions_and_takes_the_logical_name() {
