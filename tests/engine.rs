@@ -6,6 +6,7 @@
 //! - answers prepared statements too;
 //! - refuses (1235, naming max_fallback_rows) a query that needs more rows than the budget, and the
 //!   connection stays usable;
+//! - copies only the rows a condition on the table alone keeps (the shards apply it while copying);
 //! - shows in EXPLAIN SHARDING which tables it copies from where.
 
 mod common;
@@ -93,6 +94,11 @@ async fn the_fallback_reads_the_transaction_leaves_nothing_behind_and_keeps_its_
     assert!(matches!(&e, mysql_async::Error::Server(x) if x.code == 1235 && x.message.contains("max_fallback_rows")), "{e:?}");
     assert_eq!(home_count(&mut s, &t).await, on[0]);
     assert_eq!(s.query_first::<i64, _>(format!("SELECT COUNT(*) FROM {t} WHERE id = 7")).await.unwrap(), Some(1));
+    // A condition on the table alone is applied by the shards while copying: 10 rows copied, under the budget.
+    let narrow = format!("SELECT COUNT(*), MAX(id) FROM (SELECT id FROM {t} WHERE {t}.id <= 10 AND {t}.v IS NOT NULL) d");
+    assert_eq!(s.query_first::<(i64, i64), _>(&narrow).await.unwrap(), Some((10, 10)));
+    let plan: Vec<(String, String)> = s.query(format!("EXPLAIN SHARDING {narrow}")).await.unwrap();
+    assert!(plan[0].1.contains(&format!("WHERE {t}.id <= 10 AND {t}.v IS NOT NULL")), "{plan:?}");
 
     c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }

@@ -73,6 +73,16 @@ async fn rows(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<(Vec<Vec<u8>>, V
     ctx.query_table(ds, sql).await
 }
 
+/// Runs a copy query with pushed-down conditions, then reads its `@@warning_count`: its rows, or
+/// `None` when the conditions warned (their warnings must come from the compute server, over every row).
+#[allow(clippy::type_complexity)]
+async fn filtered(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<Option<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>)>, SgError> {
+    let found = rows(ctx, ds, sql).await?;
+    let (_, count) = rows(ctx, ds, "SELECT @@warning_count").await?;
+    let warned = count.first().and_then(|r| r.first().cloned().flatten()).is_some_and(|w| w != b"0");
+    Ok((!warned).then_some(found))
+}
+
 /// Reads `table`'s definition and its rows (at most `budget` in all) into INSERT statements.
 async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap: u64) -> Result<Copy, SgError> {
     let (ds, physical) = &table.nodes[0];
@@ -107,8 +117,19 @@ async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap
     let mut current = String::new();
     for (ds, physical) in &table.nodes {
         // One more row than the budget allows tells that it is exceeded, without reading the rest.
-        let sql = format!("SELECT {} FROM {} LIMIT {}", list.join(", "), crate::sql::tokens::quote_ident(physical, None), *budget + 1);
-        let (defs, found) = rows(ctx, ds, &sql).await?;
+        let from = crate::sql::tokens::quote_ident(physical, None);
+        let (defs, found) = match &table.filter {
+            Some((alias, conditions)) => {
+                let alias = crate::sql::tokens::quote_ident(alias, None);
+                let sql = format!("SELECT {} FROM {from} AS {alias} WHERE {conditions} LIMIT {}", list.join(", "), *budget + 1);
+                match filtered(ctx, ds, &sql).await? {
+                    Some(found) => found,
+                    // The conditions warned: the compute server evaluates them over every row instead.
+                    None => rows(ctx, ds, &format!("SELECT {} FROM {from} LIMIT {}", list.join(", "), *budget + 1)).await?,
+                }
+            }
+            None => rows(ctx, ds, &format!("SELECT {} FROM {from} LIMIT {}", list.join(", "), *budget + 1)).await?,
+        };
         if found.len() as u64 > *budget {
             return Err(SgError::NotSupported(format!(
                 "a query the shards cannot answer as it is needs more than {cap} rows copied to the compute data source (max_fallback_rows); \

@@ -21,6 +21,9 @@ pub struct CopiedTable {
     pub name: String,
     /// (data source, physical table) of each node read, in node order.
     pub nodes: Vec<(String, String)>,
+    /// Conditions the shards apply while copying (plan/pushdown.rs): the alias they name the table by,
+    /// and the conjuncts joined with AND.
+    pub filter: Option<(String, String)>,
 }
 
 /// A statement run on the compute data source over copies of its sharded tables.
@@ -41,7 +44,7 @@ impl ComputePlan {
         let tables = self
             .tables
             .iter()
-            .map(|t| CopiedTable { name: t.name.clone(), nodes: nodes.iter().filter_map(|&n| t.nodes.get(n).cloned()).collect() })
+            .map(|t| CopiedTable { name: t.name.clone(), nodes: nodes.iter().filter_map(|&n| t.nodes.get(n).cloned()).collect(), filter: t.filter.clone() })
             .collect();
         ComputePlan { data_source: self.data_source.clone(), tables, reason: self.reason.clone() }
     }
@@ -88,14 +91,21 @@ fn not_computable(toks: &[Tok], refs: &[TableRef], layout: &SchemaLayout) -> Opt
 
 /// The compute plan for a query the shards cannot answer as it is (`reason`), reading every node of each
 /// sharded table it names, or the refusal when it cannot run there either.
-pub fn fallback(reason: String, toks: &[Tok], refs: &[TableRef], layout: &SchemaLayout) -> super::Plan {
+pub fn fallback(reason: String, sql: &str, toks: &[Tok], refs: &[TableRef], layout: &SchemaLayout) -> super::Plan {
     if let Some(why) = not_computable(toks, refs, layout) {
         return super::Plan::Refuse(format!("{reason} ({why})"));
     }
-    super::Plan::Compute(Box::new(plan(reason, refs, layout)))
+    let mut plan = plan(reason, refs, layout);
+    if let Ok(stmt) = crate::sql::analyze::parse(sql) {
+        let mut pushed = super::pushdown::find(sql, &stmt, layout);
+        for t in &mut plan.tables {
+            t.filter = pushed.remove(&t.name).map(|(alias, conds)| (alias, conds.join(" AND ")));
+        }
+    }
+    super::Plan::Compute(Box::new(plan))
 }
 
-/// The compute plan for the sharded tables among `refs` (each once, every node).
+/// The compute plan for the sharded tables among `refs` (each once, every node, no condition).
 pub fn plan(reason: String, refs: &[TableRef], layout: &SchemaLayout) -> ComputePlan {
     let mut tables: Vec<CopiedTable> = Vec::new();
     for r in refs {
@@ -104,7 +114,7 @@ pub fn plan(reason: String, refs: &[TableRef], layout: &SchemaLayout) -> Compute
             continue;
         }
         let nodes = t.nodes.iter().map(|n| (n.data_source.clone(), n.table.clone())).collect();
-        tables.push(CopiedTable { name: t.name.clone(), nodes });
+        tables.push(CopiedTable { name: t.name.clone(), nodes, filter: None });
     }
     ComputePlan { data_source: layout.default_data_source.clone(), tables, reason }
 }
@@ -122,7 +132,7 @@ mod tests {
     fn fallback_of(sql: &str, layout: &SchemaLayout) -> Plan {
         let toks = tokenize(sql).unwrap();
         let refs = table_refs(&toks, |n| layout.has_rule(n));
-        fallback("why".into(), &toks, &refs, layout)
+        fallback("why".into(), sql, &toks, &refs, layout)
     }
 
     #[test]

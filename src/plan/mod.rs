@@ -9,6 +9,7 @@ pub mod lock_tables;
 pub mod merge;
 pub mod move_rows;
 pub mod planner;
+pub mod pushdown;
 pub mod route;
 pub mod soundness;
 pub mod template;

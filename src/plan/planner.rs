@@ -152,7 +152,10 @@ impl Plan {
                 let mut out: Vec<(String, String)> = c
                     .tables
                     .iter()
-                    .flat_map(|t| t.nodes.iter().map(move |(ds, table)| (ds.clone(), format!("SELECT … FROM `{table}` (copied into temporary table `{}`)", t.name))))
+                    .flat_map(|t| {
+                        let filter = t.filter.as_ref().map_or(String::new(), |(alias, conditions)| format!(" AS `{alias}` WHERE {conditions}"));
+                        t.nodes.iter().map(move |(ds, table)| (ds.clone(), format!("SELECT … FROM `{table}`{filter} (copied into temporary table `{}`)", t.name)))
+                    })
                     .collect();
                 out.push((c.data_source.clone(), format!("{original} (over the copies: {})", c.reason)));
                 out

@@ -175,7 +175,7 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         }
     }
     // A query the shards cannot answer as it is runs on the compute data source (plan/compute.rs).
-    let fallback = |reason: String| Template::Plan(super::compute::fallback(reason, &toks, &refs, layout));
+    let fallback = |reason: String| Template::Plan(super::compute::fallback(reason, sql, &toks, &refs, layout));
     if is("WITH") && !sharded.is_empty() {
         return fallback(format!("WITH (a common table expression) over sharded table '{}': its rows would come from one shard", sharded[0].name));
     }
@@ -365,7 +365,7 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
     // What the shards cannot merge runs on the compute data source when it reaches several nodes.
     let mut compute = None;
     let merge = merge.map(|m| {
-        m.map_err(|reason| match super::compute::fallback(reason, &toks, &refs, layout) {
+        m.map_err(|reason| match super::compute::fallback(reason, sql, &toks, &refs, layout) {
             Plan::Compute(c) => {
                 compute = Some(c);
                 String::new()

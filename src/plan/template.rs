@@ -143,6 +143,10 @@ impl Template {
     /// Whether this template holds for every statement of its shape (a complete plan that carries no
     /// statement text: a refusal, or forwarding the client's own packet).
     pub fn reusable(&self) -> bool {
-        matches!(self, Template::Routed(_) | Template::Plan(Plan::Refuse(_) | Plan::Passthrough { sql: None, .. }))
+        match self {
+            // Conditions pushed down to a compute plan's copies hold this statement's literals.
+            Template::Routed(r) => r.compute.as_ref().is_none_or(|c| c.tables.iter().all(|t| t.filter.is_none())),
+            _ => matches!(self, Template::Plan(Plan::Refuse(_) | Plan::Passthrough { sql: None, .. })),
+        }
     }
 }

@@ -63,6 +63,11 @@ pub fn queries(n: &Names) -> Vec<(String, bool)> {
         (format!("SELECT p.city, COUNT(*) FROM {p} p JOIN {o} o ON o.id = p.id GROUP BY p.city ORDER BY p.city"), true),
         (format!("SELECT COUNT(*) FROM {o} o LEFT JOIN {i} i ON i.sku = o.customer_id WHERE i.sku IS NULL"), true),
         (format!("SELECT c.code, COUNT(p.id) FROM {c} c LEFT JOIN {p} p ON p.code = c.code GROUP BY c.code ORDER BY c.code"), true),
+        // Conditions the shards apply while copying (plan/pushdown.rs), one of them warning on every row.
+        (format!("SELECT city, SUM(qty) / COUNT(*) FROM {p} WHERE qty > 20 AND city IS NOT NULL GROUP BY city ORDER BY city"), true),
+        (format!("SELECT p.city, COUNT(*) FROM {p} p JOIN {i} i ON i.sku = p.id WHERE p.qty > 10 AND i.stock < 50 AND (i.code IN ('FR', 'DE') OR i.code IS NULL) GROUP BY p.city ORDER BY p.city"), true),
+        (format!("SELECT SUM(DISTINCT qty) FROM {p} WHERE code = 5"), true),
+        (format!("SELECT id FROM {p} WHERE name LIKE 'a%' AND id IN (SELECT customer_id FROM {o} o WHERE o.note = 'b' AND o.total BETWEEN 100 AND 900) ORDER BY id"), true),
     ];
     list
 }
