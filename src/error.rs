@@ -84,6 +84,10 @@ pub enum SgError {
     /// SQL the proxy cannot run correctly.
     #[error("This version of shardgate doesn't yet support {0}")]
     NotSupported(String),
+    /// A merge that the shards' column types show would not be exact (found before anything is sent): the
+    /// plan's exact fallback runs instead where it has one, otherwise it is refused as [`Self::NotSupported`].
+    #[error("This version of shardgate doesn't yet support {0}")]
+    Inexact(String),
     /// A statement that cannot be prepared on the server side (yet); libmysql clients such as sysbench
     /// fall back to client-side emulation on this code.
     #[error("This command is not supported in the prepared statement protocol yet: {0}")]
@@ -193,7 +197,7 @@ impl SgError {
             SgError::UnknownDatabase(..) => code::BAD_DB,
             SgError::NoDatabase => code::NO_DB,
             SgError::UnknownCommand(..) => code::UNKNOWN_COMMAND,
-            SgError::NotSupported(_) => code::NOT_SUPPORTED_YET,
+            SgError::NotSupported(_) | SgError::Inexact(_) => code::NOT_SUPPORTED_YET,
             SgError::UnsupportedPs(_) => code::UNSUPPORTED_PS,
             SgError::UnknownStatement(..) => code::UNKNOWN_STMT_HANDLER,
             SgError::Malformed(_) => code::MALFORMED_PACKET,
@@ -222,7 +226,7 @@ impl SgError {
         match self {
             SgError::Backend { sqlstate, .. } => sqlstate,
             SgError::AccessDenied { .. } => "28000",
-            SgError::UnknownDatabase(..) | SgError::NotSupported(_) => "42000",
+            SgError::UnknownDatabase(..) | SgError::NotSupported(_) | SgError::Inexact(_) => "42000",
             SgError::NoDatabase => "3D000",
             SgError::UnknownCommand(..) | SgError::OutOfOrder { .. } => "08S01",
             SgError::PoolExhausted(..) | SgError::TooManyConnections(_) => "08004",

@@ -96,8 +96,10 @@ fn create(t: usize, name: &str) -> String {
 #[derive(Clone)]
 struct Select { distinct: bool, items: Vec<String>, from: String, joins: Vec<String>, conds: Vec<String>, group: Vec<String>, having: Vec<String> }
 
+/// `setop`: how the parts combine (UNION, INTERSECT or EXCEPT; `all` only with UNION); `wrap`: the query
+/// counted through a derived table, as ORM paginators do.
 #[derive(Clone)]
-struct Query { parts: Vec<Select>, all: bool, order: Vec<String>, limit: Option<String>, cte: bool, ordered: bool }
+struct Query { parts: Vec<Select>, all: bool, setop: &'static str, order: Vec<String>, limit: Option<String>, cte: bool, wrap: bool, ordered: bool }
 
 impl Select {
     fn sql(&self) -> String {
@@ -112,12 +114,16 @@ impl Select {
 
 impl Query {
     fn sql(&self) -> String {
-        let mut s = self.parts.iter().map(Select::sql).collect::<Vec<_>>().join(if self.all { " UNION ALL " } else { " UNION " });
+        let op = format!(" {}{} ", self.setop, if self.all { " ALL" } else { "" });
+        let mut s = self.parts.iter().map(Select::sql).collect::<Vec<_>>().join(&op);
         if !self.order.is_empty() { s += &format!(" ORDER BY {}", self.order.join(", ")) }
         if let Some(l) = &self.limit { s += &format!(" LIMIT {l}") }
         if self.cte {
             let cols = (0..self.parts[0].items.len()).map(|i| format!("c{i}")).collect::<Vec<_>>().join(", ");
             s = format!("WITH w ({cols}) AS ({s}) SELECT * FROM w");
+        }
+        if self.wrap {
+            s = format!("SELECT COUNT(*) FROM ({s}) AS d");
         }
         s
     }
@@ -129,6 +135,7 @@ impl Query {
         let mut with = |f: &dyn Fn(&mut Query)| { let mut q = self.clone(); f(&mut q); out.push(q) };
         for i in (0..self.parts.len()).filter(|_| self.parts.len() > 1) { with(&|q| { q.parts.remove(i); }) }
         if self.cte { with(&|q| q.cte = false) }
+        if self.wrap { with(&|q| { q.wrap = false; q.ordered = !q.order.is_empty() }) }
         if self.limit.is_some() { with(&|q| q.limit = None) }
         if !self.order.is_empty() { with(&|q| { q.order.clear(); q.limit = None; q.ordered = false }) }
         for (j, p) in self.parts.iter().enumerate() {
@@ -205,6 +212,18 @@ impl Gen {
         }
     }
 
+    /// A window function whose value does not depend on the order of peers: ROW_NUMBER over every table's
+    /// key, or an aggregate over a partition.
+    fn window(&mut self, scope: &Scope) -> String {
+        let part = self.col(scope, true).0;
+        match self.rng.gen_range(0..4) {
+            0 => { let keys: Vec<String> = scope.iter().map(|(q, t)| format!("{}{}{}", Self::qual(q), KEY[*t], self.dir())).collect(); format!("ROW_NUMBER() OVER (ORDER BY {})", keys.join(", ")) }
+            1 => format!("COUNT(*) OVER (PARTITION BY {part})"),
+            2 => { let n = self.num_col(scope); format!("SUM({n}) OVER (PARTITION BY {part})") }
+            _ => { let n = self.num_col(scope); format!("RANK() OVER (PARTITION BY {part} ORDER BY {n})") }
+        }
+    }
+
     fn not(&mut self) -> &'static str { if self.rng.gen_ratio(1, 4) { "NOT " } else { "" } }
     fn int_col(&mut self, t: usize) -> &'static str {
         let c = if t == 1 { vec!["id", "customer_id", "qty"] } else { vec![KEY[t], "qty", KEY[t]] };
@@ -274,13 +293,13 @@ impl Gen {
         if shape >= 18 { return self.union() }
         let (from, joins, scope) = self.from();
         let mut s = Select { distinct: false, items: vec![], from, joins, conds: self.conds(&scope, 3), group: vec![], having: vec![] };
-        let mut q = Query { parts: vec![], all: false, order: vec![], limit: None, cte: false, ordered: false };
+        let mut q = Query { parts: vec![], all: false, setop: "UNION", order: vec![], limit: None, cte: false, wrap: false, ordered: false };
         let order_it = self.rng.gen_bool(0.5);
         if shape < 10 {
             // Plain rows: ordered by random expressions, then every table's unique key, so the order is total.
             if self.rng.gen_ratio(1, 10) { s.items.push(if scope[0].0.is_empty() { "*".into() } else { format!("{}.*", scope[0].0) }) }
             for i in 0..self.rng.gen_range(1..5) {
-                let e = if self.rng.gen_ratio(1, 15) { self.subquery(&scope, 0, true) } else { self.expr(&scope, false).0 };
+                let e = if self.rng.gen_ratio(1, 15) { self.subquery(&scope, 0, true) } else if self.rng.gen_ratio(1, 12) { self.window(&scope) } else { self.expr(&scope, false).0 };
                 s.items.push(self.aliased(e, i));
             }
             if order_it {
@@ -293,7 +312,13 @@ impl Gen {
                 let (c, k) = self.col(&scope, true);
                 s.group.push(match self.rng.gen_range(0..6) { 0 if k == K::Int => format!("{c} % 3"), 1 if k == K::Date => format!("YEAR({c})"), 2 => self.expr(&scope, true).0, _ => c });
             }
-            let aggs: Vec<(String, K)> = (0..self.rng.gen_range(1..=3)).map(|_| { let n = self.num_col(&scope); match self.rng.gen_range(0..7) {
+            let aggs: Vec<(String, K)> = (0..self.rng.gen_range(1..=3)).map(|_| { let n = self.num_col(&scope); match self.rng.gen_range(0..12) {
+                // Aggregates inside expressions, DISTINCT aggregates, GROUP_CONCAT (of values whose order is total).
+                7 => (format!("SUM({n}) / COUNT(*)"), K::Dbl),
+                8 => (format!("COUNT(*) * 2 - COUNT({})", self.col(&scope, false).0), K::Int),
+                9 => (format!("MAX({n}) - MIN({n})"), K::Dbl),
+                10 => (format!("{}(DISTINCT {n})", ["SUM", "AVG", "COUNT"].choose(&mut self.rng).unwrap()), K::Dbl),
+                11 => { let c = self.col(&scope, true).0; (format!("GROUP_CONCAT({c} ORDER BY {c} SEPARATOR ',')"), K::Str) }
                 0 => ("COUNT(*)".into(), K::Int),
                 1 => (format!("COUNT({})", self.col(&scope, false).0), K::Int),
                 2 => (format!("COUNT(DISTINCT {})", self.col(&scope, false).0), K::Int),
@@ -322,6 +347,11 @@ impl Gen {
         }
         if !q.order.is_empty() { (q.ordered, q.limit) = (true, self.limit()) }
         q.cte = q.order.is_empty() && !s.items.iter().any(|i| i.ends_with('*')) && self.rng.gen_ratio(1, 12);
+        // Counted through a derived table (its columns must have distinct names: the reference rejects the rest).
+        if !q.cte && self.rng.gen_ratio(1, 12) {
+            q.wrap = true;
+            q.ordered = true;
+        }
         q.parts.push(s);
         q
     }
@@ -343,7 +373,8 @@ impl Gen {
             let from = format!("{} {a}", self.names[t]).trim_end().to_string();
             parts.push(Select { distinct: false, items, from, joins: vec![], conds: self.conds(&scope, 2), group: vec![], having: vec![] });
         }
-        let mut q = Query { parts, all, order: vec![], limit: None, cte: false, ordered: false };
+        let setop = *["UNION", "UNION", "UNION", "INTERSECT", "EXCEPT"].choose(&mut self.rng).unwrap();
+        let mut q = Query { parts, all: all && setop == "UNION", setop, order: vec![], limit: None, cte: false, wrap: false, ordered: false };
         if cols.iter().all(|c| c.1 != K::Tricky) && self.rng.gen() {
             q.order = (1..=cols.len() + usize::from(with_key)).map(|i| format!("{i}{}", self.dir())).collect();
             (q.ordered, q.limit) = (true, self.limit());

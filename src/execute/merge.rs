@@ -375,7 +375,7 @@ async fn execute(ctx: &mut ExecCtx, streams: &mut Vec<ShardStream>, targets: &[T
         columns[abs(col)].weight = Some((visible + w, visible + p));
     }
     if let Some(h) = &spec.having {
-        super::having::exact(h, &columns, visible).map_err(SgError::NotSupported)?;
+        super::having::exact(h, &columns, visible).map_err(SgError::Inexact)?;
     }
     let order: Vec<(usize, bool)> = spec.order.iter().map(|k| (abs(k.col), k.desc)).collect();
     for (c, scale) in Aggregate::avg_scales(&spec.aggregates, &columns) {

@@ -111,7 +111,16 @@ pub async fn run(ctx: &mut ExecCtx, plan: Plan, how: &Exec<'_>) -> Result<(), Sg
             }
         },
         Plan::Scatter { targets, combine: Combine::Concat, .. } if binary => merge::run(ctx, &targets, &MergeSpec::none(), true).await,
-        Plan::Merge { targets, spec } => merge::run(ctx, &targets, &spec, binary).await,
+        Plan::Merge { targets, spec } => match (merge::run(ctx, &targets, &spec, binary).await, &spec.fallback) {
+            // Nothing reached the client yet: the same statement runs over copies instead.
+            (Err(SgError::Inexact(_)), Some(fallback)) => {
+                if ctx.in_transaction() {
+                    check_transaction(ctx, &fallback.data_sources()).await?;
+                }
+                compute::run(ctx, fallback, how).await
+            }
+            (result, _) => result,
+        },
         Plan::Set { data_source } => transaction::set(ctx, &data_source, &how.command()).await,
         Plan::EndTransaction(commit) => {
             let command = match how {

@@ -106,12 +106,15 @@ pub struct MergeSpec {
     pub limit: Option<u64>,
     /// Text keys compared by the server's weights: (the key, its weight's derived column, its pad's).
     pub weights: Vec<(ColRef, usize, usize)>,
+    /// The exact fallback, for when the shards' column types show the merge would not be exact (a HAVING
+    /// comparing text); set when the plan is bound to its nodes.
+    pub fallback: Option<Box<super::compute::ComputePlan>>,
 }
 
 impl MergeSpec {
     /// No merging at all: rows pass through (re-encoded, for binary-protocol answers).
     pub fn none() -> Self {
-        MergeSpec { derived: 0, order: vec![], group: vec![], aggregates: vec![], having: None, aggregated: false, distinct: false, offset: 0, limit: None, weights: vec![] }
+        MergeSpec { derived: 0, order: vec![], group: vec![], aggregates: vec![], having: None, aggregated: false, distinct: false, offset: 0, limit: None, weights: vec![], fallback: None }
     }
 }
 
@@ -292,7 +295,7 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
     let visible = select.projection.len();
     let mut derived: Vec<SelectItem> = Vec::new();
     let mut spec =
-        MergeSpec { derived: 0, order: vec![], group: vec![], aggregates: vec![], having: None, aggregated: false, distinct: false, offset: 0, limit: None, weights: vec![] };
+        MergeSpec { derived: 0, order: vec![], group: vec![], aggregates: vec![], having: None, aggregated: false, distinct: false, offset: 0, limit: None, weights: vec![], fallback: None };
     let mut distinct_keys: Vec<Expr> = Vec::new();
     spec.distinct = matches!(select.distinct, Some(Distinct::Distinct));
     if matches!(select.distinct, Some(Distinct::On(_))) {

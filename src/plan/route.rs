@@ -362,16 +362,25 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
             Ok((per_node, spec))
         })
     };
-    // What the shards cannot merge runs on the compute data source when it reaches several nodes.
+    // What the shards cannot merge runs on the compute data source when it reaches several nodes; a merge
+    // with HAVING keeps it in reserve (execute::run), for column types that make the HAVING inexact.
     let mut compute = None;
-    let merge = merge.map(|m| {
-        m.map_err(|reason| match super::compute::fallback(reason, sql, &toks, &refs, layout) {
+    let merge = merge.map(|m| match m {
+        Ok((per_node, spec)) => {
+            if spec.having.is_some() {
+                if let Plan::Compute(c) = super::compute::fallback("a HAVING the proxy cannot evaluate exactly for these column types".into(), sql, &toks, &refs, layout) {
+                    compute = Some(c);
+                }
+            }
+            Ok((per_node, spec))
+        }
+        Err(reason) => Err(match super::compute::fallback(reason, sql, &toks, &refs, layout) {
             Plan::Compute(c) => {
                 compute = Some(c);
                 String::new()
             }
             refused => refusal_reason(refused),
-        })
+        }),
     });
     let table = sharded[0].clone();
     Template::Routed(Box::new(Routed { table, key, select: is_select, node_sql, renamed, merge, compute, literal_starts }))

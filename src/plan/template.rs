@@ -56,7 +56,8 @@ pub struct Routed {
     pub renamed: bool,
     /// For a SELECT whose rows the proxy must combine: each node's SQL and the proxy's part, or why it cannot.
     pub merge: Option<Result<(Vec<Spliced>, MergeSpec), String>>,
-    /// Where `merge` is an error: the statement on the compute data source, when it can run there.
+    /// The statement on the compute data source, when it can run there: the plan where `merge` is an error,
+    /// the merge's fallback where it has a HAVING (which may turn out inexact for the shards' column types).
     pub compute: Option<Box<super::compute::ComputePlan>>,
     /// Byte offsets where the literals `key` reads start in the statement it was built from.
     pub literal_starts: Vec<usize>,
@@ -107,7 +108,11 @@ impl Routed {
         }
         let targets = |sql: &[Spliced]| nodes.iter().map(|&n| Target { data_source: data_source(n), sql: sql[n].join(texts) }).collect();
         match &self.merge {
-            Some(Ok((sql, spec))) => Plan::Merge { targets: targets(sql), spec: spec.clone() },
+            Some(Ok((sql, spec))) => {
+                let mut spec = spec.clone();
+                spec.fallback = self.compute.as_ref().map(|c| Box::new(c.only_nodes(&nodes)));
+                Plan::Merge { targets: targets(sql), spec }
+            }
             Some(Err(reason)) => match &self.compute {
                 Some(c) => Plan::Compute(Box::new(c.only_nodes(&nodes))),
                 None => Plan::Refuse(reason.clone()),

@@ -157,8 +157,26 @@ pub async fn prepare(session: &mut Session, sql: &str) -> Result<(), SgError> {
     let mut statement = Prepared::new(sql.to_string(), &toks);
     let columns = usize::from(u16::from_le_bytes([packets[0][5], packets[0][6]]));
     let eof = usize::from(!session.state.deprecate_eof() && params > 0);
-    let defs = packets.iter().skip(1 + params + eof).take(columns);
-    statement.column_names = Arc::new(defs.filter_map(|d| crate::protocol::resultset::column_name(d)).collect());
+    let first_def = 1 + params + eof;
+    let mut names: Vec<String> = packets.iter().skip(first_def).take(columns).filter_map(|d| crate::protocol::resultset::column_name(d)).collect();
+    // An unaliased expression is named after its text, which node 0 saw with physical table names: it takes
+    // the client's text, as one MariaDB names it (and as the fallback's answer does).
+    if text != sql {
+        let renamed = tokenize(&text).ok().and_then(|t| crate::sql::tokens::select_items(&text, &t));
+        if let (Some(own), Some(renamed)) = (crate::sql::tokens::select_items(sql, &toks), renamed) {
+            // By text, not position: `t.*` stands for several columns.
+            let changed: HashMap<&String, &String> = renamed.iter().zip(&own).filter(|(r, o)| r != o).collect();
+            for (i, name) in names.iter_mut().enumerate() {
+                if let Some(own) = changed.get(name).filter(|_| own.len() == renamed.len()) {
+                    name.clone_from(own);
+                    if let Some(def) = packets.get(first_def + i).and_then(|d| crate::protocol::resultset::rename_column(d, own)) {
+                        packets[first_def + i] = def;
+                    }
+                }
+            }
+        }
+    }
+    statement.column_names = Arc::new(names);
     if statement.placeholders.len() != params {
         return Err(SgError::UnsupportedPs("a statement whose placeholders the proxy cannot place".into()));
     }

@@ -63,6 +63,9 @@ pub fn queries(n: &Names) -> Vec<(String, bool)> {
         (format!("SELECT p.city, COUNT(*) FROM {p} p JOIN {o} o ON o.id = p.id GROUP BY p.city ORDER BY p.city"), true),
         (format!("SELECT COUNT(*) FROM {o} o LEFT JOIN {i} i ON i.sku = o.customer_id WHERE i.sku IS NULL"), true),
         (format!("SELECT c.code, COUNT(p.id) FROM {c} c LEFT JOIN {p} p ON p.code = c.code GROUP BY c.code ORDER BY c.code"), true),
+        // A HAVING comparing text: the merge finds it inexact for the shards' column types and runs the fallback.
+        (format!("SELECT code, MIN(name) FROM {p} GROUP BY code HAVING MIN(name) > 'b' ORDER BY code"), true),
+        (format!("SELECT city, MAX(born) FROM {p} GROUP BY city HAVING MAX(born) > 20000101 ORDER BY city"), true),
         // Conditions the shards apply while copying (plan/pushdown.rs), one of them warning on every row.
         (format!("SELECT city, SUM(qty) / COUNT(*) FROM {p} WHERE qty > 20 AND city IS NOT NULL GROUP BY city ORDER BY city"), true),
         (format!("SELECT p.city, COUNT(*) FROM {p} p JOIN {i} i ON i.sku = p.id WHERE p.qty > 10 AND i.stock < 50 AND (i.code IN ('FR', 'DE') OR i.code IS NULL) GROUP BY p.city ORDER BY p.city"), true),
