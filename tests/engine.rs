@@ -46,13 +46,13 @@ async fn the_fallback_reads_the_transaction_leaves_nothing_behind_and_keeps_its_
     }
     assert!(on[0] > 0 && on[1] > 0 && on[0] + on[1] == 40, "rows on the two shards: {on:?}");
 
-    // A derived table: computed over the copies; the latin1 text, FLOAT and DOUBLE values come through exactly.
-    let derived = format!("SELECT COUNT(*), SUM(LENGTH(v)), SUM(f), SUM(d) FROM (SELECT * FROM {t}) d");
+    // A derived table with DISTINCT (not row by row): computed over the copies; the latin1 text, FLOAT and DOUBLE values come through exactly.
+    let derived = format!("SELECT COUNT(*), SUM(LENGTH(v)), SUM(f), SUM(d) FROM (SELECT DISTINCT * FROM {t}) d");
     let got: (i64, i64) = c.query_first(&derived).await.unwrap().map(|(n, l, _, _): (i64, i64, f64, f64)| (n, l)).unwrap();
     // LENGTH counts latin1 bytes: 'é' is one byte there, so 40 rows of 'é' + the digits of 1..=40.
     assert_eq!(got, (40, 40 + 9 + 31 * 2));
     // Every FLOAT and DOUBLE bit for bit (MariaDB prints a FLOAT with 6 digits only: `f + 0e0` shows all).
-    let exact = format!("SELECT id, f + 0e0, d FROM (SELECT * FROM {t}) x ORDER BY id");
+    let exact = format!("SELECT id, f + 0e0, d FROM (SELECT DISTINCT * FROM {t}) x ORDER BY id");
     let through: Vec<(i64, f64, f64)> = c.query(&exact).await.unwrap();
     let mut stored: Vec<(i64, f64, f64)> = Vec::new();
     for port in [ds0_port(), ds1_port()] {
@@ -63,21 +63,21 @@ async fn the_fallback_reads_the_transaction_leaves_nothing_behind_and_keeps_its_
     assert_eq!(home_count(&mut c, &t).await, on[0], "no copy left on the compute connection");
 
     // Prepared (binary protocol) too.
-    let prepared: Option<i64> = c.exec_first(format!("SELECT COUNT(*) FROM (SELECT id FROM {t} WHERE id > ?) d"), (10,)).await.unwrap();
+    let prepared: Option<i64> = c.exec_first(format!("SELECT COUNT(*) FROM (SELECT DISTINCT id FROM {t} WHERE id > ?) d"), (10,)).await.unwrap();
     assert_eq!(prepared, Some(30));
 
     // Inside a transaction: its own uncommitted rows on both shards, invisible to another session.
     let mut other = Conn::new(opts(&p, "app", "app", Some("demo"))).await.unwrap();
     c.query_drop("BEGIN").await.unwrap();
     c.query_drop(format!("INSERT INTO {t} (id, v) VALUES (101, 'a'), (102, 'b'), (103, 'c'), (104, 'd')")).await.unwrap();
-    let count = format!("SELECT COUNT(*) FROM (SELECT id FROM {t}) d");
+    let count = format!("SELECT COUNT(*) FROM (SELECT DISTINCT id FROM {t}) d");
     assert_eq!(c.query_first::<i64, _>(&count).await.unwrap(), Some(44));
     assert_eq!(other.query_first::<i64, _>(&count).await.unwrap(), Some(40));
     c.query_drop("ROLLBACK").await.unwrap();
     assert_eq!(c.query_first::<i64, _>(&count).await.unwrap(), Some(40));
 
     // An error in the statement itself: relayed, and the copies are dropped all the same.
-    let e = c.query_drop(format!("SELECT COUNT(*) FROM (SELECT nope FROM {t}) d")).await.unwrap_err();
+    let e = c.query_drop(format!("SELECT COUNT(*) FROM (SELECT DISTINCT nope FROM {t}) d")).await.unwrap_err();
     assert!(matches!(&e, mysql_async::Error::Server(s) if s.code == 1054), "{e:?}");
     assert_eq!(home_count(&mut c, &t).await, on[0]);
 
@@ -95,7 +95,7 @@ async fn the_fallback_reads_the_transaction_leaves_nothing_behind_and_keeps_its_
     assert_eq!(home_count(&mut s, &t).await, on[0]);
     assert_eq!(s.query_first::<i64, _>(format!("SELECT COUNT(*) FROM {t} WHERE id = 7")).await.unwrap(), Some(1));
     // A condition on the table alone is applied by the shards while copying: 10 rows copied, under the budget.
-    let narrow = format!("SELECT COUNT(*), MAX(id) FROM (SELECT id FROM {t} WHERE {t}.id <= 10 AND {t}.v IS NOT NULL) d");
+    let narrow = format!("SELECT COUNT(*), MAX(id) FROM (SELECT DISTINCT id FROM {t} WHERE {t}.id <= 10 AND {t}.v IS NOT NULL) d");
     assert_eq!(s.query_first::<(i64, i64), _>(&narrow).await.unwrap(), Some((10, 10)));
     let plan: Vec<(String, String)> = s.query(format!("EXPLAIN SHARDING {narrow}")).await.unwrap();
     assert!(plan[0].1.contains(&format!("WHERE {t}.id <= 10 AND {t}.v IS NOT NULL")), "{plan:?}");

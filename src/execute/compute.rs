@@ -222,7 +222,7 @@ mod tests {
     use crate::execute::fake_ctx::{err, ok, rows, table, typed_rows, Harness, SCHEMA};
     use crate::plan::Plan;
 
-    const QUERY: &str = "SELECT COUNT(*) FROM (SELECT * FROM k) d";
+    const QUERY: &str = "SELECT COUNT(*) FROM (SELECT DISTINCT c FROM k) d";
 
     /// Scripts k's definition and rows (id 2 with 'a' on ds_0, id 3 with NULL on ds_1).
     fn script(h: &Harness) {

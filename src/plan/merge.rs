@@ -267,7 +267,9 @@ fn limit_value(e: &Expr) -> Result<u64, String> {
 
 /// Plans the merge of `sql`; `Err` is the reason it cannot be merged exactly (refused with 1235).
 /// Returns the SQL for the shards (before table renaming) and the proxy's part.
-pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
+/// `over_derived`: the FROM is one derived table that each shard answers for its own rows
+/// (soundness::row_local_derived), merged as a table would be.
+pub fn plan(sql: &str, over_derived: bool) -> Result<(String, MergeSpec), String> {
     let mut stmt = parse(sql)?;
     let Statement::Query(query) = &mut stmt else { return Err("this statement over several shards".into()) };
     let Query { body, order_by, limit_clause, with, locks, .. } = query.as_mut();
@@ -283,7 +285,7 @@ pub fn plan(sql: &str) -> Result<(String, MergeSpec), String> {
     }
     for twj in &select.from {
         let derived = |f: &sqlparser::ast::TableFactor| !matches!(f, sqlparser::ast::TableFactor::Table { .. });
-        if derived(&twj.relation) || twj.joins.iter().any(|j| derived(&j.relation)) {
+        if (derived(&twj.relation) && !over_derived) || twj.joins.iter().any(|j| derived(&j.relation)) {
             return Err("a subquery or derived table in FROM over several shards".into());
         }
     }
@@ -484,7 +486,7 @@ mod tests {
 
     #[test]
     fn order_and_limit_push_down_with_derived_sort_columns() {
-        let (sql, spec) = plan("SELECT id, name FROM t WHERE a = 'x\\'y' ORDER BY created DESC, 2 LIMIT 10, 5").unwrap();
+        let (sql, spec) = plan("SELECT id, name FROM t WHERE a = 'x\\'y' ORDER BY created DESC, 2 LIMIT 10, 5", false).unwrap();
         assert_eq!(sql, "SELECT id, name, created AS __sg_o0, WEIGHT_STRING(created) AS __sg_w1, IF(IF(NULL, created, ' ') = IF(NULL, created, ''), WEIGHT_STRING(IF(NULL, created, ' ')), '') AS __sg_p1, WEIGHT_STRING(name) AS __sg_w3, IF(IF(NULL, name, ' ') = IF(NULL, name, ''), WEIGHT_STRING(IF(NULL, name, ' ')), '') AS __sg_p3 FROM t WHERE a = 'x\\'y' ORDER BY created DESC, 2 LIMIT 15");
         assert_eq!(spec.order, vec![SortKey { col: ColRef::Derived(0), desc: true }, SortKey { col: ColRef::Visible(1), desc: false }]);
         assert_eq!((spec.offset, spec.limit, spec.derived), (10, Some(5), 5));
@@ -493,7 +495,7 @@ mod tests {
 
     #[test]
     fn aggregates_are_rewritten_and_grouped_in_the_proxy() {
-        let (sql, spec) = plan("SELECT city, COUNT(*), AVG(amount) AS a FROM t GROUP BY city ORDER BY a DESC LIMIT 3").unwrap();
+        let (sql, spec) = plan("SELECT city, COUNT(*), AVG(amount) AS a FROM t GROUP BY city ORDER BY a DESC LIMIT 3", false).unwrap();
         assert_eq!(sql, "SELECT city, COUNT(*), SUM(amount) AS `a`, COUNT(amount) AS __sg_c2, city AS __sg_g1, WEIGHT_STRING(SUM(amount)) AS __sg_w2, IF(IF(NULL, SUM(amount), ' ') = IF(NULL, SUM(amount), ''), WEIGHT_STRING(IF(NULL, SUM(amount), ' ')), '') AS __sg_p2, WEIGHT_STRING(city) AS __sg_w4, IF(IF(NULL, city, ' ') = IF(NULL, city, ''), WEIGHT_STRING(IF(NULL, city, ' ')), '') AS __sg_p4 FROM t GROUP BY city");
         assert_eq!(spec.aggregates, vec![(1, AggFunc::Count), (2, AggFunc::Avg { count: 0 })]);
         assert_eq!(spec.group, vec![1]);
@@ -504,21 +506,21 @@ mod tests {
 
     #[test]
     fn count_distinct_groups_the_shards_by_the_distinct_expression() {
-        let (sql, spec) = plan("SELECT city, COUNT(DISTINCT name) AS n FROM t GROUP BY city").unwrap();
+        let (sql, spec) = plan("SELECT city, COUNT(DISTINCT name) AS n FROM t GROUP BY city", false).unwrap();
         assert_eq!(sql, "SELECT city, name AS `n`, city AS __sg_g0, WEIGHT_STRING(city) AS __sg_w1, IF(IF(NULL, city, ' ') = IF(NULL, city, ''), WEIGHT_STRING(IF(NULL, city, ' ')), '') AS __sg_p1, WEIGHT_STRING(name) AS __sg_w3, IF(IF(NULL, name, ' ') = IF(NULL, name, ''), WEIGHT_STRING(IF(NULL, name, ' ')), '') AS __sg_p3 FROM t GROUP BY city, name");
         assert_eq!(spec.aggregates, vec![(1, AggFunc::CountDistinct)]);
-        let (sql, _) = plan("SELECT COUNT(DISTINCT city) FROM t").unwrap();
+        let (sql, _) = plan("SELECT COUNT(DISTINCT city) FROM t", false).unwrap();
         assert_eq!(sql, "SELECT city AS `COUNT(DISTINCT city)`, WEIGHT_STRING(city) AS __sg_w0, IF(IF(NULL, city, ' ') = IF(NULL, city, ''), WEIGHT_STRING(IF(NULL, city, ' ')), '') AS __sg_p0 FROM t GROUP BY city");
     }
 
     #[test]
     fn having_uses_selected_columns_and_hidden_aggregates() {
-        let (sql, spec) = plan("SELECT city, COUNT(*) FROM t GROUP BY city HAVING COUNT(*) > 2 AND SUM(x) >= -10").unwrap();
+        let (sql, spec) = plan("SELECT city, COUNT(*) FROM t GROUP BY city HAVING COUNT(*) > 2 AND SUM(x) >= -10", false).unwrap();
         assert_eq!(sql, "SELECT city, COUNT(*), city AS __sg_g0, SUM(x) AS __sg_h1, WEIGHT_STRING(city) AS __sg_w2, IF(IF(NULL, city, ' ') = IF(NULL, city, ''), WEIGHT_STRING(IF(NULL, city, ' ')), '') AS __sg_p2 FROM t GROUP BY city");
         assert_eq!(spec.aggregates, vec![(1, AggFunc::Count), (3, AggFunc::Sum)]);
         let cmp = |op: &str, col, lit: &str| Having::Cmp { op: op.into(), left: Operand::Col(col), right: Operand::Lit(lit.into()) };
         assert_eq!(spec.having, Some(Having::And(Box::new(cmp(">", ColRef::Visible(1), "2")), Box::new(cmp(">=", ColRef::Derived(1), "-10")))));
-        assert!(plan("SELECT a, COUNT(DISTINCT b) FROM t GROUP BY a HAVING COUNT(*) > 1").is_err());
+        assert!(plan("SELECT a, COUNT(DISTINCT b) FROM t GROUP BY a HAVING COUNT(*) > 1", false).is_err());
     }
 
     #[test]
@@ -533,7 +535,7 @@ mod tests {
             ("SELECT a FROM t WHERE b IN (SELECT b FROM u)", "subquery"),
             ("SELECT a FROM (SELECT a FROM t) x", "derived table"),
         ] {
-            let e = plan(sql).unwrap_err();
+            let e = plan(sql, false).unwrap_err();
             assert!(e.to_lowercase().contains(&reason.to_lowercase()), "{sql}: {e}");
         }
     }

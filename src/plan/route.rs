@@ -264,8 +264,14 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
             Err(e) => Plan::Refuse(e.to_string().trim_start_matches("This version of shardgate doesn't yet support ").to_string()),
         });
     }
+    // A query over one derived table that each shard can answer for its own rows merges like a query over
+    // one sharded table (soundness::row_local_derived); its outer WHERE says nothing about the key.
+    let mut over_derived = false;
     if let Err(reason) = super::soundness::no_nested_sharded(&toks, &refs, layout) {
-        return fallback(reason);
+        over_derived = is("SELECT") && analyze::parse(sql).is_ok_and(|s| super::soundness::row_local_derived(&s, layout));
+        if !over_derived {
+            return fallback(reason);
+        }
     }
     let is_select = is("SELECT");
     if !(is_select || is("UPDATE") || is("DELETE")) {
@@ -303,6 +309,7 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
     let resolver = Bound_ { tables: sharded.clone() };
     let key = match (forced_key, analyze::filter(&stmt)) {
         (Some(key), _) => KeyExpr::Eq(Term::Lit(key.clone(), None)),
+        _ if over_derived => KeyExpr::All,
         (None, Some(f)) => f.selection.map_or(KeyExpr::All, |w| analyze::key_expr(w, &f.scope, &resolver, &params)),
         (None, None) => KeyExpr::All,
     };
@@ -352,7 +359,7 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         )))
     } else {
         (is_select && needs_merge(&toks).is_some()).then(|| {
-            let (shard_sql, spec) = super::merge::plan(sql)?;
+            let (shard_sql, spec) = super::merge::plan(sql, over_derived)?;
             let shard_toks = tokenize(&shard_sql).map_err(|_| "a statement the proxy cannot re-print".to_string())?;
             let shard_refs = table_refs(&shard_toks, |n| layout.has_rule(n));
             let per_node = all_nodes().into_iter().map(|node| {
@@ -626,6 +633,29 @@ mod tests {
         let reason = refusal(route("SELECT SUM(DISTINCT c) FROM t FOR UPDATE", &l, None, &[]));
         assert!(reason.starts_with("locking reads") && reason.ends_with("that the shards cannot answer as it is)"), "{reason}");
         assert_eq!(routed(&l, "SELECT SUM(DISTINCT c) FROM t WHERE id = 4"), pairs(&[("ds_0", "SELECT SUM(DISTINCT c) FROM `t_0` WHERE id = 4")]));
+    }
+
+    #[test]
+    fn a_derived_table_each_shard_answers_for_its_rows_merges_like_a_table() {
+        let l = layout();
+        let Plan::Merge { targets, spec } = route("SELECT COUNT(*) FROM (SELECT id FROM t WHERE c > 1) AS d", &l, None, &[]) else { panic!("a Merge") };
+        assert_eq!(targets.len(), 4);
+        assert_eq!(targets[3].sql, "SELECT COUNT(*) FROM (SELECT id FROM `t_1` WHERE c > 1) AS d");
+        assert!(spec.aggregated);
+        // The outer WHERE names the derived table's columns: no pruning by what looks like the key.
+        assert_eq!(routed(&l, "SELECT * FROM (SELECT c AS id FROM t) d WHERE id = 5").len(), 4);
+        // Not row by row (DISTINCT, aggregates, LIMIT, a window), not co-located, or a second reference: over copies.
+        for sql in [
+            "SELECT COUNT(*) FROM (SELECT DISTINCT c FROM t) d",
+            "SELECT COUNT(*) FROM (SELECT c, COUNT(*) FROM t GROUP BY c) d",
+            "SELECT COUNT(*) FROM (SELECT id FROM t LIMIT 5) d",
+            "SELECT COUNT(*) FROM (SELECT ROW_NUMBER() OVER (ORDER BY id) AS n FROM t) d",
+            "SELECT COUNT(*) FROM (SELECT t.id FROM t JOIN h ON t.id = h.id) d",
+            "SELECT COUNT(*) FROM (SELECT id FROM t) d WHERE d.id IN (SELECT id FROM t)",
+            "SELECT COUNT(*) FROM (SELECT id FROM t WHERE id IN (SELECT id FROM h)) d",
+        ] {
+            assert!(matches!(route(sql, &l, None, &[]), Plan::Compute(_)), "{sql}");
+        }
     }
 
     #[test]

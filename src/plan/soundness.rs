@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use sqlparser::ast::{BinaryOperator, Expr, FromTable, JoinConstraint, JoinOperator, SetExpr, Statement, TableFactor, TableWithJoins};
+use sqlparser::ast::{BinaryOperator, Expr, FromTable, GroupByExpr, JoinConstraint, JoinOperator, SetExpr, Statement, TableFactor, TableWithJoins, Visit};
 use sqlparser::tokenizer::Token;
 
 use crate::sharding::table::SchemaLayout;
@@ -268,6 +268,63 @@ pub fn joins_colocated(stmt: &Statement, layout: &SchemaLayout) -> Result<(), St
         "a join of sharded tables {} on something other than equal sharding columns (matching rows may live on different shards)",
         names.join(", ")
     ))
+}
+
+/// How many times `node` names a sharded table of `layout` (at any depth).
+fn sharded_relations<V: Visit>(node: &V, layout: &SchemaLayout) -> usize {
+    let mut n = 0;
+    let _ = sqlparser::ast::visit_relations(node, |name| {
+        n += usize::from(layout.tables.contains_key(&last_name(name)));
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    n
+}
+
+/// Aggregate and window functions: a select list with one is not a row-by-row projection.
+const SET_FUNCTIONS: &[&str] = &[
+    "count", "sum", "min", "max", "avg", "group_concat", "std", "stddev", "stddev_pop", "stddev_samp", "var_pop", "var_samp", "variance", "bit_and", "bit_or",
+    "bit_xor", "json_arrayagg", "json_objectagg",
+];
+
+/// Whether `stmt` reads its sharded tables only through one derived table, the whole of its FROM, whose
+/// rows are the union of what each shard gives for it: one SELECT over co-located sharded tables (and
+/// broadcast ones) without aggregates, window functions, GROUP BY, HAVING, DISTINCT, LIMIT or a nested
+/// sharded table. Each shard can then answer the outer query over its part of the derived table, and the
+/// proxy merges those answers as it merges a query over one sharded table (`SELECT COUNT(*) FROM (…) d`,
+/// the ORM paginator's count).
+pub fn row_local_derived(stmt: &Statement, layout: &SchemaLayout) -> bool {
+    let Statement::Query(q) = stmt else { return false };
+    let SetExpr::Select(outer) = q.body.as_ref() else { return false };
+    let [twj] = &outer.from[..] else { return false };
+    let TableFactor::Derived { subquery, lateral: false, .. } = &twj.relation else { return false };
+    if q.with.is_some() || !twj.joins.is_empty() || sharded_relations(stmt, layout) != sharded_relations(subquery.as_ref(), layout) {
+        return false;
+    }
+    let inner = subquery.as_ref();
+    if inner.with.is_some() || inner.limit_clause.is_some() || inner.fetch.is_some() || !inner.locks.is_empty() {
+        return false;
+    }
+    let SetExpr::Select(s) = inner.body.as_ref() else { return false };
+    let grouped = !matches!(&s.group_by, GroupByExpr::Expressions(keys, modifiers) if keys.is_empty() && modifiers.is_empty());
+    if s.distinct.is_some() || s.having.is_some() || grouped || !s.named_window.is_empty() || s.qualify.is_some() || s.into.is_some() {
+        return false;
+    }
+    let mut set_function = false;
+    let _ = sqlparser::ast::visit_expressions(&s.projection, |e| {
+        if let Expr::Function(f) = e {
+            set_function |= f.over.is_some() || SET_FUNCTIONS.contains(&last_name(&f.name).to_ascii_lowercase().as_str());
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    let inner_stmt = Statement::Query(subquery.clone());
+    let mut occ = Vec::new();
+    occurrences(&s.from, layout, &mut occ, &mut Vec::new());
+    !set_function
+        && !occ.is_empty()
+        && occ.len() == sharded_relations(&inner_stmt, layout)
+        && joins_colocated(&inner_stmt, layout).is_ok()
+        && outer_joins_sound(&inner_stmt, layout).is_ok()
+        && tables_without_rules(&inner_stmt, layout).is_empty()
 }
 
 #[cfg(test)]

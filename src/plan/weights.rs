@@ -62,10 +62,10 @@ mod tests {
         // Found by the randomized tester (seed 20240611, statement 76449): the weight was of another value,
         // so DISTINCT kept rows the reference merged.
         let sql = r"SELECT DISTINCT CASE WHEN name BETWEEN 'back\\slash35' AND 'strasse30' THEN 'yes' ELSE 'no' END, customer_id FROM t";
-        let err = super::super::merge::plan(sql).expect_err("refused");
+        let err = super::super::merge::plan(sql, false).expect_err("refused");
         assert!(err.contains("backslash"), "{err}");
         // The same key without a backslash still gets its weights.
-        let (_, spec) = super::super::merge::plan("SELECT DISTINCT CASE WHEN name BETWEEN 'a' AND 'z' THEN 'yes' ELSE 'no' END, customer_id FROM t").unwrap();
+        let (_, spec) = super::super::merge::plan("SELECT DISTINCT CASE WHEN name BETWEEN 'a' AND 'z' THEN 'yes' ELSE 'no' END, customer_id FROM t", false).unwrap();
         assert_eq!(spec.weights.len(), 2);
     }
 }

@@ -20,6 +20,12 @@ pub fn queries(n: &Names) -> Vec<(String, bool)> {
         (format!("SELECT COUNT(*) AS cnt FROM (SELECT o.id FROM {o} o JOIN {p} p ON p.id = o.customer_id WHERE p.city = 'Paris') AS x"), true),
         (format!("SELECT COUNT(*) FROM (SELECT DISTINCT customer_id FROM {o}) d"), true),
         (format!("SELECT MAX(cnt), MIN(cnt) FROM (SELECT COUNT(*) AS cnt FROM {o} GROUP BY customer_id) d"), true),
+        // Derived tables each shard answers for its own rows: merged like a table.
+        (format!("SELECT d.c, COUNT(*) FROM (SELECT city AS c FROM {p} WHERE qty > 5) d GROUP BY d.c ORDER BY d.c"), true),
+        (format!("SELECT * FROM (SELECT id, name FROM {p} WHERE id < 30) d ORDER BY id"), true),
+        (format!("SELECT MAX(x), MIN(x), COUNT(x) FROM (SELECT amount * 2 AS x FROM {p}) d"), true),
+        (format!("SELECT DISTINCT code FROM (SELECT code FROM {i} WHERE stock > 50) d"), false),
+        (format!("SELECT * FROM (SELECT sku, label FROM {i} WHERE sku > 1000) AS d WHERE d.sku < 3000"), false),
         // Subqueries over sharded tables, correlated or not.
         (format!("SELECT id, name FROM {p} WHERE id IN (SELECT customer_id FROM {o} WHERE total > 4900) ORDER BY id"), true),
         (format!("SELECT COUNT(*) FROM {p} WHERE id NOT IN (SELECT customer_id FROM {o})"), true),
