@@ -362,6 +362,28 @@ def reshard_section(here):
     return out
 
 
+def engine_section(here):
+    """The newest bench/results/engine-*.json (bench/engine.sh), if any, as a section."""
+    name, e = newest(here, "engine")
+    if not e:
+        return []
+    out = ["## Query engine (issue 25)", "",
+           provenance(name, e) + "Each query through shardgate over two shards beside the same query on one unsharded "
+           "MariaDB holding all the rows (the lab's reference instance), interleaved, "
+           f"{e['rounds']} rounds; every answer was checked equal first. All MariaDB instances, the proxy and the "
+           "client share these cores.", "",
+           "| query | how shardgate runs it | rows | shardgate median | one MariaDB median | ratio |",
+           "|---|---|---:|---:|---:|---:|"]
+    how = {"join": "fallback: filtered copies on ds_0", "derived": "merged: each shard counts",
+           "exists": "fallback: outer table copied whole", "union": "fallback: filtered copies"}
+    for q in e["queries"]:
+        out.append(f"| {q['what']} | {how.get(q['name'], '')} | {q['rows']:,} | {q['shardgate_median_ms']:.1f} ms | "
+                   f"{q['direct_median_ms']:.1f} ms | {q['ratio']:.2f}× |")
+    out += ["", f"Proxy peak RSS over the whole run: **{e['proxy_peak_rss_mib']:.0f} MiB** (goal: under 256 MiB).", "",
+            "```", *[q["sql"] for q in e["queries"]], "```", ""]
+    return out
+
+
 def ab_section(here):
     """The two newest bench/results/ab-*.json (bench/run.sh with the -base targets) as before/after tables."""
     names = sorted(f for f in os.listdir(os.path.join(here, "results")) if f.startswith("ab-") and f.endswith(".json"))[-2:]
@@ -488,6 +510,7 @@ def main():
     out += failures(doc)
     out += soak_section(here)
     out += reshard_section(here)
+    out += engine_section(here)
     out += ab_section(here)
     out += random_section(here)
     with open(a.md, "w") as f:

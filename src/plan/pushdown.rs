@@ -126,9 +126,10 @@ impl Finder<'_> {
     fn body(&mut self, body: &SetExpr, outermost: bool) {
         match body {
             SetExpr::Select(s) => self.select(s, outermost),
+            // The parts of a set operation share its scope: no outer query either.
             SetExpr::SetOperation { left, right, .. } => {
-                self.body(left, false);
-                self.body(right, false);
+                self.body(left, outermost);
+                self.body(right, outermost);
             }
             _ => {}
         }
@@ -191,6 +192,7 @@ mod tests {
             [one("h", "b", &["b.name <> 'é'"]), one("t", "a", &["a.k >= 10"])]
         );
         assert_eq!(pushed("SELECT * FROM (SELECT c FROM t WHERE t.k IN (1, 2)) d WHERE d.c = 1"), [one("t", "t", &["t.k IN (1, 2)"])]);
+        assert_eq!(pushed("SELECT id FROM t WHERE k = 5 UNION SELECT id FROM h WHERE w = 7"), [one("h", "h", &["w = 7"]), one("t", "t", &["k = 5"])]);
     }
 
     #[test]
