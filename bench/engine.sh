@@ -71,9 +71,10 @@ actual_nodes = "ds_\${0..1}.big"
 EOF
 started=$(date -u +%FT%TZ)
 /usr/bin/python3 bench/lib/engine.py load "$LAB_PORT"
-"$bin" --config "$work/rules.toml" >"$work/proxy.log" 2>&1 &
+"$bin" serve --config "$work/rules.toml" >"$work/proxy.log" 2>&1 &
 proxy_pid=$!
 for _ in $(seq 100); do mariadb -h127.0.0.1 -P"$port" -uapp -papp -e 'SELECT 1' eng >/dev/null 2>&1 && break; sleep 0.1; done
+mariadb -h127.0.0.1 -P"$port" -uapp -papp -e "SELECT 1" eng >/dev/null || { cat "$work/proxy.log" >&2; exit 1; }
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out="$root/bench/results/engine-$stamp.json"
 /usr/bin/python3 bench/lib/engine.py run "$LAB_PORT" "$port" "$proxy_pid" "$out.tmp"
