@@ -62,16 +62,43 @@ impl ComputePlan {
     }
 }
 
+/// Whether `toks` is an UPDATE of a join or table list, or a DELETE naming its tables before FROM or with
+/// USING (the statement may write more than its first table).
+fn multi_table_write(toks: &[Tok]) -> bool {
+    let first = &toks[0];
+    if first.is_keyword("UPDATE") {
+        let set = toks.iter().position(|t| t.is_keyword("SET")).unwrap_or(toks.len());
+        return toks[..set].iter().any(|t| t.is_keyword("JOIN") || t.token == Token::Comma);
+    }
+    if first.is_keyword("DELETE") {
+        let after = toks[1..].iter().find(|t| !(t.is_keyword("LOW_PRIORITY") || t.is_keyword("QUICK") || t.is_keyword("IGNORE")));
+        return !after.is_some_and(|t| t.is_keyword("FROM")) || toks.iter().any(|t| t.is_keyword("USING"));
+    }
+    false
+}
+
 /// Why a statement that cannot go to the shards cannot run on the compute data source either, if so.
 fn not_computable(toks: &[Tok], refs: &[TableRef], layout: &SchemaLayout) -> Option<&'static str> {
     if layout.max_fallback_rows == 0 {
         return Some("the exact fallback is off (max_fallback_rows = 0)");
     }
     let first = toks.first()?;
-    if !(first.is_keyword("SELECT") || first.is_keyword("WITH") || first.token == Token::LParen) {
-        return Some("only queries run on the compute data source");
+    let query = first.is_keyword("SELECT") || first.is_keyword("WITH") || first.token == Token::LParen;
+    if !query {
+        // A write runs there too when it writes one table without rules, which lives on the compute data
+        // source: `INSERT INTO u SELECT … FROM t`, `UPDATE u SET … WHERE id IN (SELECT … FROM t)`.
+        if !["INSERT", "REPLACE", "UPDATE", "DELETE"].iter().any(|w| first.is_keyword(w)) {
+            return Some("only queries and writes to a table without rules run on the compute data source");
+        }
+        match super::route::written_table(toks) {
+            Some(w) if !layout.has_rule(&w) => {}
+            _ => return Some("only queries and writes to a table without rules run on the compute data source"),
+        }
+        if multi_table_write(toks) {
+            return Some("a multi-table UPDATE or DELETE over sharded tables");
+        }
     }
-    for (i, t) in toks.iter().enumerate() {
+    for (i, t) in toks.iter().enumerate().filter(|_| query) {
         let next = |kw: &str| toks.get(i + 1).is_some_and(|n| n.is_keyword(kw));
         // Locks would be taken on the copies, not on the shards' rows.
         if (t.is_keyword("FOR") && (next("UPDATE") || next("SHARE"))) || (t.is_keyword("LOCK") && next("IN")) {

@@ -31,7 +31,7 @@ impl KeyResolver for Bound_<'_> {
 
 /// The table an INSERT, REPLACE, UPDATE or DELETE writes (the first named after INTO, UPDATE or FROM; for
 /// a multi-table UPDATE/DELETE, the first one), without its schema.
-fn written_table(toks: &[Tok]) -> Option<String> {
+pub(super) fn written_table(toks: &[Tok]) -> Option<String> {
     let first = toks.first()?;
     let after = if first.is_keyword("UPDATE") {
         "UPDATE"
@@ -233,7 +233,7 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         let written = refs.iter().find(|r| written.is_some_and(|w| toks[r.index].start == w.start || toks.get(r.index.wrapping_sub(2)).is_some_and(|q| q.start == w.start)));
         if !written.is_some_and(|r| layout.tables.contains_key(&r.name)) {
             let into = written.map_or_else(|| "an unsharded table".to_string(), |r| format!("'{}'", r.name));
-            return refuse(format!("INSERT into {into} reading sharded table '{}' (it would read one shard's rows only)", sharded[0].name));
+            return fallback(format!("INSERT into {into} reading sharded table '{}' (it would read one shard's rows only)", sharded[0].name));
         }
         let stmt = match analyze::parse(sql) {
             Ok(s) => s,
@@ -568,12 +568,14 @@ mod tests {
         let l = layout();
         for (sql, reason) in [
             ("INSERT INTO t (id, c) SELECT id, c FROM t", "INSERT … SELECT into sharded table 't'"),
-            ("INSERT INTO nr (id) SELECT id FROM t", "INSERT into an unsharded table reading sharded table 't' (it would read one shard's rows only)"),
+            ("INSERT INTO b (k) SELECT id FROM t", "INSERT into 'b' reading sharded table 't' (it would read one shard's rows only) (only queries and writes to a table without rules run on the compute data source)"),
             ("INSERT INTO t (id, c) VALUES (1, 2) ON DUPLICATE KEY UPDATE id = 5", "ON DUPLICATE KEY UPDATE of sharding column 'id' (it would move the row to another shard)"),
             ("INSERT INTO t (c) VALUES (1)", "INSERT into 't' without its sharding column 'id'"),
         ] {
             assert_eq!(refusal(route(sql, &l, None, &[])), reason, "{sql}");
         }
+        // Into a table without rules: that table lives on the compute data source, which runs it over copies.
+        assert!(matches!(route("INSERT INTO nr (id) SELECT id FROM t", &l, None, &[]), Plan::Compute(_)));
     }
 
     #[test]
@@ -613,7 +615,12 @@ mod tests {
         assert_eq!(reason, "a statement over sharded tables t, h that are not in one binding group");
         assert_eq!(tables.len(), 2);
         let reason = refusal(route("UPDATE t JOIN nr ON t.id = nr.id SET t.c = 1", &l, None, &[]));
-        assert!(reason.starts_with("a statement over sharded table 't' and table 'nr'") && reason.ends_with("(only queries run on the compute data source)"), "{reason}");
+        assert!(reason.starts_with("a statement over sharded table 't' and table 'nr'") && reason.ends_with("(only queries and writes to a table without rules run on the compute data source)"), "{reason}");
+        // A write to the table without rules alone runs there over copies.
+        assert!(matches!(route("UPDATE nr SET c = 1 WHERE id IN (SELECT id FROM t)", &l, None, &[]), Plan::Compute(_)));
+        assert!(matches!(route("DELETE FROM nr WHERE id IN (SELECT id FROM t)", &l, None, &[]), Plan::Compute(_)));
+        let reason = refusal(route("DELETE nr FROM nr JOIN t ON t.id = nr.id", &l, None, &[]));
+        assert!(reason.ends_with("(a multi-table UPDATE or DELETE over sharded tables)"), "{reason}");
     }
 
     #[test]

@@ -374,6 +374,10 @@ pub fn writes(n: &Names) -> Vec<Step> {
     let cols = "sku, label, raw, price, weight, stock, big, ubig, added, code";
     let mut s: Vec<Step> = Vec::new();
     let mut t = |sql: String| s.push(Step::Text(sql));
+    // Writes to the table without rules that read sharded tables (the exact fallback, on its data source).
+    t(format!("INSERT INTO {u} (id, code, memo, val, n, day) SELECT id + 1000, code, name, amount, qty, born FROM {p} WHERE id < 25 AND id IN (SELECT customer_id FROM {o})"));
+    t(format!("UPDATE {u} SET n = (SELECT COUNT(*) FROM {o} WHERE {o}.customer_id = {u}.id) WHERE id < 40"));
+    t(format!("DELETE FROM {u} WHERE id > 1000 AND id - 1000 IN (SELECT customer_id FROM {o} WHERE total > 2500)"));
     // Autocommit: inserts with explicit keys, single and multi-row.
     for (k, label) in [(100_001i64, "a "), (100_002, "A"), (-100_003, "😀"), (100_004, ""), (100_005, "straße\t")] {
         t(format!("INSERT INTO {i} ({cols}) VALUES ({k}, {}, {}, -99999999999999.999999, -0.5, 7, {}, 18446744073709551615, '2030-01-01 00:00:00', 'DE')", lit(label), lit(label), i64::MIN));
