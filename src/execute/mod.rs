@@ -13,6 +13,7 @@ pub mod having;
 pub mod insert_split;
 pub mod learn_columns;
 pub mod limit;
+pub mod limited_write;
 pub mod load_data;
 pub mod merge;
 pub mod merge_sort;
@@ -144,6 +145,7 @@ pub async fn run(ctx: &mut ExecCtx, plan: Plan, how: &Exec<'_>) -> Result<(), Sg
         Plan::Insert(p) => insert_split::run(ctx, &p).await,
         Plan::MoveRows(m) => move_rows::run(ctx, &m).await,
         Plan::Compute(c) => compute::run(ctx, &c, how).await,
+        Plan::LimitedWrite(w) => limited_write::run(ctx, &w).await,
         Plan::Refuse(reason) => Err(SgError::NotSupported(reason)),
         _ if binary => Err(SgError::UnsupportedPs("this statement as a prepared statement in a sharded schema; run it as plain SQL".into())),
         Plan::RenameResult { data_source, sql, physical, logical } => rename_result::run(ctx, &data_source, &sql, &physical, &logical).await,

@@ -182,6 +182,52 @@ fn fault(point: &str) {
     }
 }
 
+/// Ends a write of several steps (a row move, a limited write) that ran in the session's XA transaction
+/// (`own`: one it opened itself, in autocommit) and answers with `steps`' affected rows. A failed step
+/// rolls everything back: some steps may have run, and the only safe state is none of them; inside the
+/// client's transaction that is the whole transaction, said with ER_XA_RBROLLBACK-style `RolledBack`.
+pub async fn finish_write(ctx: &mut ExecCtx, own: bool, steps: Result<u64, SgError>, what: &str) -> Result<(), SgError> {
+    match steps {
+        Ok(total) => {
+            if own {
+                commit(ctx).await?;
+            }
+            let ok = crate::protocol::response::Ok { affected_rows: total, status: ctx.state.status, ..Default::default() };
+            ctx.send_payload(&crate::protocol::response::encode_ok(&ok, 0)).await
+        }
+        Err(e) => {
+            rollback(ctx).await;
+            if own {
+                return Err(e);
+            }
+            Err(SgError::RolledBack(format!("{what} failed ({e}); the whole transaction was rolled back")))
+        }
+    }
+}
+
+#[allow(clippy::type_complexity)]
+/// Runs one statement on `ds` (enlisted in the XA transaction): its OK, or its rows with column defs.
+pub async fn enlisted_rows(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<(Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>), SgError> {
+    enlist(ctx, ds).await?;
+    ctx.query_table(ds, sql).await
+}
+
+/// Runs one statement on `ds` (enlisted in the XA transaction) and returns its affected rows.
+pub async fn enlisted_affected(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<u64, SgError> {
+    enlist(ctx, ds).await?;
+    let conn = &mut ctx.backends.get_mut(ds).expect("enlisted").conn;
+    conn.queue_query(sql);
+    if let Err(reason) = conn.flush().await {
+        ctx.backends.remove(ds);
+        return Err(SgError::BackendLost(ds.to_string(), reason));
+    }
+    let reply = ctx.read_ok_reply(ds).await?;
+    if reply.payload.first() == Some(&0xFF) {
+        return Err(crate::protocol::response::relayed_error(&reply.payload));
+    }
+    Ok(crate::protocol::response::decode_ok(&reply.payload)?.affected_rows)
+}
+
 /// Commits the session's transaction (if any) and leaves the session outside a transaction.
 pub async fn commit(ctx: &mut ExecCtx) -> Result<(), SgError> {
     ctx.state.status &= !OWN_BITS;

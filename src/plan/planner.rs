@@ -125,6 +125,9 @@ pub enum Plan {
     /// A query the shards cannot answer as it is, run on the compute data source over copies of its
     /// sharded tables (the exact fallback).
     Compute(Box<super::compute::ComputePlan>),
+    /// UPDATE/DELETE … ORDER BY … LIMIT over several shards: lock each node's first rows, keep the global
+    /// first ones, change those (one XA transaction).
+    LimitedWrite(Box<super::limited_write::LimitedWrite>),
     /// Refuse with ER_NOT_SUPPORTED_YET and this reason.
     Refuse(String),
 }
@@ -148,6 +151,14 @@ impl Plan {
                 }
             }
             Plan::Refuse(reason) => vec![("(refused)".into(), reason.clone())],
+            Plan::LimitedWrite(w) => w
+                .nodes
+                .iter()
+                .flat_map(|&n| {
+                    let ds = &w.table.nodes[n].data_source;
+                    [(ds.clone(), w.reads[n].clone()), (ds.clone(), format!("{} WHERE (the primary key) IN (the rows kept)", w.writes[n]))]
+                })
+                .collect(),
             Plan::Compute(c) => {
                 let mut out: Vec<(String, String)> = c
                     .tables

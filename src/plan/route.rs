@@ -352,7 +352,13 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
             depth == 0 && t.is_keyword("LIMIT")
         })
     };
+    let mut limited = None;
     let merge = if !is_select && top_level_limit() {
+        // In xa mode, with ORDER BY plain columns: lock, pick and change the global first rows.
+        let placeholders = toks.iter().any(|t| matches!(t.token, sqlparser::tokenizer::Token::Placeholder(_)));
+        if layout.xa && !placeholders && sharded.len() == 1 {
+            limited = super::limited_write::plan(sql, &toks, sharded[0]).ok().map(Box::new);
+        }
         Some(Err(format!(
             "UPDATE or DELETE … LIMIT over several shards of '{}' (each shard would apply its own LIMIT); add the sharding key",
             sharded[0].name
@@ -390,7 +396,7 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         }),
     });
     let table = sharded[0].clone();
-    Template::Routed(Box::new(Routed { table, key, select: is_select, node_sql, renamed, merge, compute, literal_starts }))
+    Template::Routed(Box::new(Routed { table, key, select: is_select, node_sql, renamed, merge, limited, compute, literal_starts }))
 }
 
 #[cfg(test)]

@@ -56,6 +56,8 @@ pub struct Routed {
     pub renamed: bool,
     /// For a SELECT whose rows the proxy must combine: each node's SQL and the proxy's part, or why it cannot.
     pub merge: Option<Result<(Vec<Spliced>, MergeSpec), String>>,
+    /// An UPDATE/DELETE … ORDER BY … LIMIT that `merge` refuses on several nodes, run in three steps.
+    pub limited: Option<Box<super::limited_write::LimitedWrite>>,
     /// The statement on the compute data source, when it can run there: the plan where `merge` is an error,
     /// the merge's fallback where it has a HAVING (which may turn out inexact for the shards' column types).
     pub compute: Option<Box<super::compute::ComputePlan>>,
@@ -113,9 +115,10 @@ impl Routed {
                 spec.fallback = self.compute.as_ref().map(|c| Box::new(c.only_nodes(&nodes)));
                 Plan::Merge { targets: targets(sql), spec }
             }
-            Some(Err(reason)) => match &self.compute {
-                Some(c) => Plan::Compute(Box::new(c.only_nodes(&nodes))),
-                None => Plan::Refuse(reason.clone()),
+            Some(Err(reason)) => match (&self.compute, &self.limited) {
+                (Some(c), _) => Plan::Compute(Box::new(c.only_nodes(&nodes))),
+                (None, Some(l)) => Plan::LimitedWrite(Box::new(super::limited_write::LimitedWrite { nodes: nodes.clone(), ..l.as_ref().clone() })),
+                (None, None) => Plan::Refuse(reason.clone()),
             },
             None => {
                 let combine = if self.select { Combine::Concat } else { Combine::SumAffected };
@@ -150,7 +153,8 @@ impl Template {
     pub fn reusable(&self) -> bool {
         match self {
             // Conditions pushed down to a compute plan's copies hold this statement's literals.
-            Template::Routed(r) => r.compute.as_ref().is_none_or(|c| c.tables.iter().all(|t| t.filter.is_none())),
+            // So does a limited write's text.
+            Template::Routed(r) => r.limited.is_none() && r.compute.as_ref().is_none_or(|c| c.tables.iter().all(|t| t.filter.is_none())),
             _ => matches!(self, Template::Plan(Plan::Refuse(_) | Plan::Passthrough { sql: None, .. })),
         }
     }

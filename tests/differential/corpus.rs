@@ -374,6 +374,13 @@ pub fn writes(n: &Names) -> Vec<Step> {
     let cols = "sku, label, raw, price, weight, stock, big, ubig, added, code";
     let mut s: Vec<Step> = Vec::new();
     let mut t = |sql: String| s.push(Step::Text(sql));
+    // UPDATE/DELETE … ORDER BY … LIMIT over several shards: the global first rows, locked, then changed.
+    t(format!("UPDATE {i} SET stock = stock + 100 WHERE stock > 10 ORDER BY sku DESC LIMIT 5"));
+    t(format!("DELETE FROM {o} WHERE note = 'a' ORDER BY placed, id LIMIT 7"));
+    t("BEGIN".into());
+    t(format!("UPDATE {p} SET qty = qty - 1 WHERE city = 'Oslo' ORDER BY amount DESC, id LIMIT 4"));
+    t(format!("DELETE FROM {p} WHERE id > 1990 ORDER BY id LIMIT 2"));
+    t("COMMIT".into());
     // Writes to the table without rules that read sharded tables (the exact fallback, on its data source).
     t(format!("INSERT INTO {u} (id, code, memo, val, n, day) SELECT id + 1000, code, name, amount, qty, born FROM {p} WHERE id < 25 AND id IN (SELECT customer_id FROM {o})"));
     t(format!("UPDATE {u} SET n = (SELECT COUNT(*) FROM {o} WHERE {o}.customer_id = {u}.id) WHERE id < 40"));
