@@ -168,14 +168,28 @@ async fn ok(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<(), SgError> {
     ctx.query_table(ds, sql).await.map(|_| ())
 }
 
-/// Fills the copies, runs the statement and relays its answer.
-async fn compute(ctx: &mut ExecCtx, ds: &str, copies: &[Copy], how: &Exec<'_>) -> Result<(), SgError> {
+/// What runs over the copies: the client's statement (its answer relayed), or a query whose rows the
+/// proxy keeps (an INSERT … SELECT's rows).
+enum Then<'a> {
+    Answer(&'a Exec<'a>),
+    Capture(&'a str),
+}
+
+/// Text rows with their column definitions.
+type Table = (Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>);
+
+/// Fills the copies, then runs what `then` says.
+async fn compute(ctx: &mut ExecCtx, ds: &str, copies: &[Copy], then: &Then<'_>) -> Result<Option<Table>, SgError> {
     for c in copies {
         ok(ctx, ds, &c.create).await?;
         for insert in &c.inserts {
             ok(ctx, ds, insert).await?;
         }
     }
+    let how = match then {
+        Then::Capture(sql) => return ctx.query_table(ds, sql).await.map(Some),
+        Then::Answer(how) => how,
+    };
     match how {
         Exec::Text(payload) => super::passthrough::run(ctx, ds, payload, ReplyKind::ResultSets).await,
         Exec::Binary(sql) => super::merge::run(ctx, &[Target { data_source: ds.to_string(), sql: sql.to_string() }], &MergeSpec::none(), true).await,
@@ -184,10 +198,20 @@ async fn compute(ctx: &mut ExecCtx, ds: &str, copies: &[Copy], how: &Exec<'_>) -
             super::passthrough::run(ctx, ds, &command, ReplyKind::ResultSets).await
         }
     }
+    .map(|_| None)
 }
 
 /// Runs `plan` for the statement `how` describes.
 pub async fn run(ctx: &mut ExecCtx, plan: &ComputePlan, how: &Exec<'_>) -> Result<(), SgError> {
+    run_then(ctx, plan, &Then::Answer(how)).await.map(|_| ())
+}
+
+/// Runs the query `sql` over `plan`'s copies and returns its rows (nothing reaches the client).
+pub async fn capture(ctx: &mut ExecCtx, plan: &ComputePlan, sql: &str) -> Result<Table, SgError> {
+    Ok(run_then(ctx, plan, &Then::Capture(sql)).await?.unwrap_or_default())
+}
+
+async fn run_then(ctx: &mut ExecCtx, plan: &ComputePlan, then: &Then<'_>) -> Result<Option<Table>, SgError> {
     let cap = ctx.shared.rules.server.max_fallback_rows;
     let mut budget = cap;
     let mut copies = Vec::with_capacity(plan.tables.len());
@@ -195,7 +219,7 @@ pub async fn run(ctx: &mut ExecCtx, plan: &ComputePlan, how: &Exec<'_>) -> Resul
         copies.push(read_copy(ctx, t, &mut budget, cap).await?);
     }
     let ds = plan.data_source.as_str();
-    let result = compute(ctx, ds, &copies, how).await;
+    let result = compute(ctx, ds, &copies, then).await;
     if !ctx.backends.contains_key(ds) {
         // The connection was closed (and its temporary tables with it).
         return result;

@@ -4,6 +4,7 @@ pub mod cache;
 pub mod compute;
 pub mod info_schema;
 pub mod insert;
+pub mod insert_select;
 pub mod limited_write;
 pub mod load_data;
 pub mod lock_tables;

@@ -125,6 +125,9 @@ pub enum Plan {
     /// A query the shards cannot answer as it is, run on the compute data source over copies of its
     /// sharded tables (the exact fallback).
     Compute(Box<super::compute::ComputePlan>),
+    /// INSERT … SELECT into a sharded or broadcast table reading sharded tables: the SELECT over copies,
+    /// its rows inserted where they belong (one XA transaction).
+    InsertSelect(Box<super::insert_select::InsertSelect>),
     /// UPDATE/DELETE … ORDER BY … LIMIT over several shards: lock each node's first rows, keep the global
     /// first ones, change those (one XA transaction).
     LimitedWrite(Box<super::limited_write::LimitedWrite>),
@@ -151,6 +154,11 @@ impl Plan {
                 }
             }
             Plan::Refuse(reason) => vec![("(refused)".into(), reason.clone())],
+            Plan::InsertSelect(p) => {
+                let mut out = Plan::Compute(Box::new(p.compute.clone())).describe(&p.select);
+                out.push(("(shardgate)".into(), format!("{}… ({}) VALUES (each row of the SELECT, where it belongs)", p.head, p.columns.join(", "))));
+                out
+            }
             Plan::LimitedWrite(w) => w
                 .nodes
                 .iter()

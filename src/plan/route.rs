@@ -215,7 +215,15 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
     }
     if sharded.len() > 1 && (sharded[0].binding_group.is_none() || sharded.iter().any(|t| t.binding_group != sharded[0].binding_group)) {
         let names: Vec<&str> = sharded.iter().map(|t| t.name.as_str()).collect();
-        return fallback(format!("a statement over sharded tables {} that are not in one binding group", names.join(", ")));
+        let reason = format!("a statement over sharded tables {} that are not in one binding group", names.join(", "));
+        // INSERT … SELECT into a sharded table reading another: the SELECT over copies, its rows where they belong.
+        if (is("INSERT") || is("REPLACE")) && layout.xa && written_table(&toks).is_some_and(|w| layout.has_rule(&w)) {
+            return Template::Once(match super::insert_select::plan(sql, &toks, layout) {
+                Ok(p) => Plan::InsertSelect(Box::new(p)),
+                Err(why) => Plan::Refuse(format!("{reason} ({why})")),
+            });
+        }
+        return fallback(reason);
     }
     let rename_for = |node: usize| {
         rewrite(sql, &toks, &refs, |name| layout.tables.get(name).map(|t| t.nodes[node].table.clone()))
@@ -233,7 +241,15 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         let written = refs.iter().find(|r| written.is_some_and(|w| toks[r.index].start == w.start || toks.get(r.index.wrapping_sub(2)).is_some_and(|q| q.start == w.start)));
         if !written.is_some_and(|r| layout.tables.contains_key(&r.name)) {
             let into = written.map_or_else(|| "an unsharded table".to_string(), |r| format!("'{}'", r.name));
-            return fallback(format!("INSERT into {into} reading sharded table '{}' (it would read one shard's rows only)", sharded[0].name));
+            let reason = format!("INSERT into {into} reading sharded table '{}' (it would read one shard's rows only)", sharded[0].name);
+            // Into a broadcast table: the SELECT's rows to every copy, when the proxy can run it in two steps.
+            if written.is_some_and(|r| layout.broadcast.contains(&r.name)) && layout.xa {
+                return Template::Once(match super::insert_select::plan(sql, &toks, layout) {
+                    Ok(p) => Plan::InsertSelect(Box::new(p)),
+                    Err(why) => Plan::Refuse(format!("{reason} ({why})")),
+                });
+            }
+            return fallback(reason);
         }
         let stmt = match analyze::parse(sql) {
             Ok(s) => s,
@@ -252,7 +268,14 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
             return refuse("a shard_key hint on INSERT (each row is routed by its own key)".into());
         }
         if sharded.len() > 1 || info.from_query {
-            return refuse(format!("INSERT … SELECT into sharded table '{}'", table.name));
+            let reason = format!("INSERT … SELECT into sharded table '{}'", table.name);
+            if !layout.xa || !info.from_query {
+                return refuse(reason);
+            }
+            return Template::Once(match super::insert_select::plan(sql, &toks, layout) {
+                Ok(p) => Plan::InsertSelect(Box::new(p)),
+                Err(why) => Plan::Refuse(format!("{reason} ({why})")),
+            });
         }
         if info.updated_columns.iter().any(|c| c.eq_ignore_ascii_case(&table.column)) {
             return refuse(format!("ON DUPLICATE KEY UPDATE of sharding column '{}' (it would move the row to another shard)", table.column));
@@ -573,8 +596,8 @@ mod tests {
     fn inserts_that_cannot_be_split_are_refused() {
         let l = layout();
         for (sql, reason) in [
-            ("INSERT INTO t (id, c) SELECT id, c FROM t", "INSERT … SELECT into sharded table 't'"),
-            ("INSERT INTO b (k) SELECT id FROM t", "INSERT into 'b' reading sharded table 't' (it would read one shard's rows only) (only queries and writes to a table without rules run on the compute data source)"),
+            ("INSERT INTO t (c) SELECT c FROM t", "INSERT … SELECT into sharded table 't' (INSERT … SELECT into 't' without its sharding column 'id')"),
+            ("INSERT INTO b SELECT id FROM t", "INSERT into 'b' reading sharded table 't' (it would read one shard's rows only) (INSERT … SELECT into 'b' without a column list)"),
             ("INSERT INTO t (id, c) VALUES (1, 2) ON DUPLICATE KEY UPDATE id = 5", "ON DUPLICATE KEY UPDATE of sharding column 'id' (it would move the row to another shard)"),
             ("INSERT INTO t (c) VALUES (1)", "INSERT into 't' without its sharding column 'id'"),
         ] {
@@ -582,6 +605,9 @@ mod tests {
         }
         // Into a table without rules: that table lives on the compute data source, which runs it over copies.
         assert!(matches!(route("INSERT INTO nr (id) SELECT id FROM t", &l, None, &[]), Plan::Compute(_)));
+        // Into a sharded or broadcast table: the SELECT over copies, its rows inserted where they belong.
+        assert!(matches!(route("INSERT INTO t (id, c) SELECT id + 1, c FROM t", &l, None, &[]), Plan::InsertSelect(_)));
+        assert!(matches!(route("INSERT INTO b (k) SELECT id FROM t", &l, None, &[]), Plan::InsertSelect(_)));
     }
 
     #[test]

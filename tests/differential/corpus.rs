@@ -374,6 +374,13 @@ pub fn writes(n: &Names) -> Vec<Step> {
     let cols = "sku, label, raw, price, weight, stock, big, ubig, added, code";
     let mut s: Vec<Step> = Vec::new();
     let mut t = |sql: String| s.push(Step::Text(sql));
+    // INSERT … SELECT into sharded and broadcast tables reading sharded ones: rows where they belong.
+    t(format!("INSERT INTO {i} (sku, label, raw, price, stock, code) SELECT id + 500000, name, city, amount, qty, code FROM {p} WHERE id < 40"));
+    t(format!("INSERT INTO {c} (code, cname, rate, region) SELECT 'QQ', MAX(name), SUM(amount), 'X' FROM {p}"));
+    t("BEGIN".into());
+    t(format!("INSERT INTO {o} (id, customer_id, total, note) SELECT id + 10000, id, amount, code FROM {p} WHERE id BETWEEN 100 AND 130"));
+    t("ROLLBACK".into());
+    t(format!("INSERT INTO {o} (id, customer_id, total, note) SELECT id + 20000, id, amount, code FROM {p} WHERE id BETWEEN 140 AND 150"));
     // UPDATE/DELETE … ORDER BY … LIMIT over several shards: the global first rows, locked, then changed.
     t(format!("UPDATE {i} SET stock = stock + 100 WHERE stock > 10 ORDER BY sku DESC LIMIT 5"));
     t(format!("DELETE FROM {o} WHERE note = 'a' ORDER BY placed, id LIMIT 7"));
