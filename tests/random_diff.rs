@@ -393,7 +393,17 @@ impl Gen {
         let k = self.rng.gen_range(0..ROWS[t]);
         let where_ = match self.rng.gen_range(0..8) { 0..=3 => self.key_cond(&scope), 4 => self.cond(&scope, 1), _ => format!("{} AND {} BETWEEN {k} AND {}", self.cond(&scope, 1), KEY[t], k + 30) };
         let tail = if self.rng.gen_ratio(1, 6) { format!(" ORDER BY {} DESC LIMIT {}", KEY[t], self.rng.gen_range(1..4)) } else { String::new() };
-        let sql = match self.rng.gen_range(0..10) {
+        let sql = match self.rng.gen_range(0..12) {
+            // INSERT … SELECT from any table (keys shifted past every existing one), a bounded key range.
+            10 | 11 => {
+                let s = self.rng.gen_range(0..5);
+                self.sub += 1;
+                let shift = 200_000 + self.sub as i64 * 1000;
+                let customer = if t == 1 { format!(", {} % 320", KEY[s]) } else { String::new() };
+                let cols: Vec<&str> = COLS.iter().map(|c| c.0).collect();
+                let from = self.rng.gen_range(0..ROWS[s]);
+                format!("INSERT INTO {name} ({}) SELECT {} + {shift}{customer}, {} FROM {} WHERE {} BETWEEN {from} AND {}", columns(t), KEY[s], cols.join(", "), self.names[s], KEY[s], from + 15)
+            }
             0..=3 => {
                 let rows: Vec<String> = (0..self.rng.gen_range(1..=4)).map(|_| { self.next_key[t] += 1; row(&mut self.rng, t, self.next_key[t]) }).collect();
                 format!("INSERT INTO {name} ({}) VALUES {}", columns(t), rows.join(", "))

@@ -206,6 +206,12 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
         // A write to a broadcast table reading a table without rules: that table exists on one data source.
         if let Ok(stmt) = analyze::parse(sql) {
             if let Some(other) = super::soundness::tables_without_rules(&stmt, layout).into_iter().find(|t| written.as_deref() != Some(t.as_str())) {
+                // INSERT … SELECT: the SELECT runs where that table is, its rows go to every copy.
+                if (is("INSERT") || is("REPLACE")) && layout.xa {
+                    if let Ok(p) = super::insert_select::plan(sql, &toks, layout) {
+                        return Template::Once(Plan::InsertSelect(Box::new(p)));
+                    }
+                }
                 return refuse(format!("a write to broadcast tables reading table '{other}', which has no rules (it lives on data source '{}' only)", layout.default_data_source));
             }
         }
@@ -605,6 +611,7 @@ mod tests {
         }
         // Into a table without rules: that table lives on the compute data source, which runs it over copies.
         assert!(matches!(route("INSERT INTO nr (id) SELECT id FROM t", &l, None, &[]), Plan::Compute(_)));
+        assert!(matches!(route("INSERT INTO b (k) SELECT k FROM nr", &l, None, &[]), Plan::InsertSelect(_)));
         // Into a sharded or broadcast table: the SELECT over copies, its rows inserted where they belong.
         assert!(matches!(route("INSERT INTO t (id, c) SELECT id + 1, c FROM t", &l, None, &[]), Plan::InsertSelect(_)));
         assert!(matches!(route("INSERT INTO b (k) SELECT id FROM t", &l, None, &[]), Plan::InsertSelect(_)));
@@ -618,7 +625,7 @@ mod tests {
             assert!(matches!(&p, Plan::Scatter { combine: c, .. } if *c == combine), "{sql}: {p:?}");
             assert_eq!(p.describe(sql), pairs(&[("ds_0", sql), ("ds_1", sql)]), "{sql}");
         }
-        let reason = refusal(route("INSERT INTO b (k) SELECT k FROM nr", &l, None, &[]));
+        let reason = refusal(route("UPDATE b SET v = 1 WHERE k IN (SELECT k FROM nr)", &l, None, &[]));
         assert_eq!(reason, "a write to broadcast tables reading table 'nr', which has no rules (it lives on data source 'ds_0' only)");
         // A write to a table without rules that reads a broadcast table runs where that table lives.
         assert!(matches!(route("INSERT INTO nr (k) SELECT k FROM b", &l, None, &[]), Plan::Passthrough { data_source, sql: None } if data_source == "ds_0"));
