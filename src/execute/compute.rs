@@ -115,20 +115,25 @@ async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap
     let head = format!("INSERT INTO {} ({}) VALUES ", crate::sql::tokens::quote_ident(&table.name, None), names.join(", "));
     let mut inserts = Vec::new();
     let mut current = String::new();
+    // The written table of a keyed write: its rows locked in the session's XA transaction as they are read.
+    let lock = if table.lock { " FOR UPDATE" } else { "" };
     for (ds, physical) in &table.nodes {
+        if table.lock {
+            super::xa::enlist(ctx, ds).await?;
+        }
         // One more row than the budget allows tells that it is exceeded, without reading the rest.
         let from = crate::sql::tokens::quote_ident(physical, None);
         let (defs, found) = match &table.filter {
             Some((alias, conditions)) => {
                 let alias = crate::sql::tokens::quote_ident(alias, None);
-                let sql = format!("SELECT {} FROM {from} AS {alias} WHERE {conditions} LIMIT {}", list.join(", "), *budget + 1);
+                let sql = format!("SELECT {} FROM {from} AS {alias} WHERE {conditions} LIMIT {}{lock}", list.join(", "), *budget + 1);
                 match filtered(ctx, ds, &sql).await? {
                     Some(found) => found,
                     // The conditions warned: the compute server evaluates them over every row instead.
-                    None => rows(ctx, ds, &format!("SELECT {} FROM {from} LIMIT {}", list.join(", "), *budget + 1)).await?,
+                    None => rows(ctx, ds, &format!("SELECT {} FROM {from} LIMIT {}{lock}", list.join(", "), *budget + 1)).await?,
                 }
             }
-            None => rows(ctx, ds, &format!("SELECT {} FROM {from} LIMIT {}", list.join(", "), *budget + 1)).await?,
+            None => rows(ctx, ds, &format!("SELECT {} FROM {from} LIMIT {}{lock}", list.join(", "), *budget + 1)).await?,
         };
         if found.len() as u64 > *budget {
             return Err(SgError::NotSupported(format!(

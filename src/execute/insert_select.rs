@@ -5,11 +5,10 @@
 use std::collections::BTreeMap;
 
 use super::context::ExecCtx;
-use super::value::{column, sql_literal};
+use super::value::{column, key_literal, sql_literal};
 use super::xa;
 use crate::error::SgError;
 use crate::plan::insert_select::{InsertSelect, Into_};
-use crate::sharding::key::Literal;
 use crate::sql::tokens::quote_ident;
 
 /// Largest INSERT text sent at once (well under any max_allowed_packet).
@@ -83,13 +82,7 @@ async fn steps(ctx: &mut ExecCtx, plan: &InsertSelect) -> Result<u64, SgError> {
             .collect();
         match &plan.into {
             Into_::Sharded(table, key) => {
-                let text = row[*key].as_deref().map(|b| String::from_utf8_lossy(b).into_owned());
-                let literal = match (text, columns[*key].kind) {
-                    (None, _) => Literal::Null,
-                    (Some(t), super::value::Kind::Int) => t.parse::<i128>().map_or(Literal::Other, Literal::Int),
-                    (Some(t), super::value::Kind::Text(_)) => Literal::Str(t),
-                    _ => Literal::Other,
-                };
+                let literal = key_literal(row[*key].as_deref(), &columns[*key]);
                 let node = table.node_for(&literal).ok_or_else(|| SgError::NotSupported(format!("INSERT … SELECT of a row whose sharding column '{}' is NULL or not a key", table.column)))?;
                 let n = &table.nodes[node];
                 routed.push(((n.data_source.clone(), n.table.clone()), values));

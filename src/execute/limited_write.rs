@@ -19,11 +19,11 @@ struct Candidate {
 }
 
 /// The primary key's columns of `physical` on `ds`, in index order.
-async fn primary_key(ctx: &mut ExecCtx, ds: &str, physical: &str) -> Result<Vec<String>, SgError> {
+pub(super) async fn primary_key(ctx: &mut ExecCtx, ds: &str, physical: &str) -> Result<Vec<String>, SgError> {
     let (_, rows) = xa::enlisted_rows(ctx, ds, &format!("SHOW KEYS FROM {} WHERE Key_name = 'PRIMARY'", quote_ident(physical, None))).await?;
     let key: Vec<String> = rows.iter().filter_map(|r| r.get(4).cloned().flatten()).map(|c| String::from_utf8_lossy(&c).into_owned()).collect();
     if key.is_empty() {
-        return Err(SgError::NotSupported(format!("UPDATE or DELETE … LIMIT over several shards of '{physical}', which has no primary key")));
+        return Err(SgError::NotSupported(format!("an UPDATE or DELETE over several shards of '{physical}', which has no primary key (the proxy changes rows by it)")));
     }
     Ok(key)
 }

@@ -12,6 +12,7 @@ pub mod explain;
 pub mod having;
 pub mod insert_select;
 pub mod insert_split;
+pub mod keyed_write;
 pub mod learn_columns;
 pub mod limit;
 pub mod limited_write;
@@ -148,6 +149,7 @@ pub async fn run(ctx: &mut ExecCtx, plan: Plan, how: &Exec<'_>) -> Result<(), Sg
         Plan::Compute(c) => compute::run(ctx, &c, how).await,
         Plan::LimitedWrite(w) => limited_write::run(ctx, &w).await,
         Plan::InsertSelect(p) => insert_select::run(ctx, &p).await,
+        Plan::KeyedWrite(k) => keyed_write::run(ctx, &k).await,
         Plan::Refuse(reason) => Err(SgError::NotSupported(reason)),
         _ if binary => Err(SgError::UnsupportedPs("this statement as a prepared statement in a sharded schema; run it as plain SQL".into())),
         Plan::RenameResult { data_source, sql, physical, logical } => rename_result::run(ctx, &data_source, &sql, &physical, &logical).await,

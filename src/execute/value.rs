@@ -61,6 +61,18 @@ pub fn sql_literal(value: &Option<Vec<u8>>, type_byte: u8) -> String {
     }
 }
 
+/// A text-protocol value of `column` as a sharding key (how its row is placed): integers and text only.
+pub fn key_literal(value: Option<&[u8]>, column: &Column) -> crate::sharding::key::Literal {
+    use crate::sharding::key::Literal;
+    let Some(v) = value else { return Literal::Null };
+    let text = String::from_utf8_lossy(v).into_owned();
+    match column.kind {
+        Kind::Int => text.parse::<i128>().map_or(Literal::Other, Literal::Int),
+        Kind::Text(_) => Literal::Str(text),
+        _ => Literal::Other,
+    }
+}
+
 /// Reads a ColumnDefinition41 packet.
 pub fn column(def: &[u8]) -> Result<Column, SgError> {
     let mut r = Reader::new(def);

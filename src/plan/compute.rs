@@ -24,6 +24,9 @@ pub struct CopiedTable {
     /// Conditions the shards apply while copying (plan/pushdown.rs): the alias they name the table by,
     /// and the conjuncts joined with AND.
     pub filter: Option<(String, String)>,
+    /// Read with `FOR UPDATE` in the session's XA transaction: the table a keyed write changes
+    /// (plan/keyed_write.rs), whose rows must still match when they are written.
+    pub lock: bool,
 }
 
 /// A statement run on the compute data source over copies of its sharded tables.
@@ -44,7 +47,7 @@ impl ComputePlan {
         let tables = self
             .tables
             .iter()
-            .map(|t| CopiedTable { name: t.name.clone(), nodes: nodes.iter().filter_map(|&n| t.nodes.get(n).cloned()).collect(), filter: t.filter.clone() })
+            .map(|t| CopiedTable { name: t.name.clone(), nodes: nodes.iter().filter_map(|&n| t.nodes.get(n).cloned()).collect(), filter: t.filter.clone(), lock: t.lock })
             .collect();
         ComputePlan { data_source: self.data_source.clone(), tables, reason: self.reason.clone() }
     }
@@ -64,7 +67,7 @@ impl ComputePlan {
 
 /// Whether `toks` is an UPDATE of a join or table list, or a DELETE naming its tables before FROM or with
 /// USING (the statement may write more than its first table).
-fn multi_table_write(toks: &[Tok]) -> bool {
+pub(super) fn multi_table_write(toks: &[Tok]) -> bool {
     let first = &toks[0];
     if first.is_keyword("UPDATE") {
         let set = toks.iter().position(|t| t.is_keyword("SET")).unwrap_or(toks.len());
@@ -119,6 +122,16 @@ fn not_computable(toks: &[Tok], refs: &[TableRef], layout: &SchemaLayout) -> Opt
 /// The compute plan for a query the shards cannot answer as it is (`reason`), reading every node of each
 /// sharded table it names, or the refusal when it cannot run there either.
 pub fn fallback(reason: String, sql: &str, toks: &[Tok], refs: &[TableRef], layout: &SchemaLayout) -> super::Plan {
+    // An UPDATE or DELETE of a sharded table: the rows to change found over copies, then changed by key.
+    if toks.first().is_some_and(|t| t.is_keyword("UPDATE") || t.is_keyword("DELETE"))
+        && super::route::written_table(toks).is_some_and(|w| layout.tables.contains_key(&w))
+        && layout.xa
+    {
+        return match super::keyed_write::plan(sql, toks, layout) {
+            Ok(p) => super::Plan::KeyedWrite(Box::new(p)),
+            Err(why) => super::Plan::Refuse(format!("{reason} ({why})")),
+        };
+    }
     if let Some(why) = not_computable(toks, refs, layout) {
         return super::Plan::Refuse(format!("{reason} ({why})"));
     }
@@ -141,7 +154,7 @@ pub fn plan(reason: String, refs: &[TableRef], layout: &SchemaLayout) -> Compute
             continue;
         }
         let nodes = t.nodes.iter().map(|n| (n.data_source.clone(), n.table.clone())).collect();
-        tables.push(CopiedTable { name: t.name.clone(), nodes, filter: None });
+        tables.push(CopiedTable { name: t.name.clone(), nodes, filter: None, lock: false });
     }
     ComputePlan { data_source: layout.default_data_source.clone(), tables, reason }
 }
@@ -182,7 +195,8 @@ mod tests {
             ("SELECT * FROM t WHERE id IN (SELECT id FROM h) LOCK IN SHARE MODE", "locking read"),
             ("SELECT COUNT(*) FROM (SELECT * FROM t) d INTO @n", "INTO"),
             ("SELECT * FROM s.t WHERE id IN (SELECT id FROM h)", "with its schema"),
-            ("UPDATE t SET c = 1 WHERE id IN (SELECT id FROM h)", "only queries"),
+            ("UPDATE t SET c = 1 WHERE id IN (SELECT id FROM h) LIMIT 1", "LIMIT"),
+            ("UPDATE b SET v = 1 WHERE k IN (SELECT id FROM h)", "writes to a table without rules"),
         ] {
             match fallback_of(sql, &layout()) {
                 Plan::Refuse(r) => assert!(r.starts_with("why (") && r.contains(word), "{sql}: {r}"),

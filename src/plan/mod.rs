@@ -5,6 +5,7 @@ pub mod compute;
 pub mod info_schema;
 pub mod insert;
 pub mod insert_select;
+pub mod keyed_write;
 pub mod limited_write;
 pub mod load_data;
 pub mod lock_tables;

@@ -128,6 +128,9 @@ pub enum Plan {
     /// INSERT … SELECT into a sharded or broadcast table reading sharded tables: the SELECT over copies,
     /// its rows inserted where they belong (one XA transaction).
     InsertSelect(Box<super::insert_select::InsertSelect>),
+    /// UPDATE/DELETE of a sharded table whose WHERE clause reads other sharded tables: the rows to change
+    /// found over copies (the table's own locked as read), then changed by primary key (one XA transaction).
+    KeyedWrite(Box<super::keyed_write::KeyedWrite>),
     /// UPDATE/DELETE … ORDER BY … LIMIT over several shards: lock each node's first rows, keep the global
     /// first ones, change those (one XA transaction).
     LimitedWrite(Box<super::limited_write::LimitedWrite>),
@@ -157,6 +160,11 @@ impl Plan {
             Plan::InsertSelect(p) => {
                 let mut out = Plan::Compute(Box::new(p.compute.clone())).describe(&p.select);
                 out.push(("(shardgate)".into(), format!("{}… ({}) VALUES (each row of the SELECT, where it belongs)", p.head, p.columns.join(", "))));
+                out
+            }
+            Plan::KeyedWrite(k) => {
+                let mut out = Plan::Compute(Box::new(k.compute.clone())).describe(&k.select);
+                out.extend(k.table.nodes.iter().zip(&k.writes).map(|(n, w)| (n.data_source.clone(), format!("{w} WHERE (the primary key) IN (the rows found)"))));
                 out
             }
             Plan::LimitedWrite(w) => w

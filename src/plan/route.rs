@@ -654,7 +654,9 @@ mod tests {
         assert_eq!(reason, "a statement over sharded tables t, h that are not in one binding group");
         assert_eq!(tables.len(), 2);
         let reason = refusal(route("UPDATE t JOIN nr ON t.id = nr.id SET t.c = 1", &l, None, &[]));
-        assert!(reason.starts_with("a statement over sharded table 't' and table 'nr'") && reason.ends_with("(only queries and writes to a table without rules run on the compute data source)"), "{reason}");
+        assert!(reason.starts_with("a statement over sharded table 't' and table 'nr'") && reason.ends_with("(a multi-table UPDATE or DELETE over sharded tables)"), "{reason}");
+        // A single-table write of the sharded table: its rows found over copies, changed by key.
+        assert!(matches!(route("UPDATE t SET c = 1 WHERE id IN (SELECT id FROM nr)", &l, None, &[]), Plan::KeyedWrite(_)));
         // A write to the table without rules alone runs there over copies.
         assert!(matches!(route("UPDATE nr SET c = 1 WHERE id IN (SELECT id FROM t)", &l, None, &[]), Plan::Compute(_)));
         assert!(matches!(route("DELETE FROM nr WHERE id IN (SELECT id FROM t)", &l, None, &[]), Plan::Compute(_)));

@@ -374,6 +374,12 @@ pub fn writes(n: &Names) -> Vec<Step> {
     let cols = "sku, label, raw, price, weight, stock, big, ubig, added, code";
     let mut s: Vec<Step> = Vec::new();
     let mut t = |sql: String| s.push(Step::Text(sql));
+    // UPDATE/DELETE of a sharded table whose WHERE reads another sharded table: rows found over copies, by key.
+    t(format!("UPDATE {i} SET stock = stock + 1000 WHERE sku IN (SELECT id FROM {p} WHERE qty > 40)"));
+    t(format!("DELETE FROM {o} WHERE customer_id IN (SELECT id FROM {p} WHERE city = 'Rome') AND total < 1000"));
+    t("BEGIN".into());
+    t(format!("UPDATE {p} SET score = score + 1 WHERE EXISTS (SELECT 1 FROM {i} WHERE {i}.sku = {p}.id AND {i}.stock > 90)"));
+    t("COMMIT".into());
     // INSERT … SELECT into sharded and broadcast tables reading sharded ones: rows where they belong.
     t(format!("INSERT INTO {i} (sku, label, raw, price, stock, code) SELECT id + 500000, name, city, amount, qty, code FROM {p} WHERE id < 40"));
     t(format!("INSERT INTO {c} (code, cname, rate, region) SELECT 'QQ', MAX(name), SUM(amount), 'X' FROM {p}"));
