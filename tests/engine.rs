@@ -21,7 +21,10 @@ async fn proxy(t: &str, budget: u64) -> common::Proxy {
     let t = t.to_string();
     start_proxy_with(move |text| {
         let text = text.replacen("listen = \"127.0.0.1:0\"\n", &format!("listen = \"127.0.0.1:0\"\nmax_fallback_rows = {budget}\n"), 1);
-        format!("{text}\n[schemas.demo.tables.{t}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{t}\"\n")
+        format!(
+            "{text}\n[schemas.demo.tables.{t}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{t}\"\n\
+             [schemas.demo.tables.{t}_z]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{t}_z\"\n"
+        )
     })
     .await
 }
@@ -100,5 +103,16 @@ async fn the_fallback_reads_the_transaction_leaves_nothing_behind_and_keeps_its_
     let plan: Vec<(String, String)> = s.query(format!("EXPLAIN SHARDING {narrow}")).await.unwrap();
     assert!(plan[0].1.contains(&format!("WHERE {t}.id <= 10 AND {t}.v IS NOT NULL")), "{plan:?}");
 
+    // Copies are made under their own sql_mode: a 0 in an AUTO_INCREMENT column and a zero date come
+    // through, and SHOW CREATE TABLE is read unquoted-by-ANSI, whatever the session's mode.
+    c.query_drop(format!("CREATE TABLE {t}_z (id INT AUTO_INCREMENT PRIMARY KEY, d DATE NOT NULL DEFAULT '0000-00-00')")).await.unwrap();
+    c.query_drop("SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO'").await.unwrap();
+    c.query_drop(format!("INSERT INTO {t}_z VALUES (0, '0000-00-00'), (1, '2020-01-01'), (2, '0000-00-00'), (3, '1999-12-31')")).await.unwrap();
+    c.query_drop("SET sql_mode = 'ANSI_QUOTES,STRICT_ALL_TABLES,NO_ZERO_DATE'").await.unwrap();
+    let zero: Vec<(i64, String)> = c.query(format!("SELECT id, CAST(d AS CHAR) FROM (SELECT DISTINCT * FROM {t}_z) x ORDER BY id")).await.unwrap();
+    let want: Vec<(i64, String)> = [(0, "0000-00-00"), (1, "2020-01-01"), (2, "0000-00-00"), (3, "1999-12-31")].map(|(i, d)| (i, d.to_string())).into();
+    assert_eq!(zero, want);
+    c.query_drop("SET sql_mode = DEFAULT").await.unwrap();
+    c.query_drop(format!("DROP TABLE {t}_z")).await.unwrap();
     c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }

@@ -16,6 +16,11 @@ use super::context::ExecCtx;
 use super::value::{column, sql_literal};
 use super::Exec;
 
+/// The sql_mode a copy is created and filled under, whatever the session's: the values come from columns
+/// of the same definition, so nothing needs checking, and a 0 in an AUTO_INCREMENT column stays 0 (zero
+/// dates and the like stay as the shard holds them, where a strict session mode would refuse them).
+const COPY_MODE: &str = "SET STATEMENT sql_mode='NO_AUTO_VALUE_ON_ZERO' FOR ";
+
 /// Largest INSERT text sent to fill a copy (well under any max_allowed_packet).
 const BATCH_BYTES: usize = 1 << 20;
 
@@ -87,7 +92,8 @@ async fn filtered(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<Option<(Vec<
 async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap: u64) -> Result<Copy, SgError> {
     let (ds, physical) = &table.nodes[0];
     let quoted = crate::sql::tokens::quote_ident(physical, None);
-    let (_, ddl) = rows(ctx, ds, &format!("SHOW CREATE TABLE {quoted}")).await?;
+    // In the default quoting whatever the session's sql_mode (ANSI_QUOTES would print "names").
+    let (_, ddl) = rows(ctx, ds, &format!("SET STATEMENT sql_mode='' FOR SHOW CREATE TABLE {quoted}")).await?;
     let ddl = ddl.first().and_then(|r| r.get(1).cloned().flatten()).ok_or_else(|| SgError::Failed(format!("SHOW CREATE TABLE {quoted} on '{ds}' returned nothing")))?;
     let create = temporary_definition(&String::from_utf8_lossy(&ddl), &table.name).map_err(SgError::Failed)?;
     let literal = physical.replace('\\', "\\\\").replace('\'', "''");
@@ -112,7 +118,7 @@ async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap
         .zip(&names)
         .map(|(c, n)| if c.text { format!("HEX({n})") } else if c.float { format!("{n} + 0e0") } else { n.clone() })
         .collect();
-    let head = format!("INSERT INTO {} ({}) VALUES ", crate::sql::tokens::quote_ident(&table.name, None), names.join(", "));
+    let head = format!("{COPY_MODE}INSERT INTO {} ({}) VALUES ", crate::sql::tokens::quote_ident(&table.name, None), names.join(", "));
     let mut inserts = Vec::new();
     let mut current = String::new();
     // The written table of a keyed write: its rows locked in the session's XA transaction as they are read.
@@ -165,7 +171,7 @@ async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap
     if !current.is_empty() {
         inserts.push(current);
     }
-    Ok(Copy { name: table.name.clone(), create, inserts })
+    Ok(Copy { name: table.name.clone(), create: format!("{COPY_MODE}{create}"), inserts })
 }
 
 /// Runs `sql` on the compute connection, expecting an OK.
@@ -256,12 +262,12 @@ mod tests {
     /// Scripts k's definition and rows (id 2 with 'a' on ds_0, id 3 with NULL on ds_1).
     fn script(h: &Harness) {
         let ddl = "CREATE TABLE `k_0` (\n  `id` int(11) NOT NULL,\n  `c` varchar(5) DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB";
-        h.ds0.on("SHOW CREATE TABLE `k_0`", rows(&["Table", "Create Table"], &[&["k_0", ddl]]));
+        h.ds0.on("SET STATEMENT sql_mode='' FOR SHOW CREATE TABLE `k_0`", rows(&["Table", "Create Table"], &[&["k_0", ddl]]));
         h.ds0.on_prefix("SELECT COLUMN_NAME, DATA_TYPE", rows(&["n", "t", "cs", "g"], &[&["id", "int", "0", "0"], &["c", "varchar", "1", "0"]]));
         h.ds0.on("SELECT `id`, HEX(`c`) FROM `k_0` LIMIT 100001", typed_rows(&[("id", 0x03), ("HEX(`c`)", 0xFD)], &[&["2", "61"]]));
         h.ds1.on("SELECT `id`, HEX(`c`) FROM `k_1` LIMIT 100000", typed_rows(&[("id", 0x03), ("HEX(`c`)", 0xFD)], &[&["3", "NULL"]]));
-        h.ds0.on_prefix("CREATE TEMPORARY TABLE `k`", ok(0));
-        h.ds0.on("INSERT INTO `k` (`id`, `c`) VALUES (2, X'61'), (3, NULL)", ok(2));
+        h.ds0.on_prefix("SET STATEMENT sql_mode='NO_AUTO_VALUE_ON_ZERO' FOR CREATE TEMPORARY TABLE `k`", ok(0));
+        h.ds0.on("SET STATEMENT sql_mode='NO_AUTO_VALUE_ON_ZERO' FOR INSERT INTO `k` (`id`, `c`) VALUES (2, X'61'), (3, NULL)", ok(2));
         h.ds0.on("DROP TEMPORARY TABLE IF EXISTS `k`", ok(0));
     }
 
@@ -276,11 +282,11 @@ mod tests {
         assert_eq!((reply.columns(), reply.rows()), (vec!["COUNT(*)".to_string()], table(&[&["2"]])));
         h.nothing_more();
         let home = h.queries(0);
-        assert_eq!(home[0], "SHOW CREATE TABLE `k_0`");
+        assert_eq!(home[0], "SET STATEMENT sql_mode='' FOR SHOW CREATE TABLE `k_0`");
         assert_eq!(home[2..], [
             "SELECT `id`, HEX(`c`) FROM `k_0` LIMIT 100001",
-            "CREATE TEMPORARY TABLE `k` (\n  `id` int(11) NOT NULL,\n  `c` varchar(5) DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB",
-            "INSERT INTO `k` (`id`, `c`) VALUES (2, X'61'), (3, NULL)",
+            "SET STATEMENT sql_mode='NO_AUTO_VALUE_ON_ZERO' FOR CREATE TEMPORARY TABLE `k` (\n  `id` int(11) NOT NULL,\n  `c` varchar(5) DEFAULT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB",
+            "SET STATEMENT sql_mode='NO_AUTO_VALUE_ON_ZERO' FOR INSERT INTO `k` (`id`, `c`) VALUES (2, X'61'), (3, NULL)",
             QUERY,
             "DROP TEMPORARY TABLE IF EXISTS `k`",
         ]);
