@@ -190,7 +190,7 @@ mod tests {
     use crate::execute::value::Collation;
 
     fn col(kind: Kind, decimals: u8) -> Column {
-        Column { name: String::new(), kind, decimals, type_byte: 0, origin: None, weight: None }
+        Column { name: String::new(), kind, decimals, type_byte: 0, charset: 0, origin: None, weight: None }
     }
 
     fn s(v: &Option<Vec<u8>>) -> Option<String> {

@@ -21,9 +21,6 @@ use super::Exec;
 /// dates and the like stay as the shard holds them, where a strict session mode would refuse them).
 const COPY_MODE: &str = "SET STATEMENT sql_mode='NO_AUTO_VALUE_ON_ZERO' FOR ";
 
-/// Largest INSERT text sent to fill a copy (well under any max_allowed_packet).
-const BATCH_BYTES: usize = 1 << 20;
-
 /// One column of a copied table: its name and how its value travels.
 struct Col {
     name: String,
@@ -119,8 +116,7 @@ async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap
         .map(|(c, n)| if c.text { format!("HEX({n})") } else if c.float { format!("{n} + 0e0") } else { n.clone() })
         .collect();
     let head = format!("{COPY_MODE}INSERT INTO {} ({}) VALUES ", crate::sql::tokens::quote_ident(&table.name, None), names.join(", "));
-    let mut inserts = Vec::new();
-    let mut current = String::new();
+    let mut values_rows = Vec::new();
     // The written table of a keyed write: its rows locked in the session's XA transaction as they are read.
     let lock = if table.lock { " FOR UPDATE" } else { "" };
     for (ds, physical) in &table.nodes {
@@ -129,6 +125,7 @@ async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap
         }
         // One more row than the budget allows tells that it is exceeded, without reading the rest.
         let from = crate::sql::tokens::quote_ident(physical, None);
+        let whole = format!("SELECT {} FROM {from} LIMIT {}{lock}", list.join(", "), *budget + 1);
         let (defs, found) = match &table.filter {
             Some((alias, conditions)) => {
                 let alias = crate::sql::tokens::quote_ident(alias, None);
@@ -136,10 +133,10 @@ async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap
                 match filtered(ctx, ds, &sql).await? {
                     Some(found) => found,
                     // The conditions warned: the compute server evaluates them over every row instead.
-                    None => rows(ctx, ds, &format!("SELECT {} FROM {from} LIMIT {}{lock}", list.join(", "), *budget + 1)).await?,
+                    None => rows(ctx, ds, &whole).await?,
                 }
             }
-            None => rows(ctx, ds, &format!("SELECT {} FROM {from} LIMIT {}{lock}", list.join(", "), *budget + 1)).await?,
+            None => rows(ctx, ds, &whole).await?,
         };
         if found.len() as u64 > *budget {
             return Err(SgError::NotSupported(format!(
@@ -159,18 +156,10 @@ async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap
                     _ => sql_literal(v, *t),
                 })
                 .collect();
-            if current.len() > BATCH_BYTES {
-                inserts.push(std::mem::take(&mut current));
-            }
-            current.push_str(if current.is_empty() { &head } else { ", " });
-            current.push('(');
-            current.push_str(&values.join(", "));
-            current.push(')');
+            values_rows.push(format!("({})", values.join(", ")));
         }
     }
-    if !current.is_empty() {
-        inserts.push(current);
-    }
+    let inserts = super::value::insert_batches(&head, values_rows);
     Ok(Copy { name: table.name.clone(), create: format!("{COPY_MODE}{create}"), inserts })
 }
 
@@ -239,8 +228,7 @@ async fn run_then(ctx: &mut ExecCtx, plan: &ComputePlan, then: &Then<'_>) -> Res
     if let Some(at) = ctx.pending.warned.iter().position(|(d, _)| d == ds) {
         ctx.pending.warned.remove(at);
         if let Ok((_, found)) = ctx.query_table(ds, super::warnings::SHOW_WARNINGS).await {
-            let text = |v: &Option<Vec<u8>>| v.as_deref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-            ctx.pending.notes.extend(found.iter().map(|r| super::warnings::Note { level: text(&r[0]), code: text(&r[1]).parse().unwrap_or(0), message: text(&r[2]) }));
+            ctx.pending.notes.extend(super::warnings::notes(&found));
         }
     }
     let names: Vec<String> = copies.iter().map(|c| crate::sql::tokens::quote_ident(&c.name, None)).collect();

@@ -33,7 +33,7 @@ mod tests {
 
     #[test]
     fn equal_under_the_collation_is_a_duplicate() {
-        let cols = vec![Column { name: String::new(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253, origin: None, weight: None }];
+        let cols = vec![Column { name: String::new(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253, charset: 0, origin: None, weight: None }];
         let mut d = Distinct::new(1, cols);
         assert!(d.first_time(&vec![Some(b"abc".to_vec())]));
         assert!(!d.first_time(&vec![Some(b"ABC ".to_vec())]));

@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn three_valued_comparisons_on_merged_values() {
-        let cols = vec![Column { name: "n".into(), kind: Kind::Int, decimals: 0, type_byte: 8, origin: None, weight: None }; 2];
+        let cols = vec![Column { name: "n".into(), kind: Kind::Int, decimals: 0, type_byte: 8, charset: 0, origin: None, weight: None }; 2];
         let gt = |lit: &str| Having::Cmp { op: ">".into(), left: Operand::Col(ColRef::Visible(0)), right: Operand::Lit(lit.into()) };
         let row: Row = vec![Some(b"10".to_vec()), None];
         assert_eq!(eval(&gt("9"), &row, &cols, 2), Some(true), "numeric, not text, comparison");

@@ -5,14 +5,11 @@
 use std::collections::BTreeMap;
 
 use super::context::ExecCtx;
-use super::value::{column, key_literal, sql_literal};
+use super::value::{column, insert_batches, key_literal, sql_literal};
 use super::xa;
 use crate::error::SgError;
 use crate::plan::insert_select::{InsertSelect, Into_};
 use crate::sql::tokens::quote_ident;
-
-/// Largest INSERT text sent at once (well under any max_allowed_packet).
-const BATCH_BYTES: usize = 1 << 20;
 
 /// Names of the character sets of `ids` (collation ids, as column definitions carry them), asked of `ds`.
 async fn charsets(ctx: &mut ExecCtx, ds: &str, ids: &[u16]) -> Result<BTreeMap<u16, String>, SgError> {
@@ -25,16 +22,6 @@ async fn charsets(ctx: &mut ExecCtx, ds: &str, ids: &[u16]) -> Result<BTreeMap<u
     Ok(rows.iter().filter_map(|r| Some((text(&r[0]).parse().ok()?, text(&r[1])))).collect())
 }
 
-/// The charset id of a column definition.
-fn charset_of(def: &[u8]) -> Option<u16> {
-    let mut r = crate::protocol::codec::Reader::new(def);
-    for _ in 0..6 {
-        r.lenenc_bytes().ok()?;
-    }
-    r.lenenc_int().ok()?;
-    r.u16().ok()
-}
-
 /// The statements that insert `rows` (each a list of SQL literals), by data source.
 fn statements(plan: &InsertSelect, rows: Vec<((String, String), Vec<String>)>) -> Vec<(String, String)> {
     let mut by_target: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
@@ -44,17 +31,7 @@ fn statements(plan: &InsertSelect, rows: Vec<((String, String), Vec<String>)>) -
     let mut out = Vec::new();
     for ((ds, table), values) in by_target {
         let head = format!("{}{} ({}) VALUES ", plan.head, quote_ident(&table, None), plan.columns.join(", "));
-        let mut current = String::new();
-        for v in values {
-            if current.len() > BATCH_BYTES {
-                out.push((ds.clone(), std::mem::take(&mut current)));
-            }
-            current.push_str(if current.is_empty() { &head } else { ", " });
-            current.push_str(&v);
-        }
-        if !current.is_empty() {
-            out.push((ds, current));
-        }
+        out.extend(insert_batches(&head, values).into_iter().map(|sql| (ds.clone(), sql)));
     }
     out
 }
@@ -67,15 +44,14 @@ async fn steps(ctx: &mut ExecCtx, plan: &InsertSelect) -> Result<u64, SgError> {
     }
     let columns: Vec<_> = defs.iter().map(|d| column(d)).collect::<Result<_, _>>()?;
     // Text travels as its bytes in the result's character set, introduced by that set's name.
-    let ids: Vec<u16> = defs.iter().filter_map(|d| charset_of(d)).filter(|&id| id != 63).collect();
+    let ids: Vec<u16> = columns.iter().map(|c| c.charset).filter(|&id| id != 63).collect();
     let names = charsets(ctx, &plan.compute.data_source, &ids).await?;
     let mut routed = Vec::with_capacity(rows.len());
     for row in &rows {
         let values: Vec<String> = row
             .iter()
             .zip(&columns)
-            .zip(&defs)
-            .map(|((v, c), d)| match (v, charset_of(d).and_then(|id| names.get(&id)), matches!(c.kind, super::value::Kind::Text(_))) {
+            .map(|(v, c)| match (v, names.get(&c.charset), matches!(c.kind, super::value::Kind::Text(_))) {
                 (Some(bytes), Some(cs), true) => format!("_{cs} X'{}'", bytes.iter().map(|b| format!("{b:02X}")).collect::<String>()),
                 _ => sql_literal(v, c.type_byte),
             })

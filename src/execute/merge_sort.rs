@@ -124,8 +124,8 @@ mod tests {
 
     fn cols() -> Vec<Column> {
         vec![
-            Column { name: "n".into(), kind: Kind::Int, decimals: 0, type_byte: 3, origin: None, weight: None },
-            Column { name: "s".into(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253, origin: None, weight: None },
+            Column { name: "n".into(), kind: Kind::Int, decimals: 0, type_byte: 3, charset: 0, origin: None, weight: None },
+            Column { name: "s".into(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253, charset: 0, origin: None, weight: None },
         ]
     }
 
@@ -198,8 +198,8 @@ mod binary_tests {
     async fn binary_rows_merge_through_their_text_form_and_back() {
         let types = [WireType { type_byte: 8, unsigned: false }, WireType { type_byte: 253, unsigned: false }];
         let columns = vec![
-            Column { name: "id".into(), kind: Kind::Int, decimals: 0, type_byte: 8, origin: None, weight: None },
-            Column { name: "s".into(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253, origin: None, weight: None },
+            Column { name: "id".into(), kind: Kind::Int, decimals: 0, type_byte: 8, charset: 0, origin: None, weight: None },
+            Column { name: "s".into(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253, charset: 0, origin: None, weight: None },
         ];
         let wire = |id: &str, s: Option<&str>| encode_binary_row(&[Some(id.as_bytes().to_vec()), s.map(|x| x.as_bytes().to_vec())], &types).unwrap();
         let shard_a = [wire("-5", Some("x")), wire("3", None), wire("40", Some("é"))];

@@ -40,6 +40,8 @@ pub struct Column {
     pub kind: Kind,
     /// Decimals (scale) from the definition.
     pub decimals: u8,
+    /// The character set (collation id) the values are encoded in, 63 for binary.
+    pub charset: u16,
     /// The MySQL type byte.
     pub type_byte: u8,
     /// (database, physical table, column) the values come from, when the column is a plain column: the
@@ -73,6 +75,27 @@ pub fn key_literal(value: Option<&[u8]>, column: &Column) -> crate::sharding::ke
     }
 }
 
+/// Largest INSERT text the proxy builds at once (well under any max_allowed_packet).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// `head` (`INSERT INTO t (…) VALUES `) followed by `rows` (each `(…)`), cut into statements of about
+/// [`BATCH_BYTES`] each.
+pub fn insert_batches(head: &str, rows: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for row in rows {
+        if current.len() > BATCH_BYTES {
+            out.push(std::mem::take(&mut current));
+        }
+        current.push_str(if current.is_empty() { head } else { ", " });
+        current.push_str(&row);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
 /// Reads a ColumnDefinition41 packet.
 pub fn column(def: &[u8]) -> Result<Column, SgError> {
     let mut r = Reader::new(def);
@@ -96,7 +119,7 @@ pub fn column(def: &[u8]) -> Result<Column, SgError> {
         _ if flags & 0x80 != 0 => Kind::Text(Collation::Binary),
         _ => Kind::Text(collation_of(charset)),
     };
-    Ok(Column { name, kind, decimals, type_byte, origin, weight: None })
+    Ok(Column { name, kind, decimals, type_byte, charset, origin, weight: None })
 }
 
 /// Offset of the decimals byte in a column definition (it ends with decimals and two filler bytes).
@@ -300,7 +323,7 @@ mod tests {
     use super::*;
 
     fn col(kind: Kind) -> Column {
-        Column { name: "c".into(), kind, decimals: 0, type_byte: 0, origin: None, weight: None }
+        Column { name: "c".into(), kind, decimals: 0, type_byte: 0, charset: 0, origin: None, weight: None }
     }
 
     #[test]

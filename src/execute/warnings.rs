@@ -50,7 +50,12 @@ pub fn queue_with_warnings<'a>(conn: &mut crate::backend::conn::BackendConn, sta
 /// Reads the reply of a [`SHOW_WARNINGS`] sent (pipelined) on `conn`.
 pub async fn read_notes(conn: &mut crate::backend::conn::BackendConn) -> Vec<Note> {
     let Ok(Ok((_, rows))) = conn.read_table().await else { return Vec::new() };
-    rows.into_iter()
+    notes(&rows)
+}
+
+/// The rows of a SHOW WARNINGS reply (Level, Code, Message).
+pub fn notes(rows: &[Vec<Option<Vec<u8>>>]) -> Vec<Note> {
+    rows.iter()
         .map(|r| {
             let text = |i: usize| r.get(i).cloned().flatten().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
             Note { level: text(0), code: text(1).parse().unwrap_or(0), message: text(2) }

@@ -41,17 +41,7 @@ pub fn plan(sql: &str, toks: &[Tok], layout: &SchemaLayout) -> Result<KeyedWrite
     }
     let name = super::route::written_table(toks).ok_or("a write without a table")?;
     let table = layout.tables.get(&name).ok_or("a write to a table that is not sharded")?.clone();
-    let mut depth = 0i32;
-    let mut at_top = Vec::with_capacity(toks.len());
-    for t in toks {
-        match t.token {
-            Token::LParen => depth += 1,
-            Token::RParen => depth -= 1,
-            _ => {}
-        }
-        at_top.push(depth == 0);
-    }
-    let find = |kw: &str| toks.iter().enumerate().position(|(i, t)| at_top[i] && t.is_keyword(kw));
+    let find = |kw: &str| super::limited_write::top_level(toks, |t| t.is_keyword(kw));
     if find("ORDER").is_some() || find("LIMIT").is_some() || toks.iter().any(|t| matches!(t.token, Token::Placeholder(_))) {
         return Err("an UPDATE or DELETE with ORDER BY, LIMIT or placeholders, reading other sharded tables".into());
     }
@@ -60,7 +50,7 @@ pub fn plan(sql: &str, toks: &[Tok], layout: &SchemaLayout) -> Result<KeyedWrite
     let set = if delete { None } else { Some(find("SET").ok_or("an UPDATE without SET")?) };
     let named = toks.iter().position(|t| t.word() == Some(name.as_str())).ok_or("the written table's name")?;
     let head_end = set.unwrap_or(where_);
-    let alias = toks[named + 1..head_end].iter().rev().find_map(Tok::word).filter(|w| !w.eq_ignore_ascii_case("AS")).unwrap_or(&name).to_string();
+    let alias = super::limited_write::alias_of(&toks[named + 1..head_end], &name);
     if delete && alias != name {
         return Err("a DELETE with an alias over several shards".into());
     }

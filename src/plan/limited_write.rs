@@ -40,7 +40,7 @@ pub struct LimitedWrite {
 }
 
 /// Index of the first token at depth 0 (outside parentheses) for which `f` holds.
-fn top_level(toks: &[Tok], f: impl Fn(&Tok) -> bool) -> Option<usize> {
+pub(super) fn top_level(toks: &[Tok], f: impl Fn(&Tok) -> bool) -> Option<usize> {
     let mut depth = 0i32;
     for (i, t) in toks.iter().enumerate() {
         match t.token {
@@ -51,6 +51,12 @@ fn top_level(toks: &[Tok], f: impl Fn(&Tok) -> bool) -> Option<usize> {
         }
     }
     None
+}
+
+/// The name a written table goes by: the alias among `after_name` (the tokens between its name and SET or
+/// WHERE: `AS x` or `x`), else `name`.
+pub(super) fn alias_of(after_name: &[Tok], name: &str) -> String {
+    after_name.iter().rev().find_map(Tok::word).filter(|w| !w.eq_ignore_ascii_case("AS")).unwrap_or(name).to_string()
 }
 
 /// The plan of `sql` (an UPDATE or DELETE of `table` with ORDER BY and LIMIT), or why it cannot be exact.
@@ -70,7 +76,7 @@ pub fn plan(sql: &str, toks: &[Tok], table: &Arc<ShardedTable>) -> Result<Limite
         return Err("a multi-table or qualified UPDATE or DELETE … LIMIT over several shards".into());
     }
     // An alias (`UPDATE t AS x SET …`) names the table in the statement; otherwise its logical name does.
-    let alias = toks[at + 1..head_end].iter().rev().find_map(Tok::word).filter(|w| !w.eq_ignore_ascii_case("AS")).unwrap_or(&table.name).to_string();
+    let alias = alias_of(&toks[at + 1..head_end], &table.name);
     if delete && alias != table.name {
         return Err("a DELETE with an alias over several shards".into());
     }
