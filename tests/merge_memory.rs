@@ -37,9 +37,9 @@ fn peak_rss_kib() -> u64 {
 #[tokio::test]
 async fn four_million_rows_merge_in_bounded_memory() {
     let columns = vec![
-        Column { name: "k".into(), kind: Kind::Int, decimals: 0, type_byte: 8, origin: None, weight: None },
-        Column { name: "name".into(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253, origin: None, weight: None },
-        Column { name: "v".into(), kind: Kind::Decimal, decimals: 1, type_byte: 246, origin: None, weight: None },
+        Column { name: "k".into(), kind: Kind::Int, decimals: 0, type_byte: 8, charset: 0, origin: None, weight: None },
+        Column { name: "name".into(), kind: Kind::Text(Collation::GeneralCi), decimals: 0, type_byte: 253, charset: 0, origin: None, weight: None },
+        Column { name: "v".into(), kind: Kind::Decimal, decimals: 1, type_byte: 246, charset: 0, origin: None, weight: None },
     ];
     let shards: Vec<Shard> = (0..4).map(|s| Shard { next: 0, n: 1_000_000, shard: s }).collect();
     let mut merge = MergeSort::new(shards, vec![(1, false)], columns);
