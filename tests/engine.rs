@@ -116,3 +116,77 @@ async fn the_fallback_reads_the_transaction_leaves_nothing_behind_and_keeps_its_
     c.query_drop(format!("DROP TABLE {t}_z")).await.unwrap();
     c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }
+
+/// Rows of `sql` on each shard, read directly.
+async fn on_each(sql: &str) -> Vec<Vec<(String, Option<i64>)>> {
+    let mut out = Vec::new();
+    for port in [ds0_port(), ds1_port()] {
+        out.push(direct(port, Some("demo")).await.query::<(String, Option<i64>), _>(sql).await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_table_write_reaches_every_copy_moves_rows_and_is_all_or_nothing() {
+    let t = unique("mw");
+    let tt = t.clone();
+    let p = start_proxy_with(move |text| {
+        let text = text.replacen("[schemas.demo]\ndata_source = \"ds_0\"\n", &format!("[schemas.demo]\ndata_source = \"ds_0\"\nbroadcast_tables = [\"{tt}_b\"]\n"), 1);
+        format!(
+            "{text}\n[schemas.demo.tables.{tt}]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{tt}\"\n\
+             [schemas.demo.tables.{tt}_z]\nsharding_column = \"id\"\nactual_nodes = \"ds_${{0..1}}.{tt}_z\"\n"
+        )
+    })
+    .await;
+    let mut c = Conn::new(opts(&p, "app", "app", Some("demo"))).await.unwrap();
+    c.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v INT, note VARCHAR(10), UNIQUE KEY (note))")).await.unwrap();
+    c.query_drop(format!("CREATE TABLE {t}_z (id INT PRIMARY KEY, w INT NOT NULL)")).await.unwrap();
+    c.query_drop(format!("CREATE TABLE {t}_b (code CHAR(1) PRIMARY KEY, n INT)")).await.unwrap();
+    let rows: Vec<String> = (1..=20).map(|id| format!("({id}, 0, 'n{id}')")).collect();
+    c.query_drop(format!("INSERT INTO {t} VALUES {}", rows.join(", "))).await.unwrap();
+    let rows: Vec<String> = (1..=20).map(|id| format!("({id}, {})", id * 10)).collect();
+    c.query_drop(format!("INSERT INTO {t}_z VALUES {}", rows.join(", "))).await.unwrap();
+    c.query_drop(format!("INSERT INTO {t}_b VALUES ('a', 0), ('b', 0)")).await.unwrap();
+
+    // Two sharded tables that are not co-located and a broadcast table, in one UPDATE: ten rows of t and
+    // both rows of the broadcast table (each once, however many joined rows name it), on every copy.
+    let sql = format!("UPDATE {t} JOIN {t}_z ON {t}_z.id = {t}.id JOIN {t}_b ON {t}_b.code = IF({t}.id % 2, 'a', 'b') SET {t}.v = {t}_z.w, {t}_b.n = {t}_b.n + 1 WHERE {t}.id <= 10");
+    c.query_drop(&sql).await.unwrap();
+    assert_eq!(c.affected_rows(), 12);
+    let v: Vec<(i64, i64)> = c.query(format!("SELECT id, v FROM {t} WHERE v > 0 ORDER BY id")).await.unwrap();
+    assert_eq!(v, (1..=10).map(|id| (id, id * 10)).collect::<Vec<_>>());
+    let copies = on_each(&format!("SELECT code, n FROM {t}_b ORDER BY code")).await;
+    let want = vec![("a".to_string(), Some(1)), ("b".to_string(), Some(1))];
+    assert_eq!(copies, [want.clone(), want], "every copy of the broadcast table changed alike");
+
+    // The sharding column set from another sharded table: the row moves to the node of its new key.
+    c.query_drop(format!("UPDATE {t} SET id = id + 100 WHERE id IN (SELECT id FROM {t}_z WHERE w = 30)")).await.unwrap();
+    assert_eq!(c.affected_rows(), 1);
+    let moved: Option<(i64, String)> = c.query_first(format!("SELECT v, note FROM {t} WHERE id = 103")).await.unwrap();
+    assert_eq!(moved, Some((30, "n3".to_string())), "found by its new key, on its new node");
+    let counts = on_each(&format!("SELECT 'n', COUNT(*) FROM {t}")).await;
+    assert_eq!(counts.iter().map(|r| r[0].1.unwrap()).sum::<i64>(), 20, "moved, not copied: {counts:?}");
+
+    // Prepared, with placeholders: planned with the values bound, the same way.
+    c.exec_drop(format!("UPDATE {t} JOIN {t}_z ON {t}_z.id = {t}.id SET {t}.v = {t}_z.w + ? WHERE {t}.id BETWEEN ? AND ?"), (1, 11, 12)).await.unwrap();
+    assert_eq!(c.affected_rows(), 2);
+    let v: Vec<i64> = c.query(format!("SELECT v FROM {t} WHERE id BETWEEN 11 AND 12 ORDER BY id")).await.unwrap();
+    assert_eq!(v, [111, 121]);
+
+    // All or nothing: the write-back changes a row on each shard and the second one hits a unique key
+    // (its other row was never copied): ERROR 1062, as one server says, and the first shard's change undone.
+    let read = format!("SELECT id FROM {t} WHERE id <= 20 ORDER BY id");
+    let zero: Vec<i64> = direct(ds0_port(), Some("demo")).await.query(&read).await.unwrap();
+    let one: Vec<i64> = direct(ds1_port(), Some("demo")).await.query(&read).await.unwrap();
+    let (a, b, taken) = (zero[0], one[0], one[1]);
+    c.query_drop(format!("UPDATE {t} SET note = 'dup' WHERE id = {taken}")).await.unwrap();
+    let clash = format!("UPDATE {t} JOIN {t}_z ON {t}_z.id = {t}.id SET {t}.note = IF({t}.id = {a}, 'dupA', 'dup') WHERE {t}.id IN ({a}, {b})");
+    let e = c.query_drop(&clash).await.unwrap_err();
+    assert!(matches!(&e, mysql_async::Error::Server(s) if s.code == 1062), "{e}");
+    let notes: Vec<String> = c.query(format!("SELECT note FROM {t} WHERE id IN ({a}, {b}) ORDER BY id")).await.unwrap();
+    assert_eq!(notes, [format!("n{a}"), format!("n{b}")], "nothing of the failed statement stayed");
+    assert_eq!(c.query_first::<i64, _>("SELECT 1").await.unwrap(), Some(1), "the connection stays usable");
+    for name in [t.clone(), format!("{t}_z"), format!("{t}_b")] {
+        c.query_drop(format!("DROP TABLE {name}")).await.unwrap();
+    }
+}

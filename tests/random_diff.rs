@@ -382,10 +382,29 @@ impl Gen {
         q
     }
 
+    /// A multi-table UPDATE or DELETE of table `t` joined by key with another table (sharded alike or not,
+    /// broadcast or without rules), within a key range; an UPDATE may write both. Returns the tables written.
+    fn multi_dml(&mut self, t: usize) -> (String, Vec<usize>) {
+        let s = **[0, 1, 2, 3, 4].iter().filter(|&&s| s != t).collect::<Vec<_>>().choose(&mut self.rng).unwrap();
+        let (x, y) = (format!("{} x", self.names[t]), format!("{} y", self.names[s]));
+        let k = self.rng.gen_range(0..ROWS[t]);
+        let on = format!("y.{} = x.{}", KEY[s], KEY[t]);
+        let where_ = format!("x.{} BETWEEN {k} AND {} AND {}", KEY[t], k + 30, self.cond(&vec![("y".to_string(), s)], 1));
+        if self.rng.gen_ratio(1, 3) {
+            return (format!("DELETE x FROM {x} JOIN {y} ON {on} WHERE {where_}"), vec![t]);
+        }
+        let both = self.rng.gen_bool(0.5);
+        let also = if both { ", y.score = y.score + 1" } else { "" };
+        (format!("UPDATE {x} JOIN {y} ON {on} SET x.qty = y.qty + 1, x.grp = y.grp{also} WHERE {where_}"), if both { vec![t, s] } else { vec![t] })
+    }
+
     /// INSERT (one or more rows, explicit new keys), UPDATE or DELETE, by key or by other predicates,
-    /// sometimes with ORDER BY key LIMIT n. Returns the statement and its table.
-    fn dml(&mut self) -> (String, usize) {
+    /// sometimes with ORDER BY key LIMIT n, or a multi-table one. Returns the statement and its tables.
+    fn dml(&mut self) -> (String, Vec<usize>) {
         let t = *[0, 0, 1, 1, 2, 3, 4].choose(&mut self.rng).unwrap();
+        if t != 3 && self.rng.gen_ratio(1, 7) {
+            return self.multi_dml(t);
+        }
         let name = self.names[t].clone();
         let scope = vec![(String::new(), t)];
         // Mostly a few rows (by key, or a predicate within a key range): unbounded writes would soon leave
@@ -418,7 +437,7 @@ impl Gen {
             }
             _ => format!("DELETE FROM {name} WHERE {where_}{tail}"),
         };
-        (sql, t)
+        (sql, vec![t])
     }
 }
 
@@ -653,7 +672,7 @@ async fn random_statements_answer_like_one_unsharded_mariadb() {
         n += 1;
         for t in (0..5).filter(|_| n % 500 == 0) { h.load(t).await } // writes drift the tables toward empty or uniform
         if gen.rng.gen_ratio(1, 6) {
-            for _ in 0..gen.rng.gen_range(1..=3) { let (sql, t) = gen.dml(); h.dml(&sql, &[t], &format!("statement {n}, DML")).await }
+            for _ in 0..gen.rng.gen_range(1..=3) { let (sql, tables) = gen.dml(); h.dml(&sql, &tables, &format!("statement {n}, DML")).await }
         } else {
             let q = gen.query();
             let prepared = gen.rng.gen_ratio(1, 4);

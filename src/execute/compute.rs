@@ -19,7 +19,7 @@ use super::Exec;
 /// The sql_mode a copy is created and filled under, whatever the session's: the values come from columns
 /// of the same definition, so nothing needs checking, and a 0 in an AUTO_INCREMENT column stays 0 (zero
 /// dates and the like stay as the shard holds them, where a strict session mode would refuse them).
-const COPY_MODE: &str = "SET STATEMENT sql_mode='NO_AUTO_VALUE_ON_ZERO' FOR ";
+pub(super) const COPY_MODE: &str = "SET STATEMENT sql_mode='NO_AUTO_VALUE_ON_ZERO' FOR ";
 
 /// One column of a copied table: its name and how its value travels.
 struct Col {
@@ -32,11 +32,34 @@ struct Col {
     text: bool,
 }
 
-/// A table ready to be copied: its temporary definition and the INSERT statements holding its rows.
+/// A table ready to be copied: its temporary definition and its rows as read.
 struct Copy {
     name: String,
     create: String,
-    inserts: Vec<String>,
+    /// The columns copied (generated ones are left to the copy to compute), quoted.
+    names: Vec<String>,
+    /// The expression each column is read by (`HEX(c)`, `c + 0e0`, or `c`).
+    list: Vec<String>,
+    /// Which columns are read as HEX.
+    text: Vec<bool>,
+    /// The type byte of each value as read.
+    types: Vec<u8>,
+    rows: Vec<Vec<Option<Vec<u8>>>>,
+}
+
+impl Copy {
+    /// The SQL literal of value `v` of column `i`, as it was read: the same value, put back exactly.
+    fn literal(&self, i: usize, v: &Option<Vec<u8>>) -> String {
+        match (v, self.text[i]) {
+            (Some(hex), true) => format!("X'{}'", String::from_utf8_lossy(hex)),
+            _ => sql_literal(v, self.types[i]),
+        }
+    }
+
+    /// `rows` as `(…)` VALUES lists.
+    fn values<'a>(&'a self, rows: &'a [Vec<Option<Vec<u8>>>]) -> impl Iterator<Item = String> + 'a {
+        rows.iter().map(|r| format!("({})", r.iter().enumerate().map(|(i, v)| self.literal(i, v)).collect::<Vec<_>>().join(", ")))
+    }
 }
 
 /// The definition of `physical` as a temporary table named `name`: foreign keys and partitioning removed
@@ -115,8 +138,8 @@ async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap
         .zip(&names)
         .map(|(c, n)| if c.text { format!("HEX({n})") } else if c.float { format!("{n} + 0e0") } else { n.clone() })
         .collect();
-    let head = format!("{COPY_MODE}INSERT INTO {} ({}) VALUES ", crate::sql::tokens::quote_ident(&table.name, None), names.join(", "));
-    let mut values_rows = Vec::new();
+    let mut copied = Vec::new();
+    let mut types = Vec::new();
     // The written table of a keyed write: its rows locked in the session's XA transaction as they are read.
     let lock = if table.lock { " FOR UPDATE" } else { "" };
     for (ds, physical) in &table.nodes {
@@ -145,22 +168,11 @@ async fn read_copy(ctx: &mut ExecCtx, table: &CopiedTable, budget: &mut u64, cap
             )));
         }
         *budget -= found.len() as u64;
-        let types: Vec<u8> = defs.iter().map(|d| column(d).map(|c| c.type_byte)).collect::<Result<_, _>>()?;
-        for row in &found {
-            let values: Vec<String> = row
-                .iter()
-                .zip(&cols)
-                .zip(&types)
-                .map(|((v, c), t)| match (v, c.text) {
-                    (Some(hex), true) => format!("X'{}'", String::from_utf8_lossy(hex)),
-                    _ => sql_literal(v, *t),
-                })
-                .collect();
-            values_rows.push(format!("({})", values.join(", ")));
-        }
+        types = defs.iter().map(|d| column(d).map(|c| c.type_byte)).collect::<Result<_, _>>()?;
+        copied.extend(found);
     }
-    let inserts = super::value::insert_batches(&head, values_rows);
-    Ok(Copy { name: table.name.clone(), create: format!("{COPY_MODE}{create}"), inserts })
+    let text = cols.iter().map(|c| c.text).collect();
+    Ok(Copy { name: table.name.clone(), create: format!("{COPY_MODE}{create}"), names, list, text, types, rows: copied })
 }
 
 /// Runs `sql` on the compute connection, expecting an OK.
@@ -168,26 +180,102 @@ async fn ok(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<(), SgError> {
     ctx.query_table(ds, sql).await.map(|_| ())
 }
 
-/// What runs over the copies: the client's statement (its answer relayed), or a query whose rows the
-/// proxy keeps (an INSERT … SELECT's rows).
+/// What runs over the copies: the client's statement (its answer relayed), a query whose rows the
+/// proxy keeps (an INSERT … SELECT's rows), or the client's write, whose changes to the copies the proxy
+/// then carries to the shards (execute/multi_write.rs).
 enum Then<'a> {
     Answer(&'a Exec<'a>),
     Capture(&'a str),
+    Write(&'a str),
 }
 
 /// Text rows with their column definitions.
 type Table = (Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>);
 
+/// One copied table around a write: its rows before and after it.
+pub struct Changed {
+    /// The logical table's name.
+    pub name: String,
+    copy: Copy,
+    /// Its rows after the write, read as they were copied (same columns, same order).
+    pub after: Vec<Vec<Option<Vec<u8>>>>,
+}
+
+impl Changed {
+    /// The columns copied, quoted, in the order of every row's values.
+    pub fn columns(&self) -> &[String] {
+        &self.copy.names
+    }
+
+    /// The rows before the write.
+    pub fn before(&self) -> &[Vec<Option<Vec<u8>>>] {
+        &self.copy.rows
+    }
+
+    /// The SQL literal of value `v` of column `i` (of a row before or after), which puts it back exactly.
+    pub fn literal(&self, i: usize, v: &Option<Vec<u8>>) -> String {
+        self.copy.literal(i, v)
+    }
+
+    /// Whether column `i` was read as the HEX of its bytes.
+    pub fn hex(&self, i: usize) -> bool {
+        self.copy.text[i]
+    }
+
+    /// Rows (before or after) as `(…)` VALUES lists.
+    pub fn values<'a>(&'a self, rows: &'a [Vec<Option<Vec<u8>>>]) -> impl Iterator<Item = String> + 'a {
+        self.copy.values(rows)
+    }
+}
+
+/// What a write over the copies did: MariaDB's own OK for it, and every copy before and after.
+pub struct Written {
+    /// The OK the compute server answered the statement with.
+    pub ok: crate::protocol::response::Ok,
+    /// Each copied table, in the plan's order.
+    pub tables: Vec<Changed>,
+}
+
+/// What running over the copies gave back to the proxy.
+enum Done {
+    /// The answer went to the client.
+    Answered,
+    Rows(Table),
+    Written(Written),
+}
+
+/// Runs `statement` (a write) on `ds` and returns its OK; its warnings are read at once, before the copies
+/// are read back (which would clear them).
+async fn write(ctx: &mut ExecCtx, ds: &str, statement: &str) -> Result<crate::protocol::response::Ok, SgError> {
+    let ok = ctx.query_ok(ds, statement).await?;
+    if ok.warnings > 0 {
+        let (_, found) = ctx.query_table(ds, super::warnings::SHOW_WARNINGS).await?;
+        ctx.pending.notes.extend(super::warnings::notes(&found));
+    }
+    Ok(ok)
+}
+
 /// Fills the copies, then runs what `then` says.
-async fn compute(ctx: &mut ExecCtx, ds: &str, copies: &[Copy], then: &Then<'_>) -> Result<Option<Table>, SgError> {
-    for c in copies {
+async fn compute(ctx: &mut ExecCtx, ds: &str, copies: Vec<Copy>, then: &Then<'_>) -> Result<Done, SgError> {
+    for c in &copies {
         ok(ctx, ds, &c.create).await?;
-        for insert in &c.inserts {
-            ok(ctx, ds, insert).await?;
+        let head = format!("{COPY_MODE}INSERT INTO {} ({}) VALUES ", crate::sql::tokens::quote_ident(&c.name, None), c.names.join(", "));
+        for insert in super::value::insert_batches(&head, c.values(&c.rows)) {
+            ok(ctx, ds, &insert).await?;
         }
     }
     let how = match then {
-        Then::Capture(sql) => return ctx.query_table(ds, sql).await.map(Some),
+        Then::Capture(sql) => return ctx.query_table(ds, sql).await.map(Done::Rows),
+        Then::Write(sql) => {
+            let ok = write(ctx, ds, sql).await?;
+            let mut tables = Vec::with_capacity(copies.len());
+            for copy in copies {
+                let read = format!("SELECT {} FROM {}", copy.list.join(", "), crate::sql::tokens::quote_ident(&copy.name, None));
+                let (_, after) = ctx.query_table(ds, &read).await?;
+                tables.push(Changed { name: copy.name.clone(), copy, after });
+            }
+            return Ok(Done::Written(Written { ok, tables }));
+        }
         Then::Answer(how) => how,
     };
     match how {
@@ -198,7 +286,7 @@ async fn compute(ctx: &mut ExecCtx, ds: &str, copies: &[Copy], then: &Then<'_>) 
             super::passthrough::run(ctx, ds, &command, ReplyKind::ResultSets).await
         }
     }
-    .map(|_| None)
+    .map(|_| Done::Answered)
 }
 
 /// Runs `plan` for the statement `how` describes.
@@ -208,10 +296,21 @@ pub async fn run(ctx: &mut ExecCtx, plan: &ComputePlan, how: &Exec<'_>) -> Resul
 
 /// Runs the query `sql` over `plan`'s copies and returns its rows (nothing reaches the client).
 pub async fn capture(ctx: &mut ExecCtx, plan: &ComputePlan, sql: &str) -> Result<Table, SgError> {
-    Ok(run_then(ctx, plan, &Then::Capture(sql)).await?.unwrap_or_default())
+    match run_then(ctx, plan, &Then::Capture(sql)).await? {
+        Done::Rows(table) => Ok(table),
+        _ => Ok(Table::default()),
+    }
 }
 
-async fn run_then(ctx: &mut ExecCtx, plan: &ComputePlan, then: &Then<'_>) -> Result<Option<Table>, SgError> {
+/// Runs the write `sql` over `plan`'s copies (nothing reaches the client): its OK and what it changed.
+pub async fn write_over(ctx: &mut ExecCtx, plan: &ComputePlan, sql: &str) -> Result<Written, SgError> {
+    match run_then(ctx, plan, &Then::Write(sql)).await? {
+        Done::Written(w) => Ok(w),
+        _ => Err(SgError::Failed("a write over copies gave no outcome".into())),
+    }
+}
+
+async fn run_then(ctx: &mut ExecCtx, plan: &ComputePlan, then: &Then<'_>) -> Result<Done, SgError> {
     let cap = ctx.shared.rules.server.max_fallback_rows;
     let mut budget = cap;
     let mut copies = Vec::with_capacity(plan.tables.len());
@@ -219,7 +318,8 @@ async fn run_then(ctx: &mut ExecCtx, plan: &ComputePlan, then: &Then<'_>) -> Res
         copies.push(read_copy(ctx, t, &mut budget, cap).await?);
     }
     let ds = plan.data_source.as_str();
-    let result = compute(ctx, ds, &copies, then).await;
+    let names: Vec<String> = copies.iter().map(|c| crate::sql::tokens::quote_ident(&c.name, None)).collect();
+    let result = compute(ctx, ds, copies, then).await;
     if !ctx.backends.contains_key(ds) {
         // The connection was closed (and its temporary tables with it).
         return result;
@@ -231,7 +331,6 @@ async fn run_then(ctx: &mut ExecCtx, plan: &ComputePlan, then: &Then<'_>) -> Res
             ctx.pending.notes.extend(super::warnings::notes(&found));
         }
     }
-    let names: Vec<String> = copies.iter().map(|c| crate::sql::tokens::quote_ident(&c.name, None)).collect();
     if !names.is_empty() && ok(ctx, ds, &format!("DROP TEMPORARY TABLE IF EXISTS {}", names.join(", "))).await.is_err() {
         // The copies may still be there: the connection is reset before another session gets it.
         ctx.dirty = true;

@@ -144,6 +144,22 @@ impl ExecCtx {
         }
     }
 
+    /// Runs `sql` (a statement answered with OK) on the session's connection to `data_source` and decodes
+    /// the OK; a backend's ERR is the error, relayed with its code; a broken connection is closed.
+    pub async fn query_ok(&mut self, data_source: &str, sql: &str) -> Result<crate::protocol::response::Ok, SgError> {
+        let conn = self.conn(data_source).await?;
+        conn.queue_query(sql);
+        if let Err(reason) = conn.flush().await {
+            self.backends.remove(data_source);
+            return Err(SgError::BackendLost(data_source.to_string(), reason));
+        }
+        let reply = self.read_ok_reply(data_source).await?;
+        if reply.payload.first() == Some(&0xFF) {
+            return Err(crate::protocol::response::relayed_error(&reply.payload));
+        }
+        crate::protocol::response::decode_ok(&reply.payload)
+    }
+
     /// Makes sure the session has a connection to `data_source`, with the current schema's database
     /// selected (a sharded schema's database exists on every data source that holds its tables).
     pub async fn ensure_backend(&mut self, data_source: &str) -> Result<(), SgError> {

@@ -20,6 +20,7 @@ pub mod load_data;
 pub mod merge;
 pub mod merge_sort;
 pub mod move_rows;
+pub mod multi_write;
 pub mod native;
 pub mod passthrough;
 pub mod read_split;
@@ -150,6 +151,7 @@ pub async fn run(ctx: &mut ExecCtx, plan: Plan, how: &Exec<'_>) -> Result<(), Sg
         Plan::LimitedWrite(w) => limited_write::run(ctx, &w).await,
         Plan::InsertSelect(p) => insert_select::run(ctx, &p).await,
         Plan::KeyedWrite(k) => keyed_write::run(ctx, &k).await,
+        Plan::MultiWrite(m) => multi_write::run(ctx, &m, how).await,
         Plan::Refuse(reason) => Err(SgError::NotSupported(reason)),
         _ if binary => Err(SgError::UnsupportedPs("this statement as a prepared statement in a sharded schema; run it as plain SQL".into())),
         Plan::RenameResult { data_source, sql, physical, logical } => rename_result::run(ctx, &data_source, &sql, &physical, &logical).await,

@@ -187,12 +187,17 @@ fn fault(point: &str) {
 /// rolls everything back: some steps may have run, and the only safe state is none of them; inside the
 /// client's transaction that is the whole transaction, said with ER_XA_RBROLLBACK-style `RolledBack`.
 pub async fn finish_write(ctx: &mut ExecCtx, own: bool, steps: Result<u64, SgError>, what: &str) -> Result<(), SgError> {
+    finish_counted(ctx, own, steps.map(|affected| (affected, 0)), what).await
+}
+
+/// [`finish_write`] for steps that also counted warnings: (affected rows, warnings) go into the OK.
+pub async fn finish_counted(ctx: &mut ExecCtx, own: bool, steps: Result<(u64, u16), SgError>, what: &str) -> Result<(), SgError> {
     match steps {
-        Ok(total) => {
+        Ok((total, warnings)) => {
             if own {
                 commit(ctx).await?;
             }
-            let ok = crate::protocol::response::Ok { affected_rows: total, status: ctx.state.status, ..Default::default() };
+            let ok = crate::protocol::response::Ok { affected_rows: total, status: ctx.state.status, warnings, ..Default::default() };
             ctx.send_payload(&crate::protocol::response::encode_ok(&ok, 0)).await
         }
         Err(e) => {
@@ -215,17 +220,7 @@ pub async fn enlisted_rows(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<(Ve
 /// Runs one statement on `ds` (enlisted in the XA transaction) and returns its affected rows.
 pub async fn enlisted_affected(ctx: &mut ExecCtx, ds: &str, sql: &str) -> Result<u64, SgError> {
     enlist(ctx, ds).await?;
-    let conn = &mut ctx.backends.get_mut(ds).expect("enlisted").conn;
-    conn.queue_query(sql);
-    if let Err(reason) = conn.flush().await {
-        ctx.backends.remove(ds);
-        return Err(SgError::BackendLost(ds.to_string(), reason));
-    }
-    let reply = ctx.read_ok_reply(ds).await?;
-    if reply.payload.first() == Some(&0xFF) {
-        return Err(crate::protocol::response::relayed_error(&reply.payload));
-    }
-    Ok(crate::protocol::response::decode_ok(&reply.payload)?.affected_rows)
+    Ok(ctx.query_ok(ds, sql).await?.affected_rows)
 }
 
 /// Commits the session's transaction (if any) and leaves the session outside a transaction.

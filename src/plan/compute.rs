@@ -67,7 +67,7 @@ impl ComputePlan {
 
 /// Whether `toks` is an UPDATE of a join or table list, or a DELETE naming its tables before FROM or with
 /// USING (the statement may write more than its first table).
-pub(super) fn multi_table_write(toks: &[Tok]) -> bool {
+pub(crate) fn multi_table_write(toks: &[Tok]) -> bool {
     let first = &toks[0];
     if first.is_keyword("UPDATE") {
         let set = toks.iter().position(|t| t.is_keyword("SET")).unwrap_or(toks.len());
@@ -112,23 +112,31 @@ fn not_computable(toks: &[Tok], refs: &[TableRef], layout: &SchemaLayout) -> Opt
             return Some("SELECT … INTO that the shards cannot answer as it is");
         }
     }
-    // The copies are named as the tables unqualified: a `schema.t` would read the base table.
-    if refs.iter().any(|r| layout.tables.contains_key(&r.name) && r.index > 0 && toks[r.index - 1].token == Token::Period) {
-        return Some("a sharded table named with its schema in a statement the shards cannot answer as it is; name it without the schema");
-    }
-    None
+    qualified_sharded(toks, refs, layout)
+}
+
+/// Why the copies cannot stand in for a sharded table named with its schema (`schema.t` would read the base
+/// table, not the copy), if one is.
+pub(super) fn qualified_sharded(toks: &[Tok], refs: &[TableRef], layout: &SchemaLayout) -> Option<&'static str> {
+    let qualified = refs.iter().any(|r| layout.tables.contains_key(&r.name) && r.index > 0 && toks[r.index - 1].token == Token::Period);
+    qualified.then_some("a sharded table named with its schema in a statement the shards cannot answer as it is; name it without the schema")
 }
 
 /// The compute plan for a query the shards cannot answer as it is (`reason`), reading every node of each
 /// sharded table it names, or the refusal when it cannot run there either.
 pub fn fallback(reason: String, sql: &str, toks: &[Tok], refs: &[TableRef], layout: &SchemaLayout) -> super::Plan {
-    // An UPDATE or DELETE of a sharded table: the rows to change found over copies, then changed by key.
-    if toks.first().is_some_and(|t| t.is_keyword("UPDATE") || t.is_keyword("DELETE"))
-        && super::route::written_table(toks).is_some_and(|w| layout.tables.contains_key(&w))
-        && layout.xa
-    {
-        return match super::keyed_write::plan(sql, toks, layout) {
-            Ok(p) => super::Plan::KeyedWrite(Box::new(p)),
+    // An UPDATE or DELETE that writes a sharded table (or may, naming several): the rows to change found
+    // over copies and changed by key, or the statement run over copies and its changes written back.
+    let write = toks.first().is_some_and(|t| t.is_keyword("UPDATE") || t.is_keyword("DELETE"));
+    let written = super::route::written_table(toks);
+    let sharded_target = written.as_ref().is_some_and(|w| layout.tables.contains_key(w));
+    let broadcast_target = written.as_ref().is_some_and(|w| layout.broadcast.contains(w));
+    if write && layout.xa && (sharded_target || broadcast_target || multi_table_write(toks)) {
+        if let Ok(p) = super::keyed_write::plan(sql, toks, layout) {
+            return super::Plan::KeyedWrite(Box::new(p));
+        }
+        return match super::multi_write::plan(&reason, sql, toks, refs, layout) {
+            Ok(p) => super::Plan::MultiWrite(Box::new(p)),
             Err(why) => super::Plan::Refuse(format!("{reason} ({why})")),
         };
     }
@@ -195,14 +203,17 @@ mod tests {
             ("SELECT * FROM t WHERE id IN (SELECT id FROM h) LOCK IN SHARE MODE", "locking read"),
             ("SELECT COUNT(*) FROM (SELECT * FROM t) d INTO @n", "INTO"),
             ("SELECT * FROM s.t WHERE id IN (SELECT id FROM h)", "with its schema"),
-            ("UPDATE t SET c = 1 WHERE id IN (SELECT id FROM h) LIMIT 1", "LIMIT"),
-            ("UPDATE b SET v = 1 WHERE k IN (SELECT id FROM h)", "writes to a table without rules"),
         ] {
             match fallback_of(sql, &layout()) {
                 Plan::Refuse(r) => assert!(r.starts_with("why (") && r.contains(word), "{sql}: {r}"),
                 other => panic!("{sql}: {other:?}"),
             }
         }
+        // A write to a broadcast table reading sharded ones runs over copies of both, outside xa mode refused.
+        assert!(matches!(fallback_of("UPDATE b SET v = 1 WHERE k IN (SELECT id FROM h)", &layout()), Plan::MultiWrite(_)));
+        let mut best_effort = layout();
+        best_effort.xa = false;
+        assert!(matches!(fallback_of("UPDATE b SET v = 1 WHERE k IN (SELECT id FROM h)", &best_effort), Plan::Refuse(r) if r.contains("writes to a table without rules")));
         let mut off = layout();
         off.max_fallback_rows = 0;
         assert!(matches!(fallback_of("SELECT COUNT(*) FROM (SELECT * FROM t) d", &off), Plan::Refuse(r) if r.contains("max_fallback_rows = 0")));

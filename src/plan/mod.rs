@@ -11,6 +11,7 @@ pub mod load_data;
 pub mod lock_tables;
 pub mod merge;
 pub mod move_rows;
+pub mod multi_write;
 pub mod planner;
 pub mod pushdown;
 pub mod route;

@@ -131,6 +131,9 @@ pub enum Plan {
     /// UPDATE/DELETE of a sharded table whose WHERE clause reads other sharded tables: the rows to change
     /// found over copies (the table's own locked as read), then changed by primary key (one XA transaction).
     KeyedWrite(Box<super::keyed_write::KeyedWrite>),
+    /// UPDATE/DELETE (multi-table, or a SET that reads other sharded tables or moves rows) run over copies,
+    /// its changes to them written back by primary key (one XA transaction).
+    MultiWrite(Box<super::multi_write::MultiWrite>),
     /// UPDATE/DELETE … ORDER BY … LIMIT over several shards: lock each node's first rows, keep the global
     /// first ones, change those (one XA transaction).
     LimitedWrite(Box<super::limited_write::LimitedWrite>),
@@ -165,6 +168,11 @@ impl Plan {
             Plan::KeyedWrite(k) => {
                 let mut out = Plan::Compute(Box::new(k.compute.clone())).describe(&k.select);
                 out.extend(k.table.nodes.iter().zip(&k.writes).map(|(n, w)| (n.data_source.clone(), format!("{w} WHERE (the primary key) IN (the rows found)"))));
+                out
+            }
+            Plan::MultiWrite(m) => {
+                let mut out = Plan::Compute(Box::new(m.compute.clone())).describe(original);
+                out.push(("(shardgate)".into(), "(each copy's changes written back by primary key where its rows live)".into()));
                 out
             }
             Plan::LimitedWrite(w) => w

@@ -179,9 +179,10 @@ fn sharding_key_update_is_refused_outside_xa_mode() {
 }
 
 #[test]
-fn sharding_key_update_to_an_expression_is_refused() {
-    let reason = refusal(&plan_in(Some("s"), "UPDATE t SET id = id + 1 WHERE id = 1"));
-    assert_eq!(reason, "UPDATE of sharding column 'id' to an expression (rows can be moved to a literal new key)");
+fn sharding_key_update_to_an_expression_runs_over_copies() {
+    let Plan::MultiWrite(m) = plan_in(Some("s"), "UPDATE t SET id = id + 1 WHERE id = 1") else { panic!("a MultiWrite") };
+    assert_eq!(m.compute.reason, "UPDATE of sharding column 'id' to an expression");
+    assert_eq!(m.compute.tables[0].filter, Some(("t".to_string(), "id = 1".to_string())));
 }
 
 #[test]
@@ -349,7 +350,12 @@ fn nested_sharded_subquery_runs_on_the_compute_data_source_and_a_write_is_refuse
     let p = plan_in(Some("s"), "DELETE FROM o WHERE user_id IN (SELECT user_id FROM i)");
     assert!(matches!(p, Plan::KeyedWrite(_)), "{p:?}");
     let reason = refusal(&plan_in(Some("s"), "DELETE FROM o WHERE user_id IN (SELECT user_id FROM i) LIMIT 2"));
-    assert!(reason.ends_with("(an UPDATE or DELETE with ORDER BY, LIMIT or placeholders, reading other sharded tables)"), "{reason}");
+    assert!(reason.ends_with("(which rows it changes is unspecified); add ORDER BY)"), "{reason}");
+    // With ORDER BY, or a SET reading a subquery: the statement over copies, its changes written back.
+    for sql in ["DELETE FROM o WHERE user_id IN (SELECT user_id FROM i) ORDER BY id LIMIT 2", "UPDATE o SET c = (SELECT MAX(c) FROM i) WHERE user_id = 3"] {
+        let p = plan_in(Some("s"), sql);
+        assert!(matches!(p, Plan::MultiWrite(_)), "{sql}: {p:?}");
+    }
 }
 
 #[test]

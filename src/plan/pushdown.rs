@@ -146,12 +146,8 @@ impl Visitor for Finder<'_> {
     }
 }
 
-/// The conditions the copies of `stmt`'s sharded tables may be filtered by (see the module comment).
-pub fn find(sql: &str, stmt: &Statement, layout: &SchemaLayout) -> Pushed {
-    let Statement::Query(q) = stmt else { return Pushed::new() };
-    if q.with.is_some() {
-        return Pushed::new();
-    }
+/// How often each table is named in `stmt` (by its last name part), subqueries included.
+pub fn relation_counts(stmt: &Statement) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     let _ = sqlparser::ast::visit_relations(stmt, |name| {
         if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
@@ -159,6 +155,16 @@ pub fn find(sql: &str, stmt: &Statement, layout: &SchemaLayout) -> Pushed {
         }
         ControlFlow::<()>::Continue(())
     });
+    counts
+}
+
+/// The conditions the copies of `stmt`'s sharded tables may be filtered by (see the module comment).
+pub fn find(sql: &str, stmt: &Statement, layout: &SchemaLayout) -> Pushed {
+    let Statement::Query(q) = stmt else { return Pushed::new() };
+    if q.with.is_some() {
+        return Pushed::new();
+    }
+    let counts = relation_counts(stmt);
     let Ok(toks) = crate::sql::tokens::tokenize(sql) else { return Pushed::new() };
     let ends = toks.iter().map(|t| t.end).collect();
     let mut finder = Finder { sql, ends, layout, counts, outermost: true, found: Pushed::new() };

@@ -380,6 +380,25 @@ pub fn writes(n: &Names) -> Vec<Step> {
     t("BEGIN".into());
     t(format!("UPDATE {p} SET score = score + 1 WHERE EXISTS (SELECT 1 FROM {i} WHERE {i}.sku = {p}.id AND {i}.stock > 90)"));
     t("COMMIT".into());
+    // Multi-table UPDATE/DELETE over tables that are not co-located, an UPDATE whose SET reads a subquery or
+    // moves rows, ORDER BY … LIMIT reading another sharded table: run over copies, changes written back.
+    t(format!("UPDATE {i} x JOIN {p} y ON y.id = x.sku SET x.stock = y.qty, y.score = y.score + 2 WHERE y.qty > 35 AND x.sku < 400"));
+    t(format!("DELETE x FROM {i} x JOIN {o} y ON y.id = x.sku WHERE y.note = 'b' AND x.stock < 50"));
+    t(format!("UPDATE {p} SET score = (SELECT MAX(stock) FROM {i} WHERE {i}.sku = {p}.id) WHERE id < 60"));
+    t(format!("UPDATE {i} SET sku = sku + 900000, label = CONCAT(label, '>') WHERE sku IN (SELECT id FROM {p} WHERE qty = 7)"));
+    t("BEGIN".into());
+    t(format!("DELETE {p}, {o} FROM {p} JOIN {o} ON {o}.customer_id = {p}.id JOIN {i} ON {i}.sku = {p}.id WHERE {i}.stock > 95"));
+    // ERROR 1242 (the subquery returns more than one row): nothing changed, the transaction goes on.
+    t(format!("UPDATE {p} SET qty = (SELECT stock FROM {i}) WHERE id = 1"));
+    t(format!("UPDATE {u} x JOIN {i} y ON y.sku = x.id SET x.val = y.price, y.weight = x.val WHERE x.id < 50"));
+    t("COMMIT".into());
+    t(format!("UPDATE {i} x JOIN {p} y ON y.id = x.sku JOIN {c} z ON z.code = y.code SET z.cname = CONCAT(z.code, ' seen'), x.code = z.code WHERE x.stock > 90"));
+    t(format!("UPDATE {p} x JOIN {c} z ON z.code = x.code SET z.region = 'Seen', x.score = x.score + 1 WHERE x.id BETWEEN 10 AND 30"));
+    t(format!("DELETE FROM {o} WHERE customer_id IN (SELECT sku FROM {i} WHERE stock < 20) ORDER BY total DESC, id LIMIT 3"));
+    t(format!("UPDATE {p} SET qty = qty + 5 WHERE id IN (SELECT sku FROM {i}) ORDER BY name, id LIMIT 4"));
+    t("BEGIN".into());
+    t(format!("UPDATE {i} x JOIN {o} y ON y.id = x.sku SET x.price = y.total WHERE y.total IS NOT NULL AND x.sku < 900"));
+    t("ROLLBACK".into());
     // INSERT … SELECT into sharded and broadcast tables reading sharded ones: rows where they belong.
     t(format!("INSERT INTO {i} (sku, label, raw, price, stock, code) SELECT id + 500000, name, city, amount, qty, code FROM {p} WHERE id < 40"));
     t(format!("INSERT INTO {c} (code, cname, rate, region) SELECT 'QQ', MAX(name), SUM(amount), 'X' FROM {p}"));
