@@ -175,6 +175,8 @@ pub fn publish_metrics(live: &Live) {
             m.counter_at("shardgate_backend_connects_total", &[], S::get(&st.backend_connects));
             m.counter_at("shardgate_backend_errors_total", &[], S::get(&st.backend_errors));
             m.counter_at("shardgate_xa_commits_total", &[("phases", "two".into())], S::get(&st.xa_two_phase_commits));
+            m.counter_at("shardgate_deadlocks_total", &[], S::get(&st.deadlocks));
+            m.counter_at("shardgate_deadlock_wait_seconds_total", &[], S::get(&st.deadlock_wait_ms) / 1000);
             m.counter_at("shardgate_xa_recovered_total", &[("outcome", "commit".into())], S::get(&st.xa_recovered_commits));
             m.counter_at("shardgate_xa_recovered_total", &[("outcome", "rollback".into())], S::get(&st.xa_recovered_rollbacks));
             m.gauge("shardgate_prepared_statements", &[], S::get(&st.prepared_statements) as f64);

@@ -114,6 +114,8 @@ impl Server {
         }
         let live: Live = Arc::new(Plane { current: Arc::new(ArcSwap::from_pointee(shared)), fleet, reshard: Default::default() });
         crate::reload::publish_metrics(&live);
+        let weak = Arc::downgrade(&live);
+        crate::admin::deadlocks::spawn(move || weak.upgrade().map(|l| l.load_full()));
         match source {
             Source::Given => {}
             Source::File(path) => {

@@ -26,6 +26,10 @@ pub struct Stats {
     pub xa_recovered_commits: AtomicU64,
     /// Prepared XA branches recovery rolled back.
     pub xa_recovered_rollbacks: AtomicU64,
+    /// Lock cycles across data sources the deadlock detector broke.
+    pub deadlocks: AtomicU64,
+    /// How long the victims of those cycles had waited, in all (milliseconds).
+    pub deadlock_wait_ms: AtomicU64,
     /// Statement latencies since resharding last looked.
     pub latency: crate::latency::LatencyWindow,
 }

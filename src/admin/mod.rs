@@ -3,6 +3,7 @@
 //! reshard job, taking a replica offline by hand — and KILL. [`Plane`] implements the executor's
 //! `ControlPlane` interface, so the data path reaches all this without importing it.
 
+pub mod deadlocks;
 pub mod kill;
 pub mod reshard_job;
 pub mod show_nodes;
@@ -97,6 +98,8 @@ pub async fn run(live: &Live, ctx: &mut ExecCtx, admin: Admin) -> Result<(), SgE
                 ("backend_errors", &s.backend_errors),
                 ("prepared_statements", &s.prepared_statements),
                 ("xa_two_phase_commits", &s.xa_two_phase_commits),
+                ("deadlocks", &s.deadlocks),
+                ("deadlock_wait_ms", &s.deadlock_wait_ms),
                 ("xa_recovered_commits", &s.xa_recovered_commits),
                 ("xa_recovered_rollbacks", &s.xa_recovered_rollbacks),
             ]
@@ -112,6 +115,15 @@ pub async fn run(live: &Live, ctx: &mut ExecCtx, admin: Admin) -> Result<(), SgE
             let (newest, regs) = crate::fleet::membership::list(&fleet.client, &fleet.keys).await.map_err(|e| SgError::Failed(format!("etcd is unreachable ({e}); this instance keeps serving rules revision {}", fleet.status().revision)))?;
             let rows = crate::fleet::membership::rows(newest, &regs).into_iter().map(|r| r.into_iter().map(text).collect()).collect();
             table(ctx, &["instance", "address", "version", "revision", "state", "since"], rows).await
+        }
+        Admin::Locks => {
+            let opt = |s: Option<u32>| s.map_or_else(|| text("-"), text);
+            let rows = deadlocks::waits(&ctx.shared.clone())
+                .await
+                .into_iter()
+                .map(|w| vec![opt(w.waiting_session), text(w.waiting_thread), opt(w.blocking_session), text(w.blocking_thread), text(&w.data_source), text(w.waited_ms), text(&w.query)])
+                .collect();
+            table(ctx, &["waiting_session", "waiting_thread", "blocking_session", "blocking_thread", "data_source", "waited_ms", "query"], rows).await
         }
         Admin::Reshard | Admin::ReshardRun { .. } | Admin::ReshardAbort | Admin::ReshardCleanup => reshard_job::run(live, ctx, admin).await,
         Admin::Reload => match crate::reload::reload(live).await {

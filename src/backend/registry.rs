@@ -3,7 +3,9 @@
 //! the backends know their own thread ids).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 use std::sync::{Arc, Mutex};
 
 use crate::backend::pool::PooledConn;
@@ -23,6 +25,16 @@ pub struct SessionHandle {
     killed: AtomicBool,
     /// Wakes the session when it is killed while waiting for its client.
     pub kill: tokio::sync::Notify,
+    /// When the statement running now started, in microseconds after [`epoch`] plus one (0: none runs).
+    busy: AtomicU64,
+    /// Chosen by the deadlock detector to break a lock cycle across data sources.
+    victim: AtomicBool,
+}
+
+/// The clock the sessions' statement starts are kept against (an atomic holds an offset from it).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 impl SessionHandle {
@@ -48,6 +60,28 @@ impl SessionHandle {
     pub fn killed(&self) -> bool {
         self.killed.load(Ordering::Relaxed)
     }
+
+    /// Notes that a statement starts (`true`) or ended (`false`).
+    pub fn set_busy(&self, busy: bool) {
+        let at = if busy { epoch().elapsed().as_micros() as u64 + 1 } else { 0 };
+        self.busy.store(at, Ordering::Relaxed);
+    }
+
+    /// When the statement running now started.
+    pub fn busy_since(&self) -> Option<Instant> {
+        let at = self.busy.load(Ordering::Relaxed);
+        (at > 0).then(|| epoch() + Duration::from_micros(at - 1))
+    }
+
+    /// Makes the session the victim of a lock cycle: its next failure is ER_LOCK_DEADLOCK.
+    pub fn mark_victim(&self) {
+        self.victim.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the session was made a victim since last asked (and forgets it).
+    pub fn take_victim(&self) -> bool {
+        self.victim.swap(false, Ordering::Relaxed)
+    }
 }
 
 /// The sessions of one server.
@@ -67,6 +101,8 @@ impl Registry {
             pinned: Mutex::new(None),
             killed: AtomicBool::new(false),
             kill: tokio::sync::Notify::new(),
+            busy: AtomicU64::new(0),
+            victim: AtomicBool::new(false),
         });
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).insert(id, handle.clone());
         handle

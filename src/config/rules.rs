@@ -89,6 +89,10 @@ pub struct ServerRules {
     /// fallback, plan/compute.rs); 0 turns the fallback off and such queries are refused (1235).
     #[serde(default = "default_max_fallback_rows")]
     pub max_fallback_rows: u64,
+    /// A statement running this many milliseconds inside a transaction that may span data sources has its
+    /// lock waits checked for a cycle across them (admin/deadlocks.rs); 0 turns the detector off.
+    #[serde(default = "default_deadlock_detect_ms")]
+    pub deadlock_detect_ms: u64,
     /// Largest packet a client may send, in bytes (ER_NET_PACKET_TOO_LARGE and the connection closed beyond).
     #[serde(default = "default_max_allowed_packet")]
     pub max_allowed_packet: usize,
@@ -276,6 +280,9 @@ pub enum ReadYourWrites {
 
 fn default_max_fallback_rows() -> u64 {
     100_000
+}
+fn default_deadlock_detect_ms() -> u64 {
+    200
 }
 fn default_max_allowed_packet() -> usize {
     64 << 20

@@ -45,6 +45,23 @@ pub async fn check_transaction(ctx: &mut ExecCtx, sources: &[&str]) -> Result<()
     Ok(())
 }
 
+/// Rolls the session's transaction back everywhere without answering the client (a deadlock victim's):
+/// every XA branch, or in the other modes each data source that joined it and the home one.
+pub(crate) async fn abort(ctx: &mut ExecCtx) {
+    if ctx.xa.is_some() || xa::applies(ctx) {
+        xa::rollback(ctx).await;
+    } else {
+        let mut sources: Vec<String> = std::mem::take(&mut ctx.enlisted).into_iter().collect();
+        sources.push(ctx.home());
+        for ds in sources {
+            if let Some(pooled) = ctx.backends.get_mut(&ds) {
+                let _ = pooled.conn.query_ok("ROLLBACK").await;
+            }
+        }
+    }
+    ctx.state.status &= !crate::protocol::constants::status::IN_TRANS;
+}
+
 /// COMMIT or ROLLBACK: first on every data source that joined the transaction, then on the home one. If a
 /// joined data source fails to commit, the home one is rolled back and the client gets the error.
 pub(crate) async fn end_transaction(ctx: &mut ExecCtx, commit: bool, command: &[u8]) -> Result<(), SgError> {

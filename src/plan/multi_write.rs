@@ -47,13 +47,16 @@ fn table_list(toks: &[Tok]) -> Option<std::ops::Range<usize>> {
     let end = ["WHERE", "ORDER", "LIMIT"].iter().filter_map(|k| top(k)).min().unwrap_or(toks.len());
     let modifier = |t: &Tok| ["LOW_PRIORITY", "IGNORE", "QUICK"].iter().any(|k| t.is_keyword(k));
     let start = |from: usize| (from..toks.len()).find(|&i| !modifier(&toks[i]));
-    if toks[0].is_keyword("UPDATE") {
-        return Some(start(1)?..top("SET")?);
-    }
-    match top("USING") {
-        Some(using) => Some(using + 1..end),
-        None => Some(top("FROM")? + 1..end),
-    }
+    let list = if toks[0].is_keyword("UPDATE") {
+        start(1)?..top("SET")?
+    } else {
+        match top("USING") {
+            Some(using) => using + 1..end,
+            None => top("FROM")? + 1..end,
+        }
+    };
+    // Nothing between the keywords (`DELETE … FROM` at the end, `SET` first): no table list.
+    (list.start < list.end).then_some(list)
 }
 
 /// Whether an UPDATE or DELETE naming several tables may write a broadcast table among them: an UPDATE
@@ -79,8 +82,8 @@ pub fn may_write_broadcast(toks: &[Tok], refs: &[TableRef], layout: &SchemaLayou
     if toks[0].is_keyword("DELETE") {
         // The targets: before FROM, or between FROM and USING.
         let targets = match top("USING") {
-            Some(using) => top("FROM").map_or(0..0, |f| f + 1..using),
-            None => 1..top("FROM").unwrap_or(1),
+            Some(using) => top("FROM").map_or(0..0, |f| f + 1..using.max(f + 1)),
+            None => 1..top("FROM").unwrap_or(1).max(1),
         };
         return toks[targets].iter().filter_map(Tok::word).any(named);
     }
@@ -219,11 +222,22 @@ mod tests {
     }
 
     #[test]
+    fn the_router_fuzzers_input_plans_without_a_panic() {
+        let sql = String::from_utf8_lossy(include_bytes!("../../tests/fuzz/regressions/router-multi-write-empty-list")).into_owned();
+        let (rules, layouts) = crate::plan::test_rules("", "[schemas.s]\ndata_source = \"ds_0\"\nbroadcast_tables = [\"b\"]\n[schemas.s.tables.t]\nsharding_column = \"id\"\nactual_nodes = \"ds_${0..1}.t_${0..1}\"\n");
+        let plan = crate::plan::planner::plan(crate::sql::lexer::classify(&sql), &sql, Some("s"), &rules, &layouts);
+        let _ = plan.describe(&sql);
+    }
+
+    #[test]
     fn what_the_copies_cannot_answer_is_refused() {
         for (sql, word) in [
             ("UPDATE t JOIN h ON h.c = t.c SET t.c = ? WHERE h.k = 1", "placeholders"),
             ("UPDATE s.t JOIN h ON h.c = t.c SET t.c = 1", "with its schema"),
             ("DELETE FROM t WHERE id IN (SELECT id FROM h) LIMIT 2", "without ORDER BY"),
+            // Found by the router fuzzer: no table after FROM (a comment ends the statement), SET first.
+            ("DELETE t, b.x FROM -- = :", "without a table list"),
+            ("UPDATE SET t JOIN h", "without a table list"),
         ] {
             assert!(planned(sql).is_err_and(|e| e.contains(word)), "{sql}");
         }

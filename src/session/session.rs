@@ -23,6 +23,9 @@ use crate::stats::Stats;
 
 use super::login::login;
 
+/// MariaDB's own text for ER_LOCK_DEADLOCK, with what happened across data sources.
+const DEADLOCK_MESSAGE: &str = "Deadlock found when trying to get lock; try restarting transaction (a lock cycle across data sources, broken by shardgate)";
+
 /// One client's session: its execution context (what the executor works with) and what only the command
 /// loop needs. It dereferences to the context, whose fields are the session's state.
 pub struct Session {
@@ -180,11 +183,20 @@ impl Session {
                 self.keep_next &= a.needs_previous;
             }
             self.used.clear();
-            let outcome = if packet.seq != 0 {
+            self.handle.set_busy(true);
+            let mut outcome = if packet.seq != 0 {
                 Err(SgError::OutOfOrder { expected: 0, got: packet.seq })
             } else {
                 self.dispatch(&packet.payload).await
             };
+            self.handle.set_busy(false);
+            // The deadlock detector (admin/deadlocks.rs) chose this session to break a lock cycle across data
+            // sources and killed its waiting backend connection: the failure that caused is the cycle's
+            // ER_LOCK_DEADLOCK, and the whole transaction is rolled back, as one server does.
+            if outcome.is_err() && self.handle.take_victim() {
+                execute::transaction::abort(self).await;
+                outcome = Err(SgError::Backend { code: crate::error::code::DEADLOCK, sqlstate: "40001".into(), message: DEADLOCK_MESSAGE.into() });
+            }
             // A deadlock ends the whole transaction on MySQL; an XA branch is only marked rollback-only, so
             // the proxy rolls every branch back now (the client may go straight to BEGIN, as sysbench does).
             let failed = match &outcome {

@@ -61,6 +61,8 @@ pub enum Admin {
     Sessions,
     /// `SHOW SHARDGATE STATS`: the counters.
     Stats,
+    /// `SHOW SHARDGATE LOCKS`: the lock waits on every primary now, with the sessions on both sides.
+    Locks,
     /// `SHOW SHARDGATE PROXIES`: the fleet's instances registered in etcd and the rules revision each runs.
     Proxies,
     /// `RELOAD RULES`: read the rules file again.
@@ -306,12 +308,14 @@ pub fn classify(sql: &str) -> Statement {
                 Admin::Sessions
             } else if is_word(&which, "stats") {
                 Admin::Stats
+            } else if is_word(&which, "locks") {
+                Admin::Locks
             } else if is_word(&which, "proxies") {
                 Admin::Proxies
             } else if is_word(&which, "reshard") {
                 Admin::Reshard
             } else {
-                return Statement::Unsupported("SHOW SHARDGATE …: shardgate knows NODES, BACKENDS, RULES, SESSIONS, STATS, PROXIES and RESHARD");
+                return Statement::Unsupported("SHOW SHARDGATE …: shardgate knows NODES, BACKENDS, RULES, SESSIONS, STATS, LOCKS, PROXIES and RESHARD");
             };
             return if matches!(lx.next(), None | Some(Token::Semicolon)) { Statement::Admin(admin) } else { Statement::Other };
         }
@@ -492,6 +496,7 @@ mod tests {
         assert_eq!(classify("show shardgate backends"), Statement::Admin(Admin::Nodes));
         assert_eq!(classify("RELOAD RULES"), Statement::Admin(Admin::Reload));
         assert_eq!(classify("show shardgate reshard"), Statement::Admin(Admin::Reshard));
+        assert_eq!(classify("SHOW SHARDGATE LOCKS"), Statement::Admin(Admin::Locks));
         assert_eq!(
             classify("RESHARD RUN '/etc/sg/three.toml' RATE 5000 CLEANUP;"),
             Statement::Admin(Admin::ReshardRun { path: "/etc/sg/three.toml".into(), rate: Some(5000), cleanup: true })

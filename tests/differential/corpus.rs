@@ -517,6 +517,8 @@ pub fn writes(n: &Names) -> Vec<Step> {
     t(format!("INSERT INTO {u} (id, memo) VALUES (90, 'ac0')"));
     t(format!("UPDATE {p} SET score = -0.5 WHERE id = 31"));
     t("COMMIT".into());
+    t(format!("UPDATE {o} x JOIN {i} y ON y.sku = x.customer_id SET x.note = LEFT(y.label, 3) WHERE y.sku BETWEEN 40 AND 80"));
+    t(format!("DELETE FROM {i} WHERE sku IN (SELECT customer_id FROM {o} WHERE note = 'c') ORDER BY price DESC, sku LIMIT 2"));
     t(format!("DELETE FROM {i} WHERE sku = 800001"));
     t(format!("INSERT INTO {p} (id, name) VALUES (2100, 'kept by SET autocommit = 1')"));
     t("SET autocommit = 1".into());
@@ -531,6 +533,9 @@ pub fn writes(n: &Names) -> Vec<Step> {
         (format!("INSERT INTO {o} (id, customer_id, total, note) VALUES (?, ?, ?, ?)"), vec![Value::from(3200), Value::from(1500), Value::from("12.345"), Value::from("ß")]),
         (format!("DELETE FROM {o} WHERE customer_id = ? AND id > ?"), vec![Value::from(1500), Value::from(3199)]),
         (format!("UPDATE {u} SET memo = ? WHERE id = ?"), vec![Value::from("🎉"), Value::from(1)]),
+        // Over copies, prepared: planned with the values bound.
+        (format!("UPDATE {i} x JOIN {p} y ON y.id = x.sku SET x.weight = y.amount + ?, y.qty = y.qty + ? WHERE y.id BETWEEN ? AND ?"), vec![Value::from(1.5), Value::from(1), Value::from(300), Value::from(360)]),
+        (format!("DELETE x FROM {o} x JOIN {i} y ON y.sku = x.id WHERE y.stock < ? AND x.total > ?"), vec![Value::from(30), Value::from(100)]),
     ];
     s.extend(prepared.into_iter().map(|(sql, params)| Step::Prepared(sql, params)));
     s.push(Step::Text("COMMIT".into()));
