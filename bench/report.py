@@ -384,6 +384,31 @@ def engine_section(here):
     return out
 
 
+def deadlocks_section(here):
+    """The newest bench/results/deadlocks-*.json (bench/deadlocks.sh), if any, as a section."""
+    name, d = newest(here, "deadlocks")
+    if not d:
+        return []
+    env = d["meta"].get("env", {})
+    runs = d["runs"]
+    out = ["## Lock cycles across shards (issue 26)", "",
+           provenance(name, d) + f"sysbench oltp_read_write, {env.get('THREADS', '8')} threads, 2 tables × 5,000 rows "
+           "sharded by id over two shards, transaction_mode xa, "
+           f"{len(runs)} runs of {env.get('SECONDS_PER_RUN')} s in a row, deadlock_detect_ms = {env.get('DEADLOCK_DETECT_MS')}. "
+           "sysbench ignores only 1213, so a lock-wait timeout (1205) fails its run; a stall is a one-second "
+           "report at 0 tps.", "",
+           "| run | exit | transactions | min tps | seconds at 0 tps | longest stall | 1213 ignored | cycles shardgate broke |",
+           "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        out.append(f"| {r['run']} | {r['exit']} | {r['transactions'] or 0:,} | {r['min_tps'] if r['min_tps'] is not None else '-'} | "
+                   f"{r['zero_tps_seconds']} | {r['longest_stall_s']} s | {r['ignored_errors'] or 0} | {r['cycles_broken']} |")
+    failed = sum(1 for r in runs if r["exit"] != 0)
+    stalls = sum(1 for r in runs if r["longest_stall_s"] > 1)
+    out += ["", f"Runs failed: **{failed}**; runs with a stall over 1 s: **{stalls}**; cycles broken in all: "
+            f"**{sum(r['cycles_broken'] for r in runs)}**.", ""]
+    return out
+
+
 def ab_section(here):
     """The two newest bench/results/ab-*.json (bench/run.sh with the -base targets) as before/after tables."""
     names = sorted(f for f in os.listdir(os.path.join(here, "results")) if f.startswith("ab-") and f.endswith(".json"))[-2:]
@@ -511,6 +536,7 @@ def main():
     out += soak_section(here)
     out += reshard_section(here)
     out += engine_section(here)
+    out += deadlocks_section(here)
     out += ab_section(here)
     out += random_section(here)
     with open(a.md, "w") as f:
