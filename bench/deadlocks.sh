@@ -24,15 +24,7 @@ export LAB_DIR="${DEADLOCK_LAB_DIR:-/tmp/shardgate-deadlock-bench-lab}" LAB_PORT
 bin="${SHARDGATE_BIN:-$root/target/release/shardgate}"
 [[ -x $bin ]] || { echo "deadlocks.sh: no shardgate binary at $bin (cargo build --release)" >&2; exit 1; }
 command -v sysbench >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sysbench >/dev/null; }
-work=$(mktemp -d /tmp/shardgate-deadlock-bench.XXXXXX)
-proxy_pid=
-cleanup() {
-  [[ -n $proxy_pid ]] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
-  tests/lab/lab.sh down >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-tests/lab/lab.sh up >&2
+bench_lab deadlock
 port=$((LAB_PORT + 10))
 for p in "$LAB_PORT" $((LAB_PORT + 2)); do
   mariadb -h127.0.0.1 -P"$p" -uapp -papp -e 'DROP DATABASE IF EXISTS sbtest_dl; CREATE DATABASE sbtest_dl'

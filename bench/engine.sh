@@ -28,15 +28,7 @@ bin="${SHARDGATE_BIN:-$root/target/release/shardgate}"
 /usr/bin/python3 -c 'import pymysql' 2>/dev/null || {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pymysql >/dev/null
 }
-work=$(mktemp -d /tmp/shardgate-engine-bench.XXXXXX)
-proxy_pid=
-cleanup() {
-  [[ -n $proxy_pid ]] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
-  tests/lab/lab.sh down >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-tests/lab/lab.sh up >&2
+bench_lab engine
 port=$((LAB_PORT + 10))
 cat >"$work/rules.toml" <<EOF
 xa_log = "$work/xa.log"

@@ -35,3 +35,18 @@ rerender() {
     "$PY" bench/report.py "$sysbench_json"
   fi
 }
+
+# bench_lab NAME: a scratch directory in $work, the script's own lab up ($LAB_DIR, $LAB_PORT), and on exit
+# the proxy in $proxy_pid (if the script started one) and the lab stopped and the scratch removed.
+bench_lab() {
+  work=$(mktemp -d "/tmp/shardgate-$1-bench.XXXXXX")
+  proxy_pid=
+  trap 'bench_lab_cleanup' EXIT
+  tests/lab/lab.sh up >&2
+}
+
+bench_lab_cleanup() {
+  [[ -n $proxy_pid ]] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
+  tests/lab/lab.sh down >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
