@@ -61,9 +61,9 @@ impl SessionHandle {
         self.killed.load(Ordering::Relaxed)
     }
 
-    /// Notes that a statement starts (`true`) or ended (`false`).
-    pub fn set_busy(&self, busy: bool) {
-        let at = if busy { epoch().elapsed().as_micros() as u64 + 1 } else { 0 };
+    /// Notes that a statement started at `since` (`None`: it ended).
+    pub fn set_busy(&self, since: Option<Instant>) {
+        let at = since.map_or(0, |t| t.saturating_duration_since(epoch()).as_micros() as u64 + 1);
         self.busy.store(at, Ordering::Relaxed);
     }
 

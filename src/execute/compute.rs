@@ -194,14 +194,17 @@ type Table = (Vec<Vec<u8>>, Vec<Vec<Option<Vec<u8>>>>);
 
 /// One copied table around a write: its rows before and after it.
 pub struct Changed {
-    /// The logical table's name.
-    pub name: String,
     copy: Copy,
     /// Its rows after the write, read as they were copied (same columns, same order).
     pub after: Vec<Vec<Option<Vec<u8>>>>,
 }
 
 impl Changed {
+    /// The logical table's name.
+    pub fn name(&self) -> &str {
+        &self.copy.name
+    }
+
     /// The columns copied, quoted, in the order of every row's values.
     pub fn columns(&self) -> &[String] {
         &self.copy.names
@@ -244,13 +247,20 @@ enum Done {
     Written(Written),
 }
 
+/// Reads the warnings of the statement `ds` just ran into the statement's notes (the next statement there
+/// would clear them).
+async fn keep_warnings(ctx: &mut ExecCtx, ds: &str) -> Result<(), SgError> {
+    let (_, found) = ctx.query_table(ds, super::warnings::SHOW_WARNINGS).await?;
+    ctx.pending.notes.extend(super::warnings::notes(&found));
+    Ok(())
+}
+
 /// Runs `statement` (a write) on `ds` and returns its OK; its warnings are read at once, before the copies
 /// are read back (which would clear them).
 async fn write(ctx: &mut ExecCtx, ds: &str, statement: &str) -> Result<crate::protocol::response::Ok, SgError> {
     let ok = ctx.query_ok(ds, statement).await?;
     if ok.warnings > 0 {
-        let (_, found) = ctx.query_table(ds, super::warnings::SHOW_WARNINGS).await?;
-        ctx.pending.notes.extend(super::warnings::notes(&found));
+        keep_warnings(ctx, ds).await?;
     }
     Ok(ok)
 }
@@ -272,7 +282,7 @@ async fn compute(ctx: &mut ExecCtx, ds: &str, copies: Vec<Copy>, then: &Then<'_>
             for copy in copies {
                 let read = format!("SELECT {} FROM {}", copy.list.join(", "), crate::sql::tokens::quote_ident(&copy.name, None));
                 let (_, after) = ctx.query_table(ds, &read).await?;
-                tables.push(Changed { name: copy.name.clone(), copy, after });
+                tables.push(Changed { copy, after });
             }
             return Ok(Done::Written(Written { ok, tables }));
         }
@@ -327,9 +337,7 @@ async fn run_then(ctx: &mut ExecCtx, plan: &ComputePlan, then: &Then<'_>) -> Res
     // The statement's warnings now: dropping the copies clears them on that connection.
     if let Some(at) = ctx.pending.warned.iter().position(|(d, _)| d == ds) {
         ctx.pending.warned.remove(at);
-        if let Ok((_, found)) = ctx.query_table(ds, super::warnings::SHOW_WARNINGS).await {
-            ctx.pending.notes.extend(super::warnings::notes(&found));
-        }
+        let _ = keep_warnings(ctx, ds).await;
     }
     if !names.is_empty() && ok(ctx, ds, &format!("DROP TEMPORARY TABLE IF EXISTS {}", names.join(", "))).await.is_err() {
         // The copies may still be there: the connection is reset before another session gets it.

@@ -43,7 +43,7 @@ fn key_of(table: &Changed, i: usize, v: &Option<Vec<u8>>) -> Literal {
 /// The physical tables a row of `home` lives in: (data source, table) for the row's node, or every copy.
 fn places(home: &Home, table: &Changed, shard_col: Option<usize>, row: &Row) -> Result<Vec<(String, String)>, SgError> {
     match home {
-        Home::Broadcast(sources) => Ok(sources.iter().map(|ds| (ds.clone(), table.name.clone())).collect()),
+        Home::Broadcast(sources) => Ok(sources.iter().map(|ds| (ds.clone(), table.name().to_string())).collect()),
         Home::Sharded(t) => {
             let i = shard_col.ok_or_else(|| SgError::NotSupported(format!("a write over copies of '{}' without its sharding column", t.name)))?;
             let node = t.node_for(&key_of(table, i, &row[i])).ok_or_else(|| SgError::NotSupported(format!("a row whose sharding column '{}' is not a key", t.column)))?;
@@ -77,12 +77,12 @@ async fn changes(ctx: &mut ExecCtx, home: &Home, table: &Changed) -> Result<(Str
     } {
         return Ok((String::new(), out));
     }
-    let (ds, physical) = first_place(home, &table.name);
+    let (ds, physical) = first_place(home, table.name());
     let key_names = super::limited_write::primary_key(ctx, &ds, &physical).await?;
     let position = |name: &str| table.columns().iter().position(|c| *c == quote_ident(name, None));
     let key: Vec<usize> = key_names
         .iter()
-        .map(|k| position(k).ok_or_else(|| SgError::NotSupported(format!("a write over copies of '{}' whose primary key column '{k}' is generated", table.name))))
+        .map(|k| position(k).ok_or_else(|| SgError::NotSupported(format!("a write over copies of '{}' whose primary key column '{k}' is generated", table.name()))))
         .collect::<Result<_, _>>()?;
     let shard_col = match home {
         Home::Sharded(t) => position(&t.column),
@@ -180,20 +180,13 @@ pub async fn run(ctx: &mut ExecCtx, plan: &MultiWrite, how: &Exec<'_>) -> Result
         Ok(()) => super::compute::write_over(ctx, &plan.compute, &sql).await,
         Err(e) => Err(e),
     };
-    let written = match over_copies {
-        Ok(w) => w,
+    let steps = match over_copies {
+        Ok(w) => write_back(ctx, plan, &w.tables).await.map(|()| (w.ok.affected_rows, w.ok.warnings)),
         // The server refused the statement (or a copy could not be read): nothing reached the shards,
         // and the statement's own changes there were undone with it, as on one server.
         Err(e @ SgError::Backend { .. }) if !own => return Err(e),
-        Err(e) => {
-            xa::rollback(ctx).await;
-            if own {
-                return Err(e);
-            }
-            return Err(SgError::RolledBack(format!("an UPDATE or DELETE over copies failed ({e}); the whole transaction was rolled back")));
-        }
+        Err(e) => Err(e),
     };
-    let steps = write_back(ctx, plan, &written.tables).await.map(|()| (written.ok.affected_rows, written.ok.warnings));
     xa::finish_counted(ctx, own, steps, "an UPDATE or DELETE over copies").await
 }
 

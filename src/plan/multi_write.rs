@@ -78,38 +78,32 @@ pub fn may_write_broadcast(toks: &[Tok], refs: &[TableRef], layout: &SchemaLayou
         return false;
     }
     let named = |w: &str| names.iter().any(|n| n.eq_ignore_ascii_case(w));
-    let top = |kw: &str| super::limited_write::top_level(toks, |t| t.is_keyword(kw));
     if toks[0].is_keyword("DELETE") {
         // The targets: before FROM, or between FROM and USING.
-        let targets = match top("USING") {
-            Some(using) => top("FROM").map_or(0..0, |f| f + 1..using.max(f + 1)),
-            None => 1..top("FROM").unwrap_or(1).max(1),
-        };
-        return toks[targets].iter().filter_map(Tok::word).any(named);
+        return toks[super::route::target_region(toks)].iter().filter_map(Tok::word).any(named);
     }
+    let top = |kw: &str| super::limited_write::top_level(toks, |t| t.is_keyword(kw));
     let Some(set) = top("SET") else { return false };
     let end = ["WHERE", "ORDER", "LIMIT"].iter().filter_map(|k| top(k)).min().unwrap_or(toks.len());
-    // Each top-level assignment's target: `col =` (any table's) or `q.col =`.
+    // Each top-level assignment's target (`col =`, any table's, or `q.col =`), up to the next top-level comma.
     let mut depth = 0i32;
     let mut start = set + 1;
     for i in set + 1..=end {
-        let at_end = i == end;
-        match toks.get(i).map(|t| &t.token) {
-            Some(Token::LParen) => depth += 1,
-            Some(Token::RParen) => depth -= 1,
-            Some(Token::Comma) if depth == 0 => {}
-            _ if !at_end => continue,
-            _ => {}
+        let comma = toks.get(i).is_some_and(|t| t.token == Token::Comma);
+        if depth == 0 && (i == end || comma) {
+            let target = &toks[start..i];
+            let qualified = target.get(1).is_some_and(|t| t.token == Token::Period);
+            if !qualified || target.first().and_then(Tok::word).is_some_and(named) {
+                return true;
+            }
+            start = i + 1;
+        } else if let Some(t) = toks.get(i) {
+            match t.token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                _ => {}
+            }
         }
-        if depth != 0 || !(at_end || toks[i].token == Token::Comma) {
-            continue;
-        }
-        let target = &toks[start..i];
-        let qualified = target.get(1).is_some_and(|t| t.token == Token::Period);
-        if !qualified || target.first().and_then(Tok::word).is_some_and(named) {
-            return true;
-        }
-        start = i + 1;
     }
     false
 }

@@ -58,7 +58,7 @@ pub(super) fn written_table(toks: &[Tok]) -> Option<String> {
 /// The tokens that name the tables a multi-table UPDATE or DELETE may write: before SET in `UPDATE a JOIN b
 /// SET …`, the list in `DELETE a, b FROM …`, the FROM list in `DELETE FROM a, b USING …`; empty for a
 /// single-table statement (whose subqueries only read).
-fn target_region(toks: &[Tok]) -> std::ops::Range<usize> {
+pub(super) fn target_region(toks: &[Tok]) -> std::ops::Range<usize> {
     let Some(first) = toks.first() else { return 0..0 };
     let find = |kw: &str, from: usize| toks.iter().skip(from).position(|t| t.is_keyword(kw)).map(|i| i + from);
     if first.is_keyword("UPDATE") {

@@ -183,13 +183,13 @@ impl Session {
                 self.keep_next &= a.needs_previous;
             }
             self.used.clear();
-            self.handle.set_busy(true);
+            self.handle.set_busy(Some(start));
             let mut outcome = if packet.seq != 0 {
                 Err(SgError::OutOfOrder { expected: 0, got: packet.seq })
             } else {
                 self.dispatch(&packet.payload).await
             };
-            self.handle.set_busy(false);
+            self.handle.set_busy(None);
             // The deadlock detector (admin/deadlocks.rs) chose this session to break a lock cycle across data
             // sources and killed its waiting backend connection: the failure that caused is the cycle's
             // ER_LOCK_DEADLOCK, and the whole transaction is rolled back, as one server does.
