@@ -30,11 +30,43 @@ pub struct Stats {
     pub deadlocks: AtomicU64,
     /// How long the victims of those cycles had waited, in all (milliseconds).
     pub deadlock_wait_ms: AtomicU64,
+    /// Times each step of the XA coordinator ran ([`XaStep`]), and the microseconds it took in all.
+    pub xa_step_count: [AtomicU64; XA_STEPS.len()],
+    /// See `xa_step_count`.
+    pub xa_step_us: [AtomicU64; XA_STEPS.len()],
     /// Statement latencies since resharding last looked.
     pub latency: crate::latency::LatencyWindow,
 }
 
+/// The steps of the XA coordinator whose cost is counted, by [`XaStep`] index: what one transaction
+/// pays for atomicity across shards (bench/README.md, XA).
+pub const XA_STEPS: [&str; 6] = ["start", "one_phase_commit", "prepare", "decision", "commit", "snapshot"];
+
+/// One step of the XA coordinator (index into [`XA_STEPS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XaStep {
+    /// Branches joining: `XA START` on each data source a statement first reaches (one batch).
+    Start = 0,
+    /// COMMIT where at most one branch wrote: `XA END` + `XA COMMIT … ONE PHASE` on every branch.
+    OnePhaseCommit = 1,
+    /// `XA END` + `XA PREPARE` on every branch.
+    Prepare = 2,
+    /// The commit decision made durable (the decision log's fsync; a fleet member's etcd record).
+    Decision = 3,
+    /// `XA COMMIT` on every branch (including the wait at the snapshot barrier).
+    Commit = 4,
+    /// A snapshot across shards: the barrier, every primary joining and taking its read view.
+    Snapshot = 5,
+}
+
 impl Stats {
+    /// Counts one run of `step` that began at `since`.
+    pub fn xa_step(&self, step: XaStep, since: std::time::Instant) {
+        let i = step as usize;
+        self.xa_step_count[i].fetch_add(1, Ordering::Relaxed);
+        self.xa_step_us[i].fetch_add(since.elapsed().as_micros() as u64, Ordering::Relaxed);
+    }
+
     /// Adds `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);

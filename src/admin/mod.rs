@@ -105,6 +105,7 @@ pub async fn run(live: &Live, ctx: &mut ExecCtx, admin: Admin) -> Result<(), SgE
             ]
             .into_iter()
             .map(|(name, v)| vec![text(name), text(Stats::get(v))])
+            .chain(xa_steps(&ctx.shared).into_iter().map(|(name, v)| vec![text(name), text(v)]))
             .collect();
             table(ctx, &["name", "value"], rows).await
         }
@@ -144,4 +145,21 @@ pub async fn run(live: &Live, ctx: &mut ExecCtx, admin: Admin) -> Result<(), SgE
             ctx.send_ok().await
         }
     }
+}
+
+/// The XA coordinator's steps as SHOW SHARDGATE STATS rows: `xa_<step>_count` and `xa_<step>_us` (time in
+/// all), and the decision log's fsyncs (fewer than decisions when commits share one).
+fn xa_steps(shared: &crate::shared::Shared) -> Vec<(String, u64)> {
+    let s = &shared.stats;
+    let mut rows = Vec::new();
+    for (i, step) in crate::stats::XA_STEPS.iter().enumerate() {
+        rows.push((format!("xa_{step}_count"), Stats::get(&s.xa_step_count[i])));
+        rows.push((format!("xa_{step}_us"), Stats::get(&s.xa_step_us[i])));
+    }
+    if let Some(log) = &shared.xa_log {
+        let (decisions, syncs) = log.decisions_and_syncs();
+        rows.push(("xa_decisions".into(), decisions));
+        rows.push(("xa_decision_syncs".into(), syncs));
+    }
+    rows
 }

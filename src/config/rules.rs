@@ -32,6 +32,26 @@ pub struct Rules {
     /// xa mode: how often prepared XA transactions left by failures are resolved (also done at start-up).
     #[serde(default = "default_xa_recovery_interval_ms")]
     pub xa_recovery_interval_ms: u64,
+    /// xa mode: which transactions read one snapshot of every shard that no cross-shard commit straddles
+    /// (see [`SnapshotMode`]).
+    #[serde(default)]
+    pub consistent_snapshot: SnapshotMode,
+}
+
+/// Which transactions of an XA-managed schema take a snapshot across shards: at their start, with no
+/// two-phase commit of this instance between its first and last `XA COMMIT`, every primary of the schema
+/// joins and takes its read view, so the transaction sees each cross-shard commit on all shards or on none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotMode {
+    /// No cross-shard snapshot: each shard's snapshot is taken when the transaction first reads there (a
+    /// reader can see a two-phase commit on one shard and not yet on another).
+    Off,
+    /// The default: `START TRANSACTION WITH CONSISTENT SNAPSHOT` takes one.
+    #[default]
+    Explicit,
+    /// Also every `START TRANSACTION READ ONLY`.
+    ReadOnly,
 }
 
 fn default_xa_log() -> std::path::PathBuf {

@@ -27,6 +27,7 @@ pub mod read_split;
 pub mod rename_result;
 pub mod scatter;
 pub mod sharing;
+pub mod snapshot;
 pub mod show_databases;
 pub mod show_tables;
 pub mod state;
@@ -133,11 +134,17 @@ pub async fn run(ctx: &mut ExecCtx, plan: Plan, how: &Exec<'_>) -> Result<(), Sg
             };
             transaction::end_transaction(ctx, commit, &command).await
         }
-        Plan::Begin { read_only } => {
+        Plan::Begin { read_only, snapshot: probes } => {
             // BEGIN inside a transaction commits it first, as MySQL does.
             xa::commit(ctx).await?;
             use crate::protocol::constants::status;
             ctx.state.status |= status::IN_TRANS | if read_only { status::IN_TRANS_READONLY } else { 0 };
+            if let Some(probes) = probes {
+                if let Err(e) = snapshot::run(ctx, &probes).await {
+                    ctx.state.status &= !xa::OWN_BITS;
+                    return Err(e);
+                }
+            }
             ctx.send_ok().await
         }
         Plan::Savepoint => transaction::savepoint(ctx, &how.command()).await,

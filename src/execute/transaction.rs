@@ -18,10 +18,7 @@ pub async fn check_transaction(ctx: &mut ExecCtx, sources: &[&str]) -> Result<()
         if ctx.statement_tableless && ctx.xa.is_none() {
             return Ok(());
         }
-        for ds in sources {
-            xa::enlist(ctx, ds).await?;
-        }
-        return Ok(());
+        return xa::enlist_many(ctx, sources).await;
     }
     let home = ctx.home();
     let joining: Vec<String> = sources.iter().filter(|ds| **ds != home && !ctx.enlisted.contains(**ds)).map(|ds| ds.to_string()).collect();

@@ -9,12 +9,15 @@
 //! other) for the moment between the first and last `XA COMMIT`; XA gives atomicity, not a cross-shard
 //! snapshot (the same as Vitess's two-phase commit).
 
+use std::time::Instant;
+
+use crate::backend::commit_barrier::Side;
 use crate::backend::xa_log::XaLog;
 use crate::config::rules::TransactionMode;
 use crate::error::SgError;
 use crate::protocol::constants::status;
 use super::context::ExecCtx;
-use crate::stats::Stats;
+use crate::stats::{Stats, XaStep};
 
 /// The session's open XA transaction.
 #[derive(Debug, Clone)]
@@ -60,7 +63,8 @@ pub fn open(ctx: &ExecCtx) -> bool {
     ctx.xa.is_some()
 }
 
-fn log(ctx: &ExecCtx) -> std::sync::Arc<XaLog> {
+/// The process's decision log (every XA-managed session has one).
+pub(super) fn log(ctx: &ExecCtx) -> std::sync::Arc<XaLog> {
     ctx.shared.xa_log.clone().expect("xa sessions have a decision log")
 }
 
@@ -72,11 +76,9 @@ fn xid(gtrid: &str, ds: &str) -> String {
 /// Makes every data source of `sources` a branch of one XA transaction, so a statement over them changes
 /// all or none; if one cannot join, the transaction is rolled back.
 pub async fn enlist_all(ctx: &mut ExecCtx, sources: &[impl AsRef<str>]) -> Result<(), SgError> {
-    for ds in sources {
-        if let Err(e) = enlist(ctx, ds.as_ref()).await {
-            rollback(ctx).await;
-            return Err(e);
-        }
+    if let Err(e) = enlist_many(ctx, sources).await {
+        rollback(ctx).await;
+        return Err(e);
     }
     Ok(())
 }
@@ -84,14 +86,31 @@ pub async fn enlist_all(ctx: &mut ExecCtx, sources: &[impl AsRef<str>]) -> Resul
 /// Makes `ds` a branch of the session's transaction (starting it if needed), noting whether the current
 /// statement may write there.
 pub async fn enlist(ctx: &mut ExecCtx, ds: &str) -> Result<(), SgError> {
+    enlist_many(ctx, &[ds]).await
+}
+
+/// Makes each of `sources` a branch of the session's transaction. The new branches start together: each
+/// one's `XA START` (with what must precede or follow it) is sent to all of them before any reply is read,
+/// so joining n data sources costs one round trip, not n. On failure the branches that did start stay in
+/// the transaction (the caller decides whether to roll it back) and the first failure is returned.
+pub async fn enlist_many(ctx: &mut ExecCtx, sources: &[impl AsRef<str>]) -> Result<(), SgError> {
     let writes = ctx.statement_writes;
-    if let Some(t) = ctx.xa.as_mut().filter(|t| t.branches.iter().any(|b| b == ds)) {
-        if writes && !t.written.iter().any(|w| w == ds) {
-            t.written.push(ds.to_string());
+    let mut joining: Vec<String> = Vec::new();
+    for ds in sources.iter().map(AsRef::as_ref) {
+        if let Some(t) = ctx.xa.as_mut().filter(|t| t.branches.iter().any(|b| b == ds)) {
+            if writes && !t.written.iter().any(|w| w == ds) {
+                t.written.push(ds.to_string());
+            }
+        } else if !joining.iter().any(|j| j == ds) {
+            joining.push(ds.to_string());
         }
+    }
+    if joining.is_empty() {
         return Ok(());
     }
-    ctx.ensure_backend(ds).await?;
+    for ds in &joining {
+        ctx.ensure_backend(ds).await?;
+    }
     let gtrid = match &ctx.xa {
         Some(t) => t.gtrid.clone(),
         None => {
@@ -101,36 +120,43 @@ pub async fn enlist(ctx: &mut ExecCtx, ds: &str) -> Result<(), SgError> {
         }
     };
     let read_only = ctx.state.status & status::IN_TRANS_READONLY != 0;
-    let conn = &mut ctx.backends.get_mut(ds).expect("pinned").conn;
-    // START TRANSACTION READ ONLY: XA START takes no characteristics, but starts the next transaction's.
-    let mut start = if read_only { conn.query_ok("SET TRANSACTION READ ONLY").await.and(Ok(())) } else { Ok(()) };
-    start = start.and(conn.query_ok(&format!("XA START {}", xid(&gtrid, ds))).await.and(Ok(())));
-    // The transaction's savepoints, so that rolling back to one undoes everything this branch does.
-    for name in &ctx.savepoints {
-        if start.is_ok() {
-            start = conn.query_ok(&format!("SAVEPOINT {}", crate::sql::tokens::quote_ident(name, None))).await.and(Ok(()));
-        }
-    }
-    match start {
-        Ok(_) => {
-            // A statement that reaches a table opens the transaction, as it does on MariaDB with autocommit off.
-            ctx.state.status |= status::IN_TRANS;
-            let t = ctx.xa.as_mut().expect("set above");
-            t.branches.push(ds.to_string());
-            if writes {
-                t.written.push(ds.to_string());
+    let savepoints: Vec<String> = ctx.savepoints.iter().map(|name| crate::sql::tokens::quote_ident(name, None)).collect();
+    let since = Instant::now();
+    let started = each(ctx, &joining, |ds| {
+        // START TRANSACTION READ ONLY: XA START takes no characteristics, but starts the next transaction's.
+        let mut sqls: Vec<String> = read_only.then(|| "SET TRANSACTION READ ONLY".to_string()).into_iter().collect();
+        sqls.push(format!("XA START {}", xid(&gtrid, ds)));
+        // The transaction's savepoints, so that rolling back to one undoes everything this branch does.
+        sqls.extend(savepoints.iter().map(|name| format!("SAVEPOINT {name}")));
+        sqls
+    })
+    .await;
+    ctx.shared.stats.xa_step(XaStep::Start, since);
+    let mut failed = None;
+    for (ds, failure) in started {
+        match failure {
+            None => {
+                // A statement that reaches a table opens the transaction, as it does on MariaDB with autocommit off.
+                ctx.state.status |= status::IN_TRANS;
+                let t = ctx.xa.as_mut().expect("set above");
+                t.branches.push(ds.clone());
+                if writes {
+                    t.written.push(ds);
+                }
             }
-            Ok(())
-        }
-        Err(reason) => {
-            ctx.backends.remove(ds);
-            Err(SgError::Failed(format!("XA START on data source '{ds}' failed: {reason}")))
+            Some(reason) => {
+                // Dropping the connection ends whatever part of the branch did start.
+                ctx.backends.remove(&ds);
+                failed.get_or_insert(SgError::Failed(format!("XA START on data source '{ds}' failed: {reason}")));
+            }
         }
     }
+    failed.map_or(Ok(()), Err)
 }
 
-/// Sends `sqls` to each branch (pipelined per data source) and returns, per branch, the first failure.
-async fn each(ctx: &mut ExecCtx, branches: &[String], sqls: impl Fn(&str) -> Vec<String>) -> Vec<(String, Option<String>)> {
+/// Sends `sqls` to each branch (pipelined per data source, every data source's batch sent before any reply
+/// is read, so n branches cost one round trip) and returns, per branch, the first failure.
+pub(super) async fn each(ctx: &mut ExecCtx, branches: &[String], sqls: impl Fn(&str) -> Vec<String>) -> Vec<(String, Option<String>)> {
     let mut sent = Vec::new();
     for ds in branches {
         let Some(pooled) = ctx.backends.get_mut(ds) else {
@@ -236,7 +262,9 @@ pub async fn commit(ctx: &mut ExecCtx) -> Result<(), SgError> {
     if txn.written.len() <= 1 && !txn.branches.is_empty() {
         let mut order: Vec<String> = txn.branches.iter().filter(|b| !txn.written.contains(b)).cloned().collect();
         order.extend(txn.written.iter().cloned());
+        let since = Instant::now();
         let result = each(ctx, &order, |ds| vec![format!("XA END {}", x(ds)), format!("XA COMMIT {} ONE PHASE", x(ds))]).await;
+        ctx.shared.stats.xa_step(XaStep::OnePhaseCommit, since);
         log.finished(&g, true);
         return match result.into_iter().find_map(|(ds, f)| f.map(|f| (ds, f))) {
             None => Ok(()),
@@ -250,7 +278,9 @@ pub async fn commit(ctx: &mut ExecCtx) -> Result<(), SgError> {
         log.finished(&g, false);
         return Ok(());
     }
+    let since = Instant::now();
     let prepared = each(ctx, &txn.branches, |ds| vec![format!("XA END {}", x(ds)), format!("XA PREPARE {}", x(ds))]).await;
+    ctx.shared.stats.xa_step(XaStep::Prepare, since);
     if let Some((ds, Some(failure))) = prepared.iter().find(|(_, f)| f.is_some()) {
         let message = format!("COMMIT failed: data source '{ds}' could not prepare ({failure}); the transaction was rolled back on every data source");
         roll_back(ctx, &txn.branches, &g).await;
@@ -258,6 +288,7 @@ pub async fn commit(ctx: &mut ExecCtx) -> Result<(), SgError> {
         return Err(SgError::RolledBack(message));
     }
     fault("after_prepare");
+    let since = Instant::now();
     // A fleet member records the decision in etcd first, where a peer finds it should this instance die.
     if let Some(fleet) = ctx.shared.fleet_decisions.clone() {
         if let Err(e) = fleet.decide(&g).await {
@@ -267,14 +298,26 @@ pub async fn commit(ctx: &mut ExecCtx) -> Result<(), SgError> {
             return Err(SgError::RolledBack(message));
         }
     }
-    if let Err(e) = log.decide_commit(&g) {
+    // The fsync runs off the async workers; concurrent commits share it (group commit, xa_log.rs).
+    let decided = {
+        let (log, g) = (log.clone(), g.clone());
+        tokio::task::spawn_blocking(move || log.decide_commit(&g)).await.unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+    };
+    ctx.shared.stats.xa_step(XaStep::Decision, since);
+    if let Err(e) = decided {
         roll_back(ctx, &txn.branches, &g).await;
         log.finished(&g, false);
         let message = format!("COMMIT failed: the decision log {} could not be written ({e}); the transaction was rolled back", log.path().display());
         return Err(SgError::RolledBack(message));
     }
     fault("after_decision");
+    let since = Instant::now();
+    // From the first XA COMMIT to the last reply the commit is visible on some shards only: no snapshot
+    // across shards may start meanwhile (backend/commit_barrier.rs).
+    let phase = log.barrier().enter(Side::Commit).await;
     let committed = each(ctx, &txn.branches, |ds| vec![format!("XA COMMIT {}", x(ds))]).await;
+    drop(phase);
+    ctx.shared.stats.xa_step(XaStep::Commit, since);
     let pending: Vec<String> = committed.iter().filter_map(|(ds, f)| f.as_ref().map(|f| format!("'{ds}' ({f})"))).collect();
     log.finished(&g, pending.is_empty());
     if let (true, Some(fleet)) = (pending.is_empty(), &ctx.shared.fleet_decisions) {
@@ -339,7 +382,7 @@ mod tests {
     #[tokio::test]
     async fn begin_write_on_both_nodes_commit_runs_two_phases_in_order() {
         let mut h = harness().await;
-        assert!(matches!(h.plan("BEGIN"), Plan::Begin { read_only: false }));
+        assert!(matches!(h.plan("BEGIN"), Plan::Begin { read_only: false, snapshot: None }));
         h.run("BEGIN").await.unwrap();
         assert_eq!(h.read_reply().await.ok().status, status::AUTOCOMMIT | status::IN_TRANS);
         assert_ne!(h.ctx.state.status & status::IN_TRANS, 0);

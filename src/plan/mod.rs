@@ -15,6 +15,7 @@ pub mod multi_write;
 pub mod planner;
 pub mod pushdown;
 pub mod route;
+pub mod snapshot;
 pub mod soundness;
 pub mod template;
 pub mod weights;

@@ -113,6 +113,9 @@ pub enum Plan {
     Begin {
         /// START TRANSACTION READ ONLY.
         read_only: bool,
+        /// A snapshot across shards taken at once (WITH CONSISTENT SNAPSHOT; `consistent_snapshot` in the
+        /// rules): every primary of the schema and what it reads to take its read view.
+        snapshot: Option<Vec<crate::plan::snapshot::SnapshotProbe>>,
     },
     /// SAVEPOINT / ROLLBACK TO / RELEASE SAVEPOINT of an XA-managed session: only while one data source is in
     /// the transaction.
@@ -382,13 +385,23 @@ fn plan_in(
         Statement::Begin(_) | Statement::Savepoint | Statement::ClientXa if !xa_managed(schema, rules, layouts) => {
             Plan::Passthrough { data_source: data_source_for(schema, rules), sql: None }
         }
-        // WITH CONSISTENT SNAPSHOT: each data source's snapshot is taken when the transaction first reads there
-        // (README, Transactions); one MariaDB takes it at once.
+        // WITH CONSISTENT SNAPSHOT (and, if the rules say so, READ ONLY): every primary joins at once and takes
+        // its read view with no two-phase commit half done (execute/snapshot.rs); with `consistent_snapshot =
+        // "off"`, each data source's snapshot is taken when the transaction first reads there.
         Statement::Begin(true) => match crate::sql::transaction::characteristics(sql) {
-            Some(read_only) => Plan::Begin { read_only },
+            Some(c) => {
+                use crate::config::rules::SnapshotMode;
+                let wanted = match rules.consistent_snapshot {
+                    SnapshotMode::Off => false,
+                    SnapshotMode::Explicit => c.snapshot,
+                    SnapshotMode::ReadOnly => c.snapshot || c.read_only,
+                };
+                let snapshot = schema.and_then(|s| layouts.get(s)).filter(|_| wanted).map(crate::plan::snapshot::probes);
+                Plan::Begin { read_only: c.read_only, snapshot }
+            }
             None => Plan::Refuse("START TRANSACTION with characteristics other than READ ONLY, READ WRITE and WITH CONSISTENT SNAPSHOT".into()),
         },
-        Statement::Begin(false) => Plan::Begin { read_only: false },
+        Statement::Begin(false) => Plan::Begin { read_only: false, snapshot: None },
         Statement::Savepoint => Plan::Savepoint,
         Statement::ClientXa => Plan::Refuse("XA statements from clients in a schema with sharding rules: shardgate runs XA itself; use BEGIN/COMMIT".into()),
         // Remembered and replayed on every backend connection the session reaches later (other data

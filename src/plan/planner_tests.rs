@@ -240,11 +240,28 @@ fn mixing_qualified_and_unqualified_names_of_another_schema_is_refused() {
 
 #[test]
 fn begin_in_an_xa_managed_schema_is_answered_by_the_proxy() {
-    assert!(matches!(plan_in(Some("s"), "BEGIN"), Plan::Begin { read_only: false }));
-    assert!(matches!(plan_in(Some("s"), "START TRANSACTION READ ONLY"), Plan::Begin { read_only: true }));
-    assert!(matches!(plan_in(Some("s"), "START TRANSACTION WITH CONSISTENT SNAPSHOT"), Plan::Begin { read_only: false }));
+    assert!(matches!(plan_in(Some("s"), "BEGIN"), Plan::Begin { read_only: false, snapshot: None }));
+    assert!(matches!(plan_in(Some("s"), "START TRANSACTION READ ONLY"), Plan::Begin { read_only: true, snapshot: None }));
+    assert!(matches!(plan_in(Some("s"), "START TRANSACTION WITH CONSISTENT SNAPSHOT"), Plan::Begin { read_only: false, snapshot: Some(p) } if p.len() == 2));
     let reason = refusal(&plan_in(Some("s"), "START TRANSACTION ISOLATION LEVEL SERIALIZABLE"));
     assert!(reason.starts_with("START TRANSACTION with characteristics"), "{reason}");
+}
+
+#[test]
+fn consistent_snapshot_in_the_rules_decides_which_transactions_take_a_snapshot_across_shards() {
+    let begin = |mode: &str, sql: &str| {
+        let (rules, layouts) = setup(&format!("consistent_snapshot = \"{mode}\"\n"));
+        match plan(classify(sql), sql, Some("s"), &rules, &layouts) {
+            Plan::Begin { read_only, snapshot } => (read_only, snapshot.is_some()),
+            other => panic!("{sql}: {other:?}"),
+        }
+    };
+    let snapshot = "START TRANSACTION WITH CONSISTENT SNAPSHOT";
+    assert_eq!(begin("off", snapshot), (false, false));
+    assert_eq!(begin("explicit", snapshot), (false, true));
+    assert_eq!(begin("explicit", "START TRANSACTION READ ONLY"), (true, false));
+    assert_eq!(begin("read_only", "START TRANSACTION READ ONLY"), (true, true));
+    assert_eq!(begin("read_only", "BEGIN"), (false, false));
 }
 
 #[test]
