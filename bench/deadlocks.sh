@@ -6,7 +6,8 @@
 #   - a stall is a one-second report with 0 tps;
 #   - sysbench ignores only 1213 (deadlocks: those shardgate breaks and those InnoDB breaks itself), so a
 #     lock-wait timeout (1205) or any other error ends that run as failed;
-#   - SHOW SHARDGATE STATS before and after each run gives the cycles shardgate broke (`deadlocks`).
+#   - SHOW SHARDGATE STATS before and after each run gives the cycles shardgate broke (`deadlocks`) and what
+#     each step of the XA coordinator cost per sysbench transaction (`xa_<step>_count`, `xa_<step>_us`).
 #
 #   bench/deadlocks.sh                                # RUNS=20 SECONDS_PER_RUN=30 DEADLOCK_DETECT_MS=200
 #   DEADLOCK_DETECT_MS=0 RUNS=9 bench/deadlocks.sh    # the detector off, as before issue 26
@@ -50,15 +51,18 @@ proxy_pid=$!
 for _ in $(seq 100); do mariadb -h127.0.0.1 -P"$port" -uapp -papp -e 'SELECT 1' sbtest >/dev/null 2>&1 && break; sleep 0.1; done
 sb=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$port" --mysql-user=app --mysql-password=app --mysql-db=sbtest --tables=2 --table-size=5000)
 sysbench oltp_read_write "${sb[@]}" prepare >"$work/prepare.log" 2>&1 || { cat "$work/prepare.log" "$work/proxy.log" >&2; exit 1; }
-broken() { mariadb -h127.0.0.1 -P"$port" -uapp -papp -N -e 'SHOW SHARDGATE STATS' sbtest | awk '$1 == "deadlocks" { print $2 }'; }
+stats() { mariadb -h127.0.0.1 -P"$port" -uapp -papp -N -e 'SHOW SHARDGATE STATS' sbtest; }
 : >"$work/runs.tsv"
 for r in $(seq "$RUNS"); do
-  before=$(broken)
+  # The whole STATS table before and after: deadlocks broken, and the XA steps' counts and time.
+  stats >"$work/stats-$r-before.tsv"
   status=0
   sysbench oltp_read_write "${sb[@]}" --threads="$THREADS" --time="$SECONDS_PER_RUN" --report-interval=1 \
     --mysql-ignore-errors=1213 run >"$work/run-$r.log" 2>&1 || status=$?
-  after=$(broken)
-  printf '%s\t%s\t%s\t%s\n' "$r" "$status" $((after - before)) "$work/run-$r.log" >>"$work/runs.tsv"
+  stats >"$work/stats-$r-after.tsv"
+  before=$(awk '$1 == "deadlocks" { print $2 }' "$work/stats-$r-before.tsv")
+  after=$(awk '$1 == "deadlocks" { print $2 }' "$work/stats-$r-after.tsv")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$status" $((after - before)) "$work/run-$r.log" "$work/stats-$r-before.tsv" "$work/stats-$r-after.tsv" >>"$work/runs.tsv"
   echo "deadlocks.sh: run $r/$RUNS exit $status, cycles broken $((after - before))" >&2
 done
 stamp=$(date -u +%Y%m%dT%H%M%SZ)

@@ -127,3 +127,29 @@ async fn with_snapshots_every_reader_sums_the_constant_total() {
     assert!(commits >= 10 * seconds && reads >= 10 * seconds, "too little happened to prove anything: {seen:?}");
     assert_eq!(seen.differing.load(Ordering::Relaxed), 0, "{seen:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_for_the_exact_fallback_in_a_read_only_transaction_is_refused_with_the_reason() {
+    let t = unique("ro_fallback");
+    let proxy = start_proxy_with(rules(&t, "explicit")).await;
+    let mut c = Conn::new(opts(&proxy, "app", "app", Some("demo"))).await.unwrap();
+    c.query_drop(format!("CREATE TABLE {t} (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL)")).await.unwrap();
+    c.query_drop(format!("INSERT INTO {t} VALUES (1, 5), (2, 7)")).await.unwrap();
+    // CAST over an aggregate is answered over copies (temporary tables), which MariaDB refuses read-only.
+    let sql = format!("SELECT CAST(SUM(balance) AS SIGNED) FROM {t}");
+    c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
+    match c.query_first::<i64, _>(&sql).await {
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!(e.code, 1235, "{}", e.message);
+            assert!(e.message.contains("READ ONLY transaction") && e.message.contains("READ WRITE"), "{}", e.message);
+        }
+        other => panic!("expected a refusal: {other:?}"),
+    }
+    // The transaction and the connection go on; the same query answers in a read-write transaction.
+    assert_eq!(c.query_first::<i64, _>(format!("SELECT SUM(balance) FROM {t}")).await.unwrap(), Some(12));
+    c.query_drop("COMMIT").await.unwrap();
+    c.query_drop("START TRANSACTION READ WRITE").await.unwrap();
+    assert_eq!(c.query_first::<i64, _>(&sql).await.unwrap(), Some(12));
+    c.query_drop("COMMIT").await.unwrap();
+    c.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+}

@@ -127,6 +127,14 @@ async fn concurrent_transfers_keep_the_total_exact() {
     let two_phase = shardgate::stats::Stats::get(&proxy.stats.xa_two_phase_commits);
     assert!(commits > 100 && two_phase > 50, "{commits} transfers committed, {two_phase} in two phases, {conflicts} conflicts");
     assert!(checks >= 5, "{checks} checks");
+    // Every two-phase commit counted its steps: prepare, decision and commit once each; the decisions were
+    // made durable by at most as many fsyncs (fewer when commits shared one).
+    use shardgate::stats::{Stats, XaStep};
+    let step = |s: XaStep| Stats::get(&proxy.stats.xa_step_count[s as usize]);
+    for s in [XaStep::Prepare, XaStep::Decision, XaStep::Commit] {
+        assert!(step(s) >= two_phase && step(s) > 0, "{s:?}: {} for {two_phase} two-phase commits", step(s));
+    }
+    assert!(step(XaStep::Start) >= two_phase && Stats::get(&proxy.stats.xa_step_us[XaStep::Commit as usize]) > 0);
     assert_eq!(prepared().await, Vec::<String>::new(), "no XA branch left prepared");
     println!("{commits} transfers ({two_phase} two-phase), {conflicts} conflicts, {checks} checks");
     admin.query_drop(format!("DROP TABLE {t}")).await.unwrap();

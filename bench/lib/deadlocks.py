@@ -5,9 +5,19 @@ import re
 import sys
 
 runs_tsv, out = sys.argv[1:]
+
+
+def stats(path):
+    """A SHOW SHARDGATE STATS dump (name TAB value per line) as a dict of ints."""
+    rows = (line.rstrip("\n").split("\t") for line in open(path))
+    return {r[0]: int(r[1]) for r in rows if len(r) == 2 and r[1].isdigit()}
+
+
 runs = []
 for line in open(runs_tsv):
-    n, status, broken, log = line.rstrip("\n").split("\t")
+    n, status, broken, log, before, after = line.rstrip("\n").split("\t")
+    b, a = stats(before), stats(after)
+    delta = {k: a[k] - b.get(k, 0) for k in a if k.startswith("xa_")}
     text = open(log, errors="replace").read()
     tps = [float(m) for m in re.findall(r"^\[ *\d+s \].*? tps: ([0-9.]+)", text, re.M)]
     # The longest stretch of consecutive seconds at 0 tps.
@@ -24,5 +34,6 @@ for line in open(runs_tsv):
         "min_tps": min(tps) if tps else None, "transactions": int(total.group(1)) if total else None,
         "ignored_errors": int(ignored.group(1)) if ignored else None, "fatal": fatal[:3],
         "lock_wait_timeouts": text.count("1205"),
+        "xa": delta,
     })
 json.dump({"runs": runs}, open(out, "w"), indent=1)

@@ -321,6 +321,17 @@ pub async fn write_over(ctx: &mut ExecCtx, plan: &ComputePlan, sql: &str) -> Res
 }
 
 async fn run_then(ctx: &mut ExecCtx, plan: &ComputePlan, then: &Then<'_>) -> Result<Done, SgError> {
+    // The copies are temporary tables, which MariaDB refuses in a READ ONLY transaction (1792) although the
+    // client's query only reads: say so instead. (A write there, INSERT … SELECT too, fails with that same
+    // 1792, as on MariaDB.)
+    let read_only = ctx.state.status & crate::protocol::constants::status::IN_TRANS_READONLY != 0;
+    if read_only && ctx.in_transaction() && !plan.tables.is_empty() && matches!(then, Then::Answer(_)) {
+        return Err(SgError::NotSupported(
+            "this query inside a READ ONLY transaction: shardgate answers it over temporary copies of its sharded tables, \
+             which MariaDB does not allow in a read-only transaction; run it in START TRANSACTION READ WRITE or in autocommit"
+                .into(),
+        ));
+    }
     let cap = ctx.shared.rules.server.max_fallback_rows;
     let mut budget = cap;
     let mut copies = Vec::with_capacity(plan.tables.len());
