@@ -47,6 +47,10 @@ pub mod code {
     pub const PACKET_TOO_LARGE: u16 = 1153;
     /// ER_USER_LIMIT_REACHED (a resource limit such as max_user_connections)
     pub const USER_LIMIT_REACHED: u16 = 1226;
+    /// ER_USER_IS_BLOCKED (too many failed logins in a row: max_password_errors)
+    pub const USER_IS_BLOCKED: u16 = 4150;
+    /// ER_STATEMENT_TIMEOUT (max_statement_time; here a data source's query_timeout_ms)
+    pub const STATEMENT_TIMEOUT: u16 = 1969;
     /// ER_SPECIFIC_ACCESS_DENIED_ERROR
     pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
     /// ER_SP_DOES_NOT_EXIST (also "SAVEPOINT … does not exist")
@@ -126,6 +130,24 @@ pub enum SgError {
     /// More client connections than `max_client_connections`.
     #[error("Too many connections (max_client_connections = {0})")]
     TooManyConnections(usize),
+    /// A user blocked after `max_password_errors` failed logins in a row (login_guard.rs).
+    #[error("User '{user}' is blocked because of too many credential errors; it is unblocked in {seconds} s, or now with SET SHARDGATE USER '{user}' UNBLOCKED")]
+    UserBlocked {
+        /// The user name.
+        user: String,
+        /// Seconds until the block runs out.
+        seconds: u64,
+    },
+    /// A statement over its data source's `query_timeout_ms`: ended, and killed on the server.
+    #[error("Query execution was interrupted (query_timeout_ms = {ms} of data source '{ds}' exceeded; the statement was killed there{outcome})")]
+    StatementTimeout {
+        /// The data source.
+        ds: String,
+        /// Its query_timeout_ms.
+        ms: u64,
+        /// What became of the transaction, if one was open.
+        outcome: String,
+    },
     /// A user over its `max_user_connections`.
     #[error("User '{0}' has exceeded the 'max_user_connections' resource (current value: {1})")]
     UserConnectionLimit(String, usize),
@@ -206,6 +228,8 @@ impl SgError {
             SgError::BackendUnreachable { .. } => code::DATA_SOURCE_UNREACHABLE,
             SgError::TooManyConnections(_) => code::TOO_MANY_CONNECTIONS,
             SgError::UserConnectionLimit(..) => code::USER_LIMIT_REACHED,
+            SgError::UserBlocked { .. } => code::USER_IS_BLOCKED,
+            SgError::StatementTimeout { .. } => code::STATEMENT_TIMEOUT,
             SgError::InsecureTransport => code::SECURE_TRANSPORT_REQUIRED,
             SgError::SchemaAccessDenied { .. } => code::DB_ACCESS_DENIED,
             SgError::AdminDenied(_) => code::SPECIFIC_ACCESS_DENIED,
@@ -228,6 +252,7 @@ impl SgError {
             SgError::AccessDenied { .. } => "28000",
             SgError::UnknownDatabase(..) | SgError::NotSupported(_) | SgError::Inexact(_) => "42000",
             SgError::NoDatabase => "3D000",
+            SgError::StatementTimeout { .. } => "70100",
             SgError::UnknownCommand(..) | SgError::OutOfOrder { .. } => "08S01",
             SgError::PoolExhausted(..) | SgError::TooManyConnections(_) => "08004",
             SgError::UserConnectionLimit(..) | SgError::SchemaAccessDenied { .. } | SgError::AdminDenied(_) | SgError::NoSavepoint(_) | SgError::LocalFilesDisabled(_) => "42000",

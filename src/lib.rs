@@ -23,3 +23,4 @@ pub mod sharding;
 pub mod sql;
 pub mod stats;
 pub mod latency;
+pub mod login_guard;

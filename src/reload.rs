@@ -176,6 +176,8 @@ pub fn publish_metrics(live: &Live) {
             m.counter_at("shardgate_backend_errors_total", &[], S::get(&st.backend_errors));
             m.counter_at("shardgate_xa_commits_total", &[("phases", "two".into())], S::get(&st.xa_two_phase_commits));
             m.counter_at("shardgate_deadlocks_total", &[], S::get(&st.deadlocks));
+            m.counter_at("shardgate_logins_failed_total", &[], S::get(&st.logins_failed));
+            m.counter_at("shardgate_logins_blocked_total", &[], S::get(&st.logins_blocked));
             for (i, step) in crate::stats::XA_STEPS.iter().enumerate() {
                 m.counter_at("shardgate_xa_steps_total", &[("step", step.to_string())], S::get(&st.xa_step_count[i]));
                 m.counter_at("shardgate_xa_step_microseconds_total", &[("step", step.to_string())], S::get(&st.xa_step_us[i]));

@@ -62,6 +62,8 @@ pub struct Shared {
     pub generation: u64,
     /// The cut-over gate of the reshard under way, if any (outlives reloads: the cut-over is one).
     pub reshard_gate: Arc<arc_swap::ArcSwapOption<crate::cutover_gate::Gate>>,
+    /// Failed logins by user name (outlives reloads).
+    pub login_guard: Arc<crate::login_guard::LoginGuard>,
     next_connection_id: Arc<AtomicU32>,
 }
 
@@ -97,7 +99,11 @@ impl Shared {
                     }
                 }
                 None => {
-                    pools.insert(name.clone(), Pool::new(name, ds.clone(), stats.clone()));
+                    let pool = Pool::new(name, ds.clone(), stats.clone());
+                    if ds.health_check_primary {
+                        crate::backend::health::spawn_primary(&pool, ejections.clone());
+                    }
+                    pools.insert(name.clone(), pool);
                     if ds.replicas.is_empty() {
                         continue;
                     }
@@ -152,6 +158,7 @@ impl Shared {
             rules_path: path,
             fleet_decisions: previous.and_then(|p| p.fleet_decisions.clone()),
             reshard_gate: previous.map_or_else(Default::default, |p| p.reshard_gate.clone()),
+            login_guard: previous.map_or_else(Default::default, |p| p.login_guard.clone()),
             generation: previous.map_or(0, |p| p.generation + 1),
             next_connection_id: previous.map_or_else(|| Arc::new(AtomicU32::new(1)), |p| p.next_connection_id.clone()),
             rules,
@@ -164,6 +171,7 @@ impl Shared {
 async fn open_xa_log(rules: &Rules, pools: &HashMap<String, Arc<Pool>>, stats: &Arc<Stats>) -> io::Result<Arc<crate::backend::xa_log::XaLog>> {
     let log = crate::backend::xa_log::XaLog::open(&rules.xa_log)
         .map_err(|e| io::Error::new(e.kind(), format!("XA decision log {}: {e}", rules.xa_log.display())))?;
+    log.set_max_bytes(rules.xa_log_max_bytes);
     let primaries: Vec<String> = rules.data_sources.keys().cloned().collect();
     let done = crate::backend::xa_recovery::recover(&log, pools, &primaries, stats).await;
     if done != Default::default() {

@@ -30,6 +30,10 @@ pub struct Stats {
     pub deadlocks: AtomicU64,
     /// How long the victims of those cycles had waited, in all (milliseconds).
     pub deadlock_wait_ms: AtomicU64,
+    /// Logins refused for a wrong password or unknown user.
+    pub logins_failed: AtomicU64,
+    /// Users blocked by `max_password_errors`, and logins refused while blocked.
+    pub logins_blocked: AtomicU64,
     /// Times each step of the XA coordinator ran ([`XaStep`]), and the microseconds it took in all.
     pub xa_step_count: [AtomicU64; XA_STEPS.len()],
     /// See `xa_step_count`.

@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["session"],
     &["execute"],
     &["shared"],
-    &["cutover_gate", "metrics"],
+    &["cutover_gate", "metrics", "login_guard"],
     &["plan"],
     &["sql"],
     &["sharding"],

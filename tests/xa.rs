@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{direct, ds0_port, ds1_port, lab_port, opts, rules_text, start_proxy_with, unique, Proxy};
+use common::{direct, ds0_port, ds1_port, lab_dir, opts, rules_text, start_proxy_with, unique, Proxy};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 
@@ -313,6 +313,73 @@ async fn shardgate_killed_between_prepare_and_commit_recovers_on_restart() {
     direct(ds1_port(), Some("demo")).await.query_drop(format!("DROP TABLE {t}")).await.unwrap();
 }
 
+/// Every account's balance, read on the primaries directly.
+async fn balances(t: &str) -> std::collections::BTreeMap<i64, i64> {
+    let mut out = std::collections::BTreeMap::new();
+    for port in [ds0_port(), ds1_port()] {
+        let rows: Vec<(i64, i64)> = direct(port, Some("demo")).await.query(format!("SELECT id, balance FROM {t}")).await.unwrap();
+        out.extend(rows);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shardgate_killed_while_compacting_its_decision_log_recovers_every_transaction() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = unique("xa_compact");
+    let log = common::xa_log_path();
+    let port = free_port();
+    let rules = rules_file(&t, port, &log);
+    // A tiny bound: the decision log is compacted while running every few two-phase commits.
+    let text = std::fs::read_to_string(&rules).unwrap().replacen("xa_log = ", "xa_log_max_bytes = 300\nxa_log = ", 1);
+    std::fs::write(&rules, text).unwrap();
+    {
+        let p = Process::start(&rules, port, None).await;
+        accounts(&mut Conn::new(p.opts()).await.unwrap(), &t).await;
+    }
+    // Before the new file replaces the old one, and right after.
+    for fault in ["exit_in_compaction", "exit_after_compaction"] {
+        let mut p = Process::start(&rules, port, Some(fault)).await;
+        let before = balances(&t).await;
+        // Writer i moves 1 at a time from account 2i+2 (ds_0) to 2i+1 (ds_1): no two writers share a row, so
+        // each pair's balances tell how many of its transfers committed.
+        let mut writers = Vec::new();
+        for i in 0..4i64 {
+            let (opts, t) = (p.opts(), t.clone());
+            writers.push(tokio::spawn(async move {
+                let mut c = Conn::new(opts).await.unwrap();
+                let mut acked = 0;
+                while transfer(&mut c, &t, 2 * i + 2, 2 * i + 1, 1).await.is_ok() {
+                    acked += 1;
+                }
+                (i, acked)
+            }));
+        }
+        assert_eq!(p.wait_exit().await, 86, "{fault}: shardgate stopped while compacting");
+        let mut acked = Vec::new();
+        for w in writers {
+            acked.push(w.await.unwrap());
+        }
+        drop(p);
+        // Restart with the same rules and log: start-up recovery resolves every branch left prepared.
+        let p = Process::start(&rules, port, None).await;
+        assert_eq!(prepared().await, Vec::<String>::new(), "{fault}: nothing left prepared after the restart");
+        let after = balances(&t).await;
+        assert_eq!(after.values().sum::<i64>(), ACCOUNTS * START, "{fault}: total intact");
+        println!("{fault}: transfers acknowledged per writer {acked:?}");
+        for (i, acked) in acked {
+            let (from, to) = (2 * i + 2, 2 * i + 1);
+            let moved = after[&to] - before[&to];
+            assert_eq!(before[&from] - after[&from], moved, "{fault}: writer {i}'s transfers are whole");
+            // Every acknowledged COMMIT is there; the one in flight at the crash is there only if decided.
+            assert!(moved == acked || moved == acked + 1, "{fault}: writer {i}: {acked} acknowledged, {moved} applied");
+        }
+        drop(p);
+    }
+    direct(ds0_port(), Some("demo")).await.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+    direct(ds1_port(), Some("demo")).await.query_drop(format!("DROP TABLE {t}")).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shard_killed_during_commit_is_completed_by_recovery() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -336,15 +403,7 @@ async fn a_shard_killed_during_commit_is_completed_by_recovery() {
     let result = commit.await.unwrap();
     let (_, message) = result.expect_err("the client hears that the commit is not confirmed everywhere");
     assert!(message.contains("will complete"), "{message}");
-    let ok = Command::new("bash")
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh"))
-        .arg("up")
-        .env("LAB_DIR", lab_dir())
-        .env("LAB_PORT", lab_port().to_string())
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "lab.sh up restarts ds1's primary");
+    common::lab_up();
     // The restarted shard still has the branch prepared; periodic recovery (300 ms) commits it.
     let start = Instant::now();
     while !prepared().await.is_empty() {
@@ -355,10 +414,6 @@ async fn a_shard_killed_during_commit_is_completed_by_recovery() {
     drop(p);
     direct(ds0_port(), Some("demo")).await.query_drop(format!("DROP TABLE {t}")).await.unwrap();
     direct(ds1_port(), Some("demo")).await.query_drop(format!("DROP TABLE {t}")).await.unwrap();
-}
-
-fn lab_dir() -> PathBuf {
-    std::env::var("LAB_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-lab"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,6 +100,8 @@ pub async fn run(live: &Live, ctx: &mut ExecCtx, admin: Admin) -> Result<(), SgE
                 ("xa_two_phase_commits", &s.xa_two_phase_commits),
                 ("deadlocks", &s.deadlocks),
                 ("deadlock_wait_ms", &s.deadlock_wait_ms),
+                ("logins_failed", &s.logins_failed),
+                ("logins_blocked", &s.logins_blocked),
                 ("xa_recovered_commits", &s.xa_recovered_commits),
                 ("xa_recovered_rollbacks", &s.xa_recovered_rollbacks),
             ]
@@ -144,6 +146,13 @@ pub async fn run(live: &Live, ctx: &mut ExecCtx, admin: Admin) -> Result<(), SgE
             tracing::warn!(replica = %name, offline, "replica taken {} by an admin", if offline { "offline" } else { "online" });
             ctx.send_ok().await
         }
+        Admin::Unblock(user) => {
+            // Affected rows: 1 if the user was blocked, 0 if not.
+            let was = ctx.shared.login_guard.unblock(&user);
+            tracing::warn!(user = %user, was_blocked = was, "login block lifted by an admin");
+            let ok = crate::protocol::response::Ok { affected_rows: u64::from(was), status: ctx.state.status, ..Default::default() };
+            ctx.send_payload(&crate::protocol::response::encode_ok(&ok, 0)).await
+        }
     }
 }
 
@@ -160,6 +169,9 @@ fn xa_steps(shared: &crate::shared::Shared) -> Vec<(String, u64)> {
         let (decisions, syncs) = log.decisions_and_syncs();
         rows.push(("xa_decisions".into(), decisions));
         rows.push(("xa_decision_syncs".into(), syncs));
+        let (bytes, compactions) = log.size_and_compactions();
+        rows.push(("xa_log_bytes".into(), bytes));
+        rows.push(("xa_log_compactions".into(), compactions));
     }
     rows
 }

@@ -93,16 +93,37 @@ impl NodeHealth {
     }
 }
 
+/// What a replica's `SHOW SLAVE STATUS` says about serving reads.
+#[derive(Debug, PartialEq, Eq)]
+enum Status {
+    /// Replicating: its lag.
+    Lag(u64),
+    /// Its IO thread is reconnecting to the primary, and everything it received is applied: as fresh as the
+    /// primary's last event it saw. It may serve only if the primary is down for the proxy too.
+    CaughtUpPrimaryGone,
+}
+
 /// Replication lag of a `SHOW SLAVE STATUS` row, or why the replica cannot serve.
-fn verdict(row: Option<mysql_async::Row>) -> Result<u64, String> {
+fn verdict(row: Option<mysql_async::Row>) -> Result<Status, String> {
     let row = row.ok_or("not a replica (SHOW SLAVE STATUS is empty)")?;
     let field = |name: &str| row.get::<Option<String>, _>(name).flatten().unwrap_or_default();
     let (io, sql) = (field("Slave_IO_Running"), field("Slave_SQL_Running"));
+    let applied_all = field("Master_Log_File") == field("Relay_Master_Log_File") && field("Read_Master_Log_Pos") == field("Exec_Master_Log_Pos");
+    if io == "Connecting" && sql == "Yes" && applied_all {
+        return Ok(Status::CaughtUpPrimaryGone);
+    }
     if io != "Yes" || sql != "Yes" {
         let error = [field("Last_IO_Error"), field("Last_SQL_Error")].join(" ");
         return Err(format!("replication stopped (IO thread {io}, SQL thread {sql}) {}", error.trim()).trim().to_string());
     }
-    field("Seconds_Behind_Master").parse::<u64>().map_err(|_| "Seconds_Behind_Master is NULL".to_string())
+    field("Seconds_Behind_Master").parse::<u64>().map(Status::Lag).map_err(|_| "Seconds_Behind_Master is NULL".to_string())
+}
+
+/// Whether the proxy cannot reach `primary` either (a TCP connection refused or not made within
+/// `timeout`): then a replica that applied all it received is the freshest copy there is. A primary the
+/// proxy reaches while its replica does not is a partition: the replica may be behind, so it serves nothing.
+async fn primary_unreachable(primary: SocketAddr, timeout: Duration) -> bool {
+    !matches!(tokio::time::timeout(timeout, tokio::net::TcpStream::connect(primary)).await, Ok(Ok(_)))
 }
 
 /// The health checker's TLS settings: the data source's `tls_mode`, as its data connections use it.
@@ -133,6 +154,7 @@ pub fn control_opts(address: SocketAddr, rule: &DataSourceRule) -> mysql_async::
 /// leaves service, so reads in flight on it stop waiting for a server that will not answer.
 pub fn spawn(name: String, address: SocketAddr, rule: &DataSourceRule, health: Arc<NodeHealth>, ejections: Arc<tokio::sync::Notify>) {
     let opts = control_opts(address, rule);
+    let (primary, reads_while_primary_down) = (rule.primary, rule.reads_while_primary_down);
     let interval = Duration::from_millis(rule.health_check_interval_ms);
     let timeout = Duration::from_millis(rule.health_check_timeout_ms);
     let health = Arc::downgrade(&health);
@@ -157,7 +179,16 @@ pub fn spawn(name: String, address: SocketAddr, rule: &DataSourceRule, health: A
             if answer.is_err() {
                 conn = None;
             }
-            let result = answer.and_then(verdict);
+            let result = match answer.and_then(verdict) {
+                Ok(Status::Lag(lag)) => Ok(lag),
+                Ok(Status::CaughtUpPrimaryGone) if reads_while_primary_down && primary_unreachable(primary, timeout).await => {
+                    Ok(0)
+                }
+                Ok(Status::CaughtUpPrimaryGone) => {
+                    Err("replication is reconnecting to a primary the proxy reaches (a partition?): it may be behind".to_string())
+                }
+                Err(e) => Err(e),
+            };
             let was = h.serving();
             h.record(result);
             match (was, h.serving()) {
@@ -169,6 +200,55 @@ pub fn spawn(name: String, address: SocketAddr, rule: &DataSourceRule, health: A
                 _ => {}
             }
             drop(h);
+            tokio::time::sleep(interval).await;
+        }
+    });
+}
+
+/// Checks a primary every `health_check_interval_ms` for as long as its pool lives: a connection and a
+/// COM_PING within `health_check_timeout_ms`. Two failed checks in a row (one slow answer under load is
+/// not an outage) mark it down: checkouts from its pool fail at once and statements waiting on it are ended
+/// (execute::run's guard, woken through `ejections`); one good check returns it to service.
+pub fn spawn_primary(pool: &Arc<super::pool::Pool>, ejections: Arc<tokio::sync::Notify>) {
+    let rule = pool.rule().clone();
+    let opts = control_opts(rule.primary, &rule);
+    let interval = Duration::from_millis(rule.health_check_interval_ms);
+    let timeout = Duration::from_millis(rule.health_check_timeout_ms);
+    let pool = Arc::downgrade(pool);
+    tokio::spawn(async move {
+        let mut conn: Option<mysql_async::Conn> = None;
+        let mut failed_in_a_row = 0u32;
+        loop {
+            let Some(p) = pool.upgrade() else { return };
+            let check = async {
+                if conn.is_none() {
+                    conn = Some(mysql_async::Conn::new(opts.clone()).await.map_err(|e| format!("cannot connect: {e}"))?);
+                }
+                // COM_PING: answered by a server that is alive and not hung, and counted in no Com_* status.
+                conn.as_mut().expect("connected above").ping().await.map_err(|e| format!("ping failed: {e}"))
+            };
+            let failure = match tokio::time::timeout(timeout, check).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some(format!("no answer within {} ms (health_check_timeout_ms): hung or overloaded", timeout.as_millis())),
+            };
+            if failure.is_some() {
+                conn = None;
+                failed_in_a_row += 1;
+            } else {
+                failed_in_a_row = 0;
+            }
+            let verdict = failure.filter(|_| failed_in_a_row >= 2);
+            let down = verdict.is_some();
+            if p.set_down(verdict.clone()) {
+                if down {
+                    tracing::warn!(data_source = %p.name, reason = %verdict.unwrap_or_default(), "primary down: statements on it fail until it answers again");
+                    ejections.notify_waiters();
+                } else {
+                    tracing::info!(data_source = %p.name, "primary answering again");
+                }
+            }
+            drop(p);
             tokio::time::sleep(interval).await;
         }
     });

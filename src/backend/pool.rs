@@ -31,6 +31,10 @@ pub struct Pool {
     /// Sessions waiting for a connection now.
     waiting: std::sync::atomic::AtomicUsize,
     stats: Arc<Stats>,
+    /// Why the primary's health check says it is down (it does not answer), if it does.
+    down: Mutex<Option<String>>,
+    /// Set once a health checker watches this pool's server (only then is `down` meaningful).
+    checked: std::sync::atomic::AtomicBool,
 }
 
 /// Wakes sessions that hold connections they could give back (multiplexing) whenever a session has to
@@ -63,6 +67,9 @@ pub struct PooledConn {
     idle_since: std::time::Instant,
 }
 
+/// Idle time after which a pooled connection is probed (one non-blocking read) before it is handed out.
+pub const PROBE_AFTER: Duration = Duration::from_millis(20);
+
 impl Pool {
     /// An empty pool for `rule`.
     pub fn new(name: &str, rule: DataSourceRule, stats: Arc<Stats>) -> Arc<Self> {
@@ -74,7 +81,34 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             waiting: Default::default(),
             stats,
+            down: Mutex::new(None),
+            checked: Default::default(),
         })
+    }
+
+    /// Why the server is down for its health check, if it is: checkouts then fail at once.
+    pub fn down_reason(&self) -> Option<String> {
+        self.down.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Records a health check's verdict (`None`: answering); returns whether the state changed.
+    pub fn set_down(&self, reason: Option<String>) -> bool {
+        self.checked.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = down.is_some() != reason.is_some();
+        *down = reason;
+        changed
+    }
+
+    /// Whether statements on this pool's server are guarded (execute/guard.rs): a health checker watches it,
+    /// or it has a query timeout.
+    pub fn watched(&self) -> bool {
+        self.checked.load(std::sync::atomic::Ordering::Relaxed) || self.rule.query_timeout_ms > 0
+    }
+
+    /// The pool's rule (health checker, statement timeouts).
+    pub fn rule(&self) -> &DataSourceRule {
+        &self.rule
     }
 
     /// (in use, idle, waiting) connections and sessions, for metrics and the admin view.
@@ -93,6 +127,12 @@ impl Pool {
     /// Checks out a connection of `variant` with `database` selected (or none selected), reusing an idle one
     /// when possible. Waits (in turn) up to the data source's acquire timeout when all connections are busy.
     pub async fn get(&self, variant: Variant, database: Option<&str>) -> Result<PooledConn, SgError> {
+        // A server its health check finds hung or gone fails statements at once instead of holding them.
+        if self.checked.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(reason) = self.down_reason() {
+                return Err(self.unreachable(format!("its health check finds it down ({reason}); statements on it fail until it answers again")));
+            }
+        }
         let timeout = Duration::from_millis(self.rule.acquire_timeout_ms);
         let slot = match self.slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
@@ -107,8 +147,9 @@ impl Pool {
         };
         while let Some(mut pooled) = self.take_idle(variant, database) {
             // A connection back from a statement moments ago is not probed (a syscall per statement with
-            // multiplexing); one that sat idle longer may have been closed by the server (wait_timeout, restart).
-            if pooled.idle_since.elapsed() > Duration::from_secs(1) && pooled.conn.is_closed() {
+            // multiplexing); one that sat idle longer may have been closed by the server (wait_timeout, a
+            // restart: no restart is over within PROBE_AFTER, so every connection it closed is probed).
+            if pooled.idle_since.elapsed() > PROBE_AFTER && pooled.conn.is_closed() {
                 Stats::add(&self.stats.backend_errors, 1);
                 continue;
             }

@@ -26,8 +26,10 @@ pub struct XaLog {
     in_flight: Mutex<HashSet<String>>,
     /// Decided commits whose branches may not all be committed yet (from the file, and this run's).
     decided: Mutex<HashSet<String>>,
-    /// A second handle on the file for fsync, so that appending never waits for a sync in progress.
-    sync_file: File,
+    /// The current file's size, and the size past which it is compacted while running (0: never).
+    bytes: AtomicU64,
+    max_bytes: AtomicU64,
+    compactions: AtomicU64,
     /// Group commit: records appended so far, the number known durable, and the one fsync at a time.
     appended: AtomicU64,
     durable: AtomicU64,
@@ -35,6 +37,45 @@ pub struct XaLog {
     syncing: Mutex<()>,
     /// Commit phases against cross-shard snapshot starts (every session of the process shares this log).
     barrier: CommitBarrier,
+}
+
+/// The default `xa_log_max_bytes`: about 16,000 two-phase commits between compactions.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 20;
+
+/// Writes a log holding `prefix`'s header and the `open` decisions to `<path>.tmp`, fsyncs it, renames it
+/// over `path`, fsyncs the directory, and returns an append handle on it with its size. `running`: a
+/// compaction while serving (where the test fault points apply), not the one at start-up.
+fn rewrite(path: &Path, prefix: &str, open: &HashSet<String>, running: bool) -> std::io::Result<(File, u64)> {
+    let tmp = path.with_extension("tmp");
+    let mut text = format!("shardgate-xa-log 1 {prefix}\n");
+    for g in open {
+        text.push_str(&format!("C {g}\n"));
+    }
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    if running {
+        test_fault("exit_in_compaction");
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    if running {
+        test_fault("exit_after_compaction");
+    }
+    Ok((OpenOptions::new().append(true).open(path)?, text.len() as u64))
+}
+
+/// Test-only crash points of compaction (`SHARDGATE_TEST_FAULT`, README): the process exits with 86.
+fn test_fault(point: &str) {
+    static FAULT: OnceLock<Option<String>> = OnceLock::new();
+    if FAULT.get_or_init(|| std::env::var("SHARDGATE_TEST_FAULT").ok()).as_deref() == Some(point) {
+        eprintln!("shardgate: SHARDGATE_TEST_FAULT={point}: exiting now");
+        std::process::exit(86);
+    }
 }
 
 /// Servers of one process that name the same file share one log (and one set of transactions in flight).
@@ -80,19 +121,7 @@ impl XaLog {
             }
         }
         let prefix = prefix.unwrap_or_else(|| wanted.map_or_else(|| format!("{:08x}", rand::random::<u32>()), str::to_string));
-        // Compact: rewrite the header and the open decisions, then continue appending to that.
-        let tmp = canonical.with_extension("tmp");
-        {
-            let mut f = File::create(&tmp)?;
-            writeln!(f, "shardgate-xa-log 1 {prefix}")?;
-            for g in &decided {
-                writeln!(f, "C {g}")?;
-            }
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, &canonical)?;
-        let file = OpenOptions::new().append(true).open(&canonical)?;
-        let sync_file = file.try_clone()?;
+        let (file, bytes) = rewrite(&canonical, &prefix, &decided, false)?;
         let log = Arc::new(XaLog {
             path: canonical.clone(),
             prefix,
@@ -100,7 +129,9 @@ impl XaLog {
             next: AtomicU64::new(1),
             in_flight: Mutex::new(HashSet::new()),
             decided: Mutex::new(decided),
-            sync_file,
+            bytes: AtomicU64::new(bytes),
+            max_bytes: AtomicU64::new(DEFAULT_MAX_BYTES),
+            compactions: AtomicU64::new(0),
             appended: AtomicU64::new(0),
             durable: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
@@ -150,17 +181,22 @@ impl XaLog {
         self.decided.lock().unwrap_or_else(|e| e.into_inner()).insert(gtrid.to_string());
         let mine = {
             let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
-            writeln!(f, "C {gtrid}")?;
+            let line = format!("C {gtrid}\n");
+            f.write_all(line.as_bytes())?;
+            self.bytes.fetch_add(line.len() as u64, Ordering::Relaxed);
             self.appended.fetch_add(1, Ordering::SeqCst) + 1
         };
         let _one_at_a_time = self.syncing.lock().unwrap_or_else(|e| e.into_inner());
         if self.durable.load(Ordering::SeqCst) >= mine {
             return Ok(());
         }
-        // Everything appended before this point is in the file: one fsync makes all of it durable.
+        // Everything appended before this point is in the file: one fsync makes all of it durable. The sync
+        // runs on its own handle of the current file, so that appending never waits for it (a compaction
+        // meanwhile made every open decision durable in the new file anyway).
         let upto = self.appended.load(Ordering::SeqCst);
-        self.sync_file.sync_data()?;
-        self.durable.store(upto, Ordering::SeqCst);
+        let handle = self.file.lock().unwrap_or_else(|e| e.into_inner()).try_clone()?;
+        handle.sync_data()?;
+        self.durable.fetch_max(upto, Ordering::SeqCst);
         self.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -185,9 +221,43 @@ impl XaLog {
     pub fn finished(&self, gtrid: &str, all_committed: bool) {
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(gtrid);
         if all_committed && self.decided.lock().unwrap_or_else(|e| e.into_inner()).remove(gtrid) {
+            let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
             // Not fsync'd: if lost, recovery finds nothing prepared under this gtrid and does nothing.
-            let _ = writeln!(self.file.lock().unwrap_or_else(|e| e.into_inner()), "D {gtrid}");
+            let line = format!("D {gtrid}\n");
+            if f.write_all(line.as_bytes()).is_ok() {
+                self.bytes.fetch_add(line.len() as u64, Ordering::Relaxed);
+            }
+            let max = self.max_bytes.load(Ordering::Relaxed);
+            if max > 0 && self.bytes.load(Ordering::Relaxed) > max {
+                if let Err(e) = self.compact(&mut f) {
+                    tracing::warn!(log = %self.path.display(), error = %e, "XA decision log: compaction failed; appending to the old file");
+                }
+            }
         }
+    }
+
+    /// Sets the size past which the file is compacted while running (`xa_log_max_bytes`; 0: only at start).
+    pub fn set_max_bytes(&self, max: u64) {
+        self.max_bytes.store(max, Ordering::Relaxed);
+    }
+
+    /// The current file's size in bytes and how many times it was compacted while running.
+    pub fn size_and_compactions(&self) -> (u64, u64) {
+        (self.bytes.load(Ordering::Relaxed), self.compactions.load(Ordering::Relaxed))
+    }
+
+    /// Rewrites the file with only the decisions still open, while holding the append lock (`f`), and
+    /// continues appending to the new file. Crash-safe at every point: the new file is complete and
+    /// fsync'd before it replaces the old one by rename, and either file holds every open decision.
+    fn compact(&self, f: &mut File) -> std::io::Result<()> {
+        let open = self.decided.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let (file, bytes) = rewrite(&self.path, &self.prefix, &open, true)?;
+        *f = file;
+        self.bytes.store(bytes, Ordering::Relaxed);
+        // Every decision appended so far is either open (and durable in the new file) or done.
+        self.durable.fetch_max(self.appended.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.compactions.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -238,6 +308,40 @@ mod tests {
         assert_eq!(log.durable.load(Ordering::SeqCst), 64, "the last sync covered every record");
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(gtrids.iter().all(|g| text.lines().any(|l| l == format!("C {g}"))));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_file_is_compacted_while_running_and_keeps_every_open_decision() {
+        let dir = std::env::temp_dir().join(format!("sg-xa-compact-{}", std::process::id()));
+        let path = dir.join("xa.log");
+        let _ = std::fs::remove_file(&path);
+        let log = XaLog::open(&path).unwrap();
+        log.set_max_bytes(4096);
+        let mut open = Vec::new();
+        let mut largest = 0;
+        for n in 0..5000 {
+            let g = log.begin();
+            log.decide_commit(&g).unwrap();
+            // Every 500th decision stays open (its branches not all committed): compaction must keep it.
+            if n % 500 == 0 {
+                open.push(g.clone());
+                log.finished(&g, false);
+            } else {
+                log.finished(&g, true);
+            }
+            largest = largest.max(std::fs::metadata(&path).unwrap().len());
+        }
+        let (size, compactions) = log.size_and_compactions();
+        assert!(compactions >= 50, "{compactions} compactions");
+        // The bound: the threshold plus one record, plus the open decisions a compaction must carry.
+        assert!(largest <= 4096 + 200 + 60 * open.len() as u64, "the file reached {largest} bytes");
+        assert_eq!(size, std::fs::metadata(&path).unwrap().len(), "the size kept is the file's");
+        drop(log);
+        let log = XaLog::open(&path).unwrap();
+        assert!(open.iter().all(|g| log.committed(g)), "every open decision survived the compactions");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1 + open.len(), "after reopening: the header and the open decisions");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -32,6 +32,10 @@ pub struct Rules {
     /// xa mode: how often prepared XA transactions left by failures are resolved (also done at start-up).
     #[serde(default = "default_xa_recovery_interval_ms")]
     pub xa_recovery_interval_ms: u64,
+    /// xa mode: the decision log is compacted while running (only decisions whose branches are not all
+    /// committed are kept) whenever it grows past this many bytes; 0 compacts only at start-up.
+    #[serde(default = "default_xa_log_max_bytes")]
+    pub xa_log_max_bytes: u64,
     /// xa mode: which transactions read one snapshot of every shard that no cross-shard commit straddles
     /// (see [`SnapshotMode`]).
     #[serde(default)]
@@ -56,6 +60,9 @@ pub enum SnapshotMode {
 
 fn default_xa_log() -> std::path::PathBuf {
     "shardgate-xa.log".into()
+}
+fn default_xa_log_max_bytes() -> u64 {
+    crate::backend::xa_log::DEFAULT_MAX_BYTES
 }
 fn default_xa_recovery_interval_ms() -> u64 {
     5000
@@ -113,6 +120,13 @@ pub struct ServerRules {
     /// lock waits checked for a cycle across them (admin/deadlocks.rs); 0 turns the detector off.
     #[serde(default = "default_deadlock_detect_ms")]
     pub deadlock_detect_ms: u64,
+    /// Failed logins in a row after which a user name is refused (ER_USER_IS_BLOCKED, 4150) for
+    /// `password_lock_time_ms`, right password or not (MariaDB's max_password_errors); 0 never blocks.
+    #[serde(default = "default_max_password_errors")]
+    pub max_password_errors: u32,
+    /// How long a user blocked by `max_password_errors` stays blocked (or until SET SHARDGATE USER … UNBLOCKED).
+    #[serde(default = "default_password_lock_time_ms")]
+    pub password_lock_time_ms: u64,
     /// Largest packet a client may send, in bytes (ER_NET_PACKET_TOO_LARGE and the connection closed beyond).
     #[serde(default = "default_max_allowed_packet")]
     pub max_allowed_packet: usize,
@@ -223,9 +237,23 @@ pub struct DataSourceRule {
     /// A replica more seconds behind its primary than this (Seconds_Behind_Master) serves no reads.
     #[serde(default = "default_max_replication_lag")]
     pub max_replication_lag: u64,
-    /// How often each replica is checked, in milliseconds.
+    /// While the primary is down (the proxy cannot connect to it either), replicas that applied everything
+    /// they received from it keep serving plain reads; writes and transactions fail (MaxScale's
+    /// `master_failure_mode = fail_on_write`). Off: replicas leave rotation when replication stops.
+    #[serde(default = "default_true")]
+    pub reads_while_primary_down: bool,
+    /// How often each replica (and the primary) is checked, in milliseconds.
     #[serde(default = "default_health_check_interval_ms")]
     pub health_check_interval_ms: u64,
+    /// Check the primary too (COM_PING): one that stops answering is marked down, so statements on it fail
+    /// at once and those waiting on it end, instead of waiting for a hung server.
+    #[serde(default = "default_true")]
+    pub health_check_primary: bool,
+    /// A statement on this data source running longer than this is ended with ER_STATEMENT_TIMEOUT (1969)
+    /// and killed on the server (`KILL QUERY`); 0, the default: no limit (a long report on a healthy
+    /// primary is legitimate; a hung primary is caught by its health check instead).
+    #[serde(default)]
+    pub query_timeout_ms: u64,
     /// A check that takes longer than this (connect, or SHOW SLAVE STATUS) fails, in milliseconds.
     #[serde(default = "default_health_check_timeout_ms")]
     pub health_check_timeout_ms: u64,
@@ -303,6 +331,12 @@ fn default_max_fallback_rows() -> u64 {
 }
 fn default_deadlock_detect_ms() -> u64 {
     200
+}
+fn default_max_password_errors() -> u32 {
+    10
+}
+fn default_password_lock_time_ms() -> u64 {
+    60_000
 }
 fn default_max_allowed_packet() -> usize {
     64 << 20

@@ -72,6 +72,8 @@ pub struct ExecCtx {
     pub used: Vec<String>,
     /// A statement failed since the connections were taken: reset them when giving them back.
     pub dirty: bool,
+    /// When the session's previous statement started (after a longer pause its held connections are probed).
+    pub last_start: std::time::Instant,
     /// LOCK TABLES is in force (no transaction may start until UNLOCK TABLES).
     pub locked_tables: bool,
 }
@@ -106,6 +108,7 @@ impl ExecCtx {
             keep_next: false,
             used: Vec::new(),
             dirty: false,
+            last_start: std::time::Instant::now(),
             locked_tables: false,
         }
     }
@@ -193,13 +196,34 @@ impl ExecCtx {
             // each other's connections.
             self.give_back_unused().await;
         }
-        let mut conn = pool.get(self.state.variant(), database).await?;
-        // Session settings made earlier (SET NAMES, SET sql_mode, …) apply on every data source the session
-        // reaches, including ones it reaches only now; a connection another session left with other settings
-        // is reset first.
+        // A pooled connection can die between its probe and its first use (a backend restart): nothing of
+        // the client's statement has run on it yet, so another connection is taken instead (a new one at the
+        // latest on the third try, when the pool's idle ones are all dead).
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut conn = pool.get(self.state.variant(), database).await?;
+            match self.prepare_pinned(&mut conn, data_source).await {
+                Ok(()) => {
+                    self.backends.insert(data_source.to_string(), conn);
+                    return Ok(());
+                }
+                Err((e, true)) if attempt < 3 => {
+                    tracing::info!(data_source = %data_source, error = %e, "a pooled connection was dead before use; taking another");
+                    crate::stats::Stats::add(&self.shared.stats.backend_errors, 1);
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
+    /// Gives a connection just taken from the pool the session's settings: session settings made earlier
+    /// (SET NAMES, SET sql_mode, …) apply on every data source the session reaches, including ones it
+    /// reaches only now; a connection another session left with other settings is reset first. On failure,
+    /// whether the connection itself was dead (so another one may be tried).
+    async fn prepare_pinned(&self, conn: &mut crate::backend::pool::PooledConn, data_source: &str) -> Result<(), (SgError, bool)> {
         let settings = self.state.settings_fingerprint();
         if conn.conn.settings == settings {
-            self.backends.insert(data_source.to_string(), conn);
             return Ok(());
         }
         if conn.conn.settings != 0 {
@@ -208,17 +232,21 @@ impl ExecCtx {
                     conn.conn.statements.clear();
                     conn.conn.settings = 0;
                 }
-                Ok(reply) => return Err(SgError::BackendLost(data_source.to_string(), crate::backend::conn::describe_err(&reply.payload))),
-                Err(reason) => return Err(SgError::BackendLost(data_source.to_string(), reason)),
+                Ok(reply) => return Err((SgError::BackendLost(data_source.to_string(), crate::backend::conn::describe_err(&reply.payload)), false)),
+                Err(reason) => return Err((SgError::BackendLost(data_source.to_string(), reason), true)),
             }
         }
         conn.conn.settings = settings;
         for sql in &self.state.settings {
-            if let Err(reason) = conn.conn.query_ok(sql).await {
-                return Err(SgError::Failed(format!("replaying `{sql}` on data source '{data_source}': {reason}")));
+            let failed = |reason: String, dead: bool| (SgError::Failed(format!("replaying `{sql}` on data source '{data_source}': {reason}")), dead);
+            conn.conn.queue_query(sql);
+            // Only a broken connection may be retried; an ERR from the server is the setting's own failure.
+            conn.conn.flush().await.map_err(|reason| failed(reason, true))?;
+            let reply = conn.conn.read_ok_reply().await.map_err(|reason| failed(reason, true))?;
+            if reply.payload.first() != Some(&0x00) {
+                return Err(failed(crate::backend::conn::describe_err(&reply.payload), false));
             }
         }
-        self.backends.insert(data_source.to_string(), conn);
         Ok(())
     }
 

@@ -172,7 +172,7 @@ impl Harness {
     pub(crate) async fn build(top: &str, schemas: &str) -> Harness {
         let (ds0, ds1) = (FakeServer::new(), FakeServer::new());
         let source = |name: &str, f: &FakeServer| {
-            format!("[data_sources.{name}]\nprimary = \"{}\"\nuser = \"fake\"\nconnect_timeout_ms = 1000\nacquire_timeout_ms = 1000\n", f.addr())
+            format!("[data_sources.{name}]\nprimary = \"{}\"\nuser = \"fake\"\nconnect_timeout_ms = 1000\nacquire_timeout_ms = 1000\nhealth_check_primary = false\n", f.addr())
         };
         let text = format!(
             "{top}[server]\nlisten = \"127.0.0.1:0\"\n[[users]]\nname = \"u\"\npassword = \"p\"\n{}{}{schemas}",

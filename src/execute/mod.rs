@@ -9,6 +9,7 @@ pub mod context;
 pub mod control;
 pub mod distinct;
 pub mod explain;
+pub mod guard;
 pub mod having;
 pub mod insert_select;
 pub mod insert_split;
@@ -95,6 +96,11 @@ pub(crate) fn reached(plan: &Plan) -> Option<Vec<&str>> {
 /// where they can be; a prepared statement's binary rows always pass through the merge path, which
 /// re-encodes them.
 pub async fn run(ctx: &mut ExecCtx, plan: Plan, how: &Exec<'_>) -> Result<(), SgError> {
+    guard::run(ctx, plan, how).await
+}
+
+/// [`run`] without the statement guard (execute/guard.rs), which calls it.
+async fn run_plan(ctx: &mut ExecCtx, plan: Plan, how: &Exec<'_>) -> Result<(), SgError> {
     if let Exec::Native { text, types, body } = how {
         return native::run(ctx, plan, text, types, body).await;
     }

@@ -23,6 +23,19 @@ impl ExecCtx {
         true
     }
 
+    /// Drops the held connections that no state ties to the session (they could go back to their pools) and
+    /// whose server closed them meanwhile (a restart, wait_timeout): the statement takes fresh ones instead
+    /// of failing on them. One with state stays: its loss is the statement's error, as on one server.
+    pub fn drop_dead_idle(&mut self) {
+        let names: Vec<String> = self.backends.keys().filter(|name| self.releasable(name)).cloned().collect();
+        for name in names {
+            if self.backends.get_mut(&name).is_some_and(|p| p.conn.is_closed()) {
+                self.backends.remove(&name);
+                crate::stats::Stats::add(&self.shared.stats.backend_errors, 1);
+            }
+        }
+    }
+
     /// Whether the session holds a connection it could give back.
     pub fn can_give_back(&self) -> bool {
         self.backends.keys().any(|name| self.releasable(name))

@@ -349,6 +349,24 @@ pub fn build(sql: &str, layout: &SchemaLayout, forced_key: Option<&Literal>, par
             sharded[0].name
         ));
     }
+    // A hint's value that is no key of a table would place nothing: never a silent scatter (a write too).
+    if let Some(k) = forced_key {
+        if let Some(t) = sharded.iter().find(|t| t.node_for(k).is_none()) {
+            let shown = match k {
+                Literal::Int(i) => i.to_string(),
+                Literal::Str(s) => format!("'{s}'"),
+                other => format!("{other:?}"),
+            };
+            let kind = match t.key_type {
+                crate::config::rules::KeyType::Integer => "an integer",
+                crate::config::rules::KeyType::String => "a string",
+            };
+            return refuse(format!(
+                "a shard_key hint whose value {shown} is not {kind} key of sharded table '{}': give the value of its sharding column '{}'",
+                t.name, t.column
+            ));
+        }
+    }
     let resolver = Bound_ { tables: sharded.clone() };
     let key = match (forced_key, analyze::filter(&stmt)) {
         (Some(key), _) => KeyExpr::Eq(Term::Lit(key.clone(), None)),
@@ -602,6 +620,22 @@ mod tests {
         assert!(matches!(unsharded, Template::Plan(Plan::Passthrough { sql: None, .. })) && unsharded.reusable());
         let ddl = build("DROP TABLE t", &l, None, &[], false);
         assert!(matches!(&ddl, Template::Once(Plan::Scatter { combine: Combine::First, reset_sequences, .. }) if reset_sequences.len() == 1) && !ddl.reusable());
+    }
+
+    #[test]
+    fn a_shard_key_hint_that_is_no_key_is_refused_not_scattered() {
+        let layout = crate::plan::schema_s();
+        for sql in ["/* shardgate: shard_key=7x */ UPDATE t SET c = 1", "/* shardgate: shard_key=7x */ SELECT * FROM t"] {
+            let key = crate::plan::planner::forced_key("7x".into());
+            match route(sql, &layout, Some(&key), &[]) {
+                Plan::Refuse(reason) => assert_eq!(
+                    reason,
+                    "a shard_key hint whose value '7x' is not an integer key of sharded table 't': give the value of its sharding column 'id'"
+                ),
+                other => panic!("{sql}: {other:?}"),
+            }
+        }
+        assert!(matches!(crate::sql::lexer::hint("/* shardgate: shard_key= */ SELECT 1"), Some(Err(e)) if e.contains("no value")));
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub async fn run(session: &mut Session, payload: &[u8], mut seq: u8) -> Result<b
         token = reply.payload.to_vec();
     }
     let rules = &session.shared.rules;
-    let verdict = check_password(rules, &user, &token, &scramble, &session.client.peer_ip())
+    let host = session.client.peer_ip();
+    let verdict = super::login::guarded(&session.shared, &user, &host, || check_password(rules, &user, &token, &scramble, &host))
         .and_then(|()| match &database {
             Some(db) if !rules.schemas.contains_key(db) => Err(unknown_schema(db, rules)),
             Some(db) => check_schema_access(rules, &user, db),

@@ -61,7 +61,7 @@ pub async fn login(client: &mut PacketStream, shared: &Shared, connection_id: u3
         packet = client.read_packet().await?.ok_or_else(|| SgError::malformed("client closed the connection after starting TLS"))?;
     }
     let mut seq = packet.last_seq.wrapping_add(1);
-    let result = negotiate(client, &packet.payload, &mut seq, &scramble, &shared.rules).await.and_then(|state| {
+    let result = negotiate(client, &packet.payload, &mut seq, &scramble, shared).await.and_then(|state| {
         if shared.rules.server.require_secure_transport && !client.is_tls() {
             return Err(SgError::InsecureTransport);
         }
@@ -92,8 +92,9 @@ async fn negotiate(
     payload: &[u8],
     seq: &mut u8,
     scramble: &[u8],
-    rules: &Rules,
+    shared: &Shared,
 ) -> Result<SessionState, SgError> {
+    let rules = &shared.rules;
     if payload.len() == SSL_REQUEST_LEN {
         return Err(SgError::NotSupported("TLS from clients (connect with --ssl-mode=DISABLED or ssl=false)".into()));
     }
@@ -113,13 +114,18 @@ async fn negotiate(
         *seq = reply.last_seq.wrapping_add(1);
         token = reply.payload.to_vec();
     }
-    if sha2 {
-        if !caching_sha2::verify(&token, scramble, plain.as_deref().unwrap_or_default().as_bytes()) {
-            return Err(SgError::AccessDenied { user: response.user.clone(), host: client.peer_ip(), using_password: !token.is_empty() });
+    let host = client.peer_ip();
+    guarded(shared, &response.user, &host, || {
+        if sha2 && !caching_sha2::verify(&token, scramble, plain.as_deref().unwrap_or_default().as_bytes()) {
+            return Err(SgError::AccessDenied { user: response.user.clone(), host: host.clone(), using_password: !token.is_empty() });
         }
+        if sha2 {
+            return Result::Ok(());
+        }
+        check_password(rules, &response.user, &token, scramble, &host)
+    })?;
+    if sha2 {
         *seq = client.write_packet(*seq, &[0x01, caching_sha2::FAST_AUTH_SUCCESS]).await?;
-    } else {
-        check_password(rules, &response.user, &token, scramble, &client.peer_ip())?;
     }
     if let Some(db) = &response.database {
         if !rules.schemas.contains_key(db) {
@@ -130,6 +136,33 @@ async fn negotiate(
     let mut state = SessionState::new(0, response.user.clone(), capabilities, backend_collation(response.collation), response.database.clone());
     state.scramble = scramble.to_vec();
     Result::Ok(state)
+}
+
+/// Runs a password check under the login throttle (login_guard.rs): a blocked user is refused before its
+/// password is looked at; a wrong one counts towards `max_password_errors`, a right one clears the count.
+pub fn guarded(shared: &Shared, user: &str, host: &str, check: impl FnOnce() -> Result<(), SgError>) -> Result<(), SgError> {
+    let blocked = |left: std::time::Duration| {
+        Stats::add(&shared.stats.logins_blocked, 1);
+        SgError::UserBlocked { user: user.to_string(), seconds: left.as_secs() + 1 }
+    };
+    shared.login_guard.check(user).map_err(blocked)?;
+    match check() {
+        Result::Ok(()) => {
+            shared.login_guard.succeeded(user);
+            Result::Ok(())
+        }
+        Err(e @ SgError::AccessDenied { .. }) => {
+            Stats::add(&shared.stats.logins_failed, 1);
+            let server = &shared.rules.server;
+            let lock = std::time::Duration::from_millis(server.password_lock_time_ms);
+            if shared.login_guard.failed(user, server.max_password_errors, lock) {
+                Stats::add(&shared.stats.logins_blocked, 1);
+                tracing::warn!(user = %user, host = %host, failures = server.max_password_errors, lock_ms = server.password_lock_time_ms, "login: user blocked after failed logins in a row");
+            }
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Checks a mysql_native_password `token` made with `scramble` for `user` of the rules.

@@ -183,6 +183,12 @@ impl Session {
                 self.keep_next &= a.needs_previous;
             }
             self.used.clear();
+            // After a pause, connections the session still holds may have been closed by their server (a
+            // restart): those no state ties to the session are replaced before the statement uses them.
+            if start.duration_since(self.last_start) > crate::backend::pool::PROBE_AFTER && !self.backends.is_empty() {
+                self.drop_dead_idle();
+            }
+            self.last_start = start;
             self.handle.set_busy(Some(start));
             let mut outcome = if packet.seq != 0 {
                 Err(SgError::OutOfOrder { expected: 0, got: packet.seq })

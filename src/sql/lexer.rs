@@ -69,6 +69,8 @@ pub enum Admin {
     Reload,
     /// `SET SHARDGATE NODE 'name' OFFLINE|ONLINE`: take a replica out of (or back into) read rotation.
     Node(String, bool),
+    /// `SET SHARDGATE USER 'name' UNBLOCKED`: lift a login block (`max_password_errors`).
+    Unblock(String),
     /// `SHOW SHARDGATE RESHARD`: the reshard job's phase and figures.
     Reshard,
     /// `RESHARD RUN 'rules file' [RATE rows_per_s] [CLEANUP]`: start, resume or attach to a reshard.
@@ -218,11 +220,13 @@ pub fn classify(sql: &str) -> Statement {
         let mut peek = Lexer { s: lx.s, pos: lx.pos };
         if is_word(&peek.next(), "shardgate") {
             let (node, name, state) = (peek.next(), peek.next(), peek.next());
-            return match (is_word(&node, "node"), name, &state) {
-                (true, Some(Token::Quoted(n) | Token::Word(n)), s) if is_word(s, "offline") || is_word(s, "online") => {
+            let end = matches!(peek.next(), None | Some(Token::Semicolon));
+            return match (is_word(&node, "node"), is_word(&node, "user"), name, &state) {
+                (true, _, Some(Token::Quoted(n) | Token::Word(n)), s) if end && (is_word(s, "offline") || is_word(s, "online")) => {
                     Statement::Admin(Admin::Node(n, is_word(s, "offline")))
                 }
-                _ => Statement::Unsupported("SET SHARDGATE …: shardgate knows SET SHARDGATE NODE 'name' OFFLINE | ONLINE"),
+                (_, true, Some(Token::Quoted(n) | Token::Word(n)), s) if end && is_word(s, "unblocked") => Statement::Admin(Admin::Unblock(n)),
+                _ => Statement::Unsupported("SET SHARDGATE …: shardgate knows SET SHARDGATE NODE 'name' OFFLINE | ONLINE and SET SHARDGATE USER 'name' UNBLOCKED"),
             };
         }
         return Statement::Set;
@@ -378,6 +382,9 @@ pub fn hint(sql: &str) -> Option<Result<Hint, String>> {
             let v = v.trim_matches(|c| c == '\'' || c == '"').to_string();
             match k.to_ascii_lowercase().as_str() {
                 "data_source" => h.data_source = Some(v),
+                "shard_key" if v.is_empty() => {
+                    return Some(Err("hint shard_key= has no value; give the sharding column's value: /* shardgate: shard_key=42 */".into()))
+                }
                 "shard_key" => h.shard_key = Some(v),
                 "read" if v.eq_ignore_ascii_case("primary") || v.eq_ignore_ascii_case("replica") => {
                     h.read_primary = Some(v.eq_ignore_ascii_case("primary"))
@@ -507,6 +514,8 @@ mod tests {
         assert_eq!(classify("show shardgate proxies;"), Statement::Admin(Admin::Proxies));
         assert_eq!(classify("SET SHARDGATE NODE 'ds_0/replica1' OFFLINE"), Statement::Admin(Admin::Node("ds_0/replica1".into(), true)));
         assert_eq!(classify("set shardgate node 'x' online;"), Statement::Admin(Admin::Node("x".into(), false)));
+        assert_eq!(classify("SET SHARDGATE USER 'eve' UNBLOCKED"), Statement::Admin(Admin::Unblock("eve".into())));
+        assert!(matches!(classify("SET SHARDGATE USER 'eve' UNBLOCKED now"), Statement::Unsupported(_)));
         assert_eq!(first_word("  /* shardgate: read=replica */ /* x */ (SELECT 1)"), "SELECT");
         assert_eq!(first_word("/* only a comment */"), "");
         assert_eq!(classify("begin"), Statement::Begin(false));

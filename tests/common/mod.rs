@@ -189,3 +189,25 @@ pub fn restore(port: &str, db: &str, dump: &[u8]) {
     let out = restore.wait_with_output().expect("the mariadb CLI");
     assert!(out.status.success(), "restore: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The test lab's directory (`LAB_DIR`, or target/test-lab).
+#[allow(dead_code)]
+pub fn lab_dir() -> std::path::PathBuf {
+    std::env::var("LAB_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-lab"))
+}
+
+/// Starts whatever lab server is down (`lab.sh up`, e.g. after a test killed one) and checks that ds_1's
+/// primary answers.
+#[allow(dead_code)]
+pub fn lab_up() {
+    let ok = std::process::Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/lab.sh"))
+        .arg("up")
+        .env("LAB_DIR", lab_dir())
+        .env("LAB_PORT", lab_port().to_string())
+        .status()
+        .expect("bash runs lab.sh")
+        .success();
+    assert!(ok, "lab.sh up starts the lab's stopped servers");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", ds1_port())).is_ok(), "ds_1's primary answers after lab.sh up");
+}
